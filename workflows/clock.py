@@ -1,0 +1,42 @@
+"""Calendar arithmetic in a patient's or clinic's own time zone: business days, local times of day."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+
+def local(moment: datetime, zone: str) -> datetime:
+    return moment.astimezone(ZoneInfo(zone))
+
+
+def at_local_time(moment: datetime, zone: str, clock: time, days_later: int = 0) -> datetime:
+    """The given wall-clock time on the local day of `moment` (plus `days_later`), in UTC."""
+    day = local(moment, zone).date() + timedelta(days=days_later)
+    return datetime.combine(day, clock, tzinfo=ZoneInfo(zone)).astimezone(UTC)
+
+
+def add_business_days(moment: datetime, days: int, zone: str, business_days: tuple[int, ...]) -> datetime:
+    """The same local time of day, `days` business days later (weekends and other closed days skipped)."""
+    current = local(moment, zone)
+    remaining = days
+    while remaining > 0:
+        current = current + timedelta(days=1)
+        if current.weekday() in business_days:
+            remaining -= 1
+    # Re-attach the zone so a DST change in between keeps the wall-clock time.
+    naive = current.replace(tzinfo=None)
+    return naive.replace(tzinfo=ZoneInfo(zone)).astimezone(UTC)
+
+
+def end_of_local_day(moment: datetime, zone: str, hour: int) -> datetime:
+    if hour >= 24:
+        return at_local_time(moment, zone, time(0), days_later=1)
+    return at_local_time(moment, zone, time(hour))
+
+
+def age_on(date_of_birth, day) -> int:
+    years = day.year - date_of_birth.year
+    if (day.month, day.day) < (date_of_birth.month, date_of_birth.day):
+        years -= 1
+    return years

@@ -1,0 +1,77 @@
+"""What a decision asks the outside world to do. The unit of work turns each effect into rows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from workflows.state import Escalation, Timer, WorkflowState
+
+
+@dataclass(frozen=True)
+class ScheduleTimer:
+    key: str
+    timer: Timer
+
+
+@dataclass(frozen=True)
+class CancelTimer:
+    key: str
+
+
+@dataclass(frozen=True)
+class FireTimer:
+    """The timer whose due time produced this event is done."""
+
+    key: str
+    due_at: datetime
+
+
+@dataclass(frozen=True)
+class SaveEscalation:
+    escalation: Escalation
+
+
+@dataclass(frozen=True)
+class SendMessage:
+    """An outbound SMS for the outbox. `to` is a phone number; `recipient` says whose it is (patient or staff role)."""
+
+    kind: str
+    to: str
+    body: str
+    recipient: str = "patient"
+    session: str | None = None
+    escalation: str | None = None
+    not_before: datetime | None = None
+    urgent: bool = False
+    dedupe_key: str | None = None
+    drop_reason: str | None = None  # decided already: written as dropped, never sent
+
+
+Effect = ScheduleTimer | CancelTimer | FireTimer | SaveEscalation | SendMessage
+
+
+@dataclass
+class Decision:
+    state: WorkflowState
+    effects: list[Effect] = field(default_factory=list)
+
+    def of_type(self, kind: type) -> list:
+        return [effect for effect in self.effects if isinstance(effect, kind)]
+
+
+def diff_effects(before: WorkflowState | None, after: WorkflowState) -> list[Effect]:
+    """Timer and escalation effects, derived from the change of state so they can never disagree with it."""
+    old_timers = before.timers if before else {}
+    old_escalations = before.escalations if before else {}
+    effects: list[Effect] = []
+    for key, timer in old_timers.items():
+        if key not in after.timers or after.timers[key] != timer:
+            effects.append(CancelTimer(key))
+    for key, timer in after.timers.items():
+        if old_timers.get(key) != timer:
+            effects.append(ScheduleTimer(key, timer))
+    for escalation_id, escalation in after.escalations.items():
+        if old_escalations.get(escalation_id) != escalation:
+            effects.append(SaveEscalation(escalation))
+    return effects

@@ -1,0 +1,176 @@
+"""The escalation ladder (PROTOCOL.md §6): who owns each reason, when it must be acknowledged, and what happens if not."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from workflows.clock import add_business_days, end_of_local_day
+from workflows.effects import SendMessage
+from workflows.state import Escalation
+from workflows.step import Step
+
+
+@dataclass(frozen=True)
+class ReasonRule:
+    severity: str
+    owner_role: str
+    label: str  # the words a staff SMS uses: never a score, drug or diagnosis
+    tier: int = 1
+
+
+REASONS: dict[str, ReasonRule] = {
+    "referral_contact": ReasonRule("routine", "coordinator", "new referral to contact"),
+    "treatment_resistance_review": ReasonRule("routine", "clinician", "referral to review"),
+    "confirmation_missing": ReasonRule("routine", "coordinator", "visit not confirmed"),
+    "reschedule_request": ReasonRule("routine", "coordinator", "reschedule request"),
+    "opted_out": ReasonRule("routine", "coordinator", "switch to phone contact"),
+    "low_checkin": ReasonRule("routine", "clinician", "check-in review"),
+    "checkin_missed": ReasonRule("urgent", "coordinator", "missed check-in"),
+    "no_show": ReasonRule("routine", "coordinator", "missed visit"),
+    "bp_hold": ReasonRule("urgent", "clinician", "visit on hold"),
+    "bp_critical": ReasonRule("urgent", "clinician", "vital signs alert"),
+    "phq9_item9": ReasonRule("urgent", "clinician", "safety follow-up"),
+    "cssrs_low": ReasonRule("routine", "clinician", "screening review"),
+    "cssrs_moderate": ReasonRule("urgent", "clinician", "safety follow-up"),
+    "cssrs_high": ReasonRule("emergency", "clinician", "safety emergency"),
+    "crisis_language": ReasonRule("emergency", "clinician", "safety emergency"),
+    "rems_enrollment_missing": ReasonRule("urgent", "coordinator", "enrollment missing"),
+    "rems_form_due": ReasonRule("routine", "coordinator", "form due"),
+    "rems_form_overdue": ReasonRule("urgent", "medical_director", "form overdue", tier=2),
+    "response_review": ReasonRule("routine", "clinician", "review due"),
+}
+
+TIER_TWO_OWNER = {"routine": "clinic_manager", "urgent": "medical_director", "emergency": "medical_director"}
+STAFF_NUMBER_FOR_OWNER = {"clinician": "on_call", "medical_director": "medical_director", "clinic_manager": "clinic_manager"}
+
+
+def ack_deadline(step: Step, severity: str, reason: str) -> datetime:
+    rules, hours = step.protocol.escalations, step.protocol.clinic_hours
+    zone = step.clinic.timezone
+    if reason == "referral_contact":
+        if step.state.urgency == "urgent":
+            # "Same day": the end of today's clinic day, or two hours from now when that has passed.
+            return max(end_of_local_day(step.now, zone, hours.day_ends_at_hour), step.now + timedelta(hours=2))
+        return add_business_days(step.now, step.protocol.referral.contact_business_days, zone, hours.business_days)
+    if severity == "emergency":
+        return step.now + timedelta(minutes=rules.emergency_ack_minutes)
+    if severity == "urgent":
+        return step.now + timedelta(minutes=rules.urgent_ack_minutes)
+    return add_business_days(step.now, rules.routine_ack_business_days, zone, hours.business_days)
+
+
+def raise_escalation(
+    step: Step, reason: str, session: str | None = None, severity: str | None = None, owner_role: str | None = None
+) -> Escalation:
+    """Open a worklist item, or update the open one for the same reason (never two open for one reason)."""
+    rule = REASONS[reason]
+    severity = severity or rule.severity
+    existing = step.state.open_escalation(reason)
+    if existing is not None:
+        existing.count += 1
+        existing.updated_at = step.now
+        existing.session = session or existing.session
+        if _more_severe(severity, existing.severity):
+            existing.severity = severity
+            existing.owner_role = owner_role or rule.owner_role
+            _start_clock(step, existing)
+        return existing
+    escalation = Escalation(
+        id=step.next_escalation_id(),
+        reason=reason,
+        severity=severity,
+        tier=rule.tier,
+        owner_role=owner_role or rule.owner_role,
+        raised_at=step.now,
+        updated_at=step.now,
+        ack_deadline=step.now,
+        session=session,
+    )
+    step.state.escalations[escalation.id] = escalation
+    _start_clock(step, escalation)
+    return escalation
+
+
+def _start_clock(step: Step, escalation: Escalation) -> None:
+    escalation.ack_deadline = ack_deadline(step, escalation.severity, escalation.reason)
+    step.set_timer(f"escalation:{escalation.id}", "escalation_deadline", escalation.ack_deadline, escalation=escalation.id)
+    if escalation.severity in ("urgent", "emergency"):
+        alert_staff(step, escalation)
+
+
+def _more_severe(new: str, old: str) -> bool:
+    order = ["routine", "urgent", "emergency"]
+    return order.index(new) > order.index(old)
+
+
+def alert_staff(step: Step, escalation: Escalation) -> None:
+    """Text the staff member who owns the escalation now. Ids only: no name, score or clinical detail."""
+    # Tier 1 pages the on-call clinician whoever owns the item; tier 2 pages the owner above them.
+    number_key = "on_call" if escalation.tier == 1 else STAFF_NUMBER_FOR_OWNER.get(escalation.owner_role)
+    number = getattr(step.clinic.staff, number_key) if number_key else None
+    if number is None:
+        return
+    label = REASONS[escalation.reason].label
+    body = f"carepath: patient #{step.state.patient.id[:8]} needs follow-up ({label}). Worklist: {step.clinic.worklist_url}"
+    step.messages.append(
+        SendMessage(
+            kind="staff_alert",
+            to=number,
+            body=body,
+            recipient=escalation.owner_role,
+            escalation=escalation.id,
+            urgent=True,
+            dedupe_key=f"staff:{escalation.id}:{escalation.tier}:{escalation.count}:{step.now.isoformat()}",
+        )
+    )
+
+
+def on_deadline_passed(step: Step, escalation_id: str) -> None:
+    """Unacknowledged at its deadline: move to tier 2; an emergency keeps paging every few minutes."""
+    escalation = step.state.escalations.get(escalation_id)
+    if escalation is None or escalation.status != "open":
+        return
+    escalation.tier = 2
+    escalation.owner_role = TIER_TWO_OWNER[escalation.severity]
+    escalation.updated_at = step.now
+    if escalation.severity == "emergency":
+        repeat = timedelta(minutes=step.protocol.escalations.emergency_repeat_minutes)
+        step.set_timer(f"escalation:{escalation.id}", "escalation_deadline", step.now + repeat, escalation=escalation.id)
+    alert_staff(step, escalation)
+
+
+def acknowledge(step: Step, ref: str, by: str | None) -> Escalation:
+    escalation = step.escalation(ref)
+    if escalation.status != "open":
+        step.reject(f"escalation {escalation.id} is {escalation.status}, not open", "escalation_open", "not_allowed")
+    escalation.status = "acknowledged"
+    escalation.acknowledged_at = step.now
+    escalation.acknowledged_by = by or step.event.actor.name
+    escalation.updated_at = step.now
+    step.cancel_timer(f"escalation:{escalation.id}")
+    return escalation
+
+
+def resolve(step: Step, ref: str, by: str | None, note: str | None) -> Escalation:
+    escalation = step.escalation(ref)
+    if escalation.status == "resolved":
+        step.reject(f"escalation {escalation.id} is already resolved", "escalation_open", "not_allowed")
+    close(step, escalation, by or step.event.actor.name, note)
+    return escalation
+
+
+def close(step: Step, escalation: Escalation, by: str | None, note: str | None) -> None:
+    escalation.status = "resolved"
+    escalation.resolved_at = step.now
+    escalation.resolved_by = by
+    escalation.note = note
+    escalation.updated_at = step.now
+    step.cancel_timer(f"escalation:{escalation.id}")
+
+
+def close_open(step: Step, reason: str, note: str, session: str | None = None) -> None:
+    """The system closes a task whose cause went away (the evaluation was booked, the form arrived)."""
+    escalation = step.state.open_escalation(reason)
+    if escalation is not None and (session is None or escalation.session in (None, session)):
+        close(step, escalation, "carepath", note)

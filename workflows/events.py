@@ -1,0 +1,298 @@
+"""Typed payloads for every event of EVENTS.md, and the envelope that carries them."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import phonenumbers
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from workflows.errors import Rejected
+from workflows.protocol import Route
+from workflows.stages import EVENT_RULES, TIMER_EVENTS, Role
+
+
+def e164(value: str) -> str:
+    """Normalise a phone number to E.164, refusing anything that is not one."""
+    text = value.strip()
+    if not text.startswith("+"):
+        raise ValueError("must be in E.164 form with country code, like +15555550101")
+    try:
+        parsed = phonenumbers.parse(text, None)
+    except phonenumbers.NumberParseException as exc:
+        raise ValueError("must be in E.164 form with country code, like +15555550101") from exc
+    if not phonenumbers.is_possible_number(parsed):
+        raise ValueError("is not a possible phone number (E.164, like +15555550101)")
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def iana_zone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError("must be an IANA time zone such as America/New_York") from exc
+    return value
+
+
+def aware(value: datetime) -> datetime:
+    # Naive times are refused here; callers (API, simulator) attach the clinic's zone before building events.
+    if value.tzinfo is None:
+        raise ValueError("must carry a UTC offset")
+    return value.astimezone(UTC)
+
+
+Phone = Annotated[str, AfterValidator(e164)]
+TimeZone = Annotated[str, AfterValidator(iana_zone)]
+When = Annotated[datetime, AfterValidator(aware)]
+SessionId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
+Text = Annotated[str, Field(max_length=2000)]
+
+
+class Payload(BaseModel):
+    # Unknown fields are refused so a typo ("sedation_resolve") is an error, not a silently missing fact.
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PatientData(Payload):
+    name: Annotated[str, Field(min_length=1, max_length=200)]
+    phone: Phone
+    timezone: TimeZone | None = None
+    date_of_birth: date | None = None
+    sms_consent: bool
+
+
+class ReferralReceived(Payload):
+    patient: PatientData
+    referrer: Annotated[str, Field(min_length=1, max_length=200)]
+    reason: Text | None = None
+    prior_treatments: int = Field(ge=0, le=100)
+    urgency: Literal["routine", "urgent"] = "routine"
+
+
+class EvaluationScheduled(Payload):
+    start: When
+    appointment: SessionId = "evaluation"
+
+
+class EvaluationRescheduled(Payload):
+    start: When
+
+
+CONTRAINDICATIONS = (
+    "aneurysmal_vascular_disease",
+    "arteriovenous_malformation",
+    "intracerebral_hemorrhage",
+    "ketamine_hypersensitivity",
+    "psychosis_or_mania",
+    "uncontrolled_hypertension",
+    "pregnancy_or_lactation",
+    "substance_use_disorder",
+)
+
+
+class EvaluationCompleted(Payload):
+    eligible: bool
+    route: Route | None = None
+    # Free text is allowed (clinics word them differently); CONTRAINDICATIONS are the codes the console offers.
+    contraindications: list[Annotated[str, Field(min_length=1, max_length=200)]] = []
+    weight_kg: float | None = Field(default=None, gt=20, lt=400)
+    clinician: Annotated[str, Field(min_length=1, max_length=200)]
+    reason: Text | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> EvaluationCompleted:
+        if self.eligible and self.route is None:
+            raise ValueError("route is required when eligible (esketamine, iv_ketamine or im_ketamine)")
+        if self.eligible and self.contraindications:
+            raise ValueError("eligible with contraindications listed is a contradiction")
+        if not self.eligible and not self.reason:
+            raise ValueError("reason is required when not eligible")
+        return self
+
+
+class AssessmentSubmitted(Payload):
+    instrument: Literal["pcl5", "phq9", "gad7", "cssrs"]
+    answers: list[Any] | dict[str, Any]
+
+
+class RemsEnrolled(Payload):
+    enrollment_id: Annotated[str, Field(min_length=1, max_length=64)] = "on-file"
+
+
+class SessionScheduled(Payload):
+    session: SessionId
+    start: When
+    dose_mg: int | None = Field(default=None, gt=0, le=1000)
+    dose_mg_per_kg: float | None = Field(default=None, gt=0, le=10)
+
+
+class SessionRef(Payload):
+    session: SessionId
+
+
+class SessionRescheduled(SessionRef):
+    start: When
+
+
+class SessionCancelled(SessionRef):
+    reason: Text | None = None
+
+
+class VitalsRecorded(SessionRef):
+    phase: Literal["pre_dose", "post_dose", "pre_discharge"]
+    systolic: int = Field(ge=40, le=300)
+    diastolic: int = Field(ge=20, le=250)
+    heart_rate: int | None = Field(default=None, ge=20, le=250)
+    spo2: int | None = Field(default=None, ge=50, le=100)
+
+    @model_validator(mode="after")
+    def _systolic_above_diastolic(self) -> VitalsRecorded:
+        if self.diastolic >= self.systolic:
+            raise ValueError("diastolic must be below systolic")
+        return self
+
+
+class DoseAdministered(SessionRef):
+    dose_mg: int | None = Field(default=None, gt=0, le=1000)
+    dose_mg_per_kg: float | None = Field(default=None, gt=0, le=10)
+    ride_confirmed: bool = False
+    fasting_confirmed: bool = False
+
+
+class SessionDischarged(SessionRef):
+    sedation_resolved: bool
+    dissociation_resolved: bool
+    clinician: Text | None = None
+
+
+class TherapyScheduled(Payload):
+    appointment: SessionId
+    start: When
+
+
+class ReviewCompleted(Payload):
+    decision: Literal["continue", "discharge"]
+    clinician: Text | None = None
+
+
+class EscalationRef(Payload):
+    escalation: Annotated[str, Field(min_length=1, max_length=64)]
+    by: Text | None = None
+
+
+class EscalationResolved(EscalationRef):
+    note: Text | None = None
+
+
+class Reasoned(Payload):
+    reason: Text | None = None
+    clinician: Text | None = None
+
+
+class SmsReceived(Payload):
+    from_: Phone = Field(alias="from")
+    body: Annotated[str, Field(max_length=10_000)]
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class TimerFired(Payload):
+    """Data of every engine-made timer event: which timer, and the due time it was created with."""
+
+    key: str
+    due_at: When
+
+
+PAYLOADS: dict[str, type[Payload]] = {
+    "referral.received": ReferralReceived,
+    "evaluation.scheduled": EvaluationScheduled,
+    "evaluation.rescheduled": EvaluationRescheduled,
+    "evaluation.completed": EvaluationCompleted,
+    "assessment.submitted": AssessmentSubmitted,
+    "rems.enrolled": RemsEnrolled,
+    "session.scheduled": SessionScheduled,
+    "session.rescheduled": SessionRescheduled,
+    "session.cancelled": SessionCancelled,
+    "session.confirmed": SessionRef,
+    "session.arrived": SessionRef,
+    "vitals.recorded": VitalsRecorded,
+    "dose.administered": DoseAdministered,
+    "session.discharged": SessionDischarged,
+    "rems.form_submitted": SessionRef,
+    "therapy.scheduled": TherapyScheduled,
+    "review.completed": ReviewCompleted,
+    "escalation.acknowledged": EscalationRef,
+    "escalation.resolved": EscalationResolved,
+    "safety.hold": Reasoned,
+    "safety.cleared": Reasoned,
+    "patient.withdrew": Reasoned,
+    "workflow.discharged": Reasoned,
+    "sms.received": SmsReceived,
+    **{event_type: TimerFired for event_type in TIMER_EVENTS.values()},
+}
+assert set(EVENT_RULES) <= set(PAYLOADS), "every declared event needs a payload"
+
+
+class Actor(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    role: Role
+    name: Annotated[str, Field(max_length=200)] | None = None
+
+
+SYSTEM = Actor(role=Role.SYSTEM, name="carepath")
+
+
+class Event(BaseModel):
+    """An event as posted: its type, typed data, who did it and when."""
+
+    model_config = ConfigDict(frozen=True)
+    type: str
+    data: Payload
+    actor: Actor = SYSTEM
+    idempotency_key: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+    occurred_at: When | None = None
+
+
+def parse_data(event_type: str, data: dict[str, Any] | None) -> Payload:
+    """Validate raw event data into its typed payload, or refuse with the field that is wrong."""
+    model = PAYLOADS.get(event_type)
+    if model is None:
+        raise Rejected(f"unknown event type {event_type!r}", code="not_allowed", allowed=EVENT_RULES)
+    try:
+        return model.model_validate(data or {})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(part) for part in first["loc"]) or None
+        where = f"{field}: " if field else ""
+        message = first["msg"].removeprefix("Value error, ")
+        raise Rejected(f"invalid {event_type} data: {where}{message}", code="invalid_data", field=field) from None
+
+
+def make_event(
+    event_type: str,
+    data: dict[str, Any] | None,
+    *,
+    actor: Actor | dict | None = None,
+    idempotency_key: str | None = None,
+    occurred_at: datetime | None = None,
+) -> Event:
+    """Build a typed event from raw parts, refusing bad data with a `Rejected(code="invalid_data")`."""
+    payload = parse_data(event_type, data)
+    try:
+        return Event(
+            type=event_type,
+            data=payload,
+            actor=Actor.model_validate(actor) if actor is not None else SYSTEM,
+            idempotency_key=idempotency_key,
+            occurred_at=occurred_at,
+        )
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(part) for part in first["loc"])
+        raise Rejected(f"invalid {event_type} event: {field}: {first['msg']}", code="invalid_data", field=field) from None
+
+
+def dump_data(event: Event) -> dict[str, Any]:
+    """The event's data as JSON-ready primitives, with the aliases of EVENTS.md (`from`)."""
+    return event.data.model_dump(mode="json", by_alias=True, exclude_none=True)

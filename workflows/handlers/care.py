@@ -1,0 +1,83 @@
+"""Assessments, therapy, escalation work and engine timers that are not about one session."""
+
+from __future__ import annotations
+
+from workflows import escalations
+from workflows.handlers.intake import pause
+from workflows.instruments import InstrumentError, compare, is_elevated_risk, score
+from workflows.stages import Stage
+from workflows.state import Appointment, AssessmentRecord
+from workflows.step import Step
+
+PRE_TREATMENT = (Stage.REFERRED, Stage.EVALUATION_SCHEDULED, Stage.TREATMENT_PLANNED)
+
+
+def assessment_submitted(step: Step) -> None:
+    """Score the instrument, keep the baseline, and act on the safety items (PHQ-9 item 9, C-SSRS risk)."""
+    data, state = step.data, step.state
+    try:
+        result = score(data.instrument, data.answers, step.protocol.instruments)
+    except InstrumentError as exc:
+        field = f"answers.{exc.item}" if exc.item else "answers"
+        step.reject(str(exc), "instrument_answers", "invalid_data", field=field)
+    record = AssessmentRecord(
+        instrument=result.instrument, at=step.now, total=result.total, band=result.band,
+        item9=result.item9, risk=result.risk, flags=list(result.flags),
+    )
+    _compare_with_baseline(step, record)
+    state.assessments.append(record)
+    if result.instrument in state.requested_instruments:
+        state.requested_instruments.remove(result.instrument)
+    _act_on_safety_items(step, result)
+
+
+def _compare_with_baseline(step: Step, record: AssessmentRecord) -> None:
+    state = step.state
+    if record.total is None:
+        return
+    pre_treatment = state.stage in PRE_TREATMENT or (state.stage == Stage.PAUSED and state.paused_from in PRE_TREATMENT)
+    if pre_treatment or record.instrument not in state.baseline:
+        # The latest score before treatment starts is the baseline the response review compares against.
+        state.baseline[record.instrument] = record.total
+        record.flags.append("baseline")
+        return
+    outcome = compare(record.instrument, state.baseline[record.instrument], record.total, step.protocol.instruments)
+    if outcome.response:
+        record.flags.append("response")
+    if outcome.remission:
+        record.flags.append("remission")
+
+
+def _act_on_safety_items(step: Step, result) -> None:
+    days = step.protocol.escalations.elevated_risk_days
+    if is_elevated_risk(result):
+        step.flag("elevated_risk", days=days)
+    if result.item9:
+        escalations.raise_escalation(step, "phq9_item9")
+        if "cssrs" not in step.state.requested_instruments:
+            step.state.requested_instruments.append("cssrs")
+    if result.risk == "high":
+        escalations.raise_escalation(step, "cssrs_high")
+        pause(step)
+    elif result.risk == "moderate":
+        escalations.raise_escalation(step, "cssrs_moderate")
+    elif result.risk == "low":
+        escalations.raise_escalation(step, "cssrs_low")
+
+
+def therapy_scheduled(step: Step) -> None:
+    data = step.data
+    existing = step.state.appointments.get(data.appointment)
+    if existing is not None and existing.status in ("scheduled", "confirmed"):
+        step.reject(f"appointment {data.appointment!r} is already booked", "appointment_unique")
+    if data.start <= step.now:
+        step.reject(f"start {data.start.isoformat()} is not in the future", "start_in_future", "invalid_data")
+    step.state.appointments[data.appointment] = Appointment(id=data.appointment, kind="therapy", start=data.start)
+
+
+def escalation_acknowledged(step: Step) -> None:
+    escalations.acknowledge(step, step.data.escalation, step.data.by)
+
+
+def escalation_resolved(step: Step) -> None:
+    escalations.resolve(step, step.data.escalation, step.data.by, step.data.note)

@@ -1,0 +1,261 @@
+"""At the chair: vitals, the dose and its gates, monitoring and discharge, the REMS form (PROTOCOL.md §3)."""
+
+from __future__ import annotations
+
+from datetime import datetime, time, timedelta
+
+from workflows import escalations
+from workflows.clock import age_on, at_local_time
+from workflows.protocol import Route, RouteRules
+from workflows.stages import Stage
+from workflows.state import Session, SessionStatus, Vital
+from workflows.step import Step
+
+
+def vitals_recorded(step: Step) -> None:
+    data = step.data
+    session = step.session(data.session)
+    if session.status not in (SessionStatus.ARRIVED, SessionStatus.DOSED):
+        step.reject(f"session {session.id} is {session.status}; vitals need an arrived or dosed session", "session_at_chair")
+    if data.phase == "pre_dose" and session.status != SessionStatus.ARRIVED:
+        step.reject(f"session {session.id} is already dosed; record post_dose or pre_discharge", "vitals_phase")
+    if data.phase != "pre_dose" and session.status != SessionStatus.DOSED:
+        step.reject(f"session {session.id} is not dosed yet; record a pre_dose reading", "vitals_phase")
+    session.vitals.append(
+        Vital(phase=data.phase, systolic=data.systolic, diastolic=data.diastolic,
+              heart_rate=data.heart_rate, spo2=data.spo2, at=step.now)
+    )
+    critical = step.protocol.sessions.critical_bp
+    if data.systolic >= critical.systolic or data.diastolic >= critical.diastolic:
+        escalations.raise_escalation(step, "bp_critical", session=session.id)
+    if data.phase == "pre_dose":
+        _pre_dose_gate(step, session, elevated=_elevated(step, data.systolic, data.diastolic))
+
+
+def _elevated(step: Step, systolic: int, diastolic: int) -> bool:
+    hold = step.protocol.sessions.pre_dose_hold
+    return systolic >= hold.systolic or diastolic >= hold.diastolic
+
+
+def _pre_dose_gate(step: Step, session: Session, elevated: bool) -> None:
+    """First elevated reading opens a re-check window; a second one (or none in time) holds the session."""
+    key = f"bp_recheck:{session.id}"
+    if not elevated:
+        step.cancel_timer(key)
+        return
+    if session.bp_elevated_at is None:
+        session.bp_elevated_at = step.now
+        due = step.now + timedelta(minutes=step.protocol.sessions.bp_recheck_minutes)
+        step.set_timer(key, "bp_recheck", due, session.id)
+        return
+    hold_session(step, session)
+
+
+def bp_recheck_due(step: Step, session_id: str) -> None:
+    session = step.state.sessions.get(session_id)
+    if session is None or session.status != SessionStatus.ARRIVED:
+        return
+    latest = _latest(session, "pre_dose")
+    if latest is not None and _elevated(step, latest.systolic, latest.diastolic):
+        hold_session(step, session)
+
+
+def hold_session(step: Step, session: Session) -> None:
+    session.status = SessionStatus.HELD
+    session.closed_reason = "blood pressure above the pre-dose limit after re-check"
+    step.cancel_session_timers(session.id)
+    escalations.raise_escalation(step, "bp_hold", session=session.id)
+
+
+def dose_administered(step: Step) -> None:
+    data, state = step.data, step.state
+    session = step.session(data.session)
+    if session.status != SessionStatus.ARRIVED:
+        step.reject(f"session {session.id} is {session.status}; a dose needs an arrived session", "session_arrived")
+    rules = step.protocol.route(session.route)
+    _check_bp_gate(step, session)
+    if rules.requires_rems_enrollment and state.rems_enrollment_id is None:
+        step.reject("no REMS patient enrollment on file: record rems.enrolled first", "rems_enrollment")
+    if rules.requires_ride_home and not data.ride_confirmed:
+        step.reject("ride home not confirmed (ride_confirmed must be true)", "ride_home")
+    if rules.requires_fasting and not data.fasting_confirmed:
+        step.reject("fasting not confirmed (fasting_confirmed must be true)", "fasting")
+    session.dose_mg = data.dose_mg if data.dose_mg is not None else session.planned_dose_mg
+    session.dose_mg_per_kg = data.dose_mg_per_kg if data.dose_mg_per_kg is not None else session.planned_dose_mg_per_kg
+    _check_dose(step, session, rules, at_dose=True)
+    session.status = SessionStatus.DOSED
+    session.dosed_at = step.now
+
+
+def _check_bp_gate(step: Step, session: Session) -> None:
+    latest = _latest(session, "pre_dose")
+    if latest is None:
+        step.reject("no pre-dose blood pressure recorded", "bp_pre_dose")
+    if _elevated(step, latest.systolic, latest.diastolic):
+        hold = step.protocol.sessions.pre_dose_hold
+        step.reject(
+            f"pre-dose blood pressure {latest.systolic}/{latest.diastolic} is at or above {hold.systolic}/"
+            f"{hold.diastolic}; one re-check is allowed within {step.protocol.sessions.bp_recheck_minutes} min",
+            "bp_pre_dose",
+        )
+
+
+def check_planned_dose(step: Step, session: Session) -> None:
+    """A dose given at booking is checked now, so a wrong plan is caught before the patient is in the chair."""
+    if session.planned_dose_mg is None and session.planned_dose_mg_per_kg is None:
+        return
+    session.dose_mg, session.dose_mg_per_kg = session.planned_dose_mg, session.planned_dose_mg_per_kg
+    try:
+        _check_dose(step, session, step.protocol.route(session.route), at_dose=False)
+    finally:
+        session.dose_mg = session.dose_mg_per_kg = None
+
+
+def _check_dose(step: Step, session: Session, rules: RouteRules, at_dose: bool) -> None:
+    if rules.allowed_doses_mg:
+        _check_fixed_dose(step, session, rules, at_dose)
+    else:
+        _check_weight_based_dose(step, session, rules)
+
+
+def _check_fixed_dose(step: Step, session: Session, rules: RouteRules, at_dose: bool) -> None:
+    allowed = ", ".join(str(mg) for mg in rules.allowed_doses_mg)
+    if session.dose_mg_per_kg is not None:
+        step.reject(f"{session.route} is dosed in mg ({allowed}), not mg/kg", "dose_rule", "invalid_data")
+    if session.dose_mg is None:
+        if at_dose:
+            step.reject(f"dose_mg is required ({allowed} mg)", "dose_rule", "invalid_data")
+        return
+    if session.dose_mg not in rules.allowed_doses_mg:
+        step.reject(f"dose {session.dose_mg} mg is not allowed; allowed: {allowed} mg", "dose_rule")
+    previous = _previous_dose(step, session)
+    if previous is None:
+        first = _first_dose(step, rules, session.start)
+        if session.dose_mg != first:
+            step.reject(f"the first {session.route} dose must be {first} mg, not {session.dose_mg} mg", "dose_rule")
+    elif rules.max_dose_step_mg is not None and abs(session.dose_mg - previous) > rules.max_dose_step_mg:
+        step.reject(
+            f"dose changes in steps of at most {rules.max_dose_step_mg} mg (last dose {previous} mg, asked"
+            f" {session.dose_mg} mg)",
+            "dose_rule",
+        )
+
+
+def _first_dose(step: Step, rules: RouteRules, day: datetime) -> int:
+    birth = step.state.patient.date_of_birth
+    if birth is not None and rules.first_dose_mg_older is not None and age_on(birth, day.date()) >= rules.older_age:
+        return rules.first_dose_mg_older
+    return rules.first_dose_mg
+
+
+def _previous_dose(step: Step, session: Session) -> int | None:
+    dosed = [s for s in step.state.sessions.values() if s.id != session.id and s.dosed_at is not None and s.dose_mg]
+    return max(dosed, key=lambda s: s.dosed_at).dose_mg if dosed else None
+
+
+def _check_weight_based_dose(step: Step, session: Session, rules: RouteRules) -> None:
+    low, high = rules.dose_mg_per_kg_min, rules.dose_mg_per_kg_max
+    if session.dose_mg is not None:
+        step.reject(f"{session.route} is dosed in mg/kg ({low}–{high}), not fixed mg", "dose_rule", "invalid_data")
+    if session.dose_mg_per_kg is None:
+        session.dose_mg_per_kg = rules.standard_dose_mg_per_kg
+    if session.dose_mg_per_kg is None:
+        step.reject(f"dose_mg_per_kg is required ({low}–{high} mg/kg)", "dose_rule", "invalid_data")
+    if not low <= session.dose_mg_per_kg <= high:
+        step.reject(f"dose {session.dose_mg_per_kg} mg/kg is outside {low}–{high} mg/kg", "dose_rule")
+
+
+def session_discharged(step: Step) -> None:
+    data = step.data
+    session = step.session(data.session)
+    if session.status != SessionStatus.DOSED:
+        step.reject(f"session {session.id} is {session.status}; only a dosed session is discharged", "session_dosed")
+    rules = step.protocol.route(session.route)
+    earliest = earliest_discharge(session, rules)
+    if step.now < earliest:
+        minutes = int((earliest - step.now).total_seconds() // 60) + 1
+        step.reject(
+            f"minimum monitoring time not reached: discharge allowed from {earliest.isoformat()} ({minutes} min left)",
+            "min_monitoring",
+        )
+    if not data.sedation_resolved:
+        step.reject("sedation is not resolved", "sedation_resolved")
+    if not data.dissociation_resolved:
+        step.reject("dissociation is not resolved", "dissociation_resolved")
+    missing = missing_bp_phases(session, rules)
+    if missing:
+        step.reject(f"required blood pressure readings missing: {', '.join(missing)}", "bp_readings")
+    session.status = SessionStatus.DISCHARGED
+    session.discharged_at = step.now
+    if rules.rems_form:
+        _plan_rems_form(step, session)
+    _complete_induction_if_done(step)
+
+
+def earliest_discharge(session: Session, rules: RouteRules) -> datetime:
+    return session.dosed_at + timedelta(minutes=rules.infusion_minutes + rules.min_monitoring_minutes)
+
+
+def missing_bp_phases(session: Session, rules: RouteRules) -> list[str]:
+    """Required phases with no valid reading; a post-dose reading counts from the start of its window."""
+    missing = []
+    for phase in rules.required_bp_phases:
+        readings = [v for v in session.vitals if v.phase == phase]
+        if phase == "post_dose":
+            window_start = session.dosed_at + timedelta(minutes=rules.post_dose_window_minutes[0])
+            readings = [v for v in readings if v.at >= window_start]
+        if not readings:
+            missing.append(phase)
+    return missing
+
+
+def _plan_rems_form(step: Step, session: Session) -> None:
+    rules, zone = step.protocol.sessions, step.state.patient.timezone
+    reminder = at_local_time(session.discharged_at, zone, time(9), days_later=rules.rems_form_reminder_day)
+    overdue = at_local_time(session.discharged_at, zone, time(0), days_later=rules.rems_form_due_days + 1)
+    step.set_timer(f"rems_form_reminder:{session.id}", "rems_form_reminder", reminder, session.id)
+    step.set_timer(f"rems_form_overdue:{session.id}", "rems_form_overdue", overdue, session.id)
+
+
+def rems_form_submitted(step: Step) -> None:
+    session = step.session(step.data.session)
+    if session.route != Route.ESKETAMINE or session.status != SessionStatus.DISCHARGED:
+        step.reject(f"session {session.id} is not a discharged esketamine session", "rems_form_session")
+    if session.rems_form_submitted:
+        step.reject(f"the REMS form for session {session.id} is already submitted", "rems_form_once", "not_allowed")
+    session.rems_form_submitted = True
+    step.cancel_session_timers(session.id)
+    for reason in ("rems_form_due", "rems_form_overdue"):
+        escalations.close_open(step, reason, "form submitted", session.id)
+
+
+def rems_form_due(step: Step, session_id: str, reason: str) -> None:
+    session = step.state.sessions.get(session_id)
+    if session is not None and not session.rems_form_submitted:
+        escalations.raise_escalation(step, reason, session=session.id)
+
+
+def rems_enrolled(step: Step) -> None:
+    step.state.rems_enrollment_id = step.data.enrollment_id
+    for key in [key for key, timer in step.state.timers.items() if timer.kind == "rems_enrollment_check"]:
+        step.cancel_timer(key)
+    escalations.close_open(step, "rems_enrollment_missing", "enrollment on file")
+
+
+def _complete_induction_if_done(step: Step) -> None:
+    state = step.state
+    in_induction = state.stage == Stage.INDUCTION or state.paused_from == Stage.INDUCTION
+    planned = step.protocol.route(state.route).induction_sessions
+    done = sum(1 for s in state.sessions.values() if s.series == "induction" and s.status == SessionStatus.DISCHARGED)
+    if not in_induction or done < planned:
+        return
+    if state.stage == Stage.PAUSED:
+        state.paused_from = Stage.RESPONSE_REVIEW
+    else:
+        state.stage = Stage.RESPONSE_REVIEW
+    escalations.raise_escalation(step, "response_review")
+
+
+def _latest(session: Session, phase: str) -> Vital | None:
+    readings = [v for v in session.vitals if v.phase == phase]
+    return readings[-1] if readings else None

@@ -1,0 +1,135 @@
+"""A dosing session's calendar life: scheduled, moved, cancelled, confirmed, arrived, no-show (PROTOCOL.md §3)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from workflows import escalations
+from workflows.handlers import dosing
+from workflows.protocol import Route
+from workflows.stages import Stage
+from workflows.state import OPEN_SESSION, Session, SessionStatus
+from workflows.step import Step
+
+
+def session_scheduled(step: Step) -> None:
+    data, state = step.data, step.state
+    if state.route is None:
+        step.reject("no treatment route is planned yet", "route_planned")
+    if data.session in state.sessions:
+        step.reject(f"session {data.session!r} already exists; use session.rescheduled to move it", "session_unique")
+    if data.start <= step.now:
+        step.reject(f"start {data.start.isoformat()} is not in the future", "start_in_future", "invalid_data")
+    stage_for_series = state.paused_from if state.stage == Stage.PAUSED else state.stage
+    series = "induction" if stage_for_series in (Stage.TREATMENT_PLANNED, Stage.INDUCTION) else "maintenance"
+    session = Session(
+        id=data.session,
+        start=data.start,
+        route=state.route,
+        series=series,
+        planned_dose_mg=data.dose_mg,
+        planned_dose_mg_per_kg=data.dose_mg_per_kg,
+    )
+    dosing.check_planned_dose(step, session)
+    state.sessions[session.id] = session
+    if state.stage == Stage.TREATMENT_PLANNED:
+        state.stage = Stage.INDUCTION
+    plan_session_timers(step, session)
+
+
+def session_rescheduled(step: Step) -> None:
+    session = open_session(step, step.data.session)
+    if step.data.start <= step.now:
+        step.reject(f"start {step.data.start.isoformat()} is not in the future", "start_in_future", "invalid_data")
+    session.start = step.data.start
+    # A new time needs a new confirmation: the patient confirmed the old one.
+    session.status = SessionStatus.SCHEDULED
+    session.confirmed_at = None
+    step.cancel_session_timers(session.id)
+    plan_session_timers(step, session)
+
+
+def session_cancelled(step: Step) -> None:
+    session = open_session(step, step.data.session)
+    session.status = SessionStatus.CANCELLED
+    session.closed_reason = step.data.reason or "cancelled"
+    step.cancel_session_timers(session.id)
+    escalations.close_open(step, "confirmation_missing", "session cancelled", session.id)
+
+
+def session_confirmed(step: Step) -> None:
+    session = open_session(step, step.data.session)
+    session.status = SessionStatus.CONFIRMED
+    session.confirmed_at = step.now
+    step.cancel_timer(f"confirm:{session.id}")
+    escalations.close_open(step, "confirmation_missing", "confirmed", session.id)
+
+
+def session_arrived(step: Step) -> None:
+    session = open_session(step, step.data.session)
+    session.status = SessionStatus.ARRIVED
+    session.arrived_at = step.now
+    step.cancel_session_timers(session.id)
+    escalations.close_open(step, "confirmation_missing", "patient arrived", session.id)
+
+
+def no_show_due(step: Step, session_id: str) -> None:
+    """Not arrived 30 minutes after the start: the session is a no-show and the coordinator gets a reschedule task."""
+    session = step.state.sessions.get(session_id)
+    if session is None or session.status not in OPEN_SESSION:
+        return
+    session.status = SessionStatus.NO_SHOW
+    session.closed_reason = "not arrived"
+    step.cancel_session_timers(session.id)
+    escalations.raise_escalation(step, "no_show", session=session.id)
+
+
+def confirmation_due(step: Step, session_id: str) -> None:
+    session = step.state.sessions.get(session_id)
+    if session is not None and session.status == SessionStatus.SCHEDULED:
+        escalations.raise_escalation(step, "confirmation_missing", session=session.id)
+
+
+def rems_enrollment_check_due(step: Step, session_id: str) -> None:
+    session = step.state.sessions.get(session_id)
+    if step.state.rems_enrollment_id is None and session is not None and session.status in OPEN_SESSION:
+        escalations.raise_escalation(step, "rems_enrollment_missing", session=session.id)
+
+
+def plan_session_timers(step: Step, session: Session) -> None:
+    """The timers a booked session needs: no-show, confirmation check, and the REMS enrollment check."""
+    rules = step.protocol.sessions
+    step.set_timer(
+        f"no_show:{session.id}", "no_show", session.start + timedelta(minutes=rules.no_show_after_minutes), session.id
+    )
+    confirm_at = session.start - timedelta(hours=rules.confirmation_check_hours)
+    if confirm_at > step.now:
+        step.set_timer(f"confirm:{session.id}", "confirmation_check", confirm_at, session.id)
+    if _needs_enrollment_check(step, session):
+        check_at = max(session.start - timedelta(hours=rules.rems_enrollment_check_hours), step.now)
+        step.set_timer(f"rems_enrollment:{session.id}", "rems_enrollment_check", check_at, session.id)
+
+
+def _needs_enrollment_check(step: Step, session: Session) -> bool:
+    if session.route != Route.ESKETAMINE or step.state.rems_enrollment_id is not None:
+        return False
+    rules = step.protocol.route(session.route)
+    if not rules.requires_rems_enrollment:
+        return False
+    # Only the first esketamine session: enrollment is per patient, once.
+    earlier = [s for s in step.state.sessions.values() if s.id != session.id and s.status not in _NOT_HAPPENING]
+    return all(other.start > session.start for other in earlier)
+
+
+_NOT_HAPPENING = frozenset({SessionStatus.CANCELLED, SessionStatus.NO_SHOW, SessionStatus.HELD})
+
+
+def open_session(step: Step, session_id: str) -> Session:
+    session = step.session(session_id)
+    if session.status not in OPEN_SESSION:
+        step.reject(
+            f"session {session.id} is {session.status}; only a scheduled or confirmed session can change this way",
+            "session_open",
+            "not_allowed",
+        )
+    return session

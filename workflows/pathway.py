@@ -1,0 +1,161 @@
+"""The core: `decide(state, event, now, protocol, clinic) → Decision(new state, effects)`. Pure; no I/O.
+
+One dict maps each event type to its handler, so the whole reaction graph reads on one screen. Handlers change a
+deep copy of the state; timer and escalation effects are derived from the difference, messages are collected.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from workflows import escalations
+from workflows.clinic import Clinic
+from workflows.effects import CancelTimer, Decision, FireTimer, diff_effects
+from workflows.errors import Rejected
+from workflows.events import SYSTEM, Event, make_event
+from workflows.handlers import care, dosing, intake, sessions
+from workflows.protocol import Protocol
+from workflows.stages import EVENT_RULES, TIMER_EVENTS, Role, allowed_events, role_may_post
+from workflows.state import Patient, Timer, WorkflowState
+from workflows.step import Step
+
+HANDLERS: dict[str, Callable[[Step], None]] = {
+    "referral.received": intake.referral_received,
+    "evaluation.scheduled": intake.evaluation_scheduled,
+    "evaluation.rescheduled": intake.evaluation_rescheduled,
+    "evaluation.completed": intake.evaluation_completed,
+    "assessment.submitted": care.assessment_submitted,
+    "rems.enrolled": dosing.rems_enrolled,
+    "session.scheduled": sessions.session_scheduled,
+    "session.rescheduled": sessions.session_rescheduled,
+    "session.cancelled": sessions.session_cancelled,
+    "session.confirmed": sessions.session_confirmed,
+    "session.arrived": sessions.session_arrived,
+    "vitals.recorded": dosing.vitals_recorded,
+    "dose.administered": dosing.dose_administered,
+    "session.discharged": dosing.session_discharged,
+    "rems.form_submitted": dosing.rems_form_submitted,
+    "therapy.scheduled": care.therapy_scheduled,
+    "review.completed": intake.review_completed,
+    "escalation.acknowledged": care.escalation_acknowledged,
+    "escalation.resolved": care.escalation_resolved,
+    "safety.hold": intake.safety_hold,
+    "safety.cleared": intake.safety_cleared,
+    "patient.withdrew": intake.patient_withdrew,
+    "workflow.discharged": intake.workflow_discharged,
+}
+
+TIMER_HANDLERS: dict[str, Callable[[Step, Timer], None]] = {
+    "no_show": lambda step, timer: sessions.no_show_due(step, timer.session),
+    "confirmation_check": lambda step, timer: sessions.confirmation_due(step, timer.session),
+    "rems_enrollment_check": lambda step, timer: sessions.rems_enrollment_check_due(step, timer.session),
+    "bp_recheck": lambda step, timer: dosing.bp_recheck_due(step, timer.session),
+    "rems_form_reminder": lambda step, timer: dosing.rems_form_due(step, timer.session, "rems_form_due"),
+    "rems_form_overdue": lambda step, timer: dosing.rems_form_due(step, timer.session, "rems_form_overdue"),
+    "escalation_deadline": lambda step, timer: escalations.on_deadline_passed(step, timer.data["escalation"]),
+}
+assert set(TIMER_HANDLERS) == set(TIMER_EVENTS), "every timer kind needs a handler"
+TIMER_KIND_OF_EVENT = {event_type: kind for kind, event_type in TIMER_EVENTS.items()}
+
+# How far ahead of the server clock a client's occurred_at may be (clock skew), before it is refused.
+FUTURE_TOLERANCE = timedelta(minutes=5)
+
+
+def start(
+    workflow_id: str, patient_id: str, event: Event, now: datetime, protocol: Protocol, clinic: Clinic
+) -> Decision:
+    """Start a workflow from its `referral.received` event."""
+    if event.type != "referral.received":
+        raise Rejected(
+            f"a workflow starts with referral.received, not {event.type}", code="not_allowed", rule="workflow_start",
+            allowed=["referral.received"],
+        )
+    blank = WorkflowState(
+        workflow_id=workflow_id,
+        protocol_version=protocol.version,
+        patient=Patient(id=patient_id, phone=event.data.patient.phone, timezone=clinic.timezone),
+    )
+    return _apply(blank, event, now, protocol, clinic, before=None)
+
+
+def decide(state: WorkflowState, event: Event, now: datetime, protocol: Protocol, clinic: Clinic) -> Decision:
+    """Apply one event to a started workflow, or raise `Rejected` and change nothing."""
+    if event.type == "referral.received":
+        raise Rejected(
+            "this workflow has already started; a new referral starts a new workflow",
+            code="not_allowed", stage=state.stage, rule="workflow_start", allowed=allowed_events(state.stage),
+        )
+    if protocol.version != state.protocol_version:
+        raise ValueError(f"workflow runs protocol {state.protocol_version}, got {protocol.version}")
+    return _apply(state, event, now, protocol, clinic, before=state)
+
+
+def _apply(
+    state: WorkflowState, event: Event, now: datetime, protocol: Protocol, clinic: Clinic, before: WorkflowState | None
+) -> Decision:
+    _check_allowed(state, event)
+    at = _effective_time(event, now, state)
+    step = Step(state=state.model_copy(deep=True), event=event, now=at, protocol=protocol, clinic=clinic)
+    fired = None
+    if event.type in TIMER_KIND_OF_EVENT:
+        fired = _fire_timer(step)
+    else:
+        handler = HANDLERS.get(event.type)
+        if handler is None:
+            raise Rejected(f"{event.type} is not handled by this version of carepath", code="not_allowed",
+                           stage=state.stage, rule="event_known", allowed=allowed_events(state.stage))
+        handler(step)
+    effects = diff_effects(before, step.state)
+    if fired is not None:
+        # The timer that fired is recorded as fired, not cancelled, unless the handler set it again (a repeat).
+        effects = [e for e in effects if not (isinstance(e, CancelTimer) and e.key == fired.key)]
+        effects.insert(0, fired)
+    effects.extend(step.messages)
+    return Decision(step.state, effects)
+
+
+def _check_allowed(state: WorkflowState, event: Event) -> None:
+    if event.type in TIMER_KIND_OF_EVENT:
+        if event.actor.role is not Role.SYSTEM:
+            raise Rejected(f"{event.type} is made by carepath's timers, not posted", code="not_allowed",
+                           stage=state.stage, rule="system_event", allowed=allowed_events(state.stage))
+        return
+    rule = EVENT_RULES.get(event.type)
+    if rule is not None and event.type != "referral.received" and state.stage not in rule.allowed_in:
+        raise Rejected(f"{event.type} is not allowed in stage {state.stage}", code="not_allowed",
+                       stage=state.stage, rule="stage_allows_event", allowed=allowed_events(state.stage))
+    if not role_may_post(event.actor.role, event.type):
+        allowed_roles = ", ".join(sorted(rule.roles)) if rule else "none"
+        raise Rejected(f"role {event.actor.role} may not post {event.type} (allowed roles: {allowed_roles}, admin)",
+                       code="forbidden", stage=state.stage, rule="role_may_post", allowed=allowed_events(state.stage))
+
+
+def _effective_time(event: Event, now: datetime, state: WorkflowState) -> datetime:
+    if event.occurred_at is None:
+        return now
+    if event.occurred_at > now + FUTURE_TOLERANCE:
+        raise Rejected(f"occurred_at {event.occurred_at.isoformat()} is in the future", code="invalid_data",
+                       stage=state.stage, rule="occurred_at_past", field="occurred_at")
+    return event.occurred_at
+
+
+def _fire_timer(step: Step) -> FireTimer:
+    """Run a due timer's handler, unless the timer was cancelled or moved since (then the event changes nothing)."""
+    key, due_at = step.data.key, step.data.due_at
+    timer = step.state.timers.get(key)
+    if timer is None or timer.due_at != due_at or TIMER_EVENTS[timer.kind] != step.event.type:
+        return FireTimer(key, due_at)
+    del step.state.timers[key]
+    TIMER_HANDLERS[timer.kind](step, timer)
+    return FireTimer(key, due_at)
+
+
+def timer_event(key: str, timer: Timer) -> Event:
+    """The event a due timer turns into; its idempotency key makes a second firing a no-op."""
+    return make_event(
+        TIMER_EVENTS[timer.kind],
+        {"key": key, "due_at": timer.due_at},
+        actor=SYSTEM,
+        idempotency_key=f"timer:{key}@{timer.due_at.isoformat()}",
+    )

@@ -1,0 +1,130 @@
+"""The protocol: every clinical number the pathway uses, as one validated, versioned model.
+
+The YAML file that carries these values is loaded by `config.protocol`; this module only defines the shape and the
+checks, so the pure core can take a `Protocol` without knowing where it came from.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from workflows.instruments import InstrumentRules
+
+
+class Route(StrEnum):
+    ESKETAMINE = "esketamine"
+    IV_KETAMINE = "iv_ketamine"
+    IM_KETAMINE = "im_ketamine"
+
+
+class Strict(BaseModel):
+    # Unknown keys are refused so a typo in the protocol file cannot silently fall back to a default.
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class BloodPressure(Strict):
+    systolic: int = Field(gt=0, lt=300)
+    diastolic: int = Field(gt=0, lt=250)
+
+
+class RouteRules(Strict):
+    """What differs between esketamine, IV and IM ketamine (PROTOCOL.md §3)."""
+
+    induction_sessions: int = Field(ge=1, le=50)
+    # Dose rules: esketamine is fixed mg, ketamine is mg/kg.
+    allowed_doses_mg: tuple[int, ...] = ()
+    first_dose_mg: int | None = None
+    first_dose_mg_older: int | None = None
+    older_age: int = Field(default=65, ge=18, le=120)
+    max_dose_step_mg: int | None = None
+    dose_mg_per_kg_min: float | None = Field(default=None, gt=0)
+    dose_mg_per_kg_max: float | None = Field(default=None, gt=0)
+    standard_dose_mg_per_kg: float | None = Field(default=None, gt=0)  # used when a session names no dose
+    # Gates before dosing.
+    requires_rems_enrollment: bool = False
+    requires_ride_home: bool = False
+    requires_fasting: bool = True
+    # Monitoring and discharge.
+    infusion_minutes: int = Field(default=0, ge=0, le=240)
+    min_monitoring_minutes: int = Field(ge=0, le=24 * 60)
+    required_bp_phases: tuple[str, ...] = ("pre_dose", "pre_discharge")
+    post_dose_window_minutes: tuple[int, int] = (35, 50)
+    # After discharge.
+    rems_form: bool = False
+
+    @model_validator(mode="after")
+    def _dose_rule_is_complete(self) -> RouteRules:
+        if self.allowed_doses_mg:
+            if self.first_dose_mg not in self.allowed_doses_mg:
+                raise ValueError("first_dose_mg must be one of allowed_doses_mg")
+            if self.first_dose_mg_older is not None and self.first_dose_mg_older not in self.allowed_doses_mg:
+                raise ValueError("first_dose_mg_older must be one of allowed_doses_mg")
+        elif self.dose_mg_per_kg_min is None or self.dose_mg_per_kg_max is None:
+            raise ValueError("a route needs either allowed_doses_mg or dose_mg_per_kg_min and dose_mg_per_kg_max")
+        if self.dose_mg_per_kg_min is not None and self.dose_mg_per_kg_max is not None:
+            if self.dose_mg_per_kg_min > self.dose_mg_per_kg_max:
+                raise ValueError("dose_mg_per_kg_min must not exceed dose_mg_per_kg_max")
+        unknown = set(self.required_bp_phases) - {"pre_dose", "post_dose", "pre_discharge"}
+        if unknown:
+            raise ValueError(f"required_bp_phases has unknown phases {sorted(unknown)}")
+        low, high = self.post_dose_window_minutes
+        if not 0 <= low <= high:
+            raise ValueError("post_dose_window_minutes must be [low, high] with 0 <= low <= high")
+        return self
+
+
+class SessionRules(Strict):
+    """Timing rules shared by every route."""
+
+    pre_dose_hold: BloodPressure = BloodPressure(systolic=140, diastolic=90)
+    critical_bp: BloodPressure = BloodPressure(systolic=180, diastolic=120)
+    bp_recheck_minutes: int = Field(default=30, ge=1, le=240)
+    no_show_after_minutes: int = Field(default=30, ge=1, le=24 * 60)
+    confirmation_check_hours: int = Field(default=24, ge=1, le=14 * 24)
+    rems_enrollment_check_hours: int = Field(default=48, ge=1, le=30 * 24)
+    rems_form_reminder_day: int = Field(default=5, ge=1, le=30)
+    rems_form_due_days: int = Field(default=7, ge=1, le=30)
+
+
+class ReferralRules(Strict):
+    contact_business_days: int = Field(default=2, ge=0, le=30)
+    min_prior_treatments: int = Field(default=2, ge=0, le=20)
+
+
+class EscalationRules(Strict):
+    """Acknowledgement deadlines and the ladder of PROTOCOL.md §6."""
+
+    routine_ack_business_days: int = Field(default=1, ge=1, le=30)
+    urgent_ack_minutes: int = Field(default=60, ge=1, le=24 * 60)
+    emergency_ack_minutes: int = Field(default=15, ge=1, le=24 * 60)
+    emergency_repeat_minutes: int = Field(default=15, ge=1, le=24 * 60)
+    elevated_risk_days: int = Field(default=30, ge=1, le=365)
+
+
+class ClinicHours(Strict):
+    business_days: tuple[int, ...] = (0, 1, 2, 3, 4)  # Monday=0, as datetime.weekday()
+    day_ends_at_hour: int = Field(default=17, ge=1, le=24)
+
+
+class Protocol(Strict):
+    """One version of the clinic's protocol; a workflow keeps the version it started on."""
+
+    version: str = Field(min_length=1)
+    referral: ReferralRules = ReferralRules()
+    routes: dict[Route, RouteRules]
+    sessions: SessionRules = SessionRules()
+    instruments: InstrumentRules = InstrumentRules()
+    escalations: EscalationRules = EscalationRules()
+    clinic_hours: ClinicHours = ClinicHours()
+
+    @model_validator(mode="after")
+    def _every_route_has_rules(self) -> Protocol:
+        missing = [route.value for route in Route if route not in self.routes]
+        if missing:
+            raise ValueError(f"routes is missing {missing}")
+        return self
+
+    def route(self, route: Route) -> RouteRules:
+        return self.routes[route]

@@ -1,0 +1,155 @@
+"""A patient's workflow as data: what the core reads and returns. Stored as JSON beside its stage and version."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from workflows.protocol import Route
+from workflows.stages import Stage
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SessionStatus(StrEnum):
+    SCHEDULED = "scheduled"
+    CONFIRMED = "confirmed"
+    ARRIVED = "arrived"
+    DOSED = "dosed"
+    DISCHARGED = "discharged"
+    CANCELLED = "cancelled"
+    NO_SHOW = "no_show"
+    HELD = "held"
+
+
+OPEN_SESSION = frozenset({SessionStatus.SCHEDULED, SessionStatus.CONFIRMED})
+CLOSED_SESSION = frozenset(
+    {SessionStatus.DISCHARGED, SessionStatus.CANCELLED, SessionStatus.NO_SHOW, SessionStatus.HELD}
+)
+
+
+class Vital(Model):
+    phase: Literal["pre_dose", "post_dose", "pre_discharge"]
+    systolic: int
+    diastolic: int
+    heart_rate: int | None = None
+    spo2: int | None = None
+    at: datetime
+
+
+class Session(Model):
+    """One dosing session and its lifecycle: scheduled → confirmed → arrived → dosed → discharged."""
+
+    id: str
+    start: datetime
+    route: Route
+    series: Literal["induction", "maintenance"]
+    status: SessionStatus = SessionStatus.SCHEDULED
+    planned_dose_mg: int | None = None
+    planned_dose_mg_per_kg: float | None = None
+    confirmed_at: datetime | None = None
+    arrived_at: datetime | None = None
+    dosed_at: datetime | None = None
+    dose_mg: int | None = None
+    dose_mg_per_kg: float | None = None
+    discharged_at: datetime | None = None
+    closed_reason: str | None = None
+    vitals: list[Vital] = []
+    bp_elevated_at: datetime | None = None  # first elevated pre-dose reading: the re-check window runs from here
+    rems_form_submitted: bool = False
+
+
+class Appointment(Model):
+    """An evaluation or a therapy appointment: no dosing, only a time and reminders."""
+
+    id: str
+    kind: Literal["evaluation", "therapy"]
+    start: datetime
+    status: Literal["scheduled", "confirmed", "completed", "cancelled"] = "scheduled"
+
+
+class AssessmentRecord(Model):
+    instrument: str
+    at: datetime
+    total: int | None = None
+    band: str | None = None
+    item9: int | None = None
+    risk: str | None = None
+    flags: list[str] = []
+
+
+class Escalation(Model):
+    """A worklist item (PROTOCOL.md §6). Coordinator tasks are routine escalations."""
+
+    id: str
+    reason: str
+    severity: Literal["routine", "urgent", "emergency"]
+    tier: int = 1
+    owner_role: str
+    status: Literal["open", "acknowledged", "resolved"] = "open"
+    raised_at: datetime
+    updated_at: datetime
+    ack_deadline: datetime
+    session: str | None = None
+    count: int = 1  # how many times it was raised while open
+    acknowledged_at: datetime | None = None
+    acknowledged_by: str | None = None
+    resolved_at: datetime | None = None
+    resolved_by: str | None = None
+    note: str | None = None
+
+
+class Timer(Model):
+    """A durable timer the workflow is waiting on; the database row mirrors it."""
+
+    kind: str
+    due_at: datetime
+    session: str | None = None
+    data: dict[str, Any] = {}
+
+
+class Patient(Model):
+    id: str
+    phone: str
+    timezone: str
+    date_of_birth: date | None = None
+    sms_consent: bool = False
+    opted_out: bool = False
+
+
+class WorkflowState(Model):
+    """Everything the pathway knows about one patient's course of care."""
+
+    workflow_id: str
+    protocol_version: str
+    stage: Stage = Stage.REFERRED
+    paused_from: Stage | None = None
+    patient: Patient
+    urgency: Literal["routine", "urgent"] = "routine"
+    prior_treatments: int = 0
+    route: Route | None = None
+    weight_kg: float | None = None
+    rems_enrollment_id: str | None = None
+    flags: dict[str, datetime | None] = {}  # flag → until when (None: until cleared)
+    sessions: dict[str, Session] = {}
+    appointments: dict[str, Appointment] = {}
+    assessments: list[AssessmentRecord] = []
+    baseline: dict[str, int] = {}
+    requested_instruments: list[str] = []
+    escalations: dict[str, Escalation] = {}
+    timers: dict[str, Timer] = {}
+    escalation_count: int = Field(default=0, ge=0)
+
+    def open_escalation(self, reason: str) -> Escalation | None:
+        for escalation in self.escalations.values():
+            if escalation.reason == reason and escalation.status != "resolved":
+                return escalation
+        return None
+
+    def active_flags(self, now: datetime) -> list[str]:
+        return sorted(flag for flag, until in self.flags.items() if until is None or until > now)
