@@ -296,3 +296,22 @@ def make_event(
 def dump_data(event: Event) -> dict[str, Any]:
     """The event's data as JSON-ready primitives, with the aliases of EVENTS.md (`from`)."""
     return event.data.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+# Fields whose values are moments; EVENTS.md: "a time without an offset is clinic-local".
+TIME_FIELDS = frozenset({"start", "occurred_at"})
+
+
+def localize_times(data: dict[str, Any], zone: str) -> dict[str, Any]:
+    """Attach the clinic's zone to offset-less times in event data (strings or datetimes), leaving the rest alone."""
+    localized = dict(data)
+    for key in TIME_FIELDS & set(data):
+        value = data[key]
+        if isinstance(value, str):
+            try:
+                value = datetime.fromisoformat(value)
+            except ValueError:
+                continue  # left for the payload's own validation to report
+        if isinstance(value, datetime) and value.tzinfo is None:
+            localized[key] = value.replace(tzinfo=ZoneInfo(zone))
+    return localized

@@ -7,7 +7,7 @@ deep copy of the state; timer and escalation effects are derived from the differ
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from workflows import escalations
 from workflows.clinic import Clinic
@@ -95,7 +95,7 @@ def _apply(
     state: WorkflowState, event: Event, now: datetime, protocol: Protocol, clinic: Clinic, before: WorkflowState | None
 ) -> Decision:
     _check_allowed(state, event)
-    at = _effective_time(event, now, state)
+    at = _effective_time(event, now, state).astimezone(UTC)
     step = Step(state=state.model_copy(deep=True), event=event, now=at, protocol=protocol, clinic=clinic)
     fired = None
     if event.type in TIMER_KIND_OF_EVENT:

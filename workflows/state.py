@@ -32,6 +32,9 @@ CLOSED_SESSION = frozenset(
     {SessionStatus.DISCHARGED, SessionStatus.CANCELLED, SessionStatus.NO_SHOW, SessionStatus.HELD}
 )
 
+# Sessions that will not happen: they count for nothing (not the first session, not an induction session).
+NOT_HAPPENING = frozenset({SessionStatus.CANCELLED, SessionStatus.NO_SHOW, SessionStatus.HELD})
+
 
 class Vital(Model):
     phase: Literal["pre_dose", "post_dose", "pre_discharge"]

@@ -8,7 +8,7 @@ from workflows import escalations
 from workflows.clock import age_on, at_local_time
 from workflows.protocol import Route, RouteRules
 from workflows.stages import Stage
-from workflows.state import Session, SessionStatus, Vital
+from workflows.state import NOT_HAPPENING, Session, SessionStatus, Vital
 from workflows.step import Step
 
 
@@ -101,14 +101,28 @@ def _check_bp_gate(step: Step, session: Session) -> None:
 
 
 def check_planned_dose(step: Step, session: Session) -> None:
-    """A dose given at booking is checked now, so a wrong plan is caught before the patient is in the chair."""
+    """A dose given at booking is checked now, so a wrong plan is caught before the patient is in the chair.
+
+    Only what is knowable at booking: the dose form and allowed values, and the day-1 dose when this is the first
+    session. Step sizes between doses are checked at the chair, against the dose actually given last time.
+    """
     if session.planned_dose_mg is None and session.planned_dose_mg_per_kg is None:
         return
+    rules = step.protocol.route(session.route)
     session.dose_mg, session.dose_mg_per_kg = session.planned_dose_mg, session.planned_dose_mg_per_kg
     try:
-        _check_dose(step, session, step.protocol.route(session.route), at_dose=False)
+        if rules.allowed_doses_mg and not _is_first_session(step, session):
+            _check_allowed_mg(step, session, rules, at_dose=False)
+        else:
+            _check_dose(step, session, rules, at_dose=False)
     finally:
         session.dose_mg = session.dose_mg_per_kg = None
+
+
+def _is_first_session(step: Step, session: Session) -> bool:
+    others = [s for s in step.state.sessions.values() if s.id != session.id and s.status not in NOT_HAPPENING]
+    return not any(s.dosed_at for s in others) and all(s.start > session.start for s in others)
+
 
 
 def _check_dose(step: Step, session: Session, rules: RouteRules, at_dose: bool) -> None:
@@ -118,16 +132,23 @@ def _check_dose(step: Step, session: Session, rules: RouteRules, at_dose: bool) 
         _check_weight_based_dose(step, session, rules)
 
 
-def _check_fixed_dose(step: Step, session: Session, rules: RouteRules, at_dose: bool) -> None:
+def _check_allowed_mg(step: Step, session: Session, rules: RouteRules, at_dose: bool) -> bool:
+    """Form and value of a fixed dose; returns whether there is a dose to check further."""
     allowed = ", ".join(str(mg) for mg in rules.allowed_doses_mg)
     if session.dose_mg_per_kg is not None:
         step.reject(f"{session.route} is dosed in mg ({allowed}), not mg/kg", "dose_rule", "invalid_data")
     if session.dose_mg is None:
         if at_dose:
             step.reject(f"dose_mg is required ({allowed} mg)", "dose_rule", "invalid_data")
-        return
+        return False
     if session.dose_mg not in rules.allowed_doses_mg:
         step.reject(f"dose {session.dose_mg} mg is not allowed; allowed: {allowed} mg", "dose_rule")
+    return True
+
+
+def _check_fixed_dose(step: Step, session: Session, rules: RouteRules, at_dose: bool) -> None:
+    if not _check_allowed_mg(step, session, rules, at_dose):
+        return
     previous = _previous_dose(step, session)
     if previous is None:
         first = _first_dose(step, rules, session.start)

@@ -8,7 +8,7 @@ from workflows import escalations
 from workflows.handlers import dosing
 from workflows.protocol import Route
 from workflows.stages import Stage
-from workflows.state import OPEN_SESSION, Session, SessionStatus
+from workflows.state import NOT_HAPPENING, OPEN_SESSION, Session, SessionStatus
 from workflows.step import Step
 
 
@@ -117,11 +117,9 @@ def _needs_enrollment_check(step: Step, session: Session) -> bool:
     if not rules.requires_rems_enrollment:
         return False
     # Only the first esketamine session: enrollment is per patient, once.
-    earlier = [s for s in step.state.sessions.values() if s.id != session.id and s.status not in _NOT_HAPPENING]
+    earlier = [s for s in step.state.sessions.values() if s.id != session.id and s.status not in NOT_HAPPENING]
     return all(other.start > session.start for other in earlier)
 
-
-_NOT_HAPPENING = frozenset({SessionStatus.CANCELLED, SessionStatus.NO_SHOW, SessionStatus.HELD})
 
 
 def open_session(step: Step, session_id: str) -> Session:

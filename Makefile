@@ -1,0 +1,42 @@
+# carepath developer tasks. `make` (or `make help`) lists them.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+
+# Extra arguments for pytest, e.g. `make test PYTEST_ARGS="-k intake -x"`.
+PYTEST_ARGS ?=
+
+.DEFAULT_GOAL := help
+.PHONY: help run test lint clean distclean
+
+help: ## List the targets
+	@echo "carepath make targets:"
+	@grep -E '^[a-zA-Z_.-]+:.*## ' $(MAKEFILE_LIST) | \
+		awk 'BEGIN {FS = ":.*## "} {printf "  %-10s %s\n", $$1, $$2}'
+
+# Stamp file: (re)install the project when pyproject.toml changes.
+# pip output goes to a log that is printed only when the install fails.
+$(VENV)/.installed: pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@echo "Installing carepath[test] into $(VENV) ..."
+	@$(BIN)/python -m pip install --disable-pip-version-check -e '.[test]' \
+		>$(VENV)/pip-install.log 2>&1 || { cat $(VENV)/pip-install.log; exit 1; }
+	@touch $@
+
+run: $(VENV)/.installed ## Simulate the example esketamine induction pathway
+	$(BIN)/carepath simulate examples/esketamine_induction.yaml
+
+test: $(VENV)/.installed ## Start PostgreSQL/Redis if needed, run pytest (PYTEST_ARGS=...)
+	@scripts/ensure-services
+	$(BIN)/pytest -q $(PYTEST_ARGS)
+
+lint: $(VENV)/.installed ## Run ruff check
+	$(BIN)/ruff check .
+
+clean: ## Remove caches and build artifacts (keeps .venv)
+	rm -rf .pytest_cache .ruff_cache .hypothesis build dist *.egg-info
+	find . -path ./$(VENV) -prune -o -type d -name __pycache__ -exec rm -rf {} +
+
+distclean: clean ## clean, and remove the virtualenv too
+	rm -rf $(VENV)

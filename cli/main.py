@@ -1,0 +1,80 @@
+"""The `carepath` command."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from cli.report import build_report
+from cli.scenario import ScenarioError, load_scenario
+from cli.simulator import simulate
+from cli.summary import print_summary
+from config.protocol import ProtocolError
+from models.db import make_engine, migrate
+
+app = typer.Typer(help="carepath: the care-pathway engine for interventional psychiatry clinics.", no_args_is_help=True)
+console = Console(stderr=True)
+
+
+@app.command("simulate")
+def simulate_command(
+    scenario_file: Path = typer.Argument(..., help="Scenario YAML (see README, 'Writing a scenario')."),
+    report: Path | None = typer.Option(None, "--report", help="Write the JSON report here."),
+    database_url: str | None = typer.Option(None, "--database-url", help="Default: a temporary SQLite file."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+) -> None:
+    """Replay a scenario on a virtual clock through the real engine and database."""
+    try:
+        scenario = load_scenario(scenario_file)
+    except ScenarioError as exc:
+        console.print(f"[red]error:[/red] {exc}", markup=True, highlight=False)
+        raise typer.Exit(2) from None
+    with tempfile.TemporaryDirectory(prefix="carepath-sim-") as scratch:
+        url = database_url or f"sqlite:///{Path(scratch) / 'simulation.db'}"
+        migrate(url)
+        engine = make_engine(url)
+        try:
+            run = _run_with_progress(scenario, engine, quiet)
+        except ProtocolError as exc:
+            console.print(f"[red]error:[/red] scenario protocol overrides: {exc}", highlight=False)
+            raise typer.Exit(2) from None
+        result = build_report(run, engine)
+        engine.dispose()
+    if report is not None:
+        report.write_text(json.dumps(result, indent=2, default=str) + "\n", encoding="utf-8")
+    print_summary(Console(), result, run, report)
+
+
+def _run_with_progress(scenario, engine, quiet: bool):
+    total = (scenario.until - scenario.start).total_seconds()
+    columns = (TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.fields[clock]}"), TimeElapsedColumn())
+    with Progress(*columns, console=console, disable=quiet, transient=True) as progress:
+        task = progress.add_task(f"simulating {scenario.name}", total=total, clock="")
+
+        def advance(moment):
+            done = (moment - scenario.start).total_seconds()
+            progress.update(task, completed=done, clock=moment.strftime("%Y-%m-%d %H:%M"))
+
+        return simulate(scenario, engine, on_progress=advance)
+
+
+@app.command("migrate")
+def migrate_command(
+    database_url: str = typer.Option("sqlite:///carepath.db", "--database-url", envvar="CAREPATH_DATABASE_URL"),
+) -> None:
+    """Bring the database schema up to date (Alembic upgrade head)."""
+    migrate(database_url)
+    Console().print("database is at the newest schema")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

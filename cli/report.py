@@ -1,0 +1,65 @@
+"""The simulation report of EVENTS.md: workflows, events, messages, escalations, timers, rejected. Times in UTC."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Engine
+
+from cli.simulator import Run
+from models import queries
+
+
+def build_report(run: Run, engine: Engine) -> dict[str, Any]:
+    patient_of = {workflow_id: key for key, workflow_id in run.workflows.items()}
+    return {
+        "scenario": run.scenario.name,
+        "workflows": [_workflow(engine, key, workflow_id, run.scenario.until) for key, workflow_id in run.workflows.items()],
+        "events": [
+            {"at": _utc(e.occurred_at), "patient": patient_of.get(e.workflow_id), "type": e.type,
+             "actor": e.actor_role, "data": e.data}
+            for e in queries.events(engine) if e.workflow_id in patient_of
+        ],
+        "messages": [
+            {"at": _utc(m.sent_at or m.not_before), "patient": patient_of.get(m.workflow_id), "to": m.to_phone,
+             "direction": "outbound", "kind": m.kind, "body": m.body, "status": m.status,
+             **({"reason": m.drop_reason} if m.drop_reason else {})}
+            for m in queries.messages(engine) if m.workflow_id in patient_of
+        ],
+        "escalations": [
+            {"raised_at": _utc(e.raised_at), "patient": patient_of.get(e.workflow_id), "reason": e.reason,
+             "severity": e.severity, "tier": e.tier, "status": e.status, "acknowledged_at": _utc(e.acknowledged_at),
+             "resolved_at": _utc(e.resolved_at)}
+            for e in queries.escalations(engine) if e.workflow_id in patient_of
+        ],
+        "timers": [
+            {"patient": patient_of.get(t.workflow_id), "kind": t.kind, "due_at": _utc(t.due_at), "status": t.status}
+            for t in queries.timers(engine) if t.workflow_id in patient_of
+        ],
+        "rejected": [{**r, "at": _utc(r["at"])} for r in run.rejected],
+    }
+
+
+def _workflow(engine: Engine, key: str, workflow_id: str, as_of: datetime) -> dict[str, Any]:
+    state = queries.load_state(engine, workflow_id)
+    scores: dict[str, list] = {}
+    for record in state.assessments:
+        entry = {"at": _utc(record.at), "total": record.total}
+        if record.risk is not None:
+            entry = {"at": _utc(record.at), "risk": record.risk}
+        scores.setdefault(record.instrument, []).append(entry)
+    return {
+        "patient": key,
+        "workflow_id": workflow_id,
+        "stage": state.stage,
+        "protocol_version": state.protocol_version,
+        "route": state.route,
+        "sessions": [{"session": s.id, "status": s.status, "start": _utc(s.start)} for s in state.sessions.values()],
+        "flags": state.active_flags(as_of),
+        "scores": scores,
+    }
+
+
+def _utc(moment: datetime | None) -> str | None:
+    return moment.astimezone(UTC).isoformat() if moment else None

@@ -1,0 +1,312 @@
+"""Scenario files for `carepath simulate`: YAML in, validated pydantic models out.
+
+Every problem becomes a ScenarioError that names the file, the line and the field, because the people who write
+scenarios fix them by reading the message, not a traceback. The format is in EVENTS.md, "Scenario files".
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from pathlib import Path
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo
+
+import phonenumbers
+import yaml
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+
+
+class ScenarioError(ValueError):
+    """A scenario that cannot be run; str() is "<file name>:<line>: <message>" when the line is known."""
+
+    def __init__(self, message: str, path: str = "<scenario>", line: int | None = None):
+        self.message, self.path, self.line = message, path, line
+        where = f"{Path(path).name}:{line}" if line is not None else Path(path).name
+        super().__init__(f"{where}: {message}")
+
+
+# --- field types -------------------------------------------------------------------------------------------------
+
+def _phone(value: Any) -> str:
+    # YAML reads an unquoted +15555550100 as an int and drops the "+", so the country code would be a guess.
+    if not isinstance(value, str):
+        raise ValueError('phone numbers must be quoted E.164 strings, e.g. "+15555550100"')
+    try:
+        number = phonenumbers.parse(value, None)
+    except phonenumbers.NumberParseException:
+        number = None
+    # "possible", not "valid": the 555-01xx demo numbers the docs use are not assigned, so they are never "valid".
+    if number is None or not phonenumbers.is_possible_number(number):
+        raise ValueError(f"not an E.164 phone number: {value!r}")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def _tz_name(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError("a time zone must be an IANA name such as America/New_York")
+    try:
+        ZoneInfo(value)
+    except (KeyError, ValueError, OSError):  # unknown key, malformed key, or a tzdata directory such as "America"
+        raise ValueError(f"unknown IANA time zone: {value!r}") from None
+    return value
+
+
+def _time(value: Any) -> datetime:
+    # YAML already turns unquoted timestamps into datetime/date; quoted ones arrive as strings. Numbers are refused
+    # on purpose: pydantic would read them as Unix timestamps, which nobody means in a scenario.
+    if isinstance(value, datetime):
+        parsed = value
+    elif isinstance(value, date):
+        parsed = datetime(value.year, value.month, value.day)
+    elif isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value.strip())
+        except ValueError:
+            raise ValueError("not an ISO 8601 time") from None
+    else:
+        raise ValueError("not an ISO 8601 time")
+    # Bounding the year keeps offset arithmetic (localising, comparing, converting to UTC) from overflowing.
+    if not 1900 <= parsed.year < 2200:
+        raise ValueError("time out of range (years 1900-2199)")
+    return parsed
+
+
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be blank")
+    return value
+
+
+def _sms_body(value: Any) -> Any:
+    # `sms: 1` (the confirm reply) is what people type; YAML makes it an int.
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+Phone = Annotated[str, BeforeValidator(_phone)]
+TzName = Annotated[str, BeforeValidator(_tz_name)]
+Time = Annotated[datetime, BeforeValidator(_time)]
+NonEmpty = Annotated[str, AfterValidator(_not_blank)]
+
+
+def _drop_nulls(data: Any, *keys: str) -> Any:
+    # An empty YAML section (`protocol:` followed only by comments) is null; treat it as "use the default".
+    if isinstance(data, dict):
+        return {k: v for k, v in data.items() if not (k in keys and v is None)}
+    return data
+
+
+# --- models ------------------------------------------------------------------------------------------------------
+
+class ClinicSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: NonEmpty = "carepath demo clinic"
+    phone: Phone = "+15555550100"
+    timezone: TzName = "America/New_York"
+
+
+class StaffSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # a misspelt role would silently mean "nobody is paged"
+    on_call: Phone | None = None
+    medical_director: Phone | None = None
+    clinic_manager: Phone | None = None
+
+
+class PatientSpec(BaseModel):
+    model_config = ConfigDict(extra="allow")  # extra fields flow into referral.received; the engine judges them
+    key: NonEmpty
+    name: str | None = None
+    phone: Phone | None = None
+    timezone: TzName | None = None
+    date_of_birth: date | None = None
+    sms_consent: bool | None = None
+
+
+class TimelineLine(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    line: int
+    at: Time
+    patient: NonEmpty
+    event: NonEmpty | None = None
+    data: dict = {}
+    actor: dict | None = None
+    idempotency_key: str | None = None
+    sms: Annotated[str | None, BeforeValidator(_sms_body)] = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _empty_data(cls, data: Any) -> Any:
+        return _drop_nulls(data, "data")
+
+    @model_validator(mode="after")
+    def _event_or_sms(self) -> TimelineLine:
+        if (self.event is None) == (self.sms is None):
+            raise ValueError("a timeline line needs exactly one of `event` or `sms`")
+        if self.sms is not None and self.model_fields_set & {"data", "actor", "idempotency_key"}:
+            raise ValueError("an `sms` line takes no data, actor or idempotency_key")
+        if self.actor is not None and not (isinstance(self.actor.get("role"), str) and self.actor["role"]):
+            raise ValueError("actor needs a `role`, e.g. {role: coordinator, name: Sam}")
+        return self
+
+
+class Scenario(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # a typo such as `timline:` must not silently run an empty scenario
+    name: NonEmpty
+    clinic: ClinicSpec = Field(default_factory=ClinicSpec)
+    start: Time
+    until: Time
+    protocol: dict = {}
+    staff: StaffSpec = Field(default_factory=StaffSpec)
+    patients: list[PatientSpec]
+    timeline: list[TimelineLine]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _empty_sections(cls, data: Any) -> Any:
+        return _drop_nulls(data, "clinic", "staff", "protocol")
+
+    @model_validator(mode="after")
+    def _localise(self) -> Scenario:
+        # Times without an offset are clinic-local (EVENTS.md); pin them now so every later comparison is aware.
+        tz = ZoneInfo(self.clinic.timezone)
+
+        def pin(t: datetime) -> datetime:
+            return t if t.tzinfo is not None else t.replace(tzinfo=tz)
+
+        self.start, self.until = pin(self.start), pin(self.until)
+        for item in self.timeline:
+            item.at = pin(item.at)
+        return self
+
+
+# --- YAML with line numbers --------------------------------------------------------------------------------------
+
+class _Loader(yaml.SafeLoader):
+    def construct_object(self, node, deep=False):
+        # PyYAML lets plain ValueErrors escape (2026-13-45 as a timestamp, a 5000-digit int); give them a line.
+        try:
+            return super().construct_object(node, deep)
+        except (ValueError, OverflowError, TypeError) as exc:
+            raise yaml.constructor.ConstructorError(None, None, f"unreadable value ({exc})", node.start_mark) from exc
+
+
+def _read_yaml(text: str, path: str) -> tuple[Any, yaml.Node | None]:
+    """Compose once (for line numbers) and construct from the same node tree (for the data)."""
+    loader = None
+    try:
+        loader = _Loader(text)  # the reader already rejects NUL and other unprintable characters here
+        root = loader.get_single_node()
+        return (loader.construct_document(root) if root is not None else None), root
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        problem = ": ".join(p for p in (exc.context, exc.problem) if p)
+        raise ScenarioError(f"invalid YAML: {problem}", path, mark.line + 1 if mark else None) from None
+    except yaml.reader.ReaderError as exc:
+        line = text.count("\n", 0, exc.position) + 1
+        code = ord(exc.character) if isinstance(exc.character, str) else exc.character
+        raise ScenarioError(f"invalid YAML: character #x{code:04x} is not allowed", path, line) from None
+    except yaml.YAMLError as exc:
+        raise ScenarioError(f"invalid YAML: {exc}", path) from None
+    except RecursionError:
+        raise ScenarioError("invalid YAML: nested too deeply", path) from None
+    finally:
+        if loader is not None:
+            loader.dispose()
+
+
+def _line_of(root: yaml.Node, loc: tuple) -> int:
+    """1-based line of the node at `loc`, or of the deepest ancestor that exists (e.g. for a missing field)."""
+    node, line = root, root.start_mark.line
+    for step in loc:
+        if isinstance(node, yaml.SequenceNode) and isinstance(step, int) and 0 <= step < len(node.value):
+            node = node.value[step]
+            line = node.start_mark.line
+        elif isinstance(node, yaml.MappingNode):
+            # Search backwards: with a duplicated key, the last one is what the data holds.
+            pair = next((kv for kv in reversed(node.value) if getattr(kv[0], "value", None) == str(step)), None)
+            if pair is None:
+                break
+            line, node = pair[0].start_mark.line, pair[1]  # the key's line reads best for block values
+        else:
+            break
+    return line + 1
+
+
+def _field(loc: tuple) -> str:
+    return "".join(f"[{s}]" if isinstance(s, int) else f".{s}" for s in loc).lstrip(".")
+
+
+# pydantic's wording speaks of "inputs" and "dictionaries"; scenario authors think in YAML terms.
+_PLAIN = {"missing": "required field is missing", "extra_forbidden": "unknown field", "dict_type": "must be a mapping",
+          "model_type": "must be a mapping", "list_type": "must be a list", "string_type": "must be a string",
+          "bool_type": "must be true or false", "bool_parsing": "must be true or false",
+          "invalid_key": "mapping keys must be strings"}
+
+
+def _fail(message: str, loc: tuple, root: yaml.Node, path: str) -> ScenarioError:
+    return ScenarioError(f"{_field(loc)}: {message}" if loc else message, path, _line_of(root, loc))
+
+
+# --- checks across fields ----------------------------------------------------------------------------------------
+
+def _cross_checks(sc: Scenario, root: yaml.Node, path: str) -> None:
+    if sc.until <= sc.start:
+        raise _fail(f"must be after start ({sc.start.isoformat()})", ("until",), root, path)
+    seen: dict[str, int] = {}
+    for i, patient in enumerate(sc.patients):
+        if patient.key in seen:
+            first = _line_of(root, ("patients", seen[patient.key]))
+            raise _fail(f"duplicate patient key {patient.key!r} (first on line {first})", ("patients", i, "key"),
+                        root, path)
+        seen[patient.key] = i
+    for i, item in enumerate(sc.timeline):
+        if item.patient not in seen:
+            known = ", ".join(seen) or "none declared"
+            raise _fail(f"unknown patient {item.patient!r} (patients: {known})", ("timeline", i, "patient"), root, path)
+        if not sc.start <= item.at <= sc.until:
+            window = f"{sc.start.isoformat()} to {sc.until.isoformat()}"
+            raise _fail(f"{item.at.isoformat()} is outside the scenario ({window})", ("timeline", i, "at"), root, path)
+
+
+def _with_lines(timeline: list, root: yaml.Node, path: str) -> list:
+    """Copies of the timeline entries that remember their line, so the simulator can point at a rejected one."""
+    lines = []
+    for i, item in enumerate(timeline):
+        if isinstance(item, dict):
+            if "line" in item:
+                raise _fail("unknown field (line numbers come from the file)", ("timeline", i, "line"), root, path)
+            item = {**item, "line": _line_of(root, ("timeline", i))}  # copy: YAML aliases may share the dict
+        lines.append(item)
+    return lines
+
+
+# --- public API --------------------------------------------------------------------------------------------------
+
+def parse_scenario(text: str, path: str = "<scenario>") -> Scenario:
+    data, root = _read_yaml(text, path)
+    if root is None:
+        raise ScenarioError("the scenario is empty", path)
+    if not isinstance(data, dict):
+        raise ScenarioError("the top level must be a mapping (name:, start:, until:, ...)", path, _line_of(root, ()))
+    if isinstance(data.get("timeline"), list):
+        data = {**data, "timeline": _with_lines(data["timeline"], root, path)}
+    try:
+        scenario = Scenario.model_validate(data)
+    except ValidationError as exc:
+        # Report the error that comes first in the file: that is the order people fix things in.
+        errors = [(_line_of(root, e["loc"]), e) for e in exc.errors(include_url=False)]
+        _, first = min(errors, key=lambda pair: pair[0])
+        message = _PLAIN.get(first["type"]) or first["msg"].removeprefix("Value error, ")
+        raise _fail(message, first["loc"], root, path) from None
+    _cross_checks(scenario, root, path)
+    scenario.timeline.sort(key=lambda item: item.at)  # list.sort is stable: equal times keep file order
+    return scenario
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    try:
+        text = Path(path).read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ScenarioError(f"not UTF-8 text (byte {exc.start})", str(path)) from None
+    except (OSError, ValueError) as exc:  # ValueError: a NUL in the path
+        raise ScenarioError(f"cannot read file: {getattr(exc, 'strerror', None) or exc}", str(path)) from None
+    return parse_scenario(text, str(path))

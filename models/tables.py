@@ -1,0 +1,174 @@
+"""The tables. Each class says what its rows are for; the schema itself changes only through Alembic migrations."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import Column, Index, Integer, String, Text, UniqueConstraint, text
+from sqlmodel import Field, SQLModel
+
+from models.types import JSONDocument, UTCDateTime
+
+
+def utc_column(nullable: bool = True, index: bool = False) -> Any:
+    return Field(default=None, sa_column=Column(UTCDateTime(), nullable=nullable, index=index))
+
+
+class Patient(SQLModel, table=True):
+    """Who the patient is. The only table with a name; logs and tasks carry the id alone."""
+
+    __tablename__ = "patients"
+    id: str = Field(primary_key=True, max_length=36)
+    name: str = Field(max_length=200)
+    phone: str = Field(max_length=20, index=True)
+    timezone: str = Field(max_length=64)
+    date_of_birth: date | None = None
+    sms_consent: bool = False
+    opted_out: bool = False
+    created_at: datetime = utc_column(nullable=False)
+
+
+class Workflow(SQLModel, table=True):
+    """One course of care: its stage, its state document and the version that guards concurrent writers."""
+
+    __tablename__ = "workflows"
+    id: str = Field(primary_key=True, max_length=36)
+    patient_id: str = Field(foreign_key="patients.id", index=True, max_length=36)
+    stage: str = Field(max_length=32, index=True)
+    version: int = Field(sa_column=Column(Integer, nullable=False))
+    protocol_version: str = Field(max_length=64)
+    start_key: str | None = Field(default=None, max_length=200, unique=True)  # idempotency key of referral.received
+    state: dict = Field(sa_column=Column(JSONDocument, nullable=False))
+    created_at: datetime = utc_column(nullable=False)
+    updated_at: datetime = utc_column(nullable=False)
+
+
+class EventRecord(SQLModel, table=True):
+    """The append-only history: every accepted event, in order, with who and when. Never updated, never deleted."""
+
+    __tablename__ = "events"
+    __table_args__ = (
+        UniqueConstraint("workflow_id", "seq", name="uq_events_workflow_seq"),
+        UniqueConstraint("workflow_id", "idempotency_key", name="uq_events_workflow_idempotency"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    workflow_id: str = Field(foreign_key="workflows.id", index=True, max_length=36)
+    seq: int
+    type: str = Field(max_length=64, index=True)
+    data: dict = Field(sa_column=Column(JSONDocument, nullable=False))
+    actor_role: str = Field(max_length=32)
+    actor_name: str | None = Field(default=None, max_length=200)
+    idempotency_key: str | None = Field(default=None, max_length=200)
+    occurred_at: datetime = utc_column(nullable=False)
+    recorded_at: datetime = utc_column(nullable=False)
+    stage_after: str = Field(max_length=32)
+
+
+class SessionRecord(SQLModel, table=True):
+    """A dosing session as the calendar and dashboard see it (a projection of the workflow state)."""
+
+    __tablename__ = "sessions"
+    __table_args__ = (UniqueConstraint("workflow_id", "session_key", name="uq_sessions_workflow_key"),)
+    id: int | None = Field(default=None, primary_key=True)
+    workflow_id: str = Field(foreign_key="workflows.id", index=True, max_length=36)
+    session_key: str = Field(max_length=64)
+    route: str = Field(max_length=32)
+    series: str = Field(max_length=16)
+    status: str = Field(max_length=16, index=True)
+    start: datetime = utc_column(nullable=False, index=True)
+    dose_mg: int | None = None
+    dose_mg_per_kg: float | None = None
+    dosed_at: datetime | None = utc_column()
+    discharged_at: datetime | None = utc_column()
+
+
+class AssessmentRecord(SQLModel, table=True):
+    """A scored instrument, for trends and the response review."""
+
+    __tablename__ = "assessments"
+    id: int | None = Field(default=None, primary_key=True)
+    workflow_id: str = Field(foreign_key="workflows.id", index=True, max_length=36)
+    event_id: int = Field(foreign_key="events.id")
+    instrument: str = Field(max_length=16)
+    total: int | None = None
+    band: str | None = Field(default=None, max_length=32)
+    risk: str | None = Field(default=None, max_length=16)
+    flags: list = Field(sa_column=Column(JSONDocument, nullable=False))
+    at: datetime = utc_column(nullable=False)
+
+
+class TimerRecord(SQLModel, table=True):
+    """A durable timer: the scheduler claims due pending rows and turns each into an event."""
+
+    __tablename__ = "timers"
+    __table_args__ = (
+        # Claiming scans only pending rows in due order; the partial index keeps that fast with millions of fired rows.
+        Index("ix_timers_pending_due", "due_at", postgresql_where=text("status = 'pending'"),
+              sqlite_where=text("status = 'pending'")),
+        Index("ix_timers_workflow_key", "workflow_id", "key"),
+    )
+    id: str = Field(primary_key=True, max_length=36)
+    workflow_id: str = Field(foreign_key="workflows.id", max_length=36)
+    key: str = Field(max_length=120)
+    kind: str = Field(max_length=32)
+    session_key: str | None = Field(default=None, max_length=64)
+    due_at: datetime = utc_column(nullable=False)
+    status: str = Field(default="pending", max_length=16)  # pending → claimed → fired, or cancelled
+    data: dict = Field(sa_column=Column(JSONDocument, nullable=False))
+    created_at: datetime = utc_column(nullable=False)
+    claimed_at: datetime | None = utc_column()
+    fired_at: datetime | None = utc_column()
+
+
+class OutboxMessage(SQLModel, table=True):
+    """An SMS to send, written in the same transaction as the event that caused it; workers deliver it once."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_pending_due", "not_before", postgresql_where=text("status = 'pending'"),
+                            sqlite_where=text("status = 'pending'")),)
+    id: str = Field(primary_key=True, max_length=36)
+    workflow_id: str = Field(foreign_key="workflows.id", index=True, max_length=36)
+    event_id: int | None = Field(default=None, foreign_key="events.id")
+    kind: str = Field(max_length=32)
+    recipient: str = Field(max_length=32)  # "patient" or a staff role
+    to_phone: str = Field(max_length=20)
+    body: str = Field(sa_column=Column(Text, nullable=False))
+    status: str = Field(default="pending", max_length=16)
+    drop_reason: str | None = Field(default=None, max_length=32)
+    urgent: bool = False
+    session_key: str | None = Field(default=None, max_length=64)
+    escalation_id: str | None = Field(default=None, max_length=36)
+    dedupe_key: str | None = Field(default=None, max_length=200, unique=True)
+    not_before: datetime = utc_column(nullable=False)
+    created_at: datetime = utc_column(nullable=False)
+    claimed_at: datetime | None = utc_column()
+    sent_at: datetime | None = utc_column()
+    delivered_at: datetime | None = utc_column()
+    provider_id: str | None = Field(default=None, max_length=64)
+    error_code: str | None = Field(default=None, max_length=16)
+    attempts: int = 0
+
+
+class EscalationRecord(SQLModel, table=True):
+    """A worklist item (a projection of the workflow's escalations, queried by the worklist and dashboard)."""
+
+    __tablename__ = "escalations"
+    id: str = Field(primary_key=True, max_length=36)
+    workflow_id: str = Field(foreign_key="workflows.id", index=True, max_length=36)
+    patient_id: str = Field(foreign_key="patients.id", max_length=36)
+    reason: str = Field(max_length=40)
+    severity: str = Field(max_length=16, index=True)
+    tier: int
+    owner_role: str = Field(max_length=32)
+    status: str = Field(max_length=16, index=True)
+    session_key: str | None = Field(default=None, max_length=64)
+    count: int = 1
+    raised_at: datetime = utc_column(nullable=False)
+    updated_at: datetime = utc_column(nullable=False)
+    ack_deadline: datetime = utc_column(nullable=False)
+    acknowledged_at: datetime | None = utc_column()
+    acknowledged_by: str | None = Field(default=None, max_length=200)
+    resolved_at: datetime | None = utc_column()
+    resolved_by: str | None = Field(default=None, max_length=200)
+    note: str | None = Field(default=None, sa_column=Column(String(2000)))

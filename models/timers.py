@@ -1,0 +1,82 @@
+"""Claiming due timers and turning each into an event. The scheduler and the simulator both call `fire_due_timers`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Engine, func, select, update
+from sqlmodel import Session
+
+from models.tables import TimerRecord
+from models.unit_of_work import Pathway
+from workflows.pathway import timer_event
+from workflows.state import Timer
+
+# One claim round trip takes this many timers: large enough that per-row work dominates, small enough that a
+# crashed scheduler strands few timers until the sweeper frees them.
+CLAIM_BATCH = 500
+# A fired timer can conflict with a person's event on the same workflow; re-deciding on fresh state settles it.
+FIRE_RETRIES = 5
+
+
+@dataclass(frozen=True)
+class ClaimedTimer:
+    id: str
+    workflow_id: str
+    key: str
+    timer: Timer
+
+
+def claim_due_timers(engine: Engine, now: datetime, limit: int = CLAIM_BATCH) -> list[ClaimedTimer]:
+    """Atomically move up to `limit` due pending timers to `claimed`; concurrent claimers never get the same row."""
+    due = (
+        select(TimerRecord.id)
+        .where(TimerRecord.status == "pending", TimerRecord.due_at <= now)
+        .order_by(TimerRecord.due_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)  # PostgreSQL: skip rows another scheduler is claiming; SQLite ignores it
+    )
+    claim = (
+        update(TimerRecord)
+        .where(TimerRecord.id.in_(due), TimerRecord.status == "pending")
+        .values(status="claimed", claimed_at=now)
+        .returning(TimerRecord.id, TimerRecord.workflow_id, TimerRecord.key, TimerRecord.kind,
+                   TimerRecord.session_key, TimerRecord.due_at, TimerRecord.data)
+    )
+    with Session(engine) as db:
+        rows = db.execute(claim, execution_options={"synchronize_session": False}).all()
+        db.commit()
+    claimed = [
+        ClaimedTimer(row.id, row.workflow_id, row.key,
+                     Timer(kind=row.kind, due_at=row.due_at, session=row.session_key, data=row.data))
+        for row in rows
+    ]
+    return sorted(claimed, key=lambda c: (c.timer.due_at, c.key))
+
+
+def fire(pathway: Pathway, claimed: ClaimedTimer, now: datetime) -> None:
+    """Apply the timer's event (idempotent by its key), then make sure the row reads `fired`."""
+    pathway.apply(claimed.workflow_id, timer_event(claimed.key, claimed.timer), now, retries=FIRE_RETRIES)
+    with Session(pathway.engine) as db:
+        db.execute(update(TimerRecord).where(TimerRecord.id == claimed.id, TimerRecord.status == "claimed")
+                   .values(status="fired", fired_at=now))
+        db.commit()
+
+
+def fire_due_timers(pathway: Pathway, now: datetime, limit: int | None = None) -> int:
+    """Fire every timer due at `now`, including ones that firing makes due; returns how many fired."""
+    fired = 0
+    while limit is None or fired < limit:
+        batch = claim_due_timers(pathway.engine, now, CLAIM_BATCH if limit is None else min(CLAIM_BATCH, limit - fired))
+        if not batch:
+            break
+        for claimed in batch:
+            fire(pathway, claimed, now)
+        fired += len(batch)
+    return fired
+
+
+def next_due_at(engine: Engine) -> datetime | None:
+    with Session(engine) as db:
+        return db.execute(select(func.min(TimerRecord.due_at)).where(TimerRecord.status == "pending")).scalar()
