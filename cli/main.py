@@ -72,6 +72,21 @@ def migrate_command(
     Console().print("database is at the newest schema")
 
 
+@app.command("docs")
+def docs_command(
+    write: bool = typer.Option(False, "--write", help="Rewrite the README's pathway section in place."),
+    readme: Path = typer.Option(Path("README.md"), "--readme"),
+) -> None:
+    """Print (or write into the README) the pathway tables and diagram generated from the definition."""
+    from workflows.docs import pathway_section, replace_section
+
+    if not write:
+        print(pathway_section())
+        return
+    readme.write_text(replace_section(readme.read_text(encoding="utf-8")), encoding="utf-8")
+    Console().print(f"updated the pathway section of {readme}")
+
+
 def main() -> None:
     app()
 

@@ -159,3 +159,24 @@ def timer_event(key: str, timer: Timer) -> Event:
         actor=SYSTEM,
         idempotency_key=f"timer:{key}@{timer.due_at.isoformat()}",
     )
+
+
+def replay(
+    workflow_id: str,
+    patient_id: str,
+    history: list[tuple[Event, datetime]],
+    protocol: Protocol,
+    clinic: Clinic,
+) -> WorkflowState:
+    """Rebuild a workflow's state by folding its history, each event with the `now` it was recorded at. Pure.
+
+    The history starts with the `referral.received` that started the workflow; the result equals the stored state,
+    so the event history alone is enough to audit (or recover) any workflow.
+    """
+    if not history:
+        raise ValueError("a history starts with the referral.received that started the workflow")
+    (first, first_now), *rest = history
+    state = start(workflow_id, patient_id, first, first_now, protocol, clinic).state
+    for event, now in rest:
+        state = decide(state, event, now, protocol, clinic).state
+    return state
