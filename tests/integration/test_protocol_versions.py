@@ -1,0 +1,40 @@
+"""A workflow keeps running the protocol version it started on, even after the clinic installs a new one."""
+
+from datetime import UTC, datetime, timedelta
+
+from config.protocol import ProtocolBook, load_protocol
+from models import queries
+from models.db import make_engine, migrate
+from models.unit_of_work import Pathway
+from workflows.clinic import Clinic
+from workflows.events import make_event
+
+NOW = datetime(2026, 3, 2, 14, 0, tzinfo=UTC)
+STAFF = {"role": "admin", "name": "a"}
+
+
+def test_workflow_keeps_its_protocol_version(sqlite_database_url):
+    migrate(sqlite_database_url)
+    engine = make_engine(sqlite_database_url)
+    original = load_protocol()
+    stricter = load_protocol(overrides={"version": "2027.01", "sessions": {"no_show_after_minutes": 10}})
+    before = Pathway(engine, ProtocolBook(original), Clinic())
+    after = Pathway(engine, ProtocolBook(stricter, [original]), Clinic())
+
+    referral = make_event("referral.received", {"patient": {"name": "P", "phone": "+15555550101", "sms_consent": True},
+                                                "referrer": "r", "prior_treatments": 3}, actor=STAFF)
+    old = before.start(referral, NOW).workflow_id
+    new = after.start(make_event(referral.type, referral.data.model_dump(), actor=STAFF), NOW).workflow_id
+    start = NOW + timedelta(days=2)
+    for workflow_id in (old, new):
+        for event_type, data in [
+            ("evaluation.scheduled", {"start": NOW + timedelta(hours=1)}),
+            ("evaluation.completed", {"eligible": True, "route": "iv_ketamine", "clinician": "d"}),
+            ("session.scheduled", {"session": "s1", "start": start}),
+        ]:
+            after.apply(workflow_id, make_event(event_type, data, actor=STAFF), NOW)
+
+    assert queries.load_state(engine, old).protocol_version == original.version
+    assert queries.load_state(engine, new).protocol_version == "2027.01"
+    assert queries.load_state(engine, old).timers["no_show:s1"].due_at == start + timedelta(minutes=30)
+    assert queries.load_state(engine, new).timers["no_show:s1"].due_at == start + timedelta(minutes=10)
