@@ -74,7 +74,10 @@ def raise_escalation(
         if _more_severe(severity, existing.severity):
             existing.severity = severity
             existing.owner_role = owner_role or rule.owner_role
-            _start_clock(step, existing)
+            _reopen(step, existing)
+        elif existing.status == "acknowledged" and severity != "routine":
+            # Acknowledged is not resolved: a new urgent cause must page someone again, not just bump a counter.
+            _reopen(step, existing)
         return existing
     escalation = Escalation(
         id=step.next_escalation_id(),
@@ -90,6 +93,13 @@ def raise_escalation(
     step.state.escalations[escalation.id] = escalation
     _start_clock(step, escalation)
     return escalation
+
+
+def _reopen(step: Step, escalation: Escalation) -> None:
+    escalation.status = "open"
+    escalation.tier = REASONS[escalation.reason].tier
+    escalation.acknowledged_at = escalation.acknowledged_by = None
+    _start_clock(step, escalation)
 
 
 def _start_clock(step: Step, escalation: Escalation) -> None:

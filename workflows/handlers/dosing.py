@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import math
 from datetime import datetime, time, timedelta
 
 from workflows import escalations
-from workflows.clock import age_on, at_local_time
+from workflows.clock import age_on, at_local_time, local
 from workflows.protocol import Route, RouteRules
 from workflows.stages import Stage
 from workflows.state import NOT_HAPPENING, Session, SessionStatus, Vital
@@ -40,6 +41,11 @@ def _elevated(step: Step, systolic: int, diastolic: int) -> bool:
 def _pre_dose_gate(step: Step, session: Session, elevated: bool) -> None:
     """First elevated reading opens a re-check window; a second one (or none in time) holds the session."""
     key = f"bp_recheck:{session.id}"
+    pending = step.state.timers.get(key)
+    if pending is not None and step.now > pending.due_at:
+        # The re-check window has passed and its timer has not fired yet: too late to count as the re-check.
+        hold_session(step, session)
+        return
     if not elevated:
         step.cancel_timer(key)
         return
@@ -164,7 +170,9 @@ def _check_fixed_dose(step: Step, session: Session, rules: RouteRules, at_dose: 
 
 def _first_dose(step: Step, rules: RouteRules, day: datetime) -> int:
     birth = step.state.patient.date_of_birth
-    if birth is not None and rules.first_dose_mg_older is not None and age_on(birth, day.date()) >= rules.older_age:
+    # Age on the patient's own calendar day of the session, not the UTC date (an evening visit is "tomorrow" in UTC).
+    local_day = local(day, step.state.patient.timezone).date()
+    if birth is not None and rules.first_dose_mg_older is not None and age_on(birth, local_day) >= rules.older_age:
         return rules.first_dose_mg_older
     return rules.first_dose_mg
 
@@ -194,7 +202,7 @@ def session_discharged(step: Step) -> None:
     rules = step.protocol.route(session.route)
     earliest = earliest_discharge(session, rules)
     if step.now < earliest:
-        minutes = int((earliest - step.now).total_seconds() // 60) + 1
+        minutes = math.ceil((earliest - step.now).total_seconds() / 60)
         step.reject(
             f"minimum monitoring time not reached: discharge allowed from {earliest.isoformat()} ({minutes} min left)",
             "min_monitoring",

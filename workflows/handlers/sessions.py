@@ -34,6 +34,9 @@ def session_scheduled(step: Step) -> None:
     state.sessions[session.id] = session
     if state.stage == Stage.TREATMENT_PLANNED:
         state.stage = Stage.INDUCTION
+    elif state.stage == Stage.PAUSED and state.paused_from == Stage.TREATMENT_PLANNED:
+        # The first session booked during a hold: clearing the hold resumes induction, where it can be dosed.
+        state.paused_from = Stage.INDUCTION
     plan_session_timers(step, session)
 
 
@@ -41,19 +44,25 @@ def session_rescheduled(step: Step) -> None:
     session = open_session(step, step.data.session)
     if step.data.start <= step.now:
         step.reject(f"start {step.data.start.isoformat()} is not in the future", "start_in_future", "invalid_data")
+    had_check = _has_enrollment_check(step, session.id)
     session.start = step.data.start
     # A new time needs a new confirmation: the patient confirmed the old one.
     session.status = SessionStatus.SCHEDULED
     session.confirmed_at = None
     step.cancel_session_timers(session.id)
     plan_session_timers(step, session)
+    if had_check:
+        _hand_on_enrollment_check(step)
 
 
 def session_cancelled(step: Step) -> None:
     session = open_session(step, step.data.session)
+    had_check = _has_enrollment_check(step, session.id)
     session.status = SessionStatus.CANCELLED
     session.closed_reason = step.data.reason or "cancelled"
     step.cancel_session_timers(session.id)
+    if had_check:
+        _hand_on_enrollment_check(step)
     escalations.close_open(step, "confirmation_missing", "session cancelled", session.id)
 
 
@@ -108,6 +117,21 @@ def plan_session_timers(step: Step, session: Session) -> None:
     if _needs_enrollment_check(step, session):
         check_at = max(session.start - timedelta(hours=rules.rems_enrollment_check_hours), step.now)
         step.set_timer(f"rems_enrollment:{session.id}", "rems_enrollment_check", check_at, session.id)
+
+
+def _has_enrollment_check(step: Step, session_id: str) -> bool:
+    return f"rems_enrollment:{session_id}" in step.state.timers
+
+
+def _hand_on_enrollment_check(step: Step) -> None:
+    """The session that carried the REMS enrollment check was cancelled or moved later: the new first session takes it."""
+    if any(timer.kind == "rems_enrollment_check" for timer in step.state.timers.values()):
+        return
+    upcoming = sorted((s for s in step.state.sessions.values() if s.status in OPEN_SESSION), key=lambda s: s.start)
+    if upcoming and _needs_enrollment_check(step, upcoming[0]):
+        rules = step.protocol.sessions
+        check_at = max(upcoming[0].start - timedelta(hours=rules.rems_enrollment_check_hours), step.now)
+        step.set_timer(f"rems_enrollment:{upcoming[0].id}", "rems_enrollment_check", check_at, upcoming[0].id)
 
 
 def _needs_enrollment_check(step: Step, session: Session) -> bool:
