@@ -21,12 +21,8 @@ def build_report(run: Run, engine: Engine) -> dict[str, Any]:
              "actor": e.actor_role, "data": e.data}
             for e in queries.events(engine) if e.workflow_id in patient_of
         ],
-        "messages": [
-            {"at": _utc(m.sent_at or m.not_before), "patient": patient_of.get(m.workflow_id), "to": m.to_phone,
-             "direction": "outbound", "kind": m.kind, "body": m.body, "status": m.status,
-             **({"reason": m.drop_reason} if m.drop_reason else {})}
-            for m in queries.messages(engine) if m.workflow_id in patient_of
-        ],
+        "messages": sorted(_outbound(engine, patient_of) + _inbound(engine, patient_of),
+                           key=lambda m: (m["at"], m["direction"] == "outbound")),
         "escalations": [
             {"raised_at": _utc(e.raised_at), "patient": patient_of.get(e.workflow_id), "reason": e.reason,
              "severity": e.severity, "tier": e.tier, "status": e.status, "acknowledged_at": _utc(e.acknowledged_at),
@@ -39,6 +35,23 @@ def build_report(run: Run, engine: Engine) -> dict[str, Any]:
         ],
         "rejected": [{**r, "at": _utc(r["at"])} for r in run.rejected],
     }
+
+
+def _outbound(engine: Engine, patient_of: dict[str, str]) -> list[dict[str, Any]]:
+    return [
+        {"at": _utc(m.sent_at or m.not_before), "patient": patient_of[m.workflow_id], "to": m.to_phone,
+         "direction": "outbound", "kind": m.kind, "body": m.body, "status": m.status,
+         **({"reason": m.drop_reason} if m.drop_reason else {})}
+        for m in queries.messages(engine) if m.workflow_id in patient_of
+    ]
+
+
+def _inbound(engine: Engine, patient_of: dict[str, str]) -> list[dict[str, Any]]:
+    return [
+        {"at": _utc(e.occurred_at), "patient": patient_of[e.workflow_id], "from": e.data["from"],
+         "direction": "inbound", "kind": "patient_reply", "body": e.data["body"], "status": "received"}
+        for e in queries.events(engine) if e.workflow_id in patient_of and e.type == "sms.received"
+    ]
 
 
 def _workflow(engine: Engine, key: str, workflow_id: str, as_of: datetime) -> dict[str, Any]:

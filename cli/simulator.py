@@ -12,9 +12,13 @@ from typing import Any
 from sqlalchemy import Engine
 
 from cli.scenario import Scenario, TimelineLine
+from config.clinic import build_clinic
 from config.protocol import ProtocolBook, load_protocol
+from models.inbox import receive_sms
+from models.outbox import deliver_due, next_message_due
 from models.timers import fire_due_timers, next_due_at
 from models.unit_of_work import Pathway
+from workers.gateways import ConsoleGateway
 from workflows.clinic import Clinic, StaffNumbers
 from workflows.errors import Rejected
 from workflows.events import localize_times, make_event
@@ -27,6 +31,7 @@ class Run:
 
     scenario: Scenario
     workflows: dict[str, str] = field(default_factory=dict)  # patient key → workflow id
+    gateway: ConsoleGateway = field(default_factory=ConsoleGateway)
     rejected: list[dict[str, Any]] = field(default_factory=list)
     applied: int = 0
     timers_fired: int = 0
@@ -44,13 +49,14 @@ def protocol_book(scenario: Scenario) -> ProtocolBook:
 
 def clinic_of(scenario: Scenario) -> Clinic:
     staff = StaffNumbers(**scenario.staff.model_dump())
-    return Clinic(name=scenario.clinic.name, phone=scenario.clinic.phone, timezone=scenario.clinic.timezone, staff=staff)
+    return build_clinic(name=scenario.clinic.name, phone=scenario.clinic.phone, timezone=scenario.clinic.timezone,
+                        staff=staff)
 
 
 def simulate(scenario: Scenario, engine: Engine, on_progress: Callable[[datetime], None] | None = None) -> Run:
-    """Apply every timeline line in time order, firing each timer at its own due time as the clock advances."""
+    """Apply every timeline line in time order, firing each timer and sending each message at its own time."""
     pathway = Pathway(engine, protocol_book(scenario), clinic_of(scenario))
-    run = Run(scenario)
+    run = Run(scenario, gateway=ConsoleGateway(quiet=True))
     for line in scenario.timeline:
         _advance(pathway, run, line.at, inclusive=False)
         _apply_line(pathway, run, line)
@@ -63,9 +69,13 @@ def simulate(scenario: Scenario, engine: Engine, on_progress: Callable[[datetime
 
 
 def _advance(pathway: Pathway, run: Run, until: datetime, inclusive: bool) -> None:
-    """Fire timers due before `until` (and at it, when inclusive), each at its own virtual time."""
-    while (due := next_due_at(pathway.engine)) is not None and (due < until or (inclusive and due == until)):
+    """Fire timers and send messages due before `until` (and at it, when inclusive), each at its own virtual time."""
+    while True:
+        due = min((t for t in (next_due_at(pathway.engine), next_message_due(pathway.engine)) if t), default=None)
+        if due is None or due > until or (due == until and not inclusive):
+            return
         run.timers_fired += fire_due_timers(pathway, due)
+        deliver_due(pathway.engine, pathway.protocols, run.gateway, due)
 
 
 def _apply_line(pathway: Pathway, run: Run, line: TimelineLine) -> None:
@@ -77,6 +87,8 @@ def _apply_line(pathway: Pathway, run: Run, line: TimelineLine) -> None:
                 raise Rejected(f"patient {line.patient} already has a workflow in this scenario", rule="workflow_start")
             outcome = pathway.start(event, line.at)
             run.workflows[line.patient] = outcome.workflow_id
+        elif line.sms is not None:
+            receive_sms(pathway, event.data.from_, event.data.body, line.at)
         else:
             workflow_id = run.workflows.get(line.patient)
             if workflow_id is None:
@@ -84,6 +96,8 @@ def _apply_line(pathway: Pathway, run: Run, line: TimelineLine) -> None:
                                code="not_found", rule="workflow_exists", allowed=["referral.received"])
             pathway.apply(workflow_id, event, line.at)
         run.applied += 1
+        # Replies (a crisis line, a confirmation) leave at once, before the next line.
+        deliver_due(pathway.engine, pathway.protocols, run.gateway, line.at)
     except Rejected as exc:
         run.rejected.append({"at": line.at, "patient": line.patient, "type": event_type, "line": line.line,
                              "error": exc.describe()})

@@ -27,19 +27,36 @@ def write(db: Session, before: WorkflowState | None, decision: Decision, event: 
     for effect in decision.effects:
         match effect:
             case CancelTimer(key=key):
-                db.execute(update(TimerRecord)
-                           .where(TimerRecord.workflow_id == workflow_id, TimerRecord.key == key,
-                                  TimerRecord.status == "pending")
-                           .values(status="cancelled"))
+                db.execute(
+                    update(TimerRecord)
+                    .where(TimerRecord.workflow_id == workflow_id, TimerRecord.key == key, TimerRecord.status == "pending")
+                    .values(status="cancelled")
+                )
             case FireTimer(key=key, due_at=due_at):
-                db.execute(update(TimerRecord)
-                           .where(TimerRecord.workflow_id == workflow_id, TimerRecord.key == key,
-                                  TimerRecord.due_at == due_at, TimerRecord.status.in_(("pending", "claimed")))
-                           .values(status="fired", fired_at=now))
+                db.execute(
+                    update(TimerRecord)
+                    .where(
+                        TimerRecord.workflow_id == workflow_id,
+                        TimerRecord.key == key,
+                        TimerRecord.due_at == due_at,
+                        TimerRecord.status.in_(("pending", "claimed")),
+                    )
+                    .values(status="fired", fired_at=now)
+                )
             case ScheduleTimer(key=key, timer=timer):
-                db.add(TimerRecord(id=str(uuid.uuid4()), workflow_id=workflow_id, key=key, kind=timer.kind,
-                                   session_key=timer.session, due_at=timer.due_at, status="pending",
-                                   data=timer.data, created_at=now))
+                db.add(
+                    TimerRecord(
+                        id=str(uuid.uuid4()),
+                        workflow_id=workflow_id,
+                        key=key,
+                        kind=timer.kind,
+                        session_key=timer.session,
+                        due_at=timer.due_at,
+                        status="pending",
+                        data=timer.data,
+                        created_at=now,
+                    )
+                )
             case SaveEscalation(escalation=escalation):
                 _save_escalation(db, decision.state, escalation)
             case SendMessage():
@@ -51,8 +68,9 @@ def write(db: Session, before: WorkflowState | None, decision: Decision, event: 
 
 def _save_escalation(db: Session, state: WorkflowState, escalation) -> None:
     values = escalation.model_dump(exclude={"session"})
-    db.merge(EscalationRecord(workflow_id=state.workflow_id, patient_id=state.patient.id,
-                              session_key=escalation.session, **values))
+    db.merge(
+        EscalationRecord(workflow_id=state.workflow_id, patient_id=state.patient.id, session_key=escalation.session, **values)
+    )
 
 
 def _enqueue(db: Session, workflow_id: str, event_id: int, message: SendMessage, now: datetime) -> None:
@@ -60,13 +78,29 @@ def _enqueue(db: Session, workflow_id: str, event_id: int, message: SendMessage,
         exists = db.execute(select(OutboxMessage.id).where(OutboxMessage.dedupe_key == message.dedupe_key)).first()
         if exists is not None:
             return  # the same message was queued before: never twice
-    db.add(OutboxMessage(
-        id=str(uuid.uuid4()), workflow_id=workflow_id, event_id=event_id, kind=message.kind,
-        recipient=message.recipient, to_phone=message.to, body=message.body,
-        status="dropped" if message.drop_reason else "pending", drop_reason=message.drop_reason,
-        urgent=message.urgent, session_key=message.session, escalation_id=message.escalation,
-        dedupe_key=message.dedupe_key, not_before=message.not_before or now, created_at=now,
-    ))
+    db.add(
+        OutboxMessage(
+            id=str(uuid.uuid4()),
+            workflow_id=workflow_id,
+            event_id=event_id,
+            kind=message.kind,
+            recipient=message.recipient,
+            to_phone=message.to,
+            body=message.body,
+            status="dropped" if message.drop_reason else "pending",
+            drop_reason=message.drop_reason,
+            urgent=message.urgent,
+            automated=message.automated,
+            subject=message.subject,
+            subject_start=message.subject_start,
+            expires_at=message.expires_at,
+            session_key=message.session,
+            escalation_id=message.escalation,
+            dedupe_key=message.dedupe_key,
+            not_before=message.not_before or now,
+            created_at=now,
+        )
+    )
 
 
 def _project_sessions(db: Session, before: WorkflowState | None, after: WorkflowState) -> None:
@@ -74,8 +108,13 @@ def _project_sessions(db: Session, before: WorkflowState | None, after: Workflow
     for key, session in after.sessions.items():
         if old.get(key) == session:
             continue
-        row = db.execute(select(SessionRecord).where(SessionRecord.workflow_id == after.workflow_id,
-                                                     SessionRecord.session_key == key)).scalars().first()
+        row = (
+            db.execute(
+                select(SessionRecord).where(SessionRecord.workflow_id == after.workflow_id, SessionRecord.session_key == key)
+            )
+            .scalars()
+            .first()
+        )
         row = row or SessionRecord(workflow_id=after.workflow_id, session_key=key)
         row.route, row.series, row.status, row.start = session.route, session.series, session.status, session.start
         row.dose_mg, row.dose_mg_per_kg = session.dose_mg, session.dose_mg_per_kg
@@ -86,14 +125,30 @@ def _project_sessions(db: Session, before: WorkflowState | None, after: Workflow
 def _project_assessments(db: Session, before: WorkflowState | None, after: WorkflowState, event_id: int) -> None:
     already = len(before.assessments) if before else 0
     for record in after.assessments[already:]:
-        db.add(AssessmentRecord(workflow_id=after.workflow_id, event_id=event_id, instrument=record.instrument,
-                                total=record.total, band=record.band, risk=record.risk, flags=record.flags,
-                                at=record.at))
+        db.add(
+            AssessmentRecord(
+                workflow_id=after.workflow_id,
+                event_id=event_id,
+                instrument=record.instrument,
+                total=record.total,
+                band=record.band,
+                risk=record.risk,
+                flags=record.flags,
+                at=record.at,
+            )
+        )
 
 
 def _project_patient(db: Session, before: WorkflowState | None, after: WorkflowState) -> None:
     if before is not None and before.patient == after.patient:
         return
-    db.execute(update(Patient).where(Patient.id == after.patient.id)
-               .values(sms_consent=after.patient.sms_consent, opted_out=after.patient.opted_out,
-                       phone=after.patient.phone, timezone=after.patient.timezone))
+    db.execute(
+        update(Patient)
+        .where(Patient.id == after.patient.id)
+        .values(
+            sms_consent=after.patient.sms_consent,
+            opted_out=after.patient.opted_out,
+            phone=after.patient.phone,
+            timezone=after.patient.timezone,
+        )
+    )

@@ -137,6 +137,11 @@ class OutboxMessage(SQLModel, table=True):
     status: str = Field(default="pending", max_length=16)
     drop_reason: str | None = Field(default=None, max_length=32)
     urgent: bool = False
+    # Reminders, check-ins, nudges: held to quiet hours and the cap, and re-checked at send time.
+    automated: bool = Field(default=False, sa_column_kwargs={"server_default": text("false")})
+    subject: str | None = Field(default=None, max_length=100)  # what a reminder is about: "session:<id>"
+    subject_start: datetime | None = utc_column()  # the visit time it announced; moved since → dropped
+    expires_at: datetime | None = utc_column()  # pointless after this: dropped, not sent late
     session_key: str | None = Field(default=None, max_length=64)
     escalation_id: str | None = Field(default=None, max_length=36)
     dedupe_key: str | None = Field(default=None, max_length=200, unique=True)

@@ -36,10 +36,15 @@ def claim_due_timers(engine: Engine, now: datetime, limit: int = CLAIM_BATCH) ->
         .order_by(TimerRecord.due_at)
         .limit(limit)
         .with_for_update(skip_locked=True)  # PostgreSQL: skip rows another scheduler is claiming; SQLite ignores it
+        # Materialized, so the locking subquery runs once. As a plain `IN (subquery)` PostgreSQL may plan a nested-loop
+        # semi join that re-runs it per outer row; each re-run skips the rows this statement already updated and locks
+        # the next `limit`, so one claim took every due timer, whatever the limit.
+        .cte("due")
+        .prefix_with("MATERIALIZED", dialect="postgresql")
     )
     claim = (
         update(TimerRecord)
-        .where(TimerRecord.id.in_(due), TimerRecord.status == "pending")
+        .where(TimerRecord.id.in_(select(due.c.id)), TimerRecord.status == "pending")
         .values(status="claimed", claimed_at=now)
         .returning(TimerRecord.id, TimerRecord.workflow_id, TimerRecord.key, TimerRecord.kind,
                    TimerRecord.session_key, TimerRecord.due_at, TimerRecord.data)

@@ -58,16 +58,17 @@ class Pathway:
             workflow_id, patient_id = str(uuid.uuid4()), str(uuid.uuid4())
             decision = start(workflow_id, patient_id, event, now, self.protocols.current, self.clinic)
             patient = event.data.patient
-            db.add(Patient(id=patient_id, name=patient.name, phone=decision.state.patient.phone,
-                           timezone=decision.state.patient.timezone, date_of_birth=patient.date_of_birth,
-                           sms_consent=patient.sms_consent, created_at=now))
-            db.add(Workflow(id=workflow_id, patient_id=patient_id, stage=decision.state.stage, version=1,
-                            protocol_version=decision.state.protocol_version, start_key=event.idempotency_key,
-                            state=decision.state.model_dump(mode="json"), created_at=now, updated_at=now))
-            db.flush()
-            record = self._append_event(db, workflow_id, 1, event, now, decision)
-            projections.write(db, None, decision, record, now)
             try:
+                # A concurrent start with the same key fails on the unique start_key at the first flush, not at commit.
+                db.add(Patient(id=patient_id, name=patient.name, phone=decision.state.patient.phone,
+                               timezone=decision.state.patient.timezone, date_of_birth=patient.date_of_birth,
+                               sms_consent=patient.sms_consent, created_at=now))
+                db.add(Workflow(id=workflow_id, patient_id=patient_id, stage=decision.state.stage, version=1,
+                                protocol_version=decision.state.protocol_version, start_key=event.idempotency_key,
+                                state=decision.state.model_dump(mode="json"), created_at=now, updated_at=now))
+                db.flush()
+                record = self._append_event(db, workflow_id, 1, event, now, decision)
+                projections.write(db, None, decision, record, now)
                 db.commit()
             except IntegrityError:
                 db.rollback()

@@ -1,9 +1,10 @@
-"""Who the clinic is: its name, phone, home time zone and the staff numbers that escalations text."""
+"""Who the clinic is: its name, phone, home time zone, the staff numbers escalations text, and its SMS wording."""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from workflows.catalog import Catalog, forbidden_in
 from workflows.events import Phone, TimeZone
 
 
@@ -15,9 +16,20 @@ class StaffNumbers(BaseModel):
 
 
 class Clinic(BaseModel):
+    """Built by `config.clinic.build_clinic`, which loads the message catalog from configuration."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
-    name: str = Field(default="carepath demo clinic", min_length=1, max_length=60)
+    catalog: Catalog
+    name: str = Field(default="carepath demo clinic", min_length=1, max_length=40)
     phone: Phone = "+15555550100"
     timezone: TimeZone = "America/New_York"
     staff: StaffNumbers = StaffNumbers()
     worklist_url: str = Field(default="http://127.0.0.1:8000/worklist", max_length=40)
+
+    @model_validator(mode="after")
+    def _name_is_safe_on_a_lock_screen(self) -> Clinic:
+        # The clinic's name is in every SMS: "Ketamine Wellness" would tell a lock screen what the patient takes.
+        banned = forbidden_in(self.name, self.catalog.forbidden_words)
+        if banned:
+            raise ValueError(f"name: the clinic's name goes in every SMS and must not contain {banned}")
+        return self

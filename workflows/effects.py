@@ -34,7 +34,12 @@ class SaveEscalation:
 
 @dataclass(frozen=True)
 class SendMessage:
-    """An outbound SMS for the outbox. `to` is a phone number; `recipient` says whose it is (patient or staff role)."""
+    """An outbound SMS for the outbox. `to` is a phone number; `recipient` says whose it is (patient or staff role).
+
+    `automated` messages (reminders, check-ins, nudges, no-show notes) obey quiet hours and the daily cap; replies,
+    crisis lines and staff alerts do not. `subject` and `subject_start` name what a reminder is about, so a worker can
+    drop it at send time if that visit was cancelled or moved; past `expires_at` it is pointless and dropped.
+    """
 
     kind: str
     to: str
@@ -44,6 +49,10 @@ class SendMessage:
     escalation: str | None = None
     not_before: datetime | None = None
     urgent: bool = False
+    automated: bool = False
+    subject: str | None = None
+    subject_start: datetime | None = None
+    expires_at: datetime | None = None
     dedupe_key: str | None = None
     drop_reason: str | None = None  # decided already: written as dropped, never sent
 

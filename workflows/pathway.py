@@ -14,7 +14,7 @@ from workflows.clinic import Clinic
 from workflows.effects import CancelTimer, Decision, FireTimer, diff_effects
 from workflows.errors import Rejected
 from workflows.events import SYSTEM, Event, make_event
-from workflows.handlers import care, dosing, intake, sessions
+from workflows.handlers import care, dosing, inbound, intake, messaging, sessions
 from workflows.protocol import Protocol
 from workflows.stages import EVENT_RULES, TIMER_EVENTS, Role, allowed_events, role_may_post
 from workflows.state import Patient, Timer, WorkflowState
@@ -44,6 +44,7 @@ HANDLERS: dict[str, Callable[[Step], None]] = {
     "safety.cleared": intake.safety_cleared,
     "patient.withdrew": intake.patient_withdrew,
     "workflow.discharged": intake.workflow_discharged,
+    "sms.received": inbound.sms_received,
 }
 
 TIMER_HANDLERS: dict[str, Callable[[Step, Timer], None]] = {
@@ -54,6 +55,10 @@ TIMER_HANDLERS: dict[str, Callable[[Step, Timer], None]] = {
     "rems_form_reminder": lambda step, timer: dosing.rems_form_due(step, timer.session, "rems_form_due"),
     "rems_form_overdue": lambda step, timer: dosing.rems_form_due(step, timer.session, "rems_form_overdue"),
     "escalation_deadline": lambda step, timer: escalations.on_deadline_passed(step, timer.data["escalation"]),
+    "reminder": lambda step, timer: messaging.reminder_due(step, timer.data["subject"], timer.data["hours"]),
+    "checkin": lambda step, timer: messaging.checkin_due(step, timer.session),
+    "checkin_nudge": lambda step, timer: messaging.checkin_nudge_due(step, timer.session),
+    "checkin_missed": lambda step, timer: messaging.checkin_missed_due(step, timer.session, timer.data["elevated"]),
 }
 assert set(TIMER_HANDLERS) == set(TIMER_EVENTS), "every timer kind needs a handler"
 TIMER_KIND_OF_EVENT = {event_type: kind for kind, event_type in TIMER_EVENTS.items()}

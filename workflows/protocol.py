@@ -103,6 +103,35 @@ class EscalationRules(Strict):
     elevated_risk_days: int = Field(default=30, ge=1, le=365)
 
 
+class MessagingRules(Strict):
+    """When carepath texts patients (PROTOCOL.md §5–§6)."""
+
+    reminder_hours_before: tuple[int, ...] = (72, 24, 2)
+    day_before_reminder_hours: int = Field(default=24, ge=1, le=14 * 24)  # this one adds ride-home and fasting lines
+    checkin_hour: int = Field(default=10, ge=0, le=23)  # local time on the day after a discharged session
+    checkin_nudge_hours: int = Field(default=6, ge=1, le=48)
+    checkin_missed_hours: int = Field(default=24, ge=1, le=96)
+    elevated_risk_missed_hours: int = Field(default=6, ge=1, le=96)
+    low_checkin_at_most: int = Field(default=3, ge=0, le=10)
+    quiet_start_hour: int = Field(default=21, ge=0, le=23)
+    quiet_end_hour: int = Field(default=8, ge=0, le=23)
+    daily_cap: int = Field(default=3, ge=1, le=20)
+    # The FCC's 2015 health-care exemption: at most 1 a day and 3 a week. A clinic may choose it.
+    strict_fcc: bool = False
+    strict_daily_cap: int = Field(default=1, ge=1, le=20)
+    strict_weekly_cap: int = Field(default=3, ge=1, le=50)
+
+    @model_validator(mode="after")
+    def _sane(self) -> MessagingRules:
+        if self.quiet_start_hour == self.quiet_end_hour:
+            raise ValueError("quiet_start_hour and quiet_end_hour must differ")
+        if self.day_before_reminder_hours not in self.reminder_hours_before:
+            raise ValueError("day_before_reminder_hours must be one of reminder_hours_before")
+        if any(hours <= 0 for hours in self.reminder_hours_before):
+            raise ValueError("reminder_hours_before must be positive hours")
+        return self
+
+
 class ClinicHours(Strict):
     business_days: tuple[int, ...] = (0, 1, 2, 3, 4)  # Monday=0, as datetime.weekday()
     day_ends_at_hour: int = Field(default=17, ge=1, le=24)
@@ -117,6 +146,7 @@ class Protocol(Strict):
     sessions: SessionRules = SessionRules()
     instruments: InstrumentRules = InstrumentRules()
     escalations: EscalationRules = EscalationRules()
+    messaging: MessagingRules = MessagingRules()
     clinic_hours: ClinicHours = ClinicHours()
 
     @model_validator(mode="after")

@@ -90,6 +90,10 @@ TIMER_EVENTS: dict[str, str] = {
     "rems_form_reminder": "rems.form_due",
     "rems_form_overdue": "rems.form_overdue",
     "escalation_deadline": "escalation.deadline_passed",
+    "reminder": "reminder.due",
+    "checkin": "checkin.due",
+    "checkin_nudge": "checkin.nudge_due",
+    "checkin_missed": "checkin.missed",
 }
 
 # The stage changes the pathway makes, for the README's table and diagram: (from, event, to, when).

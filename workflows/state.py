@@ -116,6 +116,22 @@ class Timer(Model):
     data: dict[str, Any] = {}
 
 
+class Question(Model):
+    """What a digit reply answers: the most recent reminder (1 confirm, 2 reschedule) or check-in (0–10)."""
+
+    kind: Literal["confirm", "checkin"]
+    subject: str  # "session:<id>" or "appointment:<id>"
+    asked_at: datetime
+    clarified: bool = False  # an unreadable reply gets one clarification, not one per message
+
+
+class Checkin(Model):
+    session: str
+    sent_at: datetime
+    answered_at: datetime | None = None
+    score: int | None = None
+
+
 class Patient(Model):
     id: str
     phone: str
@@ -146,6 +162,9 @@ class WorkflowState(Model):
     requested_instruments: list[str] = []
     escalations: dict[str, Escalation] = {}
     timers: dict[str, Timer] = {}
+    open_question: Question | None = None
+    checkins: dict[str, Checkin] = {}
+    message_log: dict[str, int] = {}  # patient-local date → automated messages planned to leave that day
     escalation_count: int = Field(default=0, ge=0)
 
     def open_escalation(self, reason: str) -> Escalation | None:

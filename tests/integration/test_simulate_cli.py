@@ -46,7 +46,9 @@ def test_iv_example_holds_the_session_and_alerts_on_call(tmp_path):
     assert reasons["bp_hold"]["severity"] == "urgent" and reasons["bp_hold"]["status"] == "acknowledged"
     assert reasons["bp_critical"]["status"] == "resolved"
     alerts = [m for m in report["messages"] if m["kind"] == "staff_alert"]
-    assert alerts and all(m["to"] == "+15555550190" for m in alerts)
+    bp_alerts = [m for m in alerts if "(vital signs alert)" in m["body"] or "(visit on hold)" in m["body"]]
+    assert len(bp_alerts) == 2 and all(m["to"] == "+15555550190" for m in bp_alerts)  # on-call, at once
+    assert {m["to"] for m in alerts} <= {"+15555550190", "+15555550191"}
     assert all("ketamine" not in m["body"].lower() and "182" not in m["body"] for m in alerts)
     assert [r["type"] for r in report["rejected"]] == ["dose.administered"]
 

@@ -9,9 +9,11 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
+from config.clinic import build_clinic
 from config.protocol import load_protocol
 from workflows.clinic import Clinic
 from workflows.effects import Decision, SendMessage
@@ -30,13 +32,18 @@ PATIENT_NAME = "Test Patient One"
 T0 = datetime(2026, 3, 2, 14, 0, tzinfo=UTC)
 
 PROTOCOL = load_protocol()
-CLINIC = Clinic(staff={"on_call": ON_CALL, "medical_director": MEDICAL_DIRECTOR})
+CLINIC = build_clinic(staff={"on_call": ON_CALL, "medical_director": MEDICAL_DIRECTOR})
 
 NORMAL_BP = (120, 80)
 ELEVATED_BP = (150, 95)
 CRITICAL_BP = (185, 110)
 # A valid dose per route when a test names none (IV falls back to the protocol's standard mg/kg).
 DEFAULT_DOSE: dict[str, dict] = {"esketamine": {"dose_mg": 56}, "im_ketamine": {"dose_mg_per_kg": 0.5}}
+
+
+def local_at(day: date, hour: int, minute: int = 0, zone: str = "America/New_York") -> datetime:
+    """A wall-clock time on a day in a time zone, as an aware UTC datetime."""
+    return datetime(day.year, day.month, day.day, hour, minute, tzinfo=ZoneInfo(zone)).astimezone(UTC)
 
 
 def default_role(event_type: str) -> str:
@@ -149,6 +156,18 @@ class Patient:
     def staff_alerts(self, to: str | None = None) -> list[tuple[datetime, SendMessage]]:
         return [(at, m) for at, m in self.sent if m.kind == "staff_alert" and (to is None or m.to == to)]
 
+    def to_patient(self, kind: str | None = None) -> list[SendMessage]:
+        """Every message planned for the patient (dropped ones too), optionally of one kind."""
+        return [m for _, m in self.sent if m.recipient == "patient" and (kind is None or m.kind == kind)]
+
+    def local(self, moment: datetime) -> datetime:
+        """A moment in the patient's own time zone."""
+        return moment.astimezone(ZoneInfo(self.state.patient.timezone))
+
+    def text(self, body: str) -> Decision:
+        """An inbound SMS from the patient's phone."""
+        return self.post("sms.received", {"from": self.state.patient.phone, "body": body}, role="patient")
+
     # --- shortcuts to a stage -------------------------------------------------------------------------------------
 
     def schedule_evaluation(self, days: float = 1) -> Decision:
@@ -248,6 +267,15 @@ def dosed(route: str = "esketamine", **dose: Any) -> Patient:
     """A patient dosed at s1 with a normal pre-dose BP (a valid default dose for the route)."""
     patient = route_at_chair(route)
     patient.dose_now("s1", **dose)
+    return patient
+
+
+def discharged(route: str = "esketamine", **referral: Any) -> Patient:
+    """A patient whose first session s1 was dosed and discharged: the check-in waits for 10:00 the next day."""
+    patient = Patient(**referral).plan(route)
+    if route == "esketamine":
+        patient.post("rems.enrolled", {"enrollment_id": "REMS-1"})
+    patient.complete_session("s1")
     return patient
 
 

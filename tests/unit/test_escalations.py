@@ -19,7 +19,7 @@ from pathway_helpers import (
     phq9,
 )
 
-from workflows.clinic import Clinic
+from config.clinic import build_clinic
 from workflows.effects import SendMessage
 
 CLINIC_MANAGER = "+15555550192"
@@ -119,7 +119,7 @@ def test_bp_hold_follows_the_urgent_ladder():
 
 
 def test_routine_unacknowledged_goes_to_the_clinic_manager_after_one_business_day():
-    clinic = Clinic(staff={"on_call": ON_CALL, "medical_director": MEDICAL_DIRECTOR, "clinic_manager": CLINIC_MANAGER})
+    clinic = build_clinic(staff={"on_call": ON_CALL, "medical_director": MEDICAL_DIRECTOR, "clinic_manager": CLINIC_MANAGER})
     patient = Patient(clinic=clinic).plan("iv_ketamine")
     start = patient.schedule("s1")
     patient.advance_to(start - timedelta(hours=24))

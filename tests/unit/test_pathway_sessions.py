@@ -489,7 +489,7 @@ def test_reschedule_replaces_every_timer_of_the_session():
     old_start = patient.schedule("s1", days=4)
     patient.post("session.confirmed", {"session": "s1"})
     old = patient.timers_of("s1")
-    assert {timer.kind for timer in old.values()} == {"no_show", "rems_enrollment_check"}
+    assert {timer.kind for timer in old.values()} == {"no_show", "rems_enrollment_check", "reminder"}
     new_start = old_start + timedelta(days=2, hours=3)
     decision = patient.post("session.rescheduled", {"session": "s1", "start": new_start})
     session = patient.session("s1")
@@ -503,7 +503,8 @@ def test_reschedule_replaces_every_timer_of_the_session():
     assert {type(e).__name__ for e in decision.effects} >= {"CancelTimer", "ScheduleTimer"}
     # Nothing happens at the old times.
     patient.advance_to(old_start + timedelta(minutes=31))
-    assert all(due >= new_start - timedelta(hours=48) for due, _, _ in patient.fired)
+    fired_for_s1 = [due for due, key, _ in patient.fired if key.endswith((":s1", ":s1:72h", ":s1:24h", ":s1:2h"))]
+    assert all(due >= new_start - timedelta(hours=72) for due in fired_for_s1)  # none at the old times
     assert patient.session("s1").status == SessionStatus.SCHEDULED
     assert patient.escalation("no_show") is None
     patient.advance_to(new_start + timedelta(minutes=30))
@@ -657,7 +658,7 @@ def test_moving_the_first_session_earlier_keeps_one_check():
 def test_ketamine_sessions_get_no_enrollment_check():
     patient = Patient().plan("iv_ketamine")
     patient.schedule("s1")
-    assert {timer.kind for timer in patient.timers_of("s1").values()} == {"no_show", "confirmation_check"}
+    assert {timer.kind for timer in patient.timers_of("s1").values()} == {"no_show", "confirmation_check", "reminder"}
 
 
 # --- REMS patient monitoring form ---------------------------------------------------------------------------------
@@ -722,6 +723,6 @@ def test_rems_form_only_once_and_only_for_discharged_esketamine_sessions():
     assert (error.code, error.rule) == ("not_allowed", "rems_form_once")
     ketamine = dosed("iv_ketamine")
     ketamine.monitor_and_discharge("s1")
-    assert ketamine.timers_of("s1") == {}
+    assert {timer.kind for timer in ketamine.timers_of("s1").values()} == {"checkin"}  # no REMS form timers
     error = ketamine.refuse("rems.form_submitted", {"session": "s1"})
     assert error.rule == "rems_form_session"

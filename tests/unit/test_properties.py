@@ -11,8 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import event as label
 from hypothesis import strategies as st
 
+from config.clinic import build_clinic
 from config.protocol import load_protocol
-from workflows.clinic import Clinic
 from workflows.errors import Rejected
 from workflows.events import make_event
 from workflows.pathway import decide, replay, start, timer_event
@@ -20,7 +20,7 @@ from workflows.stages import FINAL, Stage
 from workflows.state import NOT_HAPPENING, SessionStatus
 
 PROTOCOL = load_protocol()
-CLINIC = Clinic(staff={"on_call": "+15555550190", "medical_director": "+15555550191"})
+CLINIC = build_clinic(staff={"on_call": "+15555550190", "medical_director": "+15555550191"})
 T0 = datetime(2026, 3, 2, 14, 0, tzinfo=UTC)
 WORKFLOW, PATIENT = "00000000-0000-4000-8000-000000000001", "patient-1"
 COORD = {"role": "coordinator", "name": "c"}
@@ -153,7 +153,7 @@ def assert_consistent(state):
         status = state.sessions[timer.session].status
         assert status not in NOT_HAPPENING, f"timer {timer.kind} waits on a {status} session"
         if status == SessionStatus.DISCHARGED:
-            assert timer.kind.startswith("rems_form"), "after discharge only the REMS form is awaited"
+            assert timer.kind.startswith(("rems_form", "checkin")), "after discharge: the REMS form and the check-in"
     open_reasons = [e.reason for e in state.escalations.values() if e.status != "resolved"]
     assert len(open_reasons) == len(set(open_reasons)), "one open escalation per reason"
     for escalation in state.escalations.values():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from workflows import escalations
+from workflows.handlers import messaging
 from workflows.handlers.intake import pause
 from workflows.instruments import InstrumentError, compare, is_elevated_risk, score
 from workflows.stages import Stage
@@ -73,6 +74,7 @@ def therapy_scheduled(step: Step) -> None:
     if data.start <= step.now:
         step.reject(f"start {data.start.isoformat()} is not in the future", "start_in_future", "invalid_data")
     step.state.appointments[data.appointment] = Appointment(id=data.appointment, kind="therapy", start=data.start)
+    messaging.plan_reminders(step, f"appointment:{data.appointment}", data.start)
 
 
 def escalation_acknowledged(step: Step) -> None:

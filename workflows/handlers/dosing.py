@@ -7,6 +7,7 @@ from datetime import datetime, time, timedelta
 
 from workflows import escalations
 from workflows.clock import age_on, at_local_time, local
+from workflows.handlers import messaging
 from workflows.protocol import Route, RouteRules
 from workflows.stages import Stage
 from workflows.state import NOT_HAPPENING, Session, SessionStatus, Vital
@@ -218,6 +219,7 @@ def session_discharged(step: Step) -> None:
     session.discharged_at = step.now
     if rules.rems_form:
         _plan_rems_form(step, session)
+    messaging.plan_checkin(step, session.id)
     _complete_induction_if_done(step)
 
 
@@ -253,7 +255,8 @@ def rems_form_submitted(step: Step) -> None:
     if session.rems_form_submitted:
         step.reject(f"the REMS form for session {session.id} is already submitted", "rems_form_once", "not_allowed")
     session.rems_form_submitted = True
-    step.cancel_session_timers(session.id)
+    for kind in ("rems_form_reminder", "rems_form_overdue"):
+        step.cancel_timer(f"{kind}:{session.id}")
     for reason in ("rems_form_due", "rems_form_overdue"):
         escalations.close_open(step, reason, "form submitted", session.id)
 

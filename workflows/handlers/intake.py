@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from workflows import escalations
+from workflows.handlers import messaging
 from workflows.stages import FINAL, Stage
 from workflows.state import OPEN_SESSION, Appointment, SessionStatus
 from workflows.step import Step
@@ -28,6 +29,7 @@ def evaluation_scheduled(step: Step) -> None:
     _require_future(step, step.data.start)
     appointment = Appointment(id=step.data.appointment, kind="evaluation", start=step.data.start)
     step.state.appointments[appointment.id] = appointment
+    messaging.plan_reminders(step, f"appointment:{appointment.id}", appointment.start)
     step.state.stage = Stage.EVALUATION_SCHEDULED
     escalations.close_open(step, "referral_contact", "evaluation booked")
 
@@ -37,6 +39,7 @@ def evaluation_rescheduled(step: Step) -> None:
     evaluation = next(a for a in step.state.appointments.values() if a.kind == "evaluation" and a.status != "completed")
     evaluation.start = step.data.start
     evaluation.status = "scheduled"
+    messaging.plan_reminders(step, f"appointment:{evaluation.id}", evaluation.start)
 
 
 def evaluation_completed(step: Step) -> None:
@@ -44,6 +47,7 @@ def evaluation_completed(step: Step) -> None:
     for appointment in step.state.appointments.values():
         if appointment.kind == "evaluation":
             appointment.status = "completed"
+            messaging.cancel_reminders(step, f"appointment:{appointment.id}")
     if not data.eligible:
         close_workflow(step, Stage.DECLINED, "not eligible")
         return

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from workflows import escalations
-from workflows.handlers import dosing
+from workflows.handlers import dosing, messaging
 from workflows.protocol import Route
 from workflows.stages import Stage
 from workflows.state import NOT_HAPPENING, OPEN_SESSION, Session, SessionStatus
@@ -67,7 +67,11 @@ def session_cancelled(step: Step) -> None:
 
 
 def session_confirmed(step: Step) -> None:
-    session = open_session(step, step.data.session)
+    confirm(step, open_session(step, step.data.session))
+
+
+def confirm(step: Step, session: Session) -> None:
+    """Confirmed by staff or by the patient's reply `1`: no confirmation task is needed any more."""
     session.status = SessionStatus.CONFIRMED
     session.confirmed_at = step.now
     step.cancel_timer(f"confirm:{session.id}")
@@ -91,6 +95,7 @@ def no_show_due(step: Step, session_id: str) -> None:
     session.closed_reason = "not arrived"
     step.cancel_session_timers(session.id)
     escalations.raise_escalation(step, "no_show", session=session.id)
+    messaging.no_show_message(step, session.id)
 
 
 def confirmation_due(step: Step, session_id: str) -> None:
@@ -107,6 +112,7 @@ def rems_enrollment_check_due(step: Step, session_id: str) -> None:
 
 def plan_session_timers(step: Step, session: Session) -> None:
     """The timers a booked session needs: no-show, confirmation check, and the REMS enrollment check."""
+    messaging.plan_reminders(step, f"session:{session.id}", session.start, session.id)
     rules = step.protocol.sessions
     step.set_timer(
         f"no_show:{session.id}", "no_show", session.start + timedelta(minutes=rules.no_show_after_minutes), session.id

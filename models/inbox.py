@@ -1,0 +1,42 @@
+"""Routing a patient's text to their workflow by phone number."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from sqlalchemy import case, select
+from sqlmodel import Session
+
+from models.tables import Patient, Workflow
+from models.unit_of_work import Outcome, Pathway
+from workflows.events import make_event
+from workflows.stages import FINAL
+
+log = logging.getLogger("carepath.inbox")
+
+
+def find_workflow_for_phone(pathway: Pathway, phone: str) -> str | None:
+    """The patient's active workflow; failing that their most recent one (a discharged patient may still text)."""
+    finished = case((Workflow.stage.in_([stage.value for stage in FINAL]), 1), else_=0)
+    query = (
+        select(Workflow.id)
+        .join(Patient, Patient.id == Workflow.patient_id)
+        .where(Patient.phone == phone)
+        .order_by(finished, Workflow.updated_at.desc())
+        .limit(1)
+    )
+    with Session(pathway.engine) as db:
+        return db.execute(query).scalar()
+
+
+def receive_sms(pathway: Pathway, phone: str, body: str, now: datetime,
+                idempotency_key: str | None = None) -> Outcome | None:
+    """Apply `sms.received` to the sender's workflow; an unknown number gets no reply and is logged without body."""
+    event = make_event("sms.received", {"from": phone, "body": body}, actor={"role": "patient"},
+                       idempotency_key=idempotency_key)
+    workflow_id = find_workflow_for_phone(pathway, event.data.from_)
+    if workflow_id is None:
+        log.info("inbound sms from an unknown number: ignored, no reply")
+        return None
+    return pathway.apply(workflow_id, event, now, retries=3)

@@ -1,0 +1,130 @@
+"""Reminders before visits and check-ins after them (PROTOCOL.md §5, §6 missed check-ins)."""
+
+from __future__ import annotations
+
+from datetime import datetime, time, timedelta
+
+from workflows import escalations
+from workflows.clock import at_local_time
+from workflows.messages import CALL_INSTEAD, send_to_patient
+from workflows.protocol import Route
+from workflows.stages import Stage
+from workflows.state import Checkin, Question
+from workflows.step import Step
+
+APPOINTMENT_TEMPLATES = {"evaluation": "evaluation_reminder", "therapy": "therapy_reminder"}
+
+
+def plan_reminders(step: Step, subject: str, start: datetime, session: str | None = None) -> None:
+    """Reminder timers at 72, 24 and 2 hours before a visit (those still in the future)."""
+    cancel_reminders(step, subject)
+    for hours in step.protocol.messaging.reminder_hours_before:
+        due = start - timedelta(hours=hours)
+        if due > step.now:
+            step.set_timer(f"reminder:{subject}:{hours}h", "reminder", due, session, subject=subject, hours=hours)
+
+
+def cancel_reminders(step: Step, subject: str) -> None:
+    for key in [key for key in step.state.timers if key.startswith(f"reminder:{subject}:")]:
+        step.cancel_timer(key)
+
+
+def reminder_due(step: Step, subject: str, hours: int) -> None:
+    kind, _, key = subject.partition(":")
+    visit = step.state.sessions.get(key) if kind == "session" else step.state.appointments.get(key)
+    if visit is None or visit.status not in ("scheduled", "confirmed"):
+        return
+    template = _reminder_template(step, kind, visit, hours)
+    # Safety hold: the session stays on the calendar but nothing reminds the patient of it.
+    paused = step.state.stage == Stage.PAUSED and kind == "session"
+    message = send_to_patient(
+        step, template, automated=True, subject=subject, subject_start=visit.start, expires_at=visit.start,
+        session=key if kind == "session" else None, suppressed="paused" if paused else None,
+        dedupe_key=f"reminder:{step.state.workflow_id}:{subject}:{visit.start.isoformat()}:{hours}h",
+    )
+    _call_instead_if_unsent(step, message)
+    if message.drop_reason is None:
+        step.state.open_question = Question(kind="confirm", subject=subject, asked_at=step.now)
+
+
+def _reminder_template(step: Step, kind: str, visit, hours: int) -> str:
+    if kind == "appointment":
+        return APPOINTMENT_TEMPLATES[visit.kind]
+    if hours == step.protocol.messaging.day_before_reminder_hours:
+        return "session_reminder_day_before_nasal" if visit.route == Route.ESKETAMINE else \
+            "session_reminder_day_before_infusion"
+    return "session_reminder"
+
+
+def plan_checkin(step: Step, session_id: str) -> None:
+    """The day after a discharged session, at 10:00 patient-local."""
+    rules = step.protocol.messaging
+    due = at_local_time(step.now, step.state.patient.timezone, time(rules.checkin_hour), days_later=1)
+    step.set_timer(f"checkin:{session_id}", "checkin", due, session_id)
+
+
+def checkin_due(step: Step, session_id: str) -> None:
+    rules = step.protocol.messaging
+    message = send_to_patient(
+        step, "checkin", automated=True, subject=f"session:{session_id}", session=session_id,
+        expires_at=step.now + timedelta(hours=rules.checkin_missed_hours),
+        dedupe_key=f"checkin:{step.state.workflow_id}:{session_id}",
+    )
+    if _call_instead_if_unsent(step, message):
+        return
+    sent_at = message.not_before or step.now
+    step.state.checkins[session_id] = Checkin(session=session_id, sent_at=sent_at)
+    step.state.open_question = Question(kind="checkin", subject=f"session:{session_id}", asked_at=sent_at)
+    if "elevated_risk" in step.state.active_flags(step.now):
+        # Elevated risk: no nudge; silence for a few hours goes straight to the on-call clinician.
+        missed_at = sent_at + timedelta(hours=rules.elevated_risk_missed_hours)
+        step.set_timer(f"checkin_missed:{session_id}", "checkin_missed", missed_at, session_id, elevated=True)
+        return
+    step.set_timer(f"checkin_nudge:{session_id}", "checkin_nudge", sent_at + timedelta(hours=rules.checkin_nudge_hours),
+                   session_id)
+    step.set_timer(f"checkin_missed:{session_id}", "checkin_missed", sent_at + timedelta(hours=rules.checkin_missed_hours),
+                   session_id, elevated=False)
+
+
+def checkin_nudge_due(step: Step, session_id: str) -> None:
+    checkin = step.state.checkins.get(session_id)
+    if checkin is None or checkin.answered_at is not None:
+        return
+    send_to_patient(step, "checkin_nudge", automated=True, subject=f"session:{session_id}", session=session_id,
+                    expires_at=checkin.sent_at + timedelta(hours=step.protocol.messaging.checkin_missed_hours),
+                    dedupe_key=f"checkin_nudge:{step.state.workflow_id}:{session_id}")
+
+
+def checkin_missed_due(step: Step, session_id: str, elevated: bool) -> None:
+    checkin = step.state.checkins.get(session_id)
+    if checkin is None or checkin.answered_at is not None:
+        return
+    owner = "clinician" if elevated else "coordinator"
+    escalations.raise_escalation(step, "checkin_missed", session=session_id, owner_role=owner)
+
+
+def answer_checkin(step: Step, session_id: str, score: int) -> None:
+    checkin = step.state.checkins[session_id]
+    checkin.answered_at, checkin.score = step.now, score
+    step.cancel_timer(f"checkin_nudge:{session_id}")
+    step.cancel_timer(f"checkin_missed:{session_id}")
+    escalations.close_open(step, "checkin_missed", "patient replied", session_id)
+    if score <= step.protocol.messaging.low_checkin_at_most:
+        escalations.raise_escalation(step, "low_checkin", session=session_id)
+
+
+def no_show_message(step: Step, session_id: str) -> None:
+    message = send_to_patient(step, "no_show", automated=True, subject=f"session:{session_id}", session=session_id,
+                              dedupe_key=f"no_show:{step.state.workflow_id}:{session_id}")
+    _call_instead_if_unsent(step, message)
+
+
+def _call_instead_if_unsent(step: Step, message) -> bool:
+    """No consent or opted out: a coordinator calls instead (PROTOCOL.md §5). A check-in that cannot go at all (the
+    strict weekly cap held it past its day) is a call too: someone must still check on the patient, and a check-in
+    never sent must not start a missed check-in ladder. Returns whether the message was dropped."""
+    if message.drop_reason is None:
+        return False
+    if message.kind in CALL_INSTEAD and (message.drop_reason in ("no_consent", "opted_out") or message.kind == "checkin"):
+        escalations.raise_escalation(step, "call_patient", session=message.session)
+    return True

@@ -1,0 +1,175 @@
+"""Message policy (PROTOCOL.md §5): consent, opt-out, quiet hours, the daily cap and obsolescence.
+
+Decided when a message is planned (`send_to_patient`) and decided again when a worker is about to send it
+(`recheck`), because a patient may opt out, a session may move, or the night may fall in between.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+
+from workflows.clock import at_local_time, local
+from workflows.effects import SendMessage
+from workflows.protocol import MessagingRules
+from workflows.stages import Stage
+from workflows.state import OPEN_SESSION, WorkflowState
+from workflows.step import Step
+
+REMINDER_KINDS = frozenset({"session_reminder", "evaluation_reminder", "therapy_reminder"})
+# Without SMS, these become a coordinator's phone call: a patient must still hear about the visit or be checked on.
+CALL_INSTEAD = REMINDER_KINDS | {"checkin"}
+LOG_DAYS_KEPT = 14
+
+
+def send_to_patient(
+    step: Step,
+    template: str,
+    *,
+    automated: bool,
+    urgent: bool = False,
+    subject: str | None = None,
+    subject_start: datetime | None = None,
+    expires_at: datetime | None = None,
+    session: str | None = None,
+    dedupe_key: str | None = None,
+    suppressed: str | None = None,
+) -> SendMessage:
+    """Plan an SMS to the patient: when it may leave, or why it must not."""
+    state, clinic = step.state, step.clinic
+    when = format_when(subject_start, state.patient.timezone) if subject_start else ""
+    kind, body = clinic.catalog.render(template, clinic=clinic.name, clinic_phone=clinic.phone, when=when)
+    drop = suppressed or _blocked(state)
+    not_before = step.now
+    if drop is None and automated and not urgent:
+        not_before, deferred_by = delivery_slot(state, step.protocol.messaging, step.now)
+        if expires_at is not None and not_before >= expires_at:
+            drop = "cap" if deferred_by == "cap" else "quiet_hours_obsolete"
+        else:
+            _count(state, step.protocol.messaging, not_before, step.now)
+    message = SendMessage(
+        kind=kind, to=state.patient.phone, body=body, session=session, not_before=not_before, urgent=urgent,
+        automated=automated, subject=subject, subject_start=subject_start, expires_at=expires_at,
+        dedupe_key=dedupe_key, drop_reason=drop,
+    )
+    step.messages.append(message)
+    return message
+
+
+def _blocked(state: WorkflowState) -> str | None:
+    if not state.patient.sms_consent:
+        return "no_consent"
+    if state.patient.opted_out:
+        return "opted_out"
+    return None
+
+
+def format_when(moment: datetime, zone: str) -> str:
+    """'Thu Mar 5 at 10:00 AM', in the patient's own time zone."""
+    moment = local(moment, zone)
+    return f"{moment:%a %b} {moment.day} at {moment:%I:%M %p}".replace(" at 0", " at ")
+
+
+def in_quiet_hours(moment: datetime, zone: str, rules: MessagingRules) -> bool:
+    hour = local(moment, zone).hour
+    start, end = rules.quiet_start_hour, rules.quiet_end_hour
+    return (hour >= start or hour < end) if start > end else start <= hour < end
+
+
+def end_of_quiet_hours(moment: datetime, zone: str, rules: MessagingRules) -> datetime:
+    """The next time the quiet hours end, at or after `moment`."""
+    today = at_local_time(moment, zone, time(rules.quiet_end_hour))
+    return today if today >= moment else at_local_time(moment, zone, time(rules.quiet_end_hour), days_later=1)
+
+
+def delivery_slot(state: WorkflowState, rules: MessagingRules, earliest: datetime) -> tuple[datetime, str | None]:
+    """The first moment outside quiet hours on a day under the cap, and what (if anything) pushed it back."""
+    zone, moment, reason = state.patient.timezone, earliest, None
+    for _ in range(60):  # bounded: a cap of at least one a day always finds a slot within a couple of weeks
+        if in_quiet_hours(moment, zone, rules):
+            moment, reason = end_of_quiet_hours(moment, zone, rules), reason or "quiet_hours"
+        elif _over_cap(state, rules, moment):
+            moment, reason = at_local_time(moment, zone, time(rules.quiet_end_hour), days_later=1), "cap"
+        else:
+            return moment, reason
+    return moment, reason
+
+
+def _over_cap(state: WorkflowState, rules: MessagingRules, moment: datetime) -> bool:
+    day = local(moment, state.patient.timezone).date()
+    daily = rules.strict_daily_cap if rules.strict_fcc else rules.daily_cap
+    if state.message_log.get(day.isoformat(), 0) >= daily:
+        return True
+    if rules.strict_fcc:
+        week = [(day - timedelta(days=day.weekday() - offset)).isoformat() for offset in range(7)]
+        return sum(state.message_log.get(d, 0) for d in week) >= rules.strict_weekly_cap
+    return False
+
+
+def _count(state: WorkflowState, rules: MessagingRules, moment: datetime, now: datetime) -> None:
+    day = local(moment, state.patient.timezone).date().isoformat()
+    state.message_log[day] = state.message_log.get(day, 0) + 1
+    oldest = (local(now, state.patient.timezone).date() - timedelta(days=LOG_DAYS_KEPT)).isoformat()
+    for stale in [d for d in state.message_log if d < oldest]:
+        del state.message_log[stale]
+
+
+@dataclass(frozen=True)
+class Verdict:
+    action: str  # "send", "defer" or "drop"
+    reason: str | None = None
+    not_before: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Pending:
+    """What the send-time check needs to know about an outbox row."""
+
+    kind: str
+    recipient: str
+    automated: bool
+    urgent: bool
+    subject: str | None
+    subject_start: datetime | None
+    expires_at: datetime | None
+
+
+def recheck(state: WorkflowState, message: Pending, now: datetime, rules: MessagingRules) -> Verdict:
+    """At send time: is this message still wanted, allowed, and allowed now?"""
+    if message.recipient != "patient":
+        return Verdict("send")
+    blocked = _blocked(state)
+    if blocked:
+        return Verdict("drop", blocked)
+    if message.kind in REMINDER_KINDS and not _subject_unchanged(state, message):
+        return Verdict("drop", "cancelled")
+    if message.kind in REMINDER_KINDS and state.stage == Stage.PAUSED and (message.subject or "").startswith("session:"):
+        # A safety hold since planning: session reminders are suspended (PROTOCOL.md §2), as `reminder_due` does.
+        return Verdict("drop", "paused")
+    if message.kind == "checkin_nudge" and _checkin_answered(state, message.subject):
+        return Verdict("drop", "cancelled")
+    if message.automated and not message.urgent and in_quiet_hours(now, state.patient.timezone, rules):
+        later = end_of_quiet_hours(now, state.patient.timezone, rules)
+        if message.expires_at is not None and later >= message.expires_at:
+            return Verdict("drop", "quiet_hours_obsolete")
+        return Verdict("defer", "quiet_hours", later)
+    if message.expires_at is not None and now >= message.expires_at:
+        return Verdict("drop", "quiet_hours_obsolete")
+    return Verdict("send")
+
+
+def _subject_unchanged(state: WorkflowState, message: Pending) -> bool:
+    kind, _, key = (message.subject or "").partition(":")
+    if kind == "session":
+        session = state.sessions.get(key)
+        return session is not None and session.status in OPEN_SESSION and session.start == message.subject_start
+    if kind == "appointment":
+        appointment = state.appointments.get(key)
+        return (appointment is not None and appointment.status in ("scheduled", "confirmed")
+                and appointment.start == message.subject_start)
+    return True
+
+
+def _checkin_answered(state: WorkflowState, subject: str | None) -> bool:
+    checkin = state.checkins.get((subject or "").partition(":")[2])
+    return checkin is not None and checkin.answered_at is not None
