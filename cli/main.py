@@ -87,6 +87,31 @@ def docs_command(
     Console().print(f"updated the pathway section of {readme}")
 
 
+@app.command("worker")
+def worker_command(
+    concurrency: int = typer.Option(2, "--concurrency", "-c", help="Worker processes."),
+    loglevel: str = typer.Option("INFO", "--loglevel"),
+) -> None:
+    """Run a Celery worker for timers and SMS (same as `celery -A workers.celery_app worker -Q timers,sms`)."""
+    from workers.celery_app import SMS_QUEUE, TIMER_QUEUE
+    from workers.celery_app import app as celery_app
+
+    celery_app.worker_main(["worker", "-Q", f"{TIMER_QUEUE},{SMS_QUEUE}", f"--loglevel={loglevel}",
+                            f"--concurrency={concurrency}", "--without-gossip", "--without-mingle"])
+
+
+@app.command("scheduler")
+def scheduler_command() -> None:
+    """Run the scheduler: claims due timers and messages every second and hands them to the workers."""
+    import logging
+
+    from workers.scheduler import run_scheduler
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)  # one line a second says nothing
+    run_scheduler()
+
+
 def main() -> None:
     app()
 

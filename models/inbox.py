@@ -40,3 +40,10 @@ def receive_sms(pathway: Pathway, phone: str, body: str, now: datetime,
         log.info("inbound sms from an unknown number: ignored, no reply")
         return None
     return pathway.apply(workflow_id, event, now, retries=3)
+
+
+def report_to_workflow(pathway: Pathway, workflow_id: str, event_type: str, message_id: str, code: str | None,
+                       now: datetime) -> Outcome:
+    """Record what the SMS provider said about a message in the patient's history (opt-out, unreachable number)."""
+    event = make_event(event_type, {"message": message_id, "code": code}, idempotency_key=f"{event_type}:{message_id}")
+    return pathway.apply(workflow_id, event, now, retries=3)

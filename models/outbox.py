@@ -6,7 +6,7 @@ The simulator calls `deliver_due` as its virtual clock advances; the Celery work
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import Engine, func, select, update
 from sqlmodel import Session
@@ -89,3 +89,103 @@ def _finish(engine: Engine, message_id: str, **values) -> str:
                    .values(**values))
         db.commit()
     return values["status"]
+
+
+def hand_off_due_messages(engine: Engine, now: datetime, limit: int = SEND_BATCH) -> list[str]:
+    """Mark due pending rows `queued` for a worker (the scheduler then hands their ids to Celery)."""
+    due = (
+        select(OutboxMessage.id)
+        .where(OutboxMessage.status == "pending", OutboxMessage.not_before <= now)
+        .order_by(OutboxMessage.not_before)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+        .cte("due")
+        .prefix_with("MATERIALIZED", dialect="postgresql")
+    )
+    with Session(engine) as db:
+        ids = db.execute(
+            update(OutboxMessage).where(OutboxMessage.id.in_(select(due.c.id)), OutboxMessage.status == "pending")
+            .values(status="queued", claimed_at=now).returning(OutboxMessage.id),
+            execution_options={"synchronize_session": False},
+        ).scalars().all()
+        db.commit()
+    return list(ids)
+
+
+def claim_message(engine: Engine, message_id: str, now: datetime) -> OutboxMessage | None:
+    """A worker takes one handed-off message (`queued` → `sending`); None if another took it or it is done."""
+    with Session(engine) as db:
+        claimed = db.execute(
+            update(OutboxMessage).where(OutboxMessage.id == message_id, OutboxMessage.status == "queued")
+            .values(status="sending", claimed_at=now, attempts=OutboxMessage.attempts + 1)
+            .returning(OutboxMessage.id)
+        ).scalar()
+        db.commit()
+        if claimed is None:
+            return None
+        row = db.get(OutboxMessage, message_id)
+        db.expunge(row)
+        return row
+
+
+def requeue(engine: Engine, message_id: str, now: datetime, not_before: datetime | None = None) -> None:
+    """A transient failure: back to `queued` for the retry (or `pending` until `not_before`), never lost."""
+    values = {"status": "pending", "not_before": not_before, "claimed_at": None} if not_before else \
+        {"status": "queued", "claimed_at": now}
+    with Session(engine) as db:
+        db.execute(update(OutboxMessage).where(OutboxMessage.id == message_id, OutboxMessage.status == "sending")
+                   .values(**values))
+        db.commit()
+
+
+def mark_failed(engine: Engine, message_id: str, code: str) -> None:
+    _finish(engine, message_id, status="failed", error_code=code)
+
+
+def sweep_messages(engine: Engine, now: datetime, handoff_grace: int, send_grace: int) -> dict[str, int]:
+    """Re-hand messages whose task was lost; reconcile sends whose worker died before recording the outcome.
+
+    A `sending` row older than `send_grace` was either accepted by the provider (its status callback then set
+    `provider_id`: it counts as sent, no resend) or never reached it (no callback: it is sent again).
+    """
+    handoff_cutoff, send_cutoff = now - timedelta(seconds=handoff_grace), now - timedelta(seconds=send_grace)
+    stale_sending = (OutboxMessage.status == "sending", OutboxMessage.claimed_at < send_cutoff)
+    with Session(engine) as db:
+        lost = db.execute(update(OutboxMessage)
+                          .where(OutboxMessage.status == "queued", OutboxMessage.claimed_at < handoff_cutoff)
+                          .values(status="pending", claimed_at=None)).rowcount
+        reconciled = db.execute(update(OutboxMessage)
+                                .where(*stale_sending, OutboxMessage.provider_id.is_not(None))
+                                .values(status="sent", sent_at=OutboxMessage.claimed_at)).rowcount
+        resent = db.execute(update(OutboxMessage).where(*stale_sending, OutboxMessage.provider_id.is_(None))
+                            .values(status="pending", claimed_at=None)).rowcount
+        db.commit()
+    return {"rehanded": lost, "reconciled": reconciled, "resent": resent}
+
+
+# Provider statuses, in the order a message moves through them; a late callback never moves a message backwards.
+PROVIDER_STATUS = {"accepted": "sent", "queued": "sent", "sending": "sent", "sent": "sent",
+                   "delivered": "delivered", "undelivered": "failed", "failed": "failed"}
+RANK = {"pending": 0, "queued": 0, "sending": 1, "sent": 2, "delivered": 3, "failed": 3, "dropped": 3}
+
+
+def record_provider_status(engine: Engine, message_id: str, provider_status: str, provider_id: str | None,
+                           error_code: str | None, now: datetime) -> str | None:
+    """Apply a provider status callback to our row; returns the row's new status, or None if unknown or stale."""
+    status = PROVIDER_STATUS.get(provider_status)
+    with Session(engine) as db:
+        row = db.get(OutboxMessage, message_id)
+        if row is None or status is None:
+            return None
+        if provider_id and not row.provider_id:
+            row.provider_id = provider_id
+        if RANK[status] > RANK.get(row.status, 0) or (status == "failed" and row.status != "failed"):
+            row.status = status
+            row.sent_at = row.sent_at or now
+            if status == "delivered":
+                row.delivered_at = now
+            if status == "failed":
+                row.error_code = error_code
+        db.add(row)
+        db.commit()
+        return row.status

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import Engine, func, select, update
 from sqlmodel import Session
@@ -85,3 +85,28 @@ def fire_due_timers(pathway: Pathway, now: datetime, limit: int | None = None) -
 def next_due_at(engine: Engine) -> datetime | None:
     with Session(engine) as db:
         return db.execute(select(func.min(TimerRecord.due_at)).where(TimerRecord.status == "pending")).scalar()
+
+
+def fire_claimed(pathway: Pathway, timer_id: str, now: datetime) -> bool:
+    """Fire one timer the scheduler claimed (a worker's task); False when it is no longer claimed (done already)."""
+    with Session(pathway.engine) as db:
+        row = db.get(TimerRecord, timer_id)
+        if row is None or row.status != "claimed":
+            return False
+        claimed = ClaimedTimer(row.id, row.workflow_id, row.key,
+                               Timer(kind=row.kind, due_at=row.due_at, session=row.session_key, data=row.data))
+    fire(pathway, claimed, now)
+    return True
+
+
+def release_stale_claims(engine: Engine, now: datetime, grace_seconds: int) -> int:
+    """Timers claimed but not fired within the grace period lost their task (Redis flushed, worker killed): re-pend.
+
+    Firing is idempotent by the event's key, so a slow task that does finish after all changes nothing twice.
+    """
+    cutoff = now - timedelta(seconds=grace_seconds)
+    with Session(engine) as db:
+        released = db.execute(update(TimerRecord).where(TimerRecord.status == "claimed", TimerRecord.claimed_at < cutoff)
+                              .values(status="pending", claimed_at=None)).rowcount
+        db.commit()
+    return released

@@ -40,6 +40,7 @@ REASONS: dict[str, ReasonRule] = {
     "rems_form_overdue": ReasonRule("urgent", "medical_director", "form overdue", tier=2),
     "response_review": ReasonRule("routine", "clinician", "review due"),
     "call_patient": ReasonRule("routine", "coordinator", "call the patient"),
+    "phone_unreachable": ReasonRule("routine", "coordinator", "phone number to check"),
 }
 
 TIER_TWO_OWNER = {"routine": "clinic_manager", "urgent": "medical_director", "emergency": "medical_director"}

@@ -197,6 +197,13 @@ class SmsReceived(Payload):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
+class ProviderReport(Payload):
+    """What the SMS provider said about one of our messages: ids and codes only."""
+
+    message: Annotated[str, Field(min_length=1, max_length=64)]
+    code: Annotated[str, Field(max_length=16)] | None = None
+
+
 class TimerFired(Payload):
     """Data of every engine-made timer event: which timer, and the due time it was created with."""
 
@@ -229,6 +236,8 @@ PAYLOADS: dict[str, type[Payload]] = {
     "patient.withdrew": Reasoned,
     "workflow.discharged": Reasoned,
     "sms.received": SmsReceived,
+    "sms.opted_out_at_carrier": ProviderReport,
+    "sms.undeliverable": ProviderReport,
     **{event_type: TimerFired for event_type in TIMER_EVENTS.values()},
 }
 assert set(EVENT_RULES) <= set(PAYLOADS), "every declared event needs a payload"

@@ -45,6 +45,8 @@ HANDLERS: dict[str, Callable[[Step], None]] = {
     "patient.withdrew": intake.patient_withdrew,
     "workflow.discharged": intake.workflow_discharged,
     "sms.received": inbound.sms_received,
+    "sms.opted_out_at_carrier": inbound.opted_out_at_carrier,
+    "sms.undeliverable": inbound.undeliverable,
 }
 
 TIMER_HANDLERS: dict[str, Callable[[Step, Timer], None]] = {

@@ -78,6 +78,9 @@ EVENT_RULES: dict[str, EventRule] = {
     "patient.withdrew": EventRule(NON_FINAL, STAFF, "patient leaves the program"),
     "workflow.discharged": EventRule(NON_FINAL, CLINICAL, "end of care"),
     "sms.received": EventRule(ALL, frozenset({Role.PATIENT}), "a patient's text"),
+    # Reported by the SMS provider through the workers, never posted by people.
+    "sms.opted_out_at_carrier": EventRule(ALL, frozenset({Role.SYSTEM}), "the carrier says the patient opted out"),
+    "sms.undeliverable": EventRule(ALL, frozenset({Role.SYSTEM}), "the number cannot take SMS"),
 }
 
 # Events the engine makes itself when a durable timer falls due. They are never refused: a timer that became pointless
@@ -116,7 +119,8 @@ TRANSITIONS: tuple[tuple[str, str, str, str], ...] = (
 
 def allowed_events(stage: Stage) -> list[str]:
     """The events people may post in a stage, for error messages and the console."""
-    return sorted(name for name, rule in EVENT_RULES.items() if stage in rule.allowed_in)
+    return sorted(name for name, rule in EVENT_RULES.items()
+                  if stage in rule.allowed_in and rule.roles != {Role.SYSTEM})
 
 
 def role_may_post(role: Role, event_type: str) -> bool:

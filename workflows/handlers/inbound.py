@@ -85,3 +85,13 @@ def _unreadable(step: Step, _number) -> None:
     if question is not None and not question.clarified:
         question.clarified = True
         _reply(step, "clarify")
+
+
+def opted_out_at_carrier(step: Step) -> None:
+    """Twilio 21610: the patient opted out with the carrier; treat it as their STOP."""
+    _opt_out(step, None)
+
+
+def undeliverable(step: Step) -> None:
+    """An invalid or non-mobile number: a coordinator must call and fix it."""
+    escalations.raise_escalation(step, "phone_unreachable")

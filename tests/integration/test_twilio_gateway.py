@@ -1,0 +1,251 @@
+"""The Twilio gateway with the real SDK against the fake Twilio server: sends, error mapping, signed status callbacks."""
+
+from __future__ import annotations
+
+import logging
+import re
+import socket
+import threading
+import traceback
+import urllib.parse
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from fake_twilio import FakeTwilio
+from twilio.request_validator import RequestValidator
+
+from workers.sms_errors import (
+    InvalidRecipient,
+    PermanentSmsError,
+    RecipientOptedOut,
+    SendOutcomeUnknown,
+    SmsError,
+    TransientSmsError,
+)
+from workers.twilio_gateway import TwilioGateway
+
+PHONE = "+15551234567"
+BODY = "Hi Dana, your session is tomorrow at 9:00"
+PUBLIC_URL = "https://carepath.example.org"
+SERVICE_SID = "MG" + "ab" * 16
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeTwilio]:
+    with FakeTwilio() as fake:
+        yield fake
+
+
+def make_gateway(fake: FakeTwilio, **overrides: object) -> TwilioGateway:
+    kwargs: dict = {"from_number": FakeTwilio.FROM_NUMBER, "api_base_url": fake.base_url,
+                    "status_callback_base": PUBLIC_URL, "timeout": 5}
+    kwargs.update(overrides)
+    token = kwargs.pop("auth_token", fake.auth_token)
+    return TwilioGateway(fake.account_sid, token, **kwargs)
+
+
+def assert_no_patient_data(exc: BaseException, caplog: pytest.LogCaptureFixture) -> None:
+    shown = "".join(traceback.format_exception(exc)) + repr(exc) + caplog.text
+    assert PHONE not in shown and PHONE.lstrip("+") not in shown
+    assert BODY not in shown
+    assert exc.__cause__ is None and exc.__context__ is None  # no chained SDK error quoting Twilio's text
+
+
+def test_send_records_the_message_and_returns_the_sid(fake: FakeTwilio) -> None:
+    sid = make_gateway(fake).send("msg-42", "reminder", PHONE, BODY)
+
+    assert re.fullmatch(r"SM[0-9a-f]{32}", sid)
+    [message] = fake.messages
+    assert (message.sid, message.to, message.body, message.from_) == (sid, PHONE, BODY, FakeTwilio.FROM_NUMBER)
+    assert message.messaging_service_sid is None
+    assert message.status_callback == f"{PUBLIC_URL}/v1/webhooks/twilio/status?message_id=msg-42"
+
+
+def test_send_through_a_messaging_service(fake: FakeTwilio) -> None:
+    gateway = make_gateway(fake, from_number=None, messaging_service_sid=SERVICE_SID)
+    sid = gateway.send("msg-1", "check_in", PHONE, BODY)
+
+    [message] = fake.messages
+    assert (message.sid, message.from_, message.messaging_service_sid) == (sid, None, SERVICE_SID)
+
+
+def test_exactly_one_sender_is_required() -> None:
+    with pytest.raises(ValueError):
+        TwilioGateway("AC" + "0" * 32, "token", api_base_url="http://127.0.0.1:1")
+    with pytest.raises(ValueError):
+        TwilioGateway("AC" + "0" * 32, "token", from_number="+15005550006", messaging_service_sid=SERVICE_SID)
+
+
+@pytest.mark.parametrize(
+    ("code", "status", "error"),
+    [
+        (21610, 400, RecipientOptedOut),
+        (21211, 400, InvalidRecipient),
+        (21614, 400, InvalidRecipient),
+        (None, 500, TransientSmsError),
+        (None, 503, TransientSmsError),
+        (None, 429, TransientSmsError),
+        (21606, 400, PermanentSmsError),  # the From number cannot send: configuration, not worth retrying
+    ],
+)
+def test_provider_errors_are_mapped(fake: FakeTwilio, caplog: pytest.LogCaptureFixture, code, status, error) -> None:
+    caplog.set_level(logging.DEBUG)
+    fake.fail_with(code, status=status) if code else fake.fail_next(1, status=status)
+
+    with pytest.raises(SmsError) as raised:
+        make_gateway(fake).send("msg-7", "reminder", PHONE, BODY)
+
+    exc = raised.value
+    assert type(exc) is error
+    assert (exc.message_id, exc.status) == ("msg-7", status)
+    assert exc.code == (code or {500: 20500, 503: 20500, 429: 20429}[status])
+    assert exc.retryable is (error is TransientSmsError)
+    assert fake.messages == []
+    assert_no_patient_data(exc, caplog)
+
+
+def test_failures_apply_to_the_next_requests_only(fake: FakeTwilio) -> None:
+    gateway = make_gateway(fake)
+    fake.fail_next(2, status=500)
+    for _ in range(2):
+        with pytest.raises(TransientSmsError):
+            gateway.send("msg-1", "reminder", PHONE, BODY)
+    sid = gateway.send("msg-1", "reminder", PHONE, BODY)
+
+    assert [a.http_status for a in fake.attempts] == [500, 500, 201]
+    assert [m.sid for m in fake.messages] == [sid]
+
+
+def test_a_dead_port_is_transient_and_safe_to_retry(caplog: pytest.LogCaptureFixture) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # closed again on exit: nothing listens there
+    gateway = TwilioGateway("AC" + "0" * 32, "token", from_number="+15005550006", api_base_url=f"http://127.0.0.1:{port}")
+
+    with pytest.raises(TransientSmsError) as raised:
+        gateway.send("msg-9", "reminder", PHONE, BODY)
+
+    assert not isinstance(raised.value, SendOutcomeUnknown)  # the request never left: a resend cannot duplicate
+    assert_no_patient_data(raised.value, caplog)
+
+
+def test_a_timeout_after_twilio_accepted_is_an_unknown_outcome(fake: FakeTwilio, caplog: pytest.LogCaptureFixture) -> None:
+    fake.delay(2)
+    with pytest.raises(SendOutcomeUnknown) as raised:
+        make_gateway(fake, timeout=0.3).send("msg-3", "reminder", PHONE, BODY)
+
+    assert isinstance(raised.value, TransientSmsError)
+    assert len(fake.messages) == 1  # recorded before the delay: "Twilio" has it, so the callback must reconcile
+    assert_no_patient_data(raised.value, caplog)
+
+
+def test_a_wrong_auth_token_is_permanent(fake: FakeTwilio, caplog: pytest.LogCaptureFixture) -> None:
+    with pytest.raises(PermanentSmsError) as raised:
+        make_gateway(fake, auth_token="not-the-token").send("msg-5", "reminder", PHONE, BODY)
+
+    assert (raised.value.status, raised.value.code) == (401, 20003)
+    assert fake.messages == [] and fake.attempts == []
+    assert_no_patient_data(raised.value, caplog)
+
+
+def test_a_send_logs_ids_only(fake: FakeTwilio, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    sid = make_gateway(fake).send("msg-8", "reminder", PHONE, BODY)
+
+    assert "msg-8" in caplog.text and sid in caplog.text
+    assert PHONE not in caplog.text and BODY not in caplog.text
+
+
+def test_the_edge_and_region_forms_are_redirected_too(fake: FakeTwilio, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TWILIO_EDGE", "sydney")
+    monkeypatch.setenv("TWILIO_REGION", "au1")  # the SDK then addresses api.sydney.au1.twilio.com
+    make_gateway(fake).send("msg-1", "reminder", PHONE, BODY)
+
+    assert len(fake.messages) == 1
+
+
+class CallbackReceiver:
+    """A stand-in for our webhook: records each POST's full URL, form and signature header."""
+
+    def __init__(self) -> None:
+        self.received: list[tuple[str, dict[str, str], str]] = []
+        self.arrived = threading.Condition()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                raw = self.rfile.read(int(self.headers["Content-Length"])).decode()
+                form = {k: v[-1] for k, v in urllib.parse.parse_qs(raw).items()}
+                with receiver.arrived:
+                    receiver.received.append((receiver.url + self.path, form, self.headers.get("X-Twilio-Signature", "")))
+                    receiver.arrived.notify_all()
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+
+    def wait(self, count: int) -> list[tuple[str, dict[str, str], str]]:
+        with self.arrived:
+            assert self.arrived.wait_for(lambda: len(self.received) >= count, timeout=10), self.received
+            return list(self.received)
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def receiver() -> Iterator[CallbackReceiver]:
+    receiver = CallbackReceiver()
+    yield receiver
+    receiver.close()
+
+
+def test_status_callbacks_arrive_signed(fake: FakeTwilio, receiver: CallbackReceiver) -> None:
+    fake.callbacks(True)
+    gateway = make_gateway(fake, status_callback_base=receiver.url)
+    sid = gateway.send("msg-11", "reminder", PHONE, BODY)
+
+    received = receiver.wait(3)
+    validator = RequestValidator(fake.auth_token)
+    assert [form["MessageStatus"] for _, form, _ in received] == ["queued", "sent", "delivered"]
+    for url, form, signature in received:
+        assert url == f"{receiver.url}/v1/webhooks/twilio/status?message_id=msg-11"
+        assert form["MessageSid"] == sid and form["AccountSid"] == fake.account_sid and form["To"] == PHONE
+        assert "ErrorCode" not in form
+        assert validator.validate(url, form, signature)
+        assert not RequestValidator("another-token").validate(url, form, signature)
+    fake.wait_for_callbacks(3)
+    assert [r.http_status for r in fake.callback_results] == [204, 204, 204]
+    assert gateway.fetch_status("msg-11", sid) == ("delivered", None)
+
+
+def test_an_undelivered_callback_carries_the_error_code(fake: FakeTwilio, receiver: CallbackReceiver) -> None:
+    fake.callbacks(True, outcome="undelivered", error_code=30005)
+    gateway = make_gateway(fake, status_callback_base=receiver.url)
+    sid = gateway.send("msg-12", "reminder", PHONE, BODY)
+
+    *_, (url, form, signature) = receiver.wait(3)
+    assert (form["MessageStatus"], form["ErrorCode"]) == ("undelivered", "30005")
+    assert RequestValidator(fake.auth_token).validate(url, form, signature)
+    assert gateway.fetch_status("msg-12", sid) == ("undelivered", 30005)
+
+
+def test_callbacks_to_a_dead_receiver_are_swallowed(fake: FakeTwilio) -> None:
+    fake.callbacks(True)
+    make_gateway(fake, status_callback_base="http://127.0.0.1:9").send("msg-13", "reminder", PHONE, BODY)
+
+    results = fake.wait_for_callbacks(3)
+    assert all(r.http_status is None and r.error for r in results)
+
+
+def test_fetching_an_unknown_message_is_permanent(fake: FakeTwilio) -> None:
+    with pytest.raises(PermanentSmsError) as raised:
+        make_gateway(fake).fetch_status("msg-1", "SM" + "0" * 32)
+    assert (raised.value.status, raised.value.code) == (404, 20404)

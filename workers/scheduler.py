@@ -1,0 +1,65 @@
+"""`carepath scheduler`: every second, sweep lost work, claim due timers and due messages, hand their ids to Celery.
+
+Claims are atomic conditional updates (`FOR UPDATE SKIP LOCKED` on PostgreSQL), so any number of schedulers may run
+at once and no timer is handed out twice. If the hand-off itself fails (Redis down), the rows stay claimed and the
+sweeper returns them to `pending` after the grace period.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from apscheduler.schedulers.blocking import BlockingScheduler
+
+from config.wiring import Services, services
+from models.outbox import hand_off_due_messages, sweep_messages
+from models.timers import claim_due_timers, release_stale_claims
+
+log = logging.getLogger("carepath.scheduler")
+
+
+@dataclass
+class TickResult:
+    timers: int = 0
+    messages: int = 0
+    released: int = 0
+
+
+def tick(svc: Services, now: datetime | None = None) -> TickResult:
+    """One round: sweep, then claim and hand off. Safe to run concurrently in many processes."""
+    from workers.tasks import deliver_message, fire_timer  # the tasks import the app, which reads settings
+
+    now = now or datetime.now(UTC)
+    settings = svc.settings
+    result = TickResult()
+    result.released = release_stale_claims(svc.engine, now, settings.handoff_grace_seconds)
+    swept = sweep_messages(svc.engine, now, settings.handoff_grace_seconds, settings.send_grace_seconds)
+    result.released += swept["rehanded"] + swept["resent"]
+    for claimed in claim_due_timers(svc.engine, now):
+        fire_timer.delay(claimed.id)
+        result.timers += 1
+    for message_id in hand_off_due_messages(svc.engine, now):
+        deliver_message.delay(message_id)
+        result.messages += 1
+    if result.timers or result.messages or result.released:
+        log.info("tick: %d timers, %d messages handed off; %d released", result.timers, result.messages,
+                 result.released)
+    return result
+
+
+def safe_tick() -> None:
+    try:
+        tick(services())
+    except Exception:  # one failed round (database or broker down) must not stop the scheduler
+        log.exception("scheduler tick failed; retrying next second")
+
+
+def run_scheduler() -> None:
+    """Block, ticking every `CAREPATH_SCHEDULER_INTERVAL_SECONDS` (one tick at a time, missed ticks coalesced)."""
+    scheduler = BlockingScheduler(timezone="UTC")
+    scheduler.add_job(safe_tick, "interval", seconds=services().settings.scheduler_interval_seconds,
+                      max_instances=1, coalesce=True, id="carepath-tick")
+    log.info("scheduler started")
+    scheduler.start()
