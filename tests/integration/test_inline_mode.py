@@ -1,0 +1,46 @@
+"""The embedded mode: the scheduler's tick runs the same task code in-process (SQLite, console SMS, no Redis)."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from config import wiring
+from models.db import migrate
+from models.queries import messages, timers
+from workers.scheduler import tick
+from workflows.events import make_event
+
+COORDINATOR = {"role": "coordinator", "name": "c"}
+
+
+@pytest.fixture
+def inline_services(sqlite_database_url, monkeypatch):
+    monkeypatch.setenv("CAREPATH_DATABASE_URL", sqlite_database_url)
+    monkeypatch.setenv("CAREPATH_TASKS", "inline")
+    monkeypatch.setenv("CAREPATH_SMS_BACKEND", "console")
+    migrate(sqlite_database_url)
+    wiring.services.cache_clear()
+    yield wiring.services()
+    wiring.services.cache_clear()
+
+
+def test_a_tick_fires_due_timers_and_sends_due_messages_once(inline_services):
+    svc = inline_services
+    now = datetime.now(UTC)
+    referral = make_event("referral.received", {"patient": {"name": "P", "phone": "+15555550111", "sms_consent": True},
+                                                "referrer": "r", "prior_treatments": 3}, actor=COORDINATOR)
+    workflow = svc.pathway.start(referral, now).workflow_id
+    svc.pathway.apply(workflow, make_event("evaluation.scheduled", {"start": now + timedelta(hours=2, seconds=1)},
+                                           actor=COORDINATOR), now)
+    later = now + timedelta(seconds=5)  # the 2 h reminder is due
+
+    first = tick(svc, later)
+    second = tick(svc, later + timedelta(seconds=1))
+
+    assert (first.timers, first.messages) == (1, 1)
+    assert (second.timers, second.messages) == (0, 0)
+    [reminder] = [t for t in timers(svc.engine) if t.kind == "reminder"]
+    assert reminder.status == "fired"
+    [message] = messages(svc.engine)
+    assert (message.kind, message.status) == ("evaluation_reminder", "sent")
+    assert [kind for _, kind in svc.gateway.sent] == ["evaluation_reminder"]
