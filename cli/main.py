@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+from cli.coordinator import event_app, referral_app, workflow_app
 from cli.report import build_report
 from cli.scenario import ScenarioError, load_scenario
 from cli.simulator import simulate
@@ -18,6 +19,9 @@ from config.protocol import ProtocolError
 from models.db import make_engine, migrate
 
 app = typer.Typer(help="carepath: the care-pathway engine for interventional psychiatry clinics.", no_args_is_help=True)
+app.add_typer(referral_app, name="referral")
+app.add_typer(workflow_app, name="workflow")
+app.add_typer(event_app, name="event")
 console = Console(stderr=True)
 
 
