@@ -77,6 +77,10 @@ def raise_escalation(
             existing.severity = severity
             existing.owner_role = owner_role or rule.owner_role
             _reopen(step, existing)
+        elif owner_role and owner_role != existing.owner_role and severity != "routine":
+            # A more serious path for the same reason (an elevated-risk missed check-in): the new owner is paged.
+            existing.owner_role = owner_role
+            _reopen(step, existing)
         elif existing.status == "acknowledged" and severity != "routine":
             # Acknowledged is not resolved: a new urgent cause must page someone again, not just bump a counter.
             _reopen(step, existing)

@@ -36,10 +36,17 @@ def iana_zone(value: str) -> str:
     return value
 
 
+# Times outside these years are typos; near datetime's limits, converting to UTC or adding a reminder's lead would
+# overflow (an OverflowError, not a validation error).
+EARLIEST_YEAR, LATEST_YEAR = 1900, 2199
+
+
 def aware(value: datetime) -> datetime:
     # Naive times are refused here; callers (API, simulator) attach the clinic's zone before building events.
     if value.tzinfo is None:
         raise ValueError("must carry a UTC offset")
+    if not EARLIEST_YEAR <= value.year <= LATEST_YEAR:
+        raise ValueError(f"must be a time between the years {EARLIEST_YEAR} and {LATEST_YEAR}")
     return value.astimezone(UTC)
 
 

@@ -39,7 +39,7 @@ def send_to_patient(
     state, clinic = step.state, step.clinic
     when = format_when(subject_start, state.patient.timezone) if subject_start else ""
     kind, body = clinic.catalog.render(template, clinic=clinic.name, clinic_phone=clinic.phone, when=when)
-    drop = suppressed or _blocked(state)
+    drop = suppressed or _blocked(state, direct_reply=not automated)
     not_before = step.now
     if drop is None and automated and not urgent:
         not_before, deferred_by = delivery_slot(state, step.protocol.messaging, step.now)
@@ -56,8 +56,10 @@ def send_to_patient(
     return message
 
 
-def _blocked(state: WorkflowState) -> str | None:
-    if not state.patient.sms_consent:
+def _blocked(state: WorkflowState, direct_reply: bool = False) -> str | None:
+    # Consent covers what we send on our own; a direct answer to the patient's own text (the crisis line, help)
+    # goes to whoever wrote. An opt-out stops everything: the carrier would refuse it anyway (Twilio 21610).
+    if not state.patient.sms_consent and not direct_reply:
         return "no_consent"
     if state.patient.opted_out:
         return "opted_out"
@@ -138,7 +140,7 @@ def recheck(state: WorkflowState, message: Pending, now: datetime, rules: Messag
     """At send time: is this message still wanted, allowed, and allowed now?"""
     if message.recipient != "patient":
         return Verdict("send")
-    blocked = _blocked(state)
+    blocked = _blocked(state, direct_reply=not message.automated)
     if blocked:
         return Verdict("drop", blocked)
     if message.kind in REMINDER_KINDS and not _subject_unchanged(state, message):
