@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help run test lint clean distclean
+.PHONY: help run simulate test lint clean distclean
 
 help: ## List the targets
 	@echo "carepath make targets:"
@@ -24,7 +24,10 @@ $(VENV)/.installed: pyproject.toml
 		>$(VENV)/pip-install.log 2>&1 || { cat $(VENV)/pip-install.log; exit 1; }
 	@touch $@
 
-run: $(VENV)/.installed ## Simulate the example esketamine induction pathway
+run: $(VENV)/.installed ## Run carepath standalone (SQLite, in-process tasks, console SMS) with a demo clinic
+	$(BIN)/carepath standalone --demo
+
+simulate: $(VENV)/.installed ## Simulate the example esketamine induction and print its summary
 	$(BIN)/carepath simulate examples/esketamine_induction.yaml
 
 test: $(VENV)/.installed ## Start PostgreSQL/Redis if needed, run pytest (PYTEST_ARGS=...)

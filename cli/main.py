@@ -91,6 +91,30 @@ def docs_command(
     Console().print(f"updated the pathway section of {readme}")
 
 
+@app.command("standalone")
+def standalone_command(
+    host: str = typer.Option("127.0.0.1", "--host"),
+    port: int = typer.Option(8000, "--port"),
+    demo: bool = typer.Option(False, "--demo", help="Seed a small synthetic clinic the first time."),
+) -> None:
+    """Everything in one process: SQLite, in-process tasks, console SMS, the API and the scheduler."""
+    from cli.standalone import run_standalone
+
+    run_standalone(host, port, demo)
+
+
+@app.command("api")
+def api_command(
+    host: str = typer.Option("127.0.0.1", "--host"),
+    port: int = typer.Option(8000, "--port"),
+    workers: int = typer.Option(1, "--workers", help="uvicorn worker processes."),
+) -> None:
+    """Serve the API with uvicorn (production: PostgreSQL and Redis from the environment)."""
+    import uvicorn
+
+    uvicorn.run("api.app:app_from_environment", factory=True, host=host, port=port, workers=workers)
+
+
 @app.command("worker")
 def worker_command(
     concurrency: int = typer.Option(2, "--concurrency", "-c", help="Worker processes."),
