@@ -143,24 +143,21 @@ def mark_failed(engine: Engine, message_id: str, code: str) -> None:
 
 
 def sweep_messages(engine: Engine, now: datetime, handoff_grace: int, send_grace: int) -> dict[str, int]:
-    """Re-hand messages whose task was lost; reconcile sends whose worker died before recording the outcome.
+    """Re-hand messages whose task was lost, and resend sends whose worker died before the provider took them.
 
-    A `sending` row older than `send_grace` was either accepted by the provider (its status callback then set
-    `provider_id`: it counts as sent, no resend) or never reached it (no callback: it is sent again).
+    A `sending` row older than `send_grace` got no status callback: had the provider accepted it, the callback (which
+    carries our message id) would already have moved it to `sent`. So it is handed out again.
     """
     handoff_cutoff, send_cutoff = now - timedelta(seconds=handoff_grace), now - timedelta(seconds=send_grace)
-    stale_sending = (OutboxMessage.status == "sending", OutboxMessage.claimed_at < send_cutoff)
     with Session(engine) as db:
         lost = db.execute(update(OutboxMessage)
                           .where(OutboxMessage.status == "queued", OutboxMessage.claimed_at < handoff_cutoff)
                           .values(status="pending", claimed_at=None)).rowcount
-        reconciled = db.execute(update(OutboxMessage)
-                                .where(*stale_sending, OutboxMessage.provider_id.is_not(None))
-                                .values(status="sent", sent_at=OutboxMessage.claimed_at)).rowcount
-        resent = db.execute(update(OutboxMessage).where(*stale_sending, OutboxMessage.provider_id.is_(None))
+        resent = db.execute(update(OutboxMessage)
+                            .where(OutboxMessage.status == "sending", OutboxMessage.claimed_at < send_cutoff)
                             .values(status="pending", claimed_at=None)).rowcount
         db.commit()
-    return {"rehanded": lost, "reconciled": reconciled, "resent": resent}
+    return {"rehanded": lost, "resent": resent}
 
 
 # Provider statuses, in the order a message moves through them; a late callback never moves a message backwards.

@@ -1,8 +1,8 @@
 """Twilio status callbacks: record queued/sent/delivered/undelivered/failed against our message id.
 
 The HTTP route (with `X-Twilio-Signature` validation) lands with the API; this is the logic it calls. A callback is
-also how a send whose worker died after Twilio accepted it is reconciled: it sets the provider id, so the sweeper
-marks the message sent instead of sending it again.
+also how a send whose worker died after Twilio accepted it is reconciled: it moves the row to `sent`, so the sweeper
+leaves it alone instead of sending it again.
 """
 
 from __future__ import annotations
