@@ -15,6 +15,7 @@ from cli.report import build_report
 from cli.scenario import ScenarioError, load_scenario
 from cli.simulator import simulate
 from cli.summary import print_summary
+from cli.users import users_app
 from config.protocol import ProtocolError
 from models.db import make_engine, migrate
 
@@ -22,6 +23,7 @@ app = typer.Typer(help="carepath: the care-pathway engine for interventional psy
 app.add_typer(referral_app, name="referral")
 app.add_typer(workflow_app, name="workflow")
 app.add_typer(event_app, name="event")
+app.add_typer(users_app, name="users")
 console = Console(stderr=True)
 
 

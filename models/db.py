@@ -15,10 +15,11 @@ DEFAULT_URL = "sqlite:///carepath.db"
 def make_engine(url: str = DEFAULT_URL) -> Engine:
     """An engine tuned for its backend: SQLite waits for the writer lock instead of failing at once."""
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, hide_parameters=True)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    # hide_parameters: a database error's message (which gets logged) must not quote patients' names or phones.
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10, hide_parameters=True)
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:

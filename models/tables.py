@@ -177,3 +177,15 @@ class EscalationRecord(SQLModel, table=True):
     resolved_at: datetime | None = utc_column()
     resolved_by: str | None = Field(default=None, max_length=200)
     note: str | None = Field(default=None, sa_column=Column(String(2000)))
+
+
+class User(SQLModel, table=True):
+    """A member of staff who calls the API: a name, a role and the SHA-256 of their token (never the token itself)."""
+
+    __tablename__ = "users"
+    id: str = Field(primary_key=True, max_length=36)
+    name: str = Field(max_length=200)
+    role: str = Field(max_length=16)  # coordinator, clinician, ops or admin
+    token_hash: str = Field(max_length=64, unique=True)
+    created_at: datetime = utc_column(nullable=False)
+    disabled: bool = Field(default=False, sa_column_kwargs={"server_default": text("false")})

@@ -1,0 +1,41 @@
+"""The FastAPI application, built from a `Services` (nothing is connected at import)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from fastapi import FastAPI
+
+from api.errors import install_error_handlers
+from api.middleware import MAX_BODY_BYTES, BodyLimit, Guard
+from api.routes import escalations, health, referrals, webhooks, workflows
+from config.wiring import Services
+
+DESCRIPTION = """Coordinators and clinicians start and drive care pathways; Twilio delivers patients' texts and receipts.
+
+Authenticate with `Authorization: Bearer <token>` (`carepath users create --name NAME --role ROLE`). Every error
+answers `{"error": {"code", "message", "details"}}`. Times are ISO 8601; a time sent without an offset is
+clinic-local, and every time returned is UTC with its offset."""
+
+
+def create_app(services: Services, *, clock: Callable[[], datetime] | None = None,
+               max_body_bytes: int = MAX_BODY_BYTES) -> FastAPI:
+    """The API over these services; `clock` (default: the system clock, UTC) is what routes take as now."""
+    app = FastAPI(title="carepath", version="0.1.0", description=DESCRIPTION, docs_url="/docs",
+                  openapi_url="/openapi.json", redoc_url=None)
+    app.state.services = services
+    app.state.clock = clock or (lambda: datetime.now(UTC))
+    install_error_handlers(app)
+    app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
+    app.add_middleware(Guard)  # added last: outermost
+    for module in (referrals, workflows, escalations, webhooks, health):
+        app.include_router(module.router)
+    return app
+
+
+def app_from_environment() -> FastAPI:
+    """Factory for `uvicorn --factory api.app:app_from_environment` (and `--workers N`): settings from CAREPATH_*."""
+    from config.wiring import build_services
+
+    return create_app(build_services())

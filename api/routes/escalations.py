@@ -1,0 +1,81 @@
+"""The escalation worklist, and acknowledging or resolving an escalation as the calling user."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel
+
+from api.checks import storable
+from api.deps import CurrentUser, Now, ServicesDep, WorklistUser, actor_of, known_id, sees_patients
+from api.errors import ApiError
+from api.routes.workflows import Limit, Offset, Page, page_of
+from api.schemas import AcknowledgeIn, ResolveIn, error_responses
+from api.views import EscalationView, escalation_view
+from models import listing
+from models.tables import User
+from workflows.events import make_event
+
+router = APIRouter(prefix="/v1/escalations", tags=["escalations"])
+Status = Literal["open", "acknowledged", "resolved"]
+Severity = Literal["routine", "urgent", "emergency"]
+OwnerRole = Literal["coordinator", "clinician", "medical_director", "clinic_manager"]
+
+
+class EscalationActed(BaseModel):
+    escalation: EscalationView
+    workflow_id: str
+    stage: str
+    event_id: int
+    duplicate: bool = False
+
+
+@router.get("", response_model=Page[EscalationView], responses=error_responses(401, 422))
+def worklist(user: CurrentUser, svc: ServicesDep,
+             status: Annotated[list[Status] | None, Query(description="Default: open and acknowledged")] = None,
+             severity: Severity | None = None, owner_role: OwnerRole | None = None,
+             workflow_id: Annotated[str | None, Query(max_length=36)] = None,
+             limit: Limit = 50, offset: Offset = 0) -> dict:
+    """The worklist: most severe first, then oldest; filter by status, severity, owner role or workflow."""
+    statuses = status or list(listing.UNRESOLVED)
+    if workflow_id is not None:
+        storable(workflow_id, "workflow_id")
+    found = listing.escalations_page(svc.engine, statuses=statuses, severity=severity, owner_role=owner_role,
+                                     workflow_id=workflow_id, limit=limit, offset=offset)
+    items = [escalation_view(record, patient, sees_patients(user)) for record, patient in found.rows]
+    return page_of(items, found.total, limit, offset)
+
+
+@router.post("/{escalation_id}/acknowledge", response_model=EscalationActed,
+             responses=error_responses(400, 401, 403, 404, 409, 413, 422))
+def acknowledge(escalation_id: str, user: WorklistUser, svc: ServicesDep, now: Now,
+                body: AcknowledgeIn | None = None) -> EscalationActed:
+    """Take an escalation: records `escalation.acknowledged` by the calling user."""
+    key = body.idempotency_key if body else None
+    return _act(svc, user, now, escalation_id, "escalation.acknowledged", {}, key)
+
+
+@router.post("/{escalation_id}/resolve", response_model=EscalationActed,
+             responses=error_responses(400, 401, 403, 404, 409, 413, 422))
+def resolve(escalation_id: str, user: WorklistUser, svc: ServicesDep, now: Now,
+            body: ResolveIn | None = None) -> EscalationActed:
+    """Close an escalation with an optional note: records `escalation.resolved` by the calling user."""
+    extra = {"note": body.note} if body and body.note is not None else {}
+    return _act(svc, user, now, escalation_id, "escalation.resolved", extra, body.idempotency_key if body else None)
+
+
+def _act(svc, user: User, now, escalation_id: str, event_type: str, extra: dict, key: str | None) -> EscalationActed:
+    found = listing.escalation(svc.engine, known_id(escalation_id, "escalation"))
+    if found is None:
+        raise ApiError(404, "unknown escalation")
+    record, _patient = found
+    data = {"escalation": record.id, "by": user.name, **extra}
+    storable(data, "")
+    storable(key, "idempotency_key")
+    event = make_event(event_type, data, actor=actor_of(user), idempotency_key=key)
+    outcome = svc.pathway.apply(record.workflow_id, event, now, retries=2)
+    record, patient = listing.escalation(svc.engine, record.id)
+    return EscalationActed(escalation=escalation_view(record, patient, sees_patients(user)),
+                           workflow_id=outcome.workflow_id, stage=outcome.stage, event_id=outcome.event_id,
+                           duplicate=outcome.duplicate)

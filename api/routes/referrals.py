@@ -1,0 +1,25 @@
+"""`POST /v1/referrals`: a referral starts a workflow."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+
+from api.checks import storable
+from api.deps import Now, ServicesDep, StaffUser, actor_of
+from api.schemas import ReferralCreated, ReferralIn, error_responses
+from workflows.events import make_event
+
+router = APIRouter(prefix="/v1/referrals", tags=["referrals"])
+
+
+@router.post("", status_code=201, response_model=ReferralCreated, responses=error_responses(400, 401, 403, 409, 413, 422))
+def create_referral(body: ReferralIn, user: StaffUser, svc: ServicesDep, now: Now, response: Response) -> ReferralCreated:
+    """Start a workflow from a referral (coordinator or clinician); a repeated idempotency key returns the first one."""
+    data = body.model_dump(mode="json", exclude={"idempotency_key"}, exclude_none=True)
+    storable(data, "")
+    storable(body.idempotency_key, "idempotency_key")
+    event = make_event("referral.received", data, actor=actor_of(user), idempotency_key=body.idempotency_key)
+    outcome = svc.pathway.start(event, now)
+    response.headers["Location"] = f"/v1/workflows/{outcome.workflow_id}"
+    return ReferralCreated(workflow_id=outcome.workflow_id, patient_id=outcome.patient_id, stage=outcome.stage,
+                           duplicate=outcome.duplicate)

@@ -1,0 +1,90 @@
+"""Workflows: the list, one workflow, its history, and posting an event to it."""
+
+from __future__ import annotations
+
+from typing import Annotated, Generic, TypeVar
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel
+
+from api.checks import clinic_local, storable
+from api.deps import CurrentUser, Now, ServicesDep, actor_of, known_id, sees_patients
+from api.errors import ApiError
+from api.schemas import EventApplied, EventIn, error_responses
+from api.views import EventView, WorkflowDetail, WorkflowSummary, event_view, workflow_detail, workflow_summary
+from models import listing
+from workflows.errors import Rejected
+from workflows.events import localize_times, make_event
+from workflows.stages import EVENT_RULES, Role, Stage, role_may_post
+
+router = APIRouter(prefix="/v1/workflows", tags=["workflows"])
+Item = TypeVar("Item")
+Limit = Annotated[int, Query(ge=1, le=200, description="Page size")]
+Offset = Annotated[int, Query(ge=0, le=1_000_000, description="Items to skip")]
+FlagName = Annotated[str | None, Query(pattern=r"^[a-z0-9_]{1,40}$", description="Only workflows with this flag active")]
+# Read routes answer these errors besides their own.
+READ_ERRORS = error_responses(401, 404, 422)
+
+
+class Page(BaseModel, Generic[Item]):
+    items: list[Item]
+    total: int
+    limit: int
+    offset: int
+    next_offset: int | None
+
+
+def page_of(items: list, total: int, limit: int, offset: int) -> dict:
+    following = offset + limit
+    return {"items": items, "total": total, "limit": limit, "offset": offset,
+            "next_offset": following if following < total else None}
+
+
+@router.get("", response_model=Page[WorkflowSummary], responses=READ_ERRORS)
+def list_workflows(user: CurrentUser, svc: ServicesDep, now: Now, stage: Stage | None = None, flag: FlagName = None,
+                   limit: Limit = 50, offset: Offset = 0) -> dict:
+    """Workflows, most recently changed first; filter by stage and by active flag."""
+    found = listing.workflows_page(svc.engine, now=now, stage=stage, flag=flag, limit=limit, offset=offset)
+    items = [workflow_summary(workflow, patient, now, sees_patients(user)) for workflow, patient in found.rows]
+    return page_of(items, found.total, limit, offset)
+
+
+@router.get("/{workflow_id}", response_model=WorkflowDetail, responses=READ_ERRORS)
+def get_workflow(workflow_id: str, user: CurrentUser, svc: ServicesDep, now: Now) -> WorkflowDetail:
+    """One workflow: stage, route, sessions, open escalations, pending timers, scores and flags."""
+    workflow, patient = _load(svc, workflow_id)
+    return workflow_detail(workflow, patient, now, sees_patients(user))
+
+
+@router.get("/{workflow_id}/events", response_model=Page[EventView], responses=READ_ERRORS)
+def workflow_history(workflow_id: str, user: CurrentUser, svc: ServicesDep, limit: Limit = 50,
+                     offset: Offset = 0) -> dict:
+    """The workflow's history in order, each event with its actor and times."""
+    workflow, _patient = _load(svc, workflow_id)
+    found = listing.events_page(svc.engine, workflow.id, limit=limit, offset=offset)
+    return page_of([event_view(record, sees_patients(user)) for record in found.rows], found.total, limit, offset)
+
+
+@router.post("/{workflow_id}/events", response_model=EventApplied, responses=error_responses(400, 401, 403, 404, 409, 413, 422))
+def post_event(workflow_id: str, body: EventIn, user: CurrentUser, svc: ServicesDep, now: Now) -> EventApplied:
+    """Apply one event as the calling user: 409 when not allowed now or a rule refuses it, 422 for invalid data."""
+    if not role_may_post(Role(user.role), body.type):
+        roles = ", ".join(sorted(EVENT_RULES[body.type].roles))
+        raise Rejected(f"role {user.role} may not post {body.type} (allowed roles: {roles}, admin)", code="forbidden",
+                       rule="role_may_post")
+    workflow, _patient = _load(svc, workflow_id)
+    storable(body.data, "data")
+    storable(body.idempotency_key, "idempotency_key")
+    zone = svc.pathway.clinic.timezone
+    event = make_event(body.type, localize_times(body.data, zone), actor=actor_of(user),
+                       idempotency_key=body.idempotency_key, occurred_at=clinic_local(body.occurred_at, zone))
+    outcome = svc.pathway.apply(workflow.id, event, now, retries=2)
+    return EventApplied(workflow_id=outcome.workflow_id, stage=outcome.stage, event_id=outcome.event_id,
+                        duplicate=outcome.duplicate)
+
+
+def _load(svc, workflow_id: str):
+    found = listing.workflow_with_patient(svc.engine, known_id(workflow_id, "workflow"))
+    if found is None:
+        raise ApiError(404, "unknown workflow", details={"rule": "workflow_exists"})
+    return found

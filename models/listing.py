@@ -1,0 +1,108 @@
+"""Paginated read queries for the API: workflows by stage and flag, a workflow's history, the escalation worklist."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Engine, case, func, select
+from sqlmodel import Session
+
+from models.tables import EscalationRecord, EventRecord, Patient, Workflow
+
+# The worklist shows the most severe first, then the oldest.
+SEVERITY_ORDER = case({"emergency": 0, "urgent": 1, "routine": 2}, value=EscalationRecord.severity, else_=3)
+UNRESOLVED = ("open", "acknowledged")
+
+
+@dataclass(frozen=True)
+class Page:
+    rows: list[Any]
+    total: int
+
+
+def workflows_page(engine: Engine, *, now: datetime, stage: str | None = None, flag: str | None = None,
+                   limit: int = 50, offset: int = 0) -> Page:
+    """(Workflow, Patient) pairs, most recently changed first; `flag` keeps workflows where it is active at `now`."""
+    conditions = [Workflow.stage == stage] if stage else []
+    order = (Workflow.updated_at.desc(), Workflow.id)
+    with Session(engine) as db:
+        if flag is None:
+            total = db.execute(select(func.count()).select_from(Workflow).where(*conditions)).scalar_one()
+            ids = db.execute(select(Workflow.id).where(*conditions).order_by(*order).limit(limit).offset(offset))
+            page_ids = list(ids.scalars())
+        else:
+            # Flags live in the state document with an expiry; only their small sub-document is read, and the
+            # expiry is checked here so SQLite and PostgreSQL answer alike.
+            flags = db.execute(select(Workflow.id, Workflow.state["flags"]).where(*conditions).order_by(*order))
+            matching = [workflow_id for workflow_id, found in flags if _active(found, flag, now)]
+            total, page_ids = len(matching), matching[offset:offset + limit]
+        return Page(_with_patients(db, page_ids), total)
+
+
+def _active(flags: dict | None, flag: str, now: datetime) -> bool:
+    if not isinstance(flags, dict) or flag not in flags:
+        return False
+    until = flags[flag]
+    return until is None or datetime.fromisoformat(until) > now
+
+
+def _with_patients(db: Session, ids: Sequence[str]) -> list[tuple[Workflow, Patient]]:
+    if not ids:
+        return []
+    rows = db.execute(select(Workflow, Patient).join(Patient, Patient.id == Workflow.patient_id)
+                      .where(Workflow.id.in_(ids))).all()
+    position = {workflow_id: index for index, workflow_id in enumerate(ids)}
+    ordered = sorted(((workflow, patient) for workflow, patient in rows), key=lambda pair: position[pair[0].id])
+    db.expunge_all()
+    return ordered
+
+
+def workflow_with_patient(engine: Engine, workflow_id: str) -> tuple[Workflow, Patient] | None:
+    with Session(engine) as db:
+        pairs = _with_patients(db, [workflow_id])
+        return pairs[0] if pairs else None
+
+
+def events_page(engine: Engine, workflow_id: str, *, limit: int = 50, offset: int = 0) -> Page:
+    """A workflow's history in order."""
+    where = EventRecord.workflow_id == workflow_id
+    with Session(engine) as db:
+        total = db.execute(select(func.count()).select_from(EventRecord).where(where)).scalar_one()
+        rows = db.execute(select(EventRecord).where(where).order_by(EventRecord.seq).limit(limit).offset(offset))
+        records = list(rows.scalars())
+        db.expunge_all()
+        return Page(records, total)
+
+
+def escalations_page(engine: Engine, *, statuses: Sequence[str] = UNRESOLVED, severity: str | None = None,
+                     owner_role: str | None = None, workflow_id: str | None = None, limit: int = 50,
+                     offset: int = 0) -> Page:
+    """(EscalationRecord, Patient) pairs, most severe and oldest first."""
+    conditions = [EscalationRecord.status.in_(list(statuses))]
+    if severity:
+        conditions.append(EscalationRecord.severity == severity)
+    if owner_role:
+        conditions.append(EscalationRecord.owner_role == owner_role)
+    if workflow_id:
+        conditions.append(EscalationRecord.workflow_id == workflow_id)
+    with Session(engine) as db:
+        total = db.execute(select(func.count()).select_from(EscalationRecord).where(*conditions)).scalar_one()
+        query = (select(EscalationRecord, Patient).join(Patient, Patient.id == EscalationRecord.patient_id)
+                 .where(*conditions).order_by(SEVERITY_ORDER, EscalationRecord.raised_at, EscalationRecord.id)
+                 .limit(limit).offset(offset))
+        rows = [tuple(row) for row in db.execute(query).all()]
+        db.expunge_all()
+        return Page(rows, total)
+
+
+def escalation(engine: Engine, escalation_id: str) -> tuple[EscalationRecord, Patient] | None:
+    with Session(engine) as db:
+        row = db.execute(select(EscalationRecord, Patient).join(Patient, Patient.id == EscalationRecord.patient_id)
+                         .where(EscalationRecord.id == escalation_id)).first()
+        if row is None:
+            return None
+        db.expunge_all()
+        return tuple(row)
