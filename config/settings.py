@@ -44,7 +44,8 @@ class Settings(BaseSettings):
     scheduler_interval_seconds: float = Field(default=1.0, gt=0, le=60)
     # A row handed to Celery but not taken within this long is handed again (its task was lost with Redis).
     handoff_grace_seconds: int = Field(default=60, ge=1)
-    # A send whose worker died is resent only after this long without any status callback from the provider.
+    # A send still without an outcome or a status callback after this long is looked up at the provider: marked sent
+    # if it has the message, resent only if it does not (workers/reconcile.py).
     send_grace_seconds: int = Field(default=300, ge=1)
 
     @model_validator(mode="after")

@@ -7,15 +7,18 @@ The simulator calls `deliver_due` as its virtual clock advances; the Celery work
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine, func, select, update
 from sqlmodel import Session
 
 from config.protocol import ProtocolBook
 from models.tables import OutboxMessage, Workflow
-from workers.gateways import SmsGateway
 from workflows.messages import Pending, recheck
 from workflows.state import WorkflowState
+
+if TYPE_CHECKING:  # models/ does not depend on workers/ at run time; any object with send() will do
+    from workers.gateways import SmsGateway
 
 # Small batches: each row is one provider call, and a crashed sender strands at most this many until the sweeper.
 SEND_BATCH = 100
@@ -23,16 +26,7 @@ SEND_BATCH = 100
 
 def claim_due_messages(engine: Engine, now: datetime, limit: int = SEND_BATCH) -> list[OutboxMessage]:
     """Move due pending rows to `sending`; concurrent claimers never get the same row."""
-    due = (
-        select(OutboxMessage.id)
-        .where(OutboxMessage.status == "pending", OutboxMessage.not_before <= now)
-        .order_by(OutboxMessage.not_before, OutboxMessage.created_at)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-        # Materialized so PostgreSQL runs the locking subquery once and the limit holds (see models/timers.py).
-        .cte("due")
-        .prefix_with("MATERIALIZED", dialect="postgresql")
-    )
+    due = _due_pending(now, limit)
     with Session(engine) as db:
         ids = db.execute(
             update(OutboxMessage).where(OutboxMessage.id.in_(select(due.c.id)), OutboxMessage.status == "pending")
@@ -44,6 +38,20 @@ def claim_due_messages(engine: Engine, now: datetime, limit: int = SEND_BATCH) -
         rows = db.execute(select(OutboxMessage).where(OutboxMessage.id.in_(ids))).scalars().all()
         db.expunge_all()
     return sorted(rows, key=lambda row: (row.not_before, row.created_at))
+
+
+def _due_pending(now: datetime, limit: int):
+    """Due pending rows, locked for this claim. Materialized so PostgreSQL runs the locking subquery once and the
+    limit holds (see models/timers.py)."""
+    return (
+        select(OutboxMessage.id)
+        .where(OutboxMessage.status == "pending", OutboxMessage.not_before <= now)
+        .order_by(OutboxMessage.not_before, OutboxMessage.created_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+        .cte("due")
+        .prefix_with("MATERIALIZED", dialect="postgresql")
+    )
 
 
 def deliver(engine: Engine, protocols: ProtocolBook, message: OutboxMessage, gateway: SmsGateway,
@@ -93,15 +101,7 @@ def _finish(engine: Engine, message_id: str, **values) -> str:
 
 def hand_off_due_messages(engine: Engine, now: datetime, limit: int = SEND_BATCH) -> list[str]:
     """Mark due pending rows `queued` for a worker (the scheduler then hands their ids to Celery)."""
-    due = (
-        select(OutboxMessage.id)
-        .where(OutboxMessage.status == "pending", OutboxMessage.not_before <= now)
-        .order_by(OutboxMessage.not_before)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-        .cte("due")
-        .prefix_with("MATERIALIZED", dialect="postgresql")
-    )
+    due = _due_pending(now, limit)
     with Session(engine) as db:
         ids = db.execute(
             update(OutboxMessage).where(OutboxMessage.id.in_(select(due.c.id)), OutboxMessage.status == "pending")
@@ -142,22 +142,54 @@ def mark_failed(engine: Engine, message_id: str, code: str) -> None:
     _finish(engine, message_id, status="failed", error_code=code)
 
 
-def sweep_messages(engine: Engine, now: datetime, handoff_grace: int, send_grace: int) -> dict[str, int]:
-    """Re-hand messages whose task was lost, and resend sends whose worker died before the provider took them.
+def sweep_messages(engine: Engine, now: datetime, handoff_grace: int) -> int:
+    """Re-hand messages whose task was lost (`queued` longer than `handoff_grace`: Redis flushed, say); returns how many.
 
-    A `sending` row older than `send_grace` got no status callback: had the provider accepted it, the callback (which
-    carries our message id) would already have moved it to `sent`. So it is handed out again.
+    `sending` rows are not touched here: the provider may have them. `workers/reconcile.py` asks it before any resend.
     """
-    handoff_cutoff, send_cutoff = now - timedelta(seconds=handoff_grace), now - timedelta(seconds=send_grace)
+    cutoff = now - timedelta(seconds=handoff_grace)
     with Session(engine) as db:
         lost = db.execute(update(OutboxMessage)
-                          .where(OutboxMessage.status == "queued", OutboxMessage.claimed_at < handoff_cutoff)
+                          .where(OutboxMessage.status == "queued", OutboxMessage.claimed_at < cutoff)
                           .values(status="pending", claimed_at=None)).rowcount
-        resent = db.execute(update(OutboxMessage)
-                            .where(OutboxMessage.status == "sending", OutboxMessage.claimed_at < send_cutoff)
-                            .values(status="pending", claimed_at=None)).rowcount
         db.commit()
-    return {"rehanded": lost, "resent": resent}
+    return lost
+
+
+def stale_sends(engine: Engine, now: datetime, send_grace: int, limit: int = SEND_BATCH) -> list[OutboxMessage]:
+    """`sending` rows claimed more than `send_grace` ago, oldest first: no outcome was recorded and no status callback
+    came, so their worker died (before or after the provider took the message) or never heard back."""
+    cutoff = now - timedelta(seconds=send_grace)
+    with Session(engine) as db:
+        rows = db.execute(select(OutboxMessage)
+                          .where(OutboxMessage.status == "sending", OutboxMessage.claimed_at < cutoff)
+                          .order_by(OutboxMessage.claimed_at).limit(limit)).scalars().all()
+        db.expunge_all()
+    return list(rows)
+
+
+def mark_sent(engine: Engine, message_id: str, provider_id: str, now: datetime, claimed_at: datetime) -> bool:
+    """The provider had the stale send: record it as sent. Only the claim that was looked up (`claimed_at`) is settled."""
+    return _settle(engine, message_id, claimed_at, status="sent", provider_id=provider_id, sent_at=now)
+
+
+def return_to_pending(engine: Engine, message_id: str, claimed_at: datetime) -> bool:
+    """The provider never had the stale send: back to `pending`, to be handed out and sent again.
+
+    Conditional on the claim that was looked up: another scheduler may have returned it already and a worker be sending
+    it afresh, and that send must not be taken back.
+    """
+    return _settle(engine, message_id, claimed_at, status="pending", claimed_at=None)
+
+
+def _settle(engine: Engine, message_id: str, looked_up_claim: datetime, **values) -> bool:
+    with Session(engine) as db:
+        changed = db.execute(update(OutboxMessage)
+                             .where(OutboxMessage.id == message_id, OutboxMessage.status == "sending",
+                                    OutboxMessage.claimed_at == looked_up_claim)
+                             .values(**values)).rowcount
+        db.commit()
+    return changed == 1
 
 
 # Provider statuses, in the order a message moves through them; a late callback never moves a message backwards.

@@ -5,9 +5,11 @@
                                 api_base_url=fake.base_url, status_callback_base="http://127.0.0.1:8000")
         fake.fail_next(2, status=500)     # the next two creates answer 500 (Twilio error JSON)
         fake.fail_with(21610)             # then one answers 400 / 21610
+        fake.fail_lookups(1, status=503)  # the next GET (a list or a fetch) answers 503
         fake.delay(3)                     # record first, answer 3 s later: a client killed meanwhile was still "accepted"
         fake.callbacks(True)              # POST signed queued / sent / delivered callbacks to each StatusCallback
         fake.wait_for_messages(1)
+        gateway.find_sent("msg-1", to, body, since)  # GET Messages.json?To=…&DateSent>=YYYY-MM-DD, as the SDK lists
 
 For processes under test, `fake.env()` gives the TWILIO_* variables that point the SDK here.
 """
@@ -38,6 +40,7 @@ DEFAULT_AUTH_TOKEN = "0f1e2d3c4b5a69788796a5b4c3d2e1f0"
 POOL_NUMBER = "+15005550006"  # the sender a messaging service "picks" when the request names no From
 # Twilio's error texts; like the real ones, some quote the number, which is why the gateway must never echo them.
 ERROR_TEXTS = {
+    20001: "Invalid paging parameter",
     20003: "Authenticate",
     20404: "The requested resource was not found",
     20429: "Too Many Requests",
@@ -105,6 +108,7 @@ class FakeTwilio:
         self._attempts: list[Attempt] = []
         self._callback_results: list[CallbackResult] = []
         self._failures: deque[tuple[int, int | None]] = deque()
+        self._lookup_failures: deque[tuple[int, int | None]] = deque()
         self._delay = 0.0
         self._callbacks = False
         self._outcome = ("delivered", None)
@@ -161,6 +165,11 @@ class FakeTwilio:
         """The next `times` create requests answer `status` with Twilio error `code`."""
         self.fail_next(times, status=status, code=code)
 
+    def fail_lookups(self, n: int = 1, status: int = 500, code: int | None = None) -> None:
+        """The next `n` GET requests (list or fetch) answer `status` with a Twilio error; creates are not affected."""
+        with self._lock:
+            self._lookup_failures.extend([(status, code if code is not None else DEFAULT_CODES.get(status))] * n)
+
     def delay(self, seconds: float) -> None:
         """From now on, answer creates `seconds` late (the message is recorded before the wait); 0 turns it off."""
         with self._lock:
@@ -185,6 +194,14 @@ class FakeTwilio:
             message.status, message.error_code = status, error_code
             self._changed.notify_all()
 
+    def backdate(self, sid: str, seconds: float) -> None:
+        """Pretend a recorded message was accepted `seconds` earlier (its date_created, and the day DateSent sees)."""
+        with self._changed:
+            message = self._find(sid)
+            if message is None:
+                raise KeyError(sid)
+            message.received_at -= seconds
+
     def reset(self) -> None:
         """Forget messages, attempts, callbacks and pending failures; no delay, no callbacks."""
         with self._lock:
@@ -192,6 +209,7 @@ class FakeTwilio:
             self._attempts.clear()
             self._callback_results.clear()
             self._failures.clear()
+            self._lookup_failures.clear()
             self._delay, self._callbacks, self._outcome = 0.0, False, ("delivered", None)
 
     # --- what happened ---------------------------------------------------------------------------------------------
@@ -228,6 +246,31 @@ class FakeTwilio:
     # --- used by the handler ---------------------------------------------------------------------------------------
     def _find(self, sid: str) -> FakeMessage | None:
         return next((m for m in self._messages if m.sid == sid), None)
+
+    def _lookup_failure(self) -> tuple[int, int | None] | None:
+        with self._lock:
+            return self._lookup_failures.popleft() if self._lookup_failures else None
+
+    def _list(self, query: dict[str, str], page: int, page_size: int) -> dict[str, Any]:
+        """One page of the Messages list, newest first, filtered by To / From and DateSent by whole GMT days.
+
+        The fake's messages leave at once, so the day it accepted a message stands for its `date_sent`.
+        """
+        with self._lock:
+            found = [_resource(m) for m in reversed(self._messages) if _listed(m, query)]
+        start = page * page_size
+        path = f"{API}/Accounts/{self.account_sid}/Messages.json"
+
+        def uri(number: int) -> str:
+            return f"{path}?{urllib.parse.urlencode({**query, 'PageSize': page_size, 'Page': number})}"
+
+        more = len(found) > start + page_size
+        return {
+            "messages": found[start:start + page_size], "page": page, "page_size": page_size, "start": start,
+            "end": max(start, min(len(found), start + page_size) - 1), "uri": uri(page), "first_page_uri": uri(0),
+            "next_page_uri": uri(page + 1) if more else None,
+            "previous_page_uri": uri(page - 1) if page > 0 else None,
+        }
 
     def _accept(self, form: dict[str, str]) -> tuple[int, dict[str, Any], FakeMessage | None, float]:
         """Decide one authenticated create: (HTTP status, JSON answer, the message if accepted, delay)."""
@@ -293,6 +336,22 @@ class FakeTwilio:
                 self._changed.notify_all()
 
 
+LIST_FILTERS = ("To", "From", "DateSent", "DateSent<", "DateSent>")
+
+
+def _listed(m: FakeMessage, query: dict[str, str]) -> bool:
+    """Does the message pass the list filters? DateSent compares GMT days, whatever time of day a client adds."""
+    day = datetime.fromtimestamp(m.received_at, UTC).strftime("%Y-%m-%d")
+    checks = {
+        "To": lambda v: m.to == v,
+        "From": lambda v: (m.from_ or POOL_NUMBER) == v,
+        "DateSent": lambda v: day == v[:10],
+        "DateSent<": lambda v: day <= v[:10],
+        "DateSent>": lambda v: day >= v[:10],
+    }
+    return all(checks[key](value) for key, value in query.items() if key in checks)
+
+
 def _validation_failure(form: dict[str, str]) -> tuple[int, int] | None:
     if not form.get("To"):
         return 400, 21604
@@ -346,16 +405,36 @@ class _Handler(BaseHTTPRequestHandler):
             self.fake._after_accept(message)
 
     def do_GET(self) -> None:
-        rest = self._route("Messages/")
+        rest = self._route("Messages")
         if rest is None:
             return
+        failure = self.fake._lookup_failure()
+        if failure is not None:
+            self._send_json(failure[0], _error(*failure))
+            return
+        if rest == ".json":
+            self._list_messages()
+            return
         with self.fake._lock:
-            found = self.fake._find(rest.removesuffix(".json"))
+            found = self.fake._find(rest.removeprefix("/").removesuffix(".json")) if rest.startswith("/") else None
             payload = _resource(found) if found else None
         if payload is None:
             self._send_json(404, _error(404, 20404))
         else:
             self._send_json(200, payload)
+
+    def _list_messages(self) -> None:
+        """`GET …/Messages.json?To=…&DateSent>=…&PageSize=…`: what the SDK's `messages.list()` / `stream()` read."""
+        params = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query, keep_blank_values=True)
+        query = {k: v[-1] for k, v in params.items() if k in LIST_FILTERS}
+        try:
+            page_size, page = int(params.get("PageSize", ["50"])[-1]), int(params.get("Page", ["0"])[-1])
+        except ValueError:
+            page_size, page = 0, -1
+        if not 1 <= page_size <= 1000 or page < 0:
+            self._send_json(400, _error(400, 20001))
+            return
+        self._send_json(200, self.fake._list(query, page, page_size))
 
     def _route(self, prefix: str) -> str | None:
         """Check auth and the account path; the rest of the path after `prefix`, or None once an error was sent."""

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import logging
+from datetime import UTC, datetime
 from typing import Protocol
 
 log = logging.getLogger("carepath.sms")
@@ -13,6 +15,13 @@ class SmsGateway(Protocol):
     def send(self, message_id: str, kind: str, to: str, body: str) -> str:
         """Hand one SMS to the provider; returns the provider's id for it."""
 
+    def find_sent(self, message_id: str, to: str, body: str, since: datetime) -> str | None:
+        """The provider's id of a message it accepted for `to` with exactly `body` at or after `since`, else None.
+
+        How a send whose outcome is unknown is reconciled before any resend. Raises `SmsError` subclasses when the
+        provider cannot answer (`TransientSmsError`: ask again later).
+        """
+
 
 class ConsoleGateway:
     """The embedded default: records each send and logs ids and kind only (the body only when `show_bodies`)."""
@@ -21,12 +30,24 @@ class ConsoleGateway:
         self.show_bodies = show_bodies
         self.quiet = quiet
         self.sent: list[tuple[str, str]] = []  # (message id, kind): what a test or a simulation inspects
+        # (digest of recipient and body, provider id, when): enough for `find_sent`, without keeping numbers or texts.
+        self._accepted: list[tuple[str, str, datetime]] = []
         self._ids = itertools.count(1)
 
     def send(self, message_id: str, kind: str, to: str, body: str) -> str:
         provider_id = f"console-{next(self._ids)}"
         self.sent.append((message_id, kind))
+        self._accepted.append((_digest(to, body), provider_id, datetime.now(UTC)))
         if not self.quiet:
             detail = f" body={body!r}" if self.show_bodies else ""
             log.info("sms sent message=%s kind=%s provider_id=%s%s", message_id, kind, provider_id, detail)
         return provider_id
+
+    def find_sent(self, message_id: str, to: str, body: str, since: datetime) -> str | None:
+        digest = _digest(to, body)
+        return next((provider_id for seen, provider_id, at in self._accepted if seen == digest and at >= since), None)
+
+
+def _digest(to: str, body: str) -> str:
+    """sha256 of recipient and body; the NUL separator keeps ("+1", "23…") and ("+12", "3…") apart."""
+    return hashlib.sha256(f"{to}\0{body}".encode()).hexdigest()

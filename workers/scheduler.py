@@ -1,4 +1,5 @@
-"""`carepath scheduler`: every second, sweep lost work, claim due timers and due messages, hand their ids to Celery.
+"""`carepath scheduler`: every second, sweep lost work, claim due timers and due messages, hand their ids to Celery,
+then reconcile sends whose outcome is unknown (`workers/reconcile.py`).
 
 Claims are atomic conditional updates (`FOR UPDATE SKIP LOCKED` on PostgreSQL), so any number of schedulers may run
 at once and no timer is handed out twice. If the hand-off itself fails (Redis down), the rows stay claimed and the
@@ -16,6 +17,7 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from config.wiring import Services, services
 from models.outbox import hand_off_due_messages, sweep_messages
 from models.timers import claim_due_timers, release_stale_claims
+from workers.reconcile import reconcile_stale_sends
 
 log = logging.getLogger("carepath.scheduler")
 
@@ -25,27 +27,32 @@ class TickResult:
     timers: int = 0
     messages: int = 0
     released: int = 0
+    reconciled: int = 0  # stale sends the provider turned out to have: marked sent, not resent
 
 
 def tick(svc: Services, now: datetime | None = None) -> TickResult:
-    """One round: sweep, then claim and hand off. Safe to run concurrently in many processes."""
+    """One round: sweep, claim and hand off, then reconcile stale sends. Safe to run concurrently in many processes."""
     from workers.tasks import deliver_message, fire_timer  # the tasks import the app, which reads settings
 
     now = now or datetime.now(UTC)
     settings = svc.settings
     result = TickResult()
     result.released = release_stale_claims(svc.engine, now, settings.handoff_grace_seconds)
-    swept = sweep_messages(svc.engine, now, settings.handoff_grace_seconds, settings.send_grace_seconds)
-    result.released += swept["rehanded"] + swept["resent"]
+    result.released += sweep_messages(svc.engine, now, settings.handoff_grace_seconds)
     for claimed in claim_due_timers(svc.engine, now):
         fire_timer.delay(claimed.id)
         result.timers += 1
     for message_id in hand_off_due_messages(svc.engine, now):
         deliver_message.delay(message_id)
         result.messages += 1
-    if result.timers or result.messages or result.released:
-        log.info("tick: %d timers, %d messages handed off; %d released", result.timers, result.messages,
-                 result.released)
+    # Last: its provider lookups may be slow (or fail), and must not hold up due timers. What it returns to `pending`
+    # is handed out next tick.
+    reconciled = reconcile_stale_sends(svc, now)
+    result.released += reconciled.resent
+    result.reconciled = reconciled.found
+    if result.timers or result.messages or result.released or result.reconciled:
+        log.info("tick: %d timers, %d messages handed off; %d released; %d reconciled", result.timers,
+                 result.messages, result.released, result.reconciled)
     return result
 
 

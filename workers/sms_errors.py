@@ -36,6 +36,6 @@ class TransientSmsError(SmsError):
 class SendOutcomeUnknown(TransientSmsError):
     """The request may have reached the provider (read timeout, connection dropped mid-answer).
 
-    Retryable, but a resend could duplicate: wait for the status callback (which carries our message id) or the grace
-    period first.
+    Retryable, but a resend could duplicate: wait for the status callback (which carries our message id), or for the
+    scheduler's lookup at the provider after the send grace (`workers/reconcile.py`).
     """

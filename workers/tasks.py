@@ -71,8 +71,9 @@ def deliver_message(self, message_id: str) -> str:
         report_to_workflow(svc.pathway, message.workflow_id, "sms.undeliverable", message_id, code_of(exc), now())
         status = "failed"
     except SendOutcomeUnknown as exc:
-        # The provider may have the message: leave it `sending`. Its status callback marks it sent; without one,
-        # the sweeper resends it after the send grace period. Retrying now could send it twice.
+        # The provider may have the message: leave it `sending`. Its status callback marks it sent; without one, the
+        # scheduler asks the provider after the send grace period and resends only if it does not have it
+        # (workers/reconcile.py). Retrying now could send it twice.
         log.warning("message %s outcome unknown (code %s): left for reconciliation", message_id, code_of(exc))
         return "unknown"
     except TransientSmsError as exc:

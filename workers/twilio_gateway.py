@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import re
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -31,6 +33,9 @@ _TWILIO_API_PREFIX = re.compile(r"^https://api(\.[a-z0-9-]+)*\.twilio\.com(?=/|$
 STATUS_CALLBACK_PATH = "/v1/webhooks/twilio/status"
 DEFAULT_TIMEOUT_SECONDS = 10.0
 
+# How many of a recipient's messages (since the day of the unknown send) a lookup reads: far more than a patient gets.
+FIND_SENT_LIMIT = 100
+
 OPTED_OUT_CODES = frozenset({21610})  # "Attempt to send to unsubscribed recipient": the patient sent STOP to the carrier
 INVALID_RECIPIENT_CODES = frozenset({21211, 21614})  # invalid 'To' number; 'To' is not a mobile number
 
@@ -46,6 +51,10 @@ class RedirectingHttpClient(TwilioHttpClient):
         if self.base_url != TWILIO_API_BASE_URL:
             url = _TWILIO_API_PREFIX.sub(self.base_url, url, count=1)
         return super().request(method, url, *args, **kwargs)
+
+    def log_request(self, kwargs: dict[str, Any]) -> None:
+        """The SDK logs each request's query string at INFO; a lookup's has the patient's number (`To`). Names only."""
+        super().log_request({**kwargs, "params": dict.fromkeys(kwargs.get("params") or {}, "redacted")})
 
 
 class TwilioGateway:
@@ -115,6 +124,26 @@ class TwilioGateway:
         log.info("sms sent message=%s kind=%s provider_id=%s", message_id, kind, sid)
         return sid
 
+    def find_sent(self, message_id: str, to: str, body: str, since: datetime) -> str | None:
+        """The SID of a message Twilio accepted for `to` with exactly `body` at or after `since`, else None.
+
+        Twilio filters `DateSent` by whole days (GMT), so it narrows to the recipient's messages since that day and the
+        time is checked here, against `date_created` (the moment Twilio took the message; `date_sent` is later or
+        unset). `date_created` has whole seconds, so `since` is cut to the second. The oldest match wins: it is the one
+        closest to the send in question.
+        """
+        since = since.astimezone(UTC).replace(microsecond=0)
+        found, error = self._call(message_id, lambda: self.client.messages.list(
+            to=to, date_sent_after=since.strftime("%Y-%m-%d"), limit=FIND_SENT_LIMIT))
+        if error is not None:
+            log.warning("sms lookup failed message=%s error=%s status=%s code=%s",
+                        message_id, type(error).__name__, error.status, error.code)
+            raise error  # outside the `except`, as in `send`
+        matches = [m for m in found if m.body == body and m.date_created is not None and m.date_created >= since]
+        sid = min(matches, key=lambda m: m.date_created).sid if matches else None
+        log.info("sms lookup message=%s provider_id=%s", message_id, sid)
+        return sid
+
     def fetch_status(self, message_id: str, provider_id: str) -> tuple[str, int | None]:
         """Twilio's current status for a sent message and its error code: for reconciling when no callback came."""
         found, error = self._call(message_id, lambda: self.client.messages(provider_id).fetch())
@@ -135,9 +164,7 @@ class TwilioGateway:
 
 def _from_twilio(message_id: str, exc: TwilioException) -> SmsError:
     """Map an SDK error by its code and HTTP status only; its text includes the URL and Twilio's message (the number)."""
-    status = getattr(exc, "status", None)
-    code = getattr(exc, "code", None)
-    code = code if isinstance(code, int) else None
+    status, code = _status_and_code(exc)
     if code in OPTED_OUT_CODES:
         return RecipientOptedOut(message_id, "recipient opted out at the carrier", code=code, status=status)
     if code in INVALID_RECIPIENT_CODES:
@@ -145,6 +172,24 @@ def _from_twilio(message_id: str, exc: TwilioException) -> SmsError:
     if isinstance(status, int) and (status == 429 or status >= 500):
         return TransientSmsError(message_id, "twilio busy or failing", code=code, status=status)
     return PermanentSmsError(message_id, f"twilio refused ({type(exc).__name__})", code=code, status=status)
+
+
+def _status_and_code(exc: TwilioException) -> tuple[int | None, int | None]:
+    """A REST error carries both; a list page that failed is a bare `TwilioException("Unable to fetch page", response)`,
+    so they are read from its response (the HTTP status, and the `code` of Twilio's error JSON)."""
+    status, code = getattr(exc, "status", None), getattr(exc, "code", None)
+    response = next((arg for arg in exc.args if isinstance(arg, Response)), None)
+    if status is None and response is not None:
+        status, code = response.status_code, _error_code(response.text)
+    return status, code if isinstance(code, int) else None
+
+
+def _error_code(text: str) -> int | None:
+    try:
+        payload = json.loads(text)
+    except ValueError:
+        return None
+    return payload.get("code") if isinstance(payload, dict) else None
 
 
 def _from_network(message_id: str, exc: requests.RequestException) -> SmsError:

@@ -67,8 +67,8 @@ def test_a_message_due_in_seconds_reaches_twilio_exactly_once(e2e: E2E) -> None:
 def test_worker_killed_mid_send_delivers_once_after_restart(e2e: E2E) -> None:
     # The fake records the message, then answers 5 s late: the worker is killed while blocked in that HTTP call, so
     # it never learns the SID. The status callback (which carries our message id) must reconcile the row, and the
-    # sweeper must not send it again. The send grace has to outlast the provider's answer plus its first callback:
-    # a resend decided before the callback arrives would duplicate (the sweeper has nothing else to go on).
+    # sweeper must not send it again. The send grace outlasts the provider's answer plus its first callback, so this
+    # is the callback's path; the next test takes the callback away.
     e2e.env_overrides["CAREPATH_SEND_GRACE_SECONDS"] = "10"
     send_grace = 10
     e2e.fake.delay(5)
@@ -94,6 +94,33 @@ def test_worker_killed_mid_send_delivers_once_after_restart(e2e: E2E) -> None:
     assert_each_sent_once(e2e, [row])
     assert len(e2e.fake.attempts) == 1
     assert scheduler.ticks()["released"] == 0, "the sweeper resent a message the provider had accepted"
+
+
+def test_worker_killed_mid_send_without_callback_is_reconciled_not_resent(e2e: E2E) -> None:
+    # As above, but no status callback ever comes (lost, or Twilio could not reach us): once the send grace (5 s) has
+    # passed, the scheduler can only learn that the message went out by asking Twilio, and must, before any resend.
+    e2e.fake.callbacks(False)
+    e2e.fake.delay(3)
+    worker, scheduler = e2e.start_worker(wait=False), e2e.start_scheduler(wait=False)
+    e2e.wait_ready(worker, scheduler)
+    [workflow] = e2e.schedule_reminders(1, due_in=2)
+
+    [accepted] = e2e.fake.wait_for_messages(1, timeout=20)
+    worker.kill()  # inside the HTTP call: Twilio has the message, the worker never learned its SID
+    assert not worker.alive
+    [row] = e2e.outbox([workflow])
+    assert (row.status, row.provider_id) == ("sending", None), "the killed worker recorded nothing"
+
+    e2e.start_worker()  # takes the redelivered task, finds the row `sending`, leaves it
+    [row] = delivered(e2e, [workflow], 1, statuses=("sent",), timeout=20)
+
+    assert row.provider_id == accepted.sid and row.attempts == 1
+    assert row.sent_at >= row.claimed_at + timedelta(seconds=5), "settled before the send grace"
+    e2e.wait_for_log(scheduler, re.compile(r"tick: .* 1 reconciled"), "the tick that reconciled it", timeout=5)
+    assert_each_sent_once(e2e, [row])
+    assert len(e2e.fake.attempts) == 1
+    assert e2e.receiver.handled == [], "no status callback was involved"
+    assert scheduler.ticks()["released"] == 0, "the sweeper returned an accepted message for resending"
 
 
 def test_redis_flushed_with_work_queued_is_delivered_once_by_the_sweeper(e2e: E2E) -> None:

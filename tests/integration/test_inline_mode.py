@@ -6,6 +6,7 @@ import pytest
 
 from config import wiring
 from models.db import migrate
+from models.outbox import claim_message, hand_off_due_messages
 from models.queries import messages, timers
 from workers.scheduler import tick
 from workflows.events import make_event
@@ -44,3 +45,25 @@ def test_a_tick_fires_due_timers_and_sends_due_messages_once(inline_services):
     [message] = messages(svc.engine)
     assert (message.kind, message.status) == ("evaluation_reminder", "sent")
     assert [kind for _, kind in svc.gateway.sent] == ["evaluation_reminder"]
+
+
+def test_a_tick_reconciles_a_stale_send_the_gateway_already_made(inline_services):
+    # The send went out but its outcome was never recorded (the process died): after the send grace the tick asks
+    # the gateway, finds it, and marks it sent instead of sending it again.
+    svc = inline_services
+    now = datetime.now(UTC)
+    referral = make_event("referral.received", {"patient": {"name": "P", "phone": "+15555550111", "sms_consent": True},
+                                                "referrer": "r", "prior_treatments": 3}, actor=COORDINATOR)
+    workflow = svc.pathway.start(referral, now).workflow_id
+    svc.pathway.apply(workflow, make_event("sms.received", {"from": "+15555550111", "body": "HELP"},
+                                           actor={"role": "patient"}), now)
+    [message_id] = hand_off_due_messages(svc.engine, now)
+    message = claim_message(svc.engine, message_id, now)
+    provider_id = svc.gateway.send(message.id, message.kind, message.to_phone, message.body)
+
+    result = tick(svc, now + timedelta(seconds=svc.settings.send_grace_seconds + 1))
+
+    assert (result.reconciled, result.released, result.messages) == (1, 0, 0)
+    [row] = messages(svc.engine)
+    assert (row.status, row.provider_id) == ("sent", provider_id)
+    assert [kind for _, kind in svc.gateway.sent] == ["help"]

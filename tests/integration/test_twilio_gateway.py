@@ -1,4 +1,5 @@
-"""The Twilio gateway with the real SDK against the fake Twilio server: sends, error mapping, signed status callbacks."""
+"""The Twilio gateway with the real SDK against the fake Twilio server: sends, error mapping, signed status callbacks,
+and the lookups that reconcile a send whose outcome is unknown."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import threading
 import traceback
 import urllib.parse
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -249,3 +251,138 @@ def test_fetching_an_unknown_message_is_permanent(fake: FakeTwilio) -> None:
     with pytest.raises(PermanentSmsError) as raised:
         make_gateway(fake).fetch_status("msg-1", "SM" + "0" * 32)
     assert (raised.value.status, raised.value.code) == (404, 20404)
+
+
+# --- find_sent: was a send whose answer was lost accepted after all? ------------------------------------------------
+
+
+def just_before() -> datetime:
+    return datetime.now(UTC) - timedelta(seconds=1)
+
+
+def test_find_sent_finds_the_accepted_message(fake: FakeTwilio) -> None:
+    gateway = make_gateway(fake)
+    since = just_before()
+    sid = gateway.send("msg-20", "reminder", PHONE, BODY)
+
+    assert gateway.find_sent("msg-20", PHONE, BODY, since) == sid
+
+
+def test_find_sent_works_through_a_messaging_service(fake: FakeTwilio) -> None:
+    gateway = make_gateway(fake, from_number=None, messaging_service_sid=SERVICE_SID)
+    since = just_before()
+    sid = gateway.send("msg-21", "reminder", PHONE, BODY)
+
+    assert gateway.find_sent("msg-21", PHONE, BODY, since) == sid
+
+
+def test_find_sent_is_none_when_twilio_never_got_it(fake: FakeTwilio) -> None:
+    gateway = make_gateway(fake)
+    fake.fail_next(1, status=500)  # refused: nothing recorded
+    with pytest.raises(TransientSmsError):
+        gateway.send("msg-22", "reminder", PHONE, BODY)
+
+    assert gateway.find_sent("msg-22", PHONE, BODY, just_before()) is None
+
+
+def test_find_sent_ignores_another_recipient_and_another_text(fake: FakeTwilio) -> None:
+    gateway = make_gateway(fake)
+    since = just_before()
+    gateway.send("msg-23", "reminder", "+15557654321", BODY)
+    gateway.send("msg-24", "reminder", PHONE, BODY + " (moved)")
+
+    assert gateway.find_sent("msg-25", PHONE, BODY, since) is None
+    assert gateway.find_sent("msg-25", PHONE, BODY[:-1], since) is None  # the body is compared exactly
+
+
+def test_find_sent_ignores_messages_older_than_since(fake: FakeTwilio) -> None:
+    gateway = make_gateway(fake)
+    old = gateway.send("msg-26", "reminder", PHONE, BODY)
+    fake.backdate(old, 120)  # the same text, two minutes before this send was claimed: another message
+    since = just_before()
+
+    assert gateway.find_sent("msg-27", PHONE, BODY, since) is None
+    assert gateway.find_sent("msg-27", PHONE, BODY, since - timedelta(minutes=5)) == old
+
+
+def test_find_sent_reads_whole_days_from_twilio_and_the_time_itself(fake: FakeTwilio) -> None:
+    # Twilio's DateSent filter takes a GMT date: yesterday's messages come back for a `since` of yesterday, and are
+    # then matched by time; the day before's are not even listed.
+    gateway = make_gateway(fake)
+    yesterday = gateway.send("msg-28", "reminder", PHONE, BODY)
+    fake.backdate(yesterday, 86400)
+    older = gateway.send("msg-29", "reminder", PHONE, BODY)
+    fake.backdate(older, 3 * 86400)
+
+    assert gateway.find_sent("msg-30", PHONE, BODY, datetime.now(UTC) - timedelta(days=1, minutes=1)) == yesterday
+    assert gateway.find_sent("msg-30", PHONE, BODY, datetime.now(UTC) - timedelta(days=4)) == older  # the oldest match
+
+
+def test_find_sent_cuts_since_to_the_second_as_twilio_stamps_it(fake: FakeTwilio) -> None:
+    gateway = make_gateway(fake)
+    since = datetime.now(UTC)
+    sid = gateway.send("msg-31", "reminder", PHONE, BODY)
+    # date_created drops the fraction: a message taken 0.3 s after `since` may read as up to 0.999 s before it
+    assert gateway.find_sent("msg-31", PHONE, BODY, since + timedelta(microseconds=999_999 - since.microsecond)) == sid
+
+
+def test_the_fakes_list_pages_the_way_the_sdk_reads_them(fake: FakeTwilio) -> None:
+    gateway = make_gateway(fake)
+    sids = [gateway.send(f"msg-{n}", "reminder", PHONE, f"{BODY} #{n}") for n in range(5)]
+    gateway.send("msg-other", "reminder", "+15557654321", BODY)
+
+    listed = gateway.client.messages.list(to=PHONE, page_size=2)  # three pages, followed by next_page_uri
+
+    assert [m.sid for m in listed] == sids[::-1]  # newest first, as Twilio lists
+    assert gateway.client.messages.list(to=PHONE, limit=3)[0].sid == sids[-1]
+
+
+@pytest.mark.parametrize(("status", "error"), [(500, TransientSmsError), (503, TransientSmsError),
+                                               (429, TransientSmsError), (403, PermanentSmsError)])
+def test_find_sent_errors_are_mapped_as_for_send(fake: FakeTwilio, caplog: pytest.LogCaptureFixture, status,
+                                                 error) -> None:
+    caplog.set_level(logging.INFO)  # what the processes log at (urllib3's DEBUG lines show any URL's query string)
+    fake.fail_lookups(1, status=status, code=20403 if status == 403 else None)
+
+    with pytest.raises(SmsError) as raised:
+        make_gateway(fake).find_sent("msg-32", PHONE, BODY, just_before())
+
+    assert type(raised.value) is error
+    assert (raised.value.message_id, raised.value.status) == ("msg-32", status)
+    assert raised.value.code == {500: 20500, 503: 20500, 429: 20429, 403: 20403}[status]
+    assert_no_patient_data(raised.value, caplog)
+
+
+def test_find_sent_with_a_wrong_auth_token_is_permanent(fake: FakeTwilio, caplog: pytest.LogCaptureFixture) -> None:
+    with pytest.raises(PermanentSmsError) as raised:
+        make_gateway(fake, auth_token="not-the-token").find_sent("msg-33", PHONE, BODY, just_before())
+
+    assert (raised.value.status, raised.value.code) == (401, 20003)
+    assert_no_patient_data(raised.value, caplog)
+
+
+def test_find_sent_on_a_dead_port_is_transient(caplog: pytest.LogCaptureFixture) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    gateway = TwilioGateway("AC" + "0" * 32, "token", from_number="+15005550006", api_base_url=f"http://127.0.0.1:{port}")
+
+    with pytest.raises(TransientSmsError) as raised:
+        gateway.find_sent("msg-34", PHONE, BODY, just_before())
+
+    assert_no_patient_data(raised.value, caplog)
+
+
+def test_find_sent_logs_ids_only(fake: FakeTwilio, caplog: pytest.LogCaptureFixture) -> None:
+    # At INFO, what the processes log at: the SDK's own request log would show the lookup's `To` unless redacted.
+    # (urllib3's DEBUG request lines show any URL's query string; nothing here runs at DEBUG.)
+    caplog.set_level(logging.INFO)
+    gateway = make_gateway(fake)
+    since = just_before()
+    sid = gateway.send("msg-35", "reminder", PHONE, BODY)
+    caplog.clear()
+
+    assert gateway.find_sent("msg-35", PHONE, BODY, since) == sid
+
+    assert "msg-35" in caplog.text and sid in caplog.text
+    assert PHONE not in caplog.text and PHONE.lstrip("+") not in caplog.text and BODY not in caplog.text
