@@ -63,7 +63,8 @@ def ack_deadline(step: Step, severity: str, reason: str) -> datetime:
 
 
 def raise_escalation(
-    step: Step, reason: str, session: str | None = None, severity: str | None = None, owner_role: str | None = None
+    step: Step, reason: str, session: str | None = None, severity: str | None = None, owner_role: str | None = None,
+    deadline: datetime | None = None, ladder: bool = True,
 ) -> Escalation:
     """Open a worklist item, or update the open one for the same reason (never two open for one reason)."""
     rule = REASONS[reason]
@@ -97,7 +98,7 @@ def raise_escalation(
         session=session,
     )
     step.state.escalations[escalation.id] = escalation
-    _start_clock(step, escalation)
+    _start_clock(step, escalation, deadline, ladder)
     return escalation
 
 
@@ -108,9 +109,11 @@ def _reopen(step: Step, escalation: Escalation) -> None:
     _start_clock(step, escalation)
 
 
-def _start_clock(step: Step, escalation: Escalation) -> None:
-    escalation.ack_deadline = ack_deadline(step, escalation.severity, escalation.reason)
-    step.set_timer(f"escalation:{escalation.id}", "escalation_deadline", escalation.ack_deadline, escalation=escalation.id)
+def _start_clock(step: Step, escalation: Escalation, deadline: datetime | None = None, ladder: bool = True) -> None:
+    escalation.ack_deadline = deadline or ack_deadline(step, escalation.severity, escalation.reason)
+    if ladder:
+        step.set_timer(f"escalation:{escalation.id}", "escalation_deadline", escalation.ack_deadline,
+                       escalation=escalation.id)
     if escalation.severity in ("urgent", "emergency"):
         alert_staff(step, escalation)
 

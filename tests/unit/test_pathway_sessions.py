@@ -679,14 +679,19 @@ def test_esketamine_discharge_plans_the_rems_form_reminder_and_deadline():
     assert (overdue.date() - discharged.date()).days == 8 and (overdue.hour, overdue.minute) == (0, 0)
 
 
-def test_rems_form_reminder_on_day_5_then_overdue_to_the_medical_director_after_day_7():
+def test_rems_form_task_at_discharge_reminder_on_day_5_then_overdue_to_the_medical_director_after_day_7():
     patient = discharged_esketamine()
     reminder_at = patient.state.timers["rems_form_reminder:s1"].due_at
     overdue_at = patient.state.timers["rems_form_overdue:s1"].due_at
+    task = patient.escalation("rems_form_due")
+    assert (task.severity, task.owner_role, task.status, task.session, task.count) == (
+        "routine", "coordinator", "open", "s1", 1)
+    assert task.ack_deadline == overdue_at, "the task's deadline is the form's, not one business day"
+    assert f"escalation:{task.id}" not in patient.state.timers, "its ladder is the overdue timer, not a second one"
     patient.advance_to(reminder_at)
     due = patient.escalation("rems_form_due")
-    assert (due.severity, due.owner_role, due.tier, due.status, due.session) == (
-        "routine", "coordinator", 1, "open", "s1")
+    assert (due.severity, due.owner_role, due.tier, due.status, due.session, due.count) == (
+        "routine", "coordinator", 1, "open", "s1", 2)
     assert patient.escalation("rems_form_overdue") is None
     patient.advance_to(overdue_at - timedelta(minutes=1))
     assert patient.escalation("rems_form_overdue") is None
@@ -695,8 +700,8 @@ def test_rems_form_reminder_on_day_5_then_overdue_to_the_medical_director_after_
     assert (overdue.tier, overdue.owner_role, overdue.status, overdue.session) == (2, "medical_director", "open", "s1")
     assert overdue.raised_at == overdue_at
     assert (overdue_at, MEDICAL_DIRECTOR) in [(at, m.to) for at, m in patient.staff_alerts()]
+    assert patient.escalation("rems_form_due").status == "resolved", "superseded by the overdue escalation"
     patient.post("rems.form_submitted", {"session": "s1"})
-    assert patient.escalation("rems_form_due").status == "resolved"
     assert patient.escalation("rems_form_overdue").status == "resolved"
     assert patient.timers_of("s1") == {}
     assert patient.escalation_timers() == {}
@@ -709,7 +714,7 @@ def test_rems_form_submitted_in_time_raises_nothing():
     assert patient.session("s1").rems_form_submitted
     assert patient.timers_of("s1") == {}
     patient.advance(days=10)
-    assert patient.escalation("rems_form_due") is None
+    assert patient.escalation("rems_form_due").status == "resolved", "the discharge task closes with the form"
     assert patient.escalation("rems_form_overdue") is None
 
 

@@ -246,6 +246,9 @@ def _plan_rems_form(step: Step, session: Session) -> None:
     overdue = at_local_time(session.discharged_at, zone, time(0), days_later=rules.rems_form_due_days + 1)
     step.set_timer(f"rems_form_reminder:{session.id}", "rems_form_reminder", reminder, session.id)
     step.set_timer(f"rems_form_overdue:{session.id}", "rems_form_overdue", overdue, session.id)
+    # The coordinator's task starts at discharge. Its deadline is the form's own (the end of day 7), and its ladder
+    # is the overdue timer above, so it gets no escalation clock of its own.
+    escalations.raise_escalation(step, "rems_form_due", session=session.id, deadline=overdue, ladder=False)
 
 
 def rems_form_submitted(step: Step) -> None:
@@ -262,9 +265,13 @@ def rems_form_submitted(step: Step) -> None:
 
 
 def rems_form_due(step: Step, session_id: str, reason: str) -> None:
+    """Day 5: the coordinator's task is raised again (a reminder); after day 7 it passes to the medical director."""
     session = step.state.sessions.get(session_id)
-    if session is not None and not session.rems_form_submitted:
-        escalations.raise_escalation(step, reason, session=session.id)
+    if session is None or session.rems_form_submitted:
+        return
+    if reason == "rems_form_overdue":
+        escalations.close_open(step, "rems_form_due", "overdue: passed to the medical director", session.id)
+    escalations.raise_escalation(step, reason, session=session.id)
 
 
 def rems_enrolled(step: Step) -> None:
