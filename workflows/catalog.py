@@ -66,6 +66,8 @@ class Catalog(BaseModel):
     crisis_line: str = Field(min_length=10, max_length=200)
     crisis_terms: tuple[str, ...] = Field(min_length=1)
     forbidden_words: tuple[str, ...] = Field(min_length=1)
+    # Drug names are refused inside other words too ("KetamineMD", "NuSpravato"); short words like "mg" are not.
+    forbidden_fragments: tuple[str, ...] = ()
     templates: dict[str, Template]
 
     @model_validator(mode="after")
@@ -74,7 +76,7 @@ class Catalog(BaseModel):
             problem = self._problem(template)
             if problem:
                 raise ValueError(f"templates.{name}: {problem}")
-        banned = forbidden_in(self.crisis_line, self.forbidden_words)
+        banned = self.banned_in(self.crisis_line)
         if banned:
             raise ValueError(f"crisis_line: contains forbidden words {banned}")
         return self
@@ -86,7 +88,7 @@ class Catalog(BaseModel):
             return f"unknown placeholders {sorted(unknown)} (allowed: {sorted(PLACEHOLDERS)})"
         if template.recipient == "patient" and "clinic" not in fields:
             return "a patient message must name the clinic ({clinic})"
-        banned = forbidden_in(template.text, self.forbidden_words)
+        banned = self.banned_in(template.text)
         if banned:
             return f"contains forbidden words {banned}"
         rendered = template.text.format(**WORST_CASE, crisis_line=self.crisis_line)
@@ -94,6 +96,12 @@ class Catalog(BaseModel):
             return (f"is {segments(rendered)} SMS segments at its longest ({len(rendered)} characters); "
                     f"at most {template.max_segments} allowed")
         return None
+
+    def banned_in(self, text: str) -> list[str]:
+        """Forbidden words (whole words) and forbidden fragments (anywhere) found in the text."""
+        lowered = text.lower()
+        fragments = [f for f in self.forbidden_fragments if f.lower() in lowered]
+        return sorted(set(forbidden_in(text, self.forbidden_words)) | set(fragments))
 
     def render(self, name: str, **values: str) -> tuple[MessageKind, str]:
         template = self.templates[name]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from workflows.catalog import Catalog, forbidden_in
+from workflows.catalog import Catalog
 from workflows.events import Phone, TimeZone
 
 
@@ -29,7 +29,7 @@ class Clinic(BaseModel):
     @model_validator(mode="after")
     def _name_is_safe_on_a_lock_screen(self) -> Clinic:
         # The clinic's name is in every SMS: "Ketamine Wellness" would tell a lock screen what the patient takes.
-        banned = forbidden_in(self.name, self.catalog.forbidden_words)
+        banned = self.catalog.banned_in(self.name)
         if banned:
             raise ValueError(f"name: the clinic's name goes in every SMS and must not contain {banned}")
         return self

@@ -103,8 +103,10 @@ def _over_cap(state: WorkflowState, rules: MessagingRules, moment: datetime) -> 
     if state.message_log.get(day.isoformat(), 0) >= daily:
         return True
     if rules.strict_fcc:
-        week = [(day - timedelta(days=day.weekday() - offset)).isoformat() for offset in range(7)]
-        return sum(state.message_log.get(d, 0) for d in week) >= rules.strict_weekly_cap
+        # "3 a week" over any 7 consecutive days, not calendar weeks: every window that contains this day counts.
+        windows = [[day + timedelta(days=start + offset) for offset in range(7)] for start in range(-6, 1)]
+        return any(sum(state.message_log.get(d.isoformat(), 0) for d in window) >= rules.strict_weekly_cap
+                   for window in windows)
     return False
 
 

@@ -92,7 +92,7 @@ def _set_text(name, text, **extra):
     (_set_text("opt_in_confirm", "{clinic}: your PHQ-9 score was received."), "templates.opt_in_confirm",
      "forbidden words"),
     (_set_text("staff_alert", "carepath: patient #{ref} esketamine follow-up ({label}). {link}"), "templates.staff_alert",
-     "forbidden words ['esketamine']"),
+     "forbidden words ['esketamine', 'ketamine']"),  # the word, and the drug name inside it
     # A template within budget on its own but over it once the crisis line is filled in.
     (_set_text("checkin", "{clinic}: How are you feeling today, from 0 (worst) to 10 (best)? {crisis_line}",
                max_segments=1), "templates.checkin", "at most 1 allowed"),
@@ -222,3 +222,13 @@ def test_a_clinic_name_longer_than_the_templates_were_measured_for_is_refused():
     assert len(WORST_CASE["clinic"]) == 40
     with pytest.raises(ValidationError):
         build_clinic(name="R" * 41)
+
+
+@pytest.mark.parametrize("name", ["KetamineMD", "NuSpravato Wellness", "Ketalarcare"])
+def test_a_drug_name_inside_a_clinic_name_is_refused(name):
+    with pytest.raises(ValidationError, match="must not contain"):
+        build_clinic(name=name)
+
+
+def test_fragments_do_not_catch_ordinary_words():
+    assert CATALOG.banned_in("Riverside Interventional Psychiatry: Reply 1 to confirm") == []
