@@ -53,7 +53,7 @@ class Pathway:
     def start(self, event: Event, now: datetime) -> Outcome:
         """Start a workflow from `referral.received`; a repeated idempotency key returns the first outcome."""
         with Session(self.engine) as db:
-            if event.idempotency_key and (earlier := self._started_with(db, event.idempotency_key)):
+            if event.idempotency_key and (earlier := self._started_with(db, event)):
                 return earlier
             workflow_id, patient_id = str(uuid.uuid4()), str(uuid.uuid4())
             decision = start(workflow_id, patient_id, event, now, self.protocols.current, self.clinic)
@@ -72,7 +72,7 @@ class Pathway:
                 db.commit()
             except IntegrityError:
                 db.rollback()
-                earlier = self._started_with(db, event.idempotency_key) if event.idempotency_key else None
+                earlier = self._started_with(db, event) if event.idempotency_key else None
                 if earlier is None:
                     raise
                 return earlier
@@ -93,7 +93,7 @@ class Pathway:
             workflow = db.get(Workflow, workflow_id)
             if workflow is None:
                 raise Rejected(f"unknown workflow {workflow_id!r}", code="not_found", rule="workflow_exists")
-            if event.idempotency_key and (earlier := self._applied_with(db, workflow, event.idempotency_key)):
+            if event.idempotency_key and (earlier := self._applied_with(db, workflow, event)):
                 return earlier
             state = WorkflowState.model_validate(workflow.state)
             decision = decide(state, event, now, self.protocols.get(workflow.protocol_version), self.clinic)
@@ -128,18 +128,27 @@ class Pathway:
         db.flush()
         return record
 
-    def _started_with(self, db: Session, key: str) -> Outcome | None:
-        workflow = db.execute(select(Workflow).where(Workflow.start_key == key)).scalars().first()
+    def _started_with(self, db: Session, event: Event) -> Outcome | None:
+        workflow = db.execute(select(Workflow).where(Workflow.start_key == event.idempotency_key)).scalars().first()
         if workflow is None:
             return None
         first = db.execute(select(EventRecord).where(EventRecord.workflow_id == workflow.id, EventRecord.seq == 1))
-        record = first.scalars().one()
-        return Outcome(workflow.id, workflow.patient_id, record.stage_after, record.id, duplicate=True)
+        return self._earlier_outcome(workflow, first.scalars().one(), event)
 
-    def _applied_with(self, db: Session, workflow: Workflow, key: str) -> Outcome | None:
+    def _applied_with(self, db: Session, workflow: Workflow, event: Event) -> Outcome | None:
         found = db.execute(
-            select(EventRecord).where(EventRecord.workflow_id == workflow.id, EventRecord.idempotency_key == key)
+            select(EventRecord)
+            .where(EventRecord.workflow_id == workflow.id, EventRecord.idempotency_key == event.idempotency_key)
         ).scalars().first()
-        if found is None:
-            return None
-        return Outcome(workflow.id, workflow.patient_id, found.stage_after, found.id, duplicate=True)
+        return self._earlier_outcome(workflow, found, event) if found is not None else None
+
+    @staticmethod
+    def _earlier_outcome(workflow: Workflow, earlier: EventRecord, event: Event) -> Outcome:
+        """The first outcome for a repeated key; a key reused for a different event is a client bug, not a repeat."""
+        if earlier.type != event.type or earlier.data != dump_data(event):
+            raise Rejected(
+                f"idempotency key {event.idempotency_key!r} was already used for a different {earlier.type} event;"
+                " use a new key for a new event",
+                code="not_allowed", stage=workflow.stage, rule="idempotency_key_reuse",
+            )
+        return Outcome(workflow.id, workflow.patient_id, earlier.stage_after, earlier.id, duplicate=True)

@@ -198,9 +198,10 @@ def test_repeated_idempotency_key_returns_first_outcome_and_writes_nothing(engin
     assert (again.workflow_id, again.event_id, again.stage) == (first.workflow_id, first.event_id, first.stage)
     assert row_counts(engine) == before
     assert workflow_row(engine, workflow_id).version == version
-    # The key wins even though the event would now be refused (the stage moved on) and its data differ.
-    later = pathway.apply(workflow_id, ev("evaluation.scheduled", {"start": T0 + 3 * DAY}, key="book-eval"), T0 + DAY)
-    assert (later.duplicate, later.event_id, later.stage) == (True, first.event_id, "evaluation_scheduled")
+    # The same key for a different event is a client bug, not a retry: refused, nothing written.
+    with pytest.raises(Rejected) as refused:
+        pathway.apply(workflow_id, ev("evaluation.scheduled", {"start": T0 + 3 * DAY}, key="book-eval"), T0 + DAY)
+    assert refused.value.rule == "idempotency_key_reuse"
     assert row_counts(engine) == before
 
 
