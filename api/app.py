@@ -7,9 +7,11 @@ from datetime import UTC, datetime
 
 from fastapi import FastAPI
 
+from api.dashboard import routes as dashboard_routes
 from api.errors import install_error_handlers
 from api.middleware import MAX_BODY_BYTES, BodyLimit, Guard
 from api.routes import escalations, health, referrals, webhooks, workflows
+from api.routes import metrics as metrics_route
 from config.wiring import Services
 
 DESCRIPTION = """Coordinators and clinicians start and drive care pathways; Twilio delivers patients' texts and receipts.
@@ -31,6 +33,8 @@ def create_app(services: Services, *, clock: Callable[[], datetime] | None = Non
     app.add_middleware(Guard)  # added last: outermost
     for module in (referrals, workflows, escalations, webhooks, health):
         app.include_router(module.router)
+    app.include_router(dashboard_routes.router)
+    app.include_router(metrics_route.router)  # /metrics (ops or admin token)
     return app
 
 

@@ -114,17 +114,29 @@ def api_command(
     """Serve the API with uvicorn (production: PostgreSQL and Redis from the environment)."""
     import uvicorn
 
-    uvicorn.run("api.app:app_from_environment", factory=True, host=host, port=port, workers=workers)
+    from config.logging import configure_logging, logging_config
+    from config.settings import Settings
+
+    settings = Settings()
+    configure_logging(settings)
+    uvicorn.run("api.app:app_from_environment", factory=True, host=host, port=port, workers=workers,
+                log_config=logging_config(settings), log_level=settings.log_level.lower())
 
 
 @app.command("worker")
 def worker_command(
     concurrency: int = typer.Option(2, "--concurrency", "-c", help="Worker processes."),
-    loglevel: str = typer.Option("INFO", "--loglevel"),
+    loglevel: str | None = typer.Option(None, "--loglevel", help="Default: CAREPATH_LOG_LEVEL (INFO)."),
 ) -> None:
     """Run a Celery worker for timers and SMS (same as `celery -A workers.celery_app worker -Q timers,sms`)."""
+    from config.logging import configure_logging
+    from config.settings import Settings
     from workers.celery_app import SMS_QUEUE, TIMER_QUEUE
     from workers.celery_app import app as celery_app
+
+    settings = Settings()
+    configure_logging(settings)  # Celery leaves the root logger alone (worker_hijack_root_logger=False)
+    loglevel = loglevel or settings.log_level
 
     celery_app.worker_main(["worker", "-Q", f"{TIMER_QUEUE},{SMS_QUEUE}", f"--loglevel={loglevel}",
                             f"--concurrency={concurrency}", "--without-gossip", "--without-mingle"])
@@ -133,12 +145,11 @@ def worker_command(
 @app.command("scheduler")
 def scheduler_command() -> None:
     """Run the scheduler: claims due timers and messages every second and hands them to the workers."""
-    import logging
-
+    from config.logging import configure_logging
+    from config.settings import Settings
     from workers.scheduler import run_scheduler
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)  # one line a second says nothing
+    configure_logging(Settings())  # CAREPATH_LOG_FORMAT / CAREPATH_LOG_LEVEL; apscheduler at WARNING
     run_scheduler()
 
 

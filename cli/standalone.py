@@ -81,13 +81,13 @@ def run_standalone(host: str, port: int, demo: bool) -> None:
 
     configure_environment(host, port)
     from api.app import create_app
+    from config.logging import configure_logging, logging_config
     from config.wiring import services
     from models.db import migrate
     from models.users import create_user
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)
     svc = services()
+    configure_logging(svc.settings)
     migrate(svc.settings.database_url)
     seeded = seed_demo(svc) if demo else 0
     _, token = create_user(svc.engine, "standalone admin", "admin")
@@ -102,6 +102,7 @@ def run_standalone(host: str, port: int, demo: bool) -> None:
     console.print("  admin token (shown once):")
     print(token, flush=True)
     try:
-        uvicorn.run(create_app(svc), host=host, port=port, log_level="info")
+        uvicorn.run(create_app(svc), host=host, port=port, log_config=logging_config(svc.settings),
+                    log_level=svc.settings.log_level.lower())
     finally:
         stop.set()

@@ -48,6 +48,11 @@ class Settings(BaseSettings):
     # if it has the message, resent only if it does not (workers/reconcile.py).
     send_grace_seconds: int = Field(default=300, ge=1)
 
+    # Operations: where the dashboard links to Flower (empty: no link), and how processes log.
+    flower_url: str | None = "http://127.0.0.1:5555"
+    log_format: Literal["text", "json"] = "text"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+
     @model_validator(mode="after")
     def _complete_for_its_backend(self) -> Settings:
         if self.sms_backend == "twilio":

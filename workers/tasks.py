@@ -15,6 +15,7 @@ from models.inbox import report_to_workflow
 from models.outbox import claim_message, deliver, mark_failed, requeue
 from models.timers import fire_claimed
 from workers.celery_app import app
+from workers.ops import connect_task_counters
 from workers.sms_errors import (
     InvalidRecipient,
     PermanentSmsError,
@@ -24,6 +25,7 @@ from workers.sms_errors import (
 )
 
 log = logging.getLogger("carepath.tasks")
+connect_task_counters()  # failures and retries in the last hour, for the dashboard and /metrics
 
 # Exponential backoff with full jitter: 2 s, 4 s, … capped at 5 min; after MAX_SEND_RETRIES the message waits in the
 # outbox and the scheduler hands it out again later, so a long provider outage delays messages but loses none.

@@ -1,0 +1,160 @@
+"""The dashboard in a real browser: Playwright driving Debian's Chromium against `carepath standalone --demo`.
+
+Never `playwright install`: the browser is the distribution's `/usr/bin/chromium` (`.ci/run` installs it). Without it
+these tests skip with the reason, except under CI=true, where a missing browser is a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+CAREPATH = str(Path(sys.executable).parent / "carepath")
+CHROMIUM = Path(os.environ.get("CAREPATH_TEST_CHROMIUM", "/usr/bin/chromium"))
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+# The committed screenshot is refreshed only on request (CAREPATH_UPDATE_SCREENSHOTS=1), so a test run leaves the
+# tree clean; otherwise the screenshot is still taken, into the test's temporary folder.
+UPDATE_SCREENSHOTS = os.environ.get("CAREPATH_UPDATE_SCREENSHOTS") == "1"
+DOCS_SCREENSHOT = ROOT / "docs" / "dashboard.png"
+TOKEN = re.compile(r"^[A-Za-z0-9_-]{40,}$", re.MULTILINE)
+LAPTOP = {"width": 1440, "height": 900}
+
+
+def _in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() == "true"
+
+
+def _unavailable(reason: str) -> None:
+    if _in_ci():
+        pytest.fail(f"{reason} (CI=true: the browser tests must run; .ci/run installs the chromium package)")
+    pytest.skip(reason)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(predicate, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[object]:
+    if not CHROMIUM.exists():
+        _unavailable(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _unavailable("the playwright package is not installed (pip install -e '.[test]')")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture(scope="module")
+def standalone(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str, Path]]:
+    """`carepath standalone --demo` on a free port: (base URL, admin token, log file)."""
+    workdir = tmp_path_factory.mktemp("standalone")
+    port, log = free_port(), workdir / "standalone.log"
+    env = {**os.environ, "CAREPATH_DATABASE_URL": f"sqlite:///{workdir / 'carepath.db'}"}
+    with log.open("w") as out:
+        process = subprocess.Popen([CAREPATH, "standalone", "--demo", "--port", str(port)], cwd=workdir, env=env,
+                                   stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+
+    def healthy() -> bool:
+        if process.poll() is not None:
+            raise AssertionError(f"standalone exited:\n{log.read_text()}")
+        try:
+            return httpx.get(f"{base}/healthz", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    try:
+        wait_for(healthy, 60, "the standalone server")
+        token = wait_for(lambda: TOKEN.findall(log.read_text()), 10, "the admin token")[-1]
+        yield base, token, log
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=20)
+
+
+def test_log_in_see_the_seeded_escalation_and_acknowledge_it(chromium, standalone, tmp_path) -> None:
+    from playwright.sync_api import expect
+
+    base, token, log = standalone
+    context = chromium.new_context(viewport=LAPTOP, base_url=base)
+    try:
+        page = context.new_page()
+        page.goto("/dashboard")
+        expect(page).to_have_url(f"{base}/login")  # no session: the login form
+
+        page.get_by_label("API token").fill(token)
+        page.get_by_role("button", name="Log in").click()
+        expect(page).to_have_url(f"{base}/dashboard")
+        expect(page.get_by_role("heading", name="Clinic operations")).to_be_visible()
+        for panel in ("Workers and queues", "Timers", "Messages today", "Escalations worklist", "Workflows by stage"):
+            expect(page.get_by_role("heading", name=panel)).to_be_visible()
+
+        cookie = next(c for c in context.cookies() if c["name"] == "carepath_session")
+        assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
+        assert page.evaluate("document.cookie") == "", "page scripts cannot read the session"
+
+        # The demo's PHQ-9 with a positive item 9 raised an escalation: it is on the worklist, open.
+        row = page.locator("#worklist tr[data-escalation]", has_text="phq9 item9")
+        expect(row).to_have_count(1)
+        expect(row).to_have_attribute("data-status", "open")
+        expect(row.get_by_role("button", name=re.compile("^Acknowledge"))).to_be_visible()
+        expect(row.get_by_label("Resolution note")).to_be_visible()
+
+        screenshot = DOCS_SCREENSHOT if UPDATE_SCREENSHOTS else tmp_path / "dashboard.png"
+        page.screenshot(path=str(screenshot), full_page=True)
+        assert screenshot.stat().st_size > 10_000
+
+        # Keyboard: the acknowledge button takes focus and Enter submits it.
+        row.get_by_role("button", name=re.compile("^Acknowledge")).focus()
+        page.keyboard.press("Enter")
+        expect(page.get_by_role("status")).to_have_text("Escalation acknowledged.")
+        row = page.locator("#worklist tr[data-escalation]", has_text="phq9 item9")
+        expect(row).to_have_attribute("data-status", "acknowledged")
+        expect(row).to_contain_text("by standalone admin")
+        expect(row.get_by_role("button", name=re.compile("^Acknowledge"))).to_have_count(0)
+        expect(row.get_by_role("button", name=re.compile("^Resolve"))).to_be_visible()
+
+        # The patient's page: the trend is an inline SVG with its text alternative.
+        row.get_by_role("link").click()
+        expect(page.get_by_role("heading", name="PCL-5 and PHQ-9 trend")).to_be_visible()
+        chart = page.get_by_role("img", name="PCL-5 and PHQ-9 scores over time")
+        expect(chart).to_be_visible()
+        expect(page.locator("svg.trend desc")).to_contain_text("PHQ-9: 11")
+
+        page.get_by_role("button", name="Log out").click()
+        expect(page).to_have_url(f"{base}/login")
+        page.goto("/dashboard")
+        expect(page).to_have_url(f"{base}/login")
+    finally:
+        context.close()
+    assert "Demo Patient" not in log.read_text(), "no patient names in the logs"
