@@ -35,6 +35,9 @@ def simulate_command(
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
 ) -> None:
     """Replay a scenario on a virtual clock through the real engine and database."""
+    from config.logging import configure_logging
+
+    configure_logging()  # CAREPATH_LOG_LEVEL / CAREPATH_LOG_FORMAT, as every process; ids only in any case
     try:
         scenario = load_scenario(scenario_file)
     except ScenarioError as exc:

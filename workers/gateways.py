@@ -38,9 +38,10 @@ class ConsoleGateway:
         provider_id = f"console-{next(self._ids)}"
         self.sent.append((message_id, kind))
         self._accepted.append((_digest(to, body), provider_id, datetime.now(UTC)))
-        if not self.quiet:
-            detail = f" body={body!r}" if self.show_bodies else ""
-            log.info("sms sent message=%s kind=%s provider_id=%s%s", message_id, kind, provider_id, detail)
+        # Quiet (a simulation): still logged, at DEBUG, so a debug run shows every send by id.
+        detail = f" body={body!r}" if self.show_bodies and not self.quiet else ""
+        log.log(logging.DEBUG if self.quiet else logging.INFO, "sms sent message=%s kind=%s provider_id=%s%s",
+                message_id, kind, provider_id, detail)
         return provider_id
 
     def find_sent(self, message_id: str, to: str, body: str, since: datetime) -> str | None:
