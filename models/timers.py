@@ -61,8 +61,11 @@ def claim_due_timers(engine: Engine, now: datetime, limit: int = CLAIM_BATCH) ->
 
 
 def fire(pathway: Pathway, claimed: ClaimedTimer, now: datetime) -> None:
-    """Apply the timer's event (idempotent by its key), then make sure the row reads `fired`."""
-    pathway.apply(claimed.workflow_id, timer_event(claimed.key, claimed.timer), now, retries=FIRE_RETRIES)
+    """Apply the timer's event (idempotent by its key); the row reads `fired` either way."""
+    outcome = pathway.apply(claimed.workflow_id, timer_event(claimed.key, claimed.timer), now, retries=FIRE_RETRIES)
+    if not outcome.duplicate:
+        return  # the event's own transaction marked the row fired (FireTimer)
+    # Fired before by a task whose process died before it could mark the row: mark it now, nothing is applied twice.
     with Session(pathway.engine) as db:
         db.execute(update(TimerRecord).where(TimerRecord.id == claimed.id, TimerRecord.status == "claimed")
                    .values(status="fired", fired_at=now))

@@ -9,15 +9,14 @@ from __future__ import annotations
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+from process_support import free_port, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 CAREPATH = str(Path(sys.executable).parent / "carepath")
@@ -40,22 +39,6 @@ def _unavailable(reason: str) -> None:
     if _in_ci():
         pytest.fail(f"{reason} (CI=true: the browser tests must run; .ci/run installs the chromium package)")
     pytest.skip(reason)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.fixture(scope="module")

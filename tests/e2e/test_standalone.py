@@ -3,34 +3,17 @@
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
+from process_support import free_port, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 CAREPATH = str(Path(sys.executable).parent / "carepath")
 TOKEN = re.compile(r"^[A-Za-z0-9_-]{40,}$", re.MULTILINE)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_standalone_serves_the_api_and_sends_due_reminders(tmp_path):
