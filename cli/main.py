@@ -156,6 +156,29 @@ def scheduler_command() -> None:
     run_scheduler()
 
 
+@app.command("bench")
+def bench_command(
+    quick: bool = typer.Option(False, "--quick", help="Smaller sizes: the whole run in under 5 minutes on 2 cores."),
+    json_file: Path | None = typer.Option(None, "--json", help="Write every figure, baseline and ratio here."),
+    only: str | None = typer.Option(None, "--only", help="Comma-separated figure letters, e.g. a,d."),
+    postgres_url: str = typer.Option("postgresql+psycopg://postgres@127.0.0.1:5432/postgres", "--postgres-url",
+                                     help="A PostgreSQL server; figures create and drop their own databases."),
+    redis_url: str = typer.Option("redis://127.0.0.1:6379/0", "--redis-url", help="A Redis server (DB numbers vary)."),
+    profile_dir: Path | None = typer.Option(None, "--profile-dir", help="Write pyinstrument profiles of missed goals."),
+) -> None:
+    """Measure throughput, latency and memory against baselines run on the same services (see docs/benchmarks.md)."""
+    import sys
+
+    from bench.runner import run
+
+    letters = [x.strip() for x in only.split(",") if x.strip()] if only else None
+    try:
+        run(quick, letters, json_file, postgres_url, redis_url, profile_dir, " ".join(["carepath", *sys.argv[1:]]), console)
+    except ValueError as exc:
+        console.print(f"[red]error:[/red] {exc}", markup=True, highlight=False)
+        raise typer.Exit(2) from None
+
+
 def main() -> None:
     app()
 
