@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 from fastapi import FastAPI
 
+from api.console.router import router as console_router
 from api.dashboard import routes as dashboard_routes
 from api.errors import install_error_handlers
 from api.middleware import MAX_BODY_BYTES, BodyLimit, Guard
@@ -34,6 +35,7 @@ def create_app(services: Services, *, clock: Callable[[], datetime] | None = Non
     for module in (referrals, workflows, escalations, webhooks, health):
         app.include_router(module.router)
     app.include_router(dashboard_routes.router)
+    app.include_router(console_router)  # /console/... pages for coordinators and clinicians
     app.include_router(metrics_route.router)  # /metrics (ops or admin token)
     return app
 

@@ -1,0 +1,9 @@
+"""All console routes, in one router for `create_app`."""
+
+from fastapi import APIRouter
+
+from api.console import actions, calendar, chair, intake, patients, worklist
+
+router = APIRouter(include_in_schema=False)
+for _room in (intake, patients, actions, worklist, calendar, chair):
+    router.include_router(_room.router)
