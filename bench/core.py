@@ -43,8 +43,11 @@ class BenchContext:
     redis_url: str                 # a Redis server; figures use their own DB numbers / key prefixes and clean up
     workdir: Path                  # scratch space, removed after the run
     profile_dir: Path | None = None  # when set, figures that miss their goal write a pyinstrument profile here
+    smoke: bool = False            # tests/bench: tiny sizes, to prove the figure still runs (its numbers mean nothing)
 
-    def size(self, full: int, quick: int) -> int:
+    def size(self, full: int, quick: int, smoke: int) -> int:
+        if self.smoke:
+            return smoke
         return quick if self.quick else full
 
 
