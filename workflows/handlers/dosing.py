@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import math
 from datetime import datetime, time, timedelta
 
-from workflows import escalations
+from workflows import escalations, gates
 from workflows.clock import age_on, at_local_time, local
 from workflows.handlers import messaging
 from workflows.protocol import Route, RouteRules
@@ -31,12 +30,7 @@ def vitals_recorded(step: Step) -> None:
     if data.systolic >= critical.systolic or data.diastolic >= critical.diastolic:
         escalations.raise_escalation(step, "bp_critical", session=session.id)
     if data.phase == "pre_dose":
-        _pre_dose_gate(step, session, elevated=_elevated(step, data.systolic, data.diastolic))
-
-
-def _elevated(step: Step, systolic: int, diastolic: int) -> bool:
-    hold = step.protocol.sessions.pre_dose_hold
-    return systolic >= hold.systolic or diastolic >= hold.diastolic
+        _pre_dose_gate(step, session, elevated=gates.bp_elevated(step.protocol.sessions, data.systolic, data.diastolic))
 
 
 def _pre_dose_gate(step: Step, session: Session, elevated: bool) -> None:
@@ -62,8 +56,8 @@ def bp_recheck_due(step: Step, session_id: str) -> None:
     session = step.state.sessions.get(session_id)
     if session is None or session.status != SessionStatus.ARRIVED:
         return
-    latest = _latest(session, "pre_dose")
-    if latest is not None and _elevated(step, latest.systolic, latest.diastolic):
+    latest = gates.latest_reading(session, "pre_dose")
+    if latest is not None and gates.bp_elevated(step.protocol.sessions, latest.systolic, latest.diastolic):
         hold_session(step, session)
 
 
@@ -80,31 +74,16 @@ def dose_administered(step: Step) -> None:
     if session.status != SessionStatus.ARRIVED:
         step.reject(f"session {session.id} is {session.status}; a dose needs an arrived session", "session_arrived")
     rules = step.protocol.route(session.route)
-    _check_bp_gate(step, session)
-    if rules.requires_rems_enrollment and state.rems_enrollment_id is None:
-        step.reject("no REMS patient enrollment on file: record rems.enrolled first", "rems_enrollment")
-    if rules.requires_ride_home and not data.ride_confirmed:
-        step.reject("ride home not confirmed (ride_confirmed must be true)", "ride_home")
-    if rules.requires_fasting and not data.fasting_confirmed:
-        step.reject("fasting not confirmed (fasting_confirmed must be true)", "fasting")
+    # The gates live in workflows.gates, shared with the console's chair: the first open one is the refusal.
+    blocker = gates.first_open(gates.dose_gates(state, session, rules, step.protocol.sessions,
+                                                ride_confirmed=data.ride_confirmed, fasting_confirmed=data.fasting_confirmed))
+    if blocker is not None:
+        step.reject(blocker.refusal, blocker.rule)
     session.dose_mg = data.dose_mg if data.dose_mg is not None else session.planned_dose_mg
     session.dose_mg_per_kg = data.dose_mg_per_kg if data.dose_mg_per_kg is not None else session.planned_dose_mg_per_kg
     _check_dose(step, session, rules, at_dose=True)
     session.status = SessionStatus.DOSED
     session.dosed_at = step.now
-
-
-def _check_bp_gate(step: Step, session: Session) -> None:
-    latest = _latest(session, "pre_dose")
-    if latest is None:
-        step.reject("no pre-dose blood pressure recorded", "bp_pre_dose")
-    if _elevated(step, latest.systolic, latest.diastolic):
-        hold = step.protocol.sessions.pre_dose_hold
-        step.reject(
-            f"pre-dose blood pressure {latest.systolic}/{latest.diastolic} is at or above {hold.systolic}/"
-            f"{hold.diastolic}; one re-check is allowed within {step.protocol.sessions.bp_recheck_minutes} min",
-            "bp_pre_dose",
-        )
 
 
 def check_planned_dose(step: Step, session: Session) -> None:
@@ -201,43 +180,16 @@ def session_discharged(step: Step) -> None:
     if session.status != SessionStatus.DOSED:
         step.reject(f"session {session.id} is {session.status}; only a dosed session is discharged", "session_dosed")
     rules = step.protocol.route(session.route)
-    earliest = earliest_discharge(session, rules)
-    if step.now < earliest:
-        minutes = math.ceil((earliest - step.now).total_seconds() / 60)
-        step.reject(
-            f"minimum monitoring time not reached: discharge allowed from {earliest.isoformat()} ({minutes} min left)",
-            "min_monitoring",
-        )
-    if not data.sedation_resolved:
-        step.reject("sedation is not resolved", "sedation_resolved")
-    if not data.dissociation_resolved:
-        step.reject("dissociation is not resolved", "dissociation_resolved")
-    missing = missing_bp_phases(session, rules)
-    if missing:
-        step.reject(f"required blood pressure readings missing: {', '.join(missing)}", "bp_readings")
+    blocker = gates.first_open(gates.discharge_gates(session, rules, step.now, sedation_resolved=data.sedation_resolved,
+                                                     dissociation_resolved=data.dissociation_resolved))
+    if blocker is not None:
+        step.reject(blocker.refusal, blocker.rule)
     session.status = SessionStatus.DISCHARGED
     session.discharged_at = step.now
     if rules.rems_form:
         _plan_rems_form(step, session)
     messaging.plan_checkin(step, session.id)
     _complete_induction_if_done(step)
-
-
-def earliest_discharge(session: Session, rules: RouteRules) -> datetime:
-    return session.dosed_at + timedelta(minutes=rules.infusion_minutes + rules.min_monitoring_minutes)
-
-
-def missing_bp_phases(session: Session, rules: RouteRules) -> list[str]:
-    """Required phases with no valid reading; a post-dose reading counts from the start of its window."""
-    missing = []
-    for phase in rules.required_bp_phases:
-        readings = [v for v in session.vitals if v.phase == phase]
-        if phase == "post_dose":
-            window_start = session.dosed_at + timedelta(minutes=rules.post_dose_window_minutes[0])
-            readings = [v for v in readings if v.at >= window_start]
-        if not readings:
-            missing.append(phase)
-    return missing
 
 
 def _plan_rems_form(step: Step, session: Session) -> None:
@@ -293,8 +245,3 @@ def _complete_induction_if_done(step: Step) -> None:
     else:
         state.stage = Stage.RESPONSE_REVIEW
     escalations.raise_escalation(step, "response_review")
-
-
-def _latest(session: Session, phase: str) -> Vital | None:
-    readings = [v for v in session.vitals if v.phase == phase]
-    return readings[-1] if readings else None

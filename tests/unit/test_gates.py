@@ -1,0 +1,111 @@
+"""The chair's gates (workflows.gates): what they show open is what the engine refuses, and when discharge is allowed."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from pathway_helpers import ELEVATED_BP, PROTOCOL, Patient, esketamine_at_chair, route_at_chair
+
+from workflows.gates import chair_gates, first_open
+
+
+def gates_of(patient: Patient, session_id: str = "s1"):
+    session = patient.session(session_id)
+    return chair_gates(patient.state, session, PROTOCOL.route(session.route), PROTOCOL.sessions, patient.now)
+
+
+def open_names(patient: Patient) -> set[str]:
+    return {gate.name for gate in gates_of(patient).open}
+
+
+def test_at_arrival_every_esketamine_dose_gate_is_open_and_no_discharge_time_yet():
+    patient = esketamine_at_chair(rems=False)
+    view = gates_of(patient)
+    assert [(g.name, g.state) for g in view.dose] == [
+        ("bp_pre_dose", "open"), ("rems_enrollment", "open"), ("ride_home", "open"), ("fasting", "open")]
+    assert view.discharge == [] and view.earliest_discharge is None and view.seconds_left is None
+
+
+@pytest.mark.parametrize(("missing", "rule"), [("rems", "rems_enrollment"), ("ride", "ride_home"),
+                                              ("fasting", "fasting"), ("bp", "bp_pre_dose")])
+def test_the_engine_refuses_a_dose_with_a_gate_the_chair_shows_open(missing, rule):
+    patient = esketamine_at_chair(rems=missing != "rems")
+    if missing != "bp":
+        patient.bp("s1", "pre_dose")
+    shown_open = open_names(patient)
+    error = patient.refuse("dose.administered", {"session": "s1", "dose_mg": 56, "ride_confirmed": missing != "ride",
+                                                 "fasting_confirmed": missing != "fasting"})
+    assert error.rule == rule and rule in shown_open
+    assert error.message == next(g.refusal for g in gates_of(patient).dose if g.rule == rule)
+
+
+def test_an_elevated_pre_dose_reading_keeps_the_gate_open_until_the_recheck_deadline():
+    patient = esketamine_at_chair()
+    patient.bp("s1", "pre_dose", ELEVATED_BP)
+    gate = next(g for g in gates_of(patient).dose if g.name == "bp_pre_dose")
+    assert gate.state == "open" and "150/95" in gate.detail
+    assert gate.due_until == patient.now + timedelta(minutes=PROTOCOL.sessions.bp_recheck_minutes)
+    patient.advance(minutes=10)
+    patient.bp("s1", "pre_dose")
+    assert "bp_pre_dose" not in open_names(patient)
+
+
+def test_iv_ketamine_needs_no_rems_enrollment_and_no_ride_home():
+    patient = route_at_chair("iv_ketamine")
+    states = {g.name: g.state for g in gates_of(patient).dose}
+    assert states["rems_enrollment"] == states["ride_home"] == "not_required"
+    assert states["fasting"] == "open"
+
+
+def test_after_the_dose_the_discharge_gates_count_down_to_the_earliest_discharge():
+    patient = esketamine_at_chair()
+    patient.dose_now("s1")
+    dosed_at = patient.session("s1").dosed_at
+    view = gates_of(patient)
+    assert all(g.state in ("passed", "not_required") for g in view.dose)
+    assert view.earliest_discharge == dosed_at + timedelta(minutes=120) and view.seconds_left == 120 * 60
+    post_dose = next(g for g in view.discharge if g.name == "bp_post_dose")
+    assert (post_dose.state, post_dose.due_from, post_dose.due_until) == (
+        "open", dosed_at + timedelta(minutes=35), dosed_at + timedelta(minutes=50))
+    assert open_names(patient) == {"min_monitoring", "sedation_resolved", "dissociation_resolved", "bp_post_dose",
+                                   "bp_pre_discharge"}
+    patient.advance(minutes=30)
+    assert gates_of(patient).seconds_left == 90 * 60
+
+
+def test_an_early_discharge_is_refused_with_the_gate_the_chair_shows_and_its_time_left():
+    patient = esketamine_at_chair()
+    patient.dose_now("s1")
+    patient.advance(minutes=40)
+    patient.bp("s1", "post_dose")
+    patient.advance(minutes=60)
+    patient.bp("s1", "pre_discharge")
+    gate = first_open(gates_of(patient).discharge)
+    assert (gate.name, gate.detail) == ("min_monitoring", "20 min left")
+    error = patient.refuse("session.discharged", {"session": "s1", "sedation_resolved": True,
+                                                  "dissociation_resolved": True})
+    assert (error.rule, error.message) == ("min_monitoring", gate.refusal)
+
+
+def test_a_missing_reading_is_shown_open_and_is_the_engines_refusal_once_the_time_is_reached():
+    patient = esketamine_at_chair()
+    patient.dose_now("s1")
+    patient.advance(minutes=120)
+    assert open_names(patient) == {"sedation_resolved", "dissociation_resolved", "bp_post_dose", "bp_pre_discharge"}
+    assert gates_of(patient).seconds_left == 0
+    error = patient.refuse("session.discharged", {"session": "s1", "sedation_resolved": True,
+                                                  "dissociation_resolved": True})
+    assert error.rule == "bp_readings" and "post_dose, pre_discharge" in error.message
+    patient.bp("s1", "pre_discharge")
+    # A late post-dose reading still counts: the engine only refuses readings taken before its window opens.
+    patient.bp("s1", "post_dose")
+    assert open_names(patient) == {"sedation_resolved", "dissociation_resolved"}
+
+
+def test_once_discharged_nothing_is_open():
+    patient = esketamine_at_chair()
+    patient.dose_now("s1")
+    patient.monitor_and_discharge("s1")
+    view = gates_of(patient)
+    assert view.open == [] and view.seconds_left == 0
