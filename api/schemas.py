@@ -38,6 +38,27 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return {status: {"model": ErrorBody, "description": described[status]} for status in statuses}
 
 
+# OpenAPI links: how an answer's ids feed the next call (clients and schemathesis' stateful tests follow them).
+def links_to_workflow(pointer: str) -> dict[str, Any]:
+    """Links from an answer holding a workflow id (JSON pointer into the body) to what can be done with it."""
+    workflow_id = {"workflow_id": f"$response.body#/{pointer}"}
+    return {
+        "GetWorkflow": {"operationId": "getWorkflow", "parameters": workflow_id},
+        "ListWorkflowEvents": {"operationId": "listWorkflowEvents", "parameters": workflow_id},
+        "PostWorkflowEvent": {"operationId": "postWorkflowEvent", "parameters": workflow_id},
+        "ListWorkflowEscalations": {"operationId": "listEscalations", "parameters": workflow_id},
+    }
+
+
+def links_to_escalation(pointer: str) -> dict[str, Any]:
+    """Links from an answer holding an escalation id to acknowledging and resolving it."""
+    escalation_id = {"escalation_id": f"$response.body#/{pointer}"}
+    return {
+        "AcknowledgeEscalation": {"operationId": "acknowledgeEscalation", "parameters": escalation_id},
+        "ResolveEscalation": {"operationId": "resolveEscalation", "parameters": escalation_id},
+    }
+
+
 class ReferralIn(ReferralReceived):
     """The `referral.received` data of EVENTS.md, and an optional idempotency key."""
 

@@ -11,7 +11,7 @@ from api.checks import storable
 from api.deps import CurrentUser, Now, ServicesDep, WorklistUser, actor_of, known_id, sees_patients
 from api.errors import ApiError
 from api.routes.workflows import Limit, Offset, Page, page_of
-from api.schemas import AcknowledgeIn, ResolveIn, error_responses
+from api.schemas import AcknowledgeIn, ResolveIn, error_responses, links_to_escalation
 from api.views import EscalationView, escalation_view
 from models import listing
 from models.tables import User
@@ -31,7 +31,9 @@ class EscalationActed(BaseModel):
     duplicate: bool = False
 
 
-@router.get("", response_model=Page[EscalationView], responses=error_responses(401, 422))
+@router.get("", response_model=Page[EscalationView], operation_id="listEscalations",
+            responses={200: {"description": "A page of the worklist", "links": links_to_escalation("items/0/id")},
+                       **error_responses(401, 422)})
 def worklist(user: CurrentUser, svc: ServicesDep,
              status: Annotated[list[Status] | None, Query(description="Default: open and acknowledged")] = None,
              severity: Severity | None = None, owner_role: OwnerRole | None = None,
@@ -47,8 +49,9 @@ def worklist(user: CurrentUser, svc: ServicesDep,
     return page_of(items, found.total, limit, offset)
 
 
-@router.post("/{escalation_id}/acknowledge", response_model=EscalationActed,
-             responses=error_responses(400, 401, 403, 404, 409, 413, 422))
+@router.post("/{escalation_id}/acknowledge", response_model=EscalationActed, operation_id="acknowledgeEscalation",
+             responses={200: {"description": "Acknowledged", "links": links_to_escalation("escalation/id")},
+                        **error_responses(400, 401, 403, 404, 409, 413, 422)})
 def acknowledge(escalation_id: str, user: WorklistUser, svc: ServicesDep, now: Now,
                 body: AcknowledgeIn | None = None) -> EscalationActed:
     """Take an escalation: records `escalation.acknowledged` by the calling user."""
@@ -56,7 +59,7 @@ def acknowledge(escalation_id: str, user: WorklistUser, svc: ServicesDep, now: N
     return _act(svc, user, now, escalation_id, "escalation.acknowledged", {}, key)
 
 
-@router.post("/{escalation_id}/resolve", response_model=EscalationActed,
+@router.post("/{escalation_id}/resolve", response_model=EscalationActed, operation_id="resolveEscalation",
              responses=error_responses(400, 401, 403, 404, 409, 413, 422))
 def resolve(escalation_id: str, user: WorklistUser, svc: ServicesDep, now: Now,
             body: ResolveIn | None = None) -> EscalationActed:

@@ -6,13 +6,15 @@ from fastapi import APIRouter, Response
 
 from api.checks import storable
 from api.deps import Now, ServicesDep, StaffUser, actor_of
-from api.schemas import ReferralCreated, ReferralIn, error_responses
+from api.schemas import ReferralCreated, ReferralIn, error_responses, links_to_workflow
 from workflows.events import make_event
 
 router = APIRouter(prefix="/v1/referrals", tags=["referrals"])
 
 
-@router.post("", status_code=201, response_model=ReferralCreated, responses=error_responses(400, 401, 403, 409, 413, 422))
+@router.post("", status_code=201, response_model=ReferralCreated, operation_id="createReferral",
+             responses={201: {"description": "The workflow started", "links": links_to_workflow("workflow_id")},
+                        **error_responses(400, 401, 403, 409, 413, 422)})
 def create_referral(body: ReferralIn, user: StaffUser, svc: ServicesDep, now: Now, response: Response) -> ReferralCreated:
     """Start a workflow from a referral (coordinator or clinician); a repeated idempotency key returns the first one."""
     data = body.model_dump(mode="json", exclude={"idempotency_key"}, exclude_none=True)

@@ -10,7 +10,7 @@ from pydantic import BaseModel
 from api.checks import clinic_local, storable
 from api.deps import CurrentUser, Now, ServicesDep, actor_of, known_id, sees_patients
 from api.errors import ApiError
-from api.schemas import EventApplied, EventIn, error_responses
+from api.schemas import EventApplied, EventIn, error_responses, links_to_workflow
 from api.views import EventView, WorkflowDetail, WorkflowSummary, event_view, workflow_detail, workflow_summary
 from models import listing
 from workflows.errors import Rejected
@@ -40,7 +40,7 @@ def page_of(items: list, total: int, limit: int, offset: int) -> dict:
             "next_offset": following if following < total else None}
 
 
-@router.get("", response_model=Page[WorkflowSummary], responses=READ_ERRORS)
+@router.get("", response_model=Page[WorkflowSummary], responses=READ_ERRORS, operation_id="listWorkflows")
 def list_workflows(user: CurrentUser, svc: ServicesDep, now: Now, stage: Stage | None = None, flag: FlagName = None,
                    limit: Limit = 50, offset: Offset = 0) -> dict:
     """Workflows, most recently changed first; filter by stage and by active flag."""
@@ -49,14 +49,14 @@ def list_workflows(user: CurrentUser, svc: ServicesDep, now: Now, stage: Stage |
     return page_of(items, found.total, limit, offset)
 
 
-@router.get("/{workflow_id}", response_model=WorkflowDetail, responses=READ_ERRORS)
+@router.get("/{workflow_id}", response_model=WorkflowDetail, responses=READ_ERRORS, operation_id="getWorkflow")
 def get_workflow(workflow_id: str, user: CurrentUser, svc: ServicesDep, now: Now) -> WorkflowDetail:
     """One workflow: stage, route, sessions, open escalations, pending timers, scores and flags."""
     workflow, patient = _load(svc, workflow_id)
     return workflow_detail(workflow, patient, now, sees_patients(user))
 
 
-@router.get("/{workflow_id}/events", response_model=Page[EventView], responses=READ_ERRORS)
+@router.get("/{workflow_id}/events", response_model=Page[EventView], responses=READ_ERRORS, operation_id="listWorkflowEvents")
 def workflow_history(workflow_id: str, user: CurrentUser, svc: ServicesDep, limit: Limit = 50,
                      offset: Offset = 0) -> dict:
     """The workflow's history in order, each event with its actor and times."""
@@ -65,7 +65,10 @@ def workflow_history(workflow_id: str, user: CurrentUser, svc: ServicesDep, limi
     return page_of([event_view(record, sees_patients(user)) for record in found.rows], found.total, limit, offset)
 
 
-@router.post("/{workflow_id}/events", response_model=EventApplied, responses=error_responses(400, 401, 403, 404, 409, 413, 422))
+@router.post("/{workflow_id}/events", response_model=EventApplied, operation_id="postWorkflowEvent",
+             responses={200: {"description": "Applied (or the first outcome of a repeated key)",
+                              "links": links_to_workflow("workflow_id")},
+                        **error_responses(400, 401, 403, 404, 409, 413, 422)})
 def post_event(workflow_id: str, body: EventIn, user: CurrentUser, svc: ServicesDep, now: Now) -> EventApplied:
     """Apply one event as the calling user: 409 when not allowed now or a rule refuses it, 422 for invalid data."""
     if not role_may_post(Role(user.role), body.type):
