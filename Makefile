@@ -6,9 +6,11 @@ BIN    := $(VENV)/bin
 
 # Extra arguments for pytest, e.g. `make test PYTEST_ARGS="-k intake -x"`.
 PYTEST_ARGS ?=
+# Arguments for `carepath bench`; the default is the quick run (under 5 minutes on 2 cores).
+BENCH_ARGS ?= --quick
 
 .DEFAULT_GOAL := help
-.PHONY: help run simulate test lint clean distclean
+.PHONY: help run simulate test bench lint clean distclean
 
 help: ## List the targets
 	@echo "carepath make targets:"
@@ -33,6 +35,10 @@ simulate: $(VENV)/.installed ## Simulate the example esketamine induction and pr
 test: $(VENV)/.installed ## Start PostgreSQL/Redis if needed, run pytest (PYTEST_ARGS=...)
 	@scripts/ensure-services
 	$(BIN)/pytest -q $(PYTEST_ARGS)
+
+bench: $(VENV)/.installed ## Benchmarks against same-run baselines (BENCH_ARGS="--only a,d --json out.json"; full: BENCH_ARGS=)
+	@scripts/ensure-services
+	$(BIN)/carepath bench $(BENCH_ARGS)
 
 lint: $(VENV)/.installed ## Run ruff check
 	$(BIN)/ruff check .
