@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, case, func, select
+from sqlalchemy import Engine, case, func, or_, select
 from sqlmodel import Session
 
 from models.tables import EscalationRecord, EventRecord, Patient, Workflow
@@ -106,3 +106,95 @@ def escalation(engine: Engine, escalation_id: str) -> tuple[EscalationRecord, Pa
             return None
         db.expunge_all()
         return tuple(row)
+
+
+# --- the console: patients with search and filters, and the worklist in the order people work it -------------------
+
+def patients_page(engine: Engine, *, now: datetime, search: str | None = None, stage: str | None = None,
+                  state_flag: str | None = None, opted_out: bool | None = None, sms_consent: bool | None = None,
+                  open_escalation: bool = False, limit: int = 25, offset: int = 0) -> Page:
+    """(Workflow, Patient) pairs, most recently changed first, found by name, phone or id and narrowed by filters.
+
+    `search` matches part of the name (any case), digits of the phone, or the start of the workflow or patient id.
+    """
+    conditions: list[Any] = []
+    if stage:
+        conditions.append(Workflow.stage == stage)
+    if opted_out is not None:
+        conditions.append(Patient.opted_out.is_(opted_out))
+    if sms_consent is not None:
+        conditions.append(Patient.sms_consent.is_(sms_consent))
+    if open_escalation:
+        conditions.append(select(EscalationRecord.id).where(EscalationRecord.workflow_id == Workflow.id,
+                                                            EscalationRecord.status.in_(UNRESOLVED)).exists())
+    if search:
+        conditions.append(_matches(search))
+    order = (Workflow.updated_at.desc(), Workflow.id)
+    query = select(Workflow.id, Workflow.state["flags"]).join(Patient, Patient.id == Workflow.patient_id)
+    with Session(engine) as db:
+        if state_flag is None:
+            total = db.execute(select(func.count()).select_from(Workflow).join(Patient, Patient.id == Workflow.patient_id)
+                               .where(*conditions)).scalar_one()
+            ids = db.execute(select(Workflow.id).join(Patient, Patient.id == Workflow.patient_id).where(*conditions)
+                             .order_by(*order).limit(limit).offset(offset))
+            page_ids = list(ids.scalars())
+        else:
+            found = db.execute(query.where(*conditions).order_by(*order))
+            matching = [workflow_id for workflow_id, flags in found if _active(flags, state_flag, now)]
+            total, page_ids = len(matching), matching[offset:offset + limit]
+        return Page(_with_patients(db, page_ids), total)
+
+
+def _matches(search: str) -> Any:
+    text = search.strip()
+    either = [Patient.name.icontains(text, autoescape=True)]
+    digits = "".join(ch for ch in text if ch.isdigit())
+    if digits and len(digits) >= 3 and all(ch.isdigit() or ch in "+-() ." for ch in text):
+        either.append(Patient.phone.contains(digits, autoescape=True))
+    if len(text) >= 4 and all(ch in "0123456789abcdef-" for ch in text.lower()):
+        either += [Workflow.id.startswith(text.lower(), autoescape=True),
+                   Patient.id.startswith(text.lower(), autoescape=True)]
+    return or_(*either)
+
+
+@dataclass(frozen=True)
+class OpenEscalations:
+    count: int
+    worst: str  # the most severe open item's severity
+
+
+def open_escalations_by_workflow(engine: Engine, workflow_ids: Sequence[str]) -> dict[str, OpenEscalations]:
+    """For a page of workflows: how many unresolved escalations each has, and the worst severity among them."""
+    if not workflow_ids:
+        return {}
+    with Session(engine) as db:
+        rows = db.execute(select(EscalationRecord.workflow_id, func.count(), func.min(SEVERITY_ORDER))
+                          .where(EscalationRecord.workflow_id.in_(list(workflow_ids)),
+                                 EscalationRecord.status.in_(UNRESOLVED))
+                          .group_by(EscalationRecord.workflow_id)).all()
+    names = ("emergency", "urgent", "routine")
+    return {workflow_id: OpenEscalations(count, names[rank] if rank < len(names) else "routine")
+            for workflow_id, count, rank in rows}
+
+
+def worklist_page(engine: Engine, *, now: datetime, statuses: Sequence[str] = UNRESOLVED, severity: str | None = None,
+                  owner_role: str | None = None, acknowledged_by: str | None = None, limit: int = 100,
+                  offset: int = 0) -> Page:
+    """(EscalationRecord, Patient) pairs: past their acknowledgement deadline first, then most severe, then oldest."""
+    conditions = [EscalationRecord.status.in_(list(statuses))]
+    if severity:
+        conditions.append(EscalationRecord.severity == severity)
+    if owner_role:
+        conditions.append(EscalationRecord.owner_role == owner_role)
+    if acknowledged_by:
+        conditions.append(EscalationRecord.acknowledged_by == acknowledged_by)
+    overdue_first = case(((EscalationRecord.status == "open") & (EscalationRecord.ack_deadline < now), 0), else_=1)
+    with Session(engine) as db:
+        total = db.execute(select(func.count()).select_from(EscalationRecord).where(*conditions)).scalar_one()
+        query = (select(EscalationRecord, Patient).join(Patient, Patient.id == EscalationRecord.patient_id)
+                 .where(*conditions)
+                 .order_by(overdue_first, SEVERITY_ORDER, EscalationRecord.raised_at, EscalationRecord.id)
+                 .limit(limit).offset(offset))
+        rows = [tuple(row) for row in db.execute(query).all()]
+        db.expunge_all()
+        return Page(rows, total)

@@ -1,7 +1,97 @@
-"""Console: intake (to be built)."""
+"""Referral intake: a form generated from `referral.received`'s payload (patient details, phone, SMS consent, time zone,
+referrer, reason, prior treatments, urgency). Submitting starts the workflow and opens the patient's page."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import logging
+import uuid
+from typing import Any
+from zoneinfo import available_timezones
 
+from fastapi import APIRouter, Request
+from fastapi.responses import RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from api.console.fields import FormError, FormField, Sources, describe, parse, refill
+from api.console.web import render, staff_only
+from api.deps import ServicesDep, actor_of
+from config.wiring import Services
+from models.tables import User
+from workflows.errors import Rejected
+from workflows.events import ReferralReceived, make_event
+
+log = logging.getLogger("carepath.console")
 router = APIRouter(include_in_schema=False)
+EVENT = "referral.received"
+ZONES = sorted(zone for zone in available_timezones() if "/" in zone and not zone.startswith(("Etc/", "SystemV/")))
+
+
+def intake_fields(svc: Services) -> list[FormField]:
+    fields = describe(ReferralReceived, Sources(zone=svc.settings.clinic_timezone, ticked=frozenset({"sms_consent"})))
+    for item in fields:
+        if item.name == "patient.timezone":
+            item.attrs["list"] = "zones"  # suggestions as you type; any IANA zone is accepted
+            item.attrs["placeholder"] = svc.settings.clinic_timezone
+    return fields
+
+
+def page(request: Request, svc: Services, user: User, fields: list[FormField], key: str,
+         error: str | None = None, status_code: int = 200) -> Response:
+    context = {"user": user, "fields": fields, "key": key, "error": error, "zones": ZONES,
+               "clinic_zone": svc.settings.clinic_timezone}
+    return render(request, svc, "intake.html", context, status_code=status_code)
+
+
+@router.get("/console/referrals/new")
+def intake_form(request: Request, svc: ServicesDep) -> Response:
+    """The referral form (coordinators and clinicians)."""
+    user = staff_only(request, svc)
+    if isinstance(user, Response):
+        return user
+    return page(request, svc, user, intake_fields(svc), str(uuid.uuid4()))
+
+
+@router.post("/console/referrals")
+async def take_referral(request: Request) -> Response:
+    """Start a workflow from the form; refused: the form again with the reason beside the field, nothing written."""
+    form = await request.form()
+    return await run_in_threadpool(_take_referral, request, form)
+
+
+def _take_referral(request: Request, form: Any) -> Response:
+    svc: Services = request.app.state.services
+    user = staff_only(request, svc)
+    if isinstance(user, Response):
+        return user
+    fields = intake_fields(svc)
+    key = str(form.get("idempotency_key", ""))[:200] or str(uuid.uuid4())
+    try:
+        event = make_event(EVENT, parse(fields, form, svc.settings.clinic_timezone), actor=actor_of(user),
+                           idempotency_key=key)
+        outcome = svc.pathway.start(event, request.app.state.clock())
+    except FormError as exc:
+        return _again(request, svc, user, fields, form, key, exc.name, exc.message)
+    except Rejected as exc:
+        log.info("console: referral refused (%s, field %s)", exc.code, exc.field)  # never the values typed
+        return _again(request, svc, user, fields, form, key, exc.field, _helpful(exc, form))
+    done = "duplicate" if outcome.duplicate else "recorded"
+    return RedirectResponse(f"/console/patients/{outcome.workflow_id}?{done}={EVENT}", status_code=303)
+
+
+def _again(request: Request, svc: Services, user: User, fields: list[FormField], form: Any, key: str,
+           field: str | None, message: str) -> Response:
+    refill(fields, form, field, message)
+    named = next((f.label for f in fields if f.name == field), None)
+    summary = f"{named}: {message}" if named else message
+    return page(request, svc, user, fields, key, error=summary, status_code=422)
+
+
+def _helpful(exc: Rejected, form: Any) -> str:
+    """The engine's message for the field, and for a phone typed without its country code, the likely number."""
+    message = exc.message.split(": ", 2)[-1] if exc.field else exc.message
+    if exc.field == "patient.phone":
+        digits = "".join(ch for ch in str(form.get("patient.phone", "")) if ch.isdigit())
+        guess = f"+1{digits}" if len(digits) == 10 else f"+{digits}" if len(digits) == 11 and digits[0] == "1" else None
+        if guess:
+            message += f". Did you mean {guess}?"
+    return message[:1].upper() + message[1:]

@@ -1,7 +1,155 @@
-"""Console: patients (to be built)."""
+"""Patients: the list (search by name, phone or id; filter by stage, flag and open escalations; paged) and a patient's
+page (facts, the actions the pathway offers now, the trend, sessions, escalations, messages and the history)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Request
+from fastapi.responses import FileResponse, Response
+from sqlalchemy import select
+from sqlmodel import Session
+
+from api.console import web
+from api.console.offers import Attempt, actions_for
+from api.console.web import render, staff_only
+from api.dashboard.chart import Point, trend_svg
+from api.dashboard.routes import escalation_row
+from api.deps import ServicesDep
+from config.wiring import Services
+from models import listing
+from models.tables import EventRecord, OutboxMessage, User
+from workflows.stages import EVENT_RULES, Stage
+from workflows.state import WorkflowState
 
 router = APIRouter(include_in_schema=False)
+PAGE_SIZE = 25
+TRENDED = ("pcl5", "phq9")
+# The list's flag filter: flags the engine sets in the state, and facts about the patient people ask for alike.
+FLAG_FILTERS = {
+    "elevated_risk": ("elevated risk", {"state_flag": "elevated_risk"}),
+    "safety_hold": ("safety hold (paused)", {"stage": Stage.PAUSED.value}),
+    "opted_out": ("opted out of SMS", {"opted_out": True}),
+    "no_sms_consent": ("no SMS consent", {"sms_consent": False}),
+    "low_prior_treatments": ("few prior treatments", {"state_flag": "low_prior_treatments"}),
+}
+MAX_SEARCH = 100
+
+
+@router.get("/console/static/console.css")
+def stylesheet() -> FileResponse:
+    return web.stylesheet()
+
+
+# --- the list -----------------------------------------------------------------------------------------------------
+
+@router.get("/console/patients")
+def patient_list(request: Request, svc: ServicesDep, q: str = "", stage: str = "", flag: str = "",
+                 escalation: str = "", page: str = "1") -> Response:
+    """Patients, most recently changed first."""
+    user = staff_only(request, svc)
+    if isinstance(user, Response):
+        return user
+    now = web.now_of(request)
+    problems = []
+    q = q.strip()
+    if len(q) > MAX_SEARCH or "\x00" in q:
+        problems.append(f"The search is at most {MAX_SEARCH} characters of text; it was ignored.")
+        q = ""
+    if stage and stage not in set(Stage):
+        problems.append(f"There is no stage called {stage[:40]!r}; showing every stage.")
+        stage = ""
+    if flag and flag not in FLAG_FILTERS:
+        problems.append("That flag is not one of the filters; showing every patient.")
+        flag = ""
+    number = int(page) if page.isdigit() and 0 < int(page) < 100_000 else 1
+    criteria: dict[str, Any] = {"stage": stage or None, **(FLAG_FILTERS[flag][1] if flag else {})}
+    if stage and criteria["stage"] != stage:  # "safety hold" and another stage: nobody is in both
+        criteria["stage"] = "(none)"
+    found = listing.patients_page(svc.engine, now=now, search=q or None, open_escalation=escalation == "open",
+                                  limit=PAGE_SIZE, offset=(number - 1) * PAGE_SIZE, **criteria)
+    open_counts = listing.open_escalations_by_workflow(svc.engine, [w.id for w, _ in found.rows])
+    rows = [{"workflow": w, "patient": p, "state": WorkflowState.model_validate(w.state),
+             "open": open_counts.get(w.id)} for w, p in found.rows]
+    for row in rows:
+        row["flags"] = row["state"].active_flags(now)
+        row["next"] = _next_visit(row["state"], now)
+    filters = {"q": q, "stage": stage, "flag": flag, "escalation": escalation if escalation == "open" else ""}
+    pages = max(1, -(-found.total // PAGE_SIZE))
+    context = {"user": user, "now": now, "rows": rows, "total": found.total, "problems": problems, "filters": filters,
+               "stages": [s.value for s in Stage], "flag_filters": {k: label for k, (label, _) in FLAG_FILTERS.items()},
+               "page": number, "pages": pages, "page_link": lambda n: "?" + urlencode({**filters, "page": n}),
+               "filtered": any(filters.values())}
+    return render(request, svc, "patients.html", context)
+
+
+def _next_visit(state: WorkflowState, now: datetime) -> datetime | None:
+    upcoming = [s.start for s in state.sessions.values() if s.start >= now and s.status in ("scheduled", "confirmed")]
+    upcoming += [a.start for a in state.appointments.values() if a.start >= now and a.status in ("scheduled", "confirmed")]
+    return min(upcoming, default=None)
+
+
+# --- one patient --------------------------------------------------------------------------------------------------
+
+@router.get("/console/patients/{workflow_id}")
+def patient(workflow_id: str, request: Request, svc: ServicesDep, recorded: str = "", duplicate: str = "") -> Response:
+    """A patient's page, with the actions the pathway allows now for the signed-in role."""
+    user = staff_only(request, svc)
+    if isinstance(user, Response):
+        return user
+    notice = None
+    if recorded in EVENT_RULES:
+        notice = f"Recorded: {EVENT_RULES[recorded].summary} ({recorded})."
+    elif duplicate in EVENT_RULES:
+        notice = f"Already recorded: that {duplicate} form was sent twice and applied once."
+    return patient_page(request, svc, user, workflow_id, notice=notice)
+
+
+def not_found(request: Request, svc: Services, user: User) -> Response:
+    return render(request, svc, "console_not_found.html", {"user": user}, status_code=404)
+
+
+def patient_page(request: Request, svc: Services, user: User, workflow_id: str, *, attempt: Attempt | None = None,
+                 notice: str | None = None, status_code: int = 200) -> Response:
+    """The page as stored now; a refused `attempt` is drawn open, beside the form it came from."""
+    found = listing.workflow_with_patient(svc.engine, workflow_id[:36])
+    if found is None:
+        return not_found(request, svc, user)
+    workflow, person = found
+    now = web.now_of(request)
+    state = WorkflowState.model_validate(workflow.state)
+    history = listing.events_page(svc.engine, workflow.id, limit=2000).rows
+    escalations = listing.escalations_page(svc.engine, statuses=("open", "acknowledged", "resolved"),
+                                           workflow_id=workflow.id, limit=200)
+    with Session(svc.engine) as db:
+        outbox = list(db.execute(select(OutboxMessage).where(OutboxMessage.workflow_id == workflow.id)
+                                 .order_by(OutboxMessage.not_before, OutboxMessage.created_at)).scalars())
+        db.expunge_all()
+    series = {name: [Point(a.at, a.total) for a in state.assessments if a.instrument == name and a.total is not None]
+              for name in TRENDED}
+    context = {
+        "user": user, "now": now, "notice": notice, "workflow": workflow, "state": state, "patient": person,
+        "flags": state.active_flags(now), "referral": history[0].data if history else {},
+        "actions": actions_for(state, user, svc.settings.clinic_timezone, attempt),
+        "attempt": attempt,
+        "sessions": sorted(state.sessions.values(), key=lambda s: s.start),
+        "appointments": sorted(state.appointments.values(), key=lambda a: a.start),
+        "escalations": [escalation_row(record, pat, now, True) for record, pat in escalations.rows],
+        "messages": outbox, "timeline": timeline(history),
+        "scores": [a for a in state.assessments if a.instrument in TRENDED], "trend_svg": trend_svg(series),
+    }
+    return render(request, svc, "patient.html", context, status_code=status_code)
+
+
+def timeline(history: list[EventRecord]) -> list[dict[str, Any]]:
+    """The history newest first, each entry with what it means and whether it moved the stage."""
+    entries, stage = [], None
+    for record in history:
+        rule = EVENT_RULES.get(record.type)
+        entries.append({"record": record, "summary": rule.summary if rule else record.type.replace(".", " ").replace("_", " "),
+                        "by_system": record.actor_role == "system", "from_stage": stage,
+                        "moved": stage is not None and record.stage_after != stage, "data": record.data})
+        stage = record.stage_after
+    return list(reversed(entries))

@@ -1,7 +1,120 @@
-"""Console: worklist (to be built)."""
+"""The worklist: escalations past their acknowledgement deadline first, then by severity, then by age; claim one, and
+resolve it with a note.
+
+Claiming is the engine's own `escalation.acknowledged` with `by` = the signed-in user: acknowledging is how the pathway
+records that someone has taken an item (it stops the ladder), so "claimed by" is the acknowledging person and the
+history says who and when. No second claim record exists beside it. Ops may work the list too, by ids only.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import logging
+from typing import Any
 
+from fastapi import APIRouter, Request
+from fastapi.responses import RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from api.console.web import render, signed_in, to_login
+from api.dashboard.routes import ACTING_ROLES, escalation_row
+from api.deps import ServicesDep, actor_of, sees_patients
+from config.wiring import Services
+from models import listing
+from models.tables import User
+from models.unit_of_work import ConcurrencyConflict
+from workflows.errors import Rejected
+from workflows.events import make_event
+
+log = logging.getLogger("carepath.console")
 router = APIRouter(include_in_schema=False)
+SEVERITIES = ("emergency", "urgent", "routine")
+OWNERS = ("coordinator", "clinician", "medical_director", "clinic_manager")
+NOTE_MAX = 2000
+DONE = {"claimed": "Claimed: the escalation is acknowledged in your name.", "resolved": "Resolved, with your note."}
+
+
+@router.get("/console/worklist")
+def worklist(request: Request, svc: ServicesDep, severity: str = "", owner: str = "", mine: str = "",
+             done: str = "") -> Response:
+    """Unresolved escalations in the order to work them."""
+    user = signed_in(request, svc)
+    if user is None:
+        return to_login()
+    filters = {"severity": severity if severity in SEVERITIES else "", "owner": owner if owner in OWNERS else "",
+               "mine": "1" if mine == "1" else ""}
+    return page(request, svc, user, filters, notice=DONE.get(done))
+
+
+def page(request: Request, svc: Services, user: User, filters: dict[str, str], *, notice: str | None = None,
+         failed: dict[str, Any] | None = None, status_code: int = 200) -> Response:
+    now = request.app.state.clock()
+    show = sees_patients(user)
+    found = listing.worklist_page(svc.engine, now=now, severity=filters["severity"] or None,
+                                  owner_role=filters["owner"] or None,
+                                  acknowledged_by=user.name if filters["mine"] else None, limit=200)
+    rows = []
+    for record, patient in found.rows:
+        row = escalation_row(record, patient, now, show)
+        row["mine"] = record.acknowledged_by == user.name
+        if failed and failed["id"] == record.id:
+            row["error"], row["typed_note"] = failed["message"], failed["note"]
+        rows.append(row)
+    context = {"user": user, "now": now, "rows": rows, "total": found.total, "filters": filters, "notice": notice,
+               "show_patients": show, "can_act": user.role in ACTING_ROLES, "severities": SEVERITIES, "owners": OWNERS,
+               "overdue": sum(1 for row in rows if row["overdue"]), "refused": failed}
+    return render(request, svc, "worklist.html", context, status_code=status_code)
+
+
+@router.post("/console/worklist/{escalation_id}/claim")
+async def claim(escalation_id: str, request: Request) -> Response:
+    """Take an item: `escalation.acknowledged` by the signed-in user."""
+    form = await request.form()
+    return await run_in_threadpool(_act, request, escalation_id, "escalation.acknowledged", form)
+
+
+@router.post("/console/worklist/{escalation_id}/resolve")
+async def resolve(escalation_id: str, request: Request) -> Response:
+    """Close an item with a note: `escalation.resolved` by the signed-in user."""
+    form = await request.form()
+    return await run_in_threadpool(_act, request, escalation_id, "escalation.resolved", form)
+
+
+def _act(request: Request, escalation_id: str, event_type: str, form: Any) -> Response:
+    svc: Services = request.app.state.services
+    user = signed_in(request, svc)
+    if user is None:
+        return to_login()
+    filters = {name: str(form.get(name, ""))[:40] for name in ("severity", "owner", "mine")}
+    filters = {"severity": filters["severity"] if filters["severity"] in SEVERITIES else "",
+               "owner": filters["owner"] if filters["owner"] in OWNERS else "", "mine": "1" if filters["mine"] == "1" else ""}
+    note = str(form.get("note", "")).strip()
+    key = str(form.get("idempotency_key", ""))[:200] or None
+
+    def refused(message: str, status: int) -> Response:
+        failed = {"id": escalation_id, "message": message, "note": note[:NOTE_MAX]}
+        return page(request, svc, user, filters, failed=failed, status_code=status)
+
+    if user.role not in ACTING_ROLES:
+        return refused("Your role may not change escalations.", 403)
+    found = listing.escalation(svc.engine, escalation_id[:36])
+    if found is None:
+        return refused("That escalation no longer exists.", 404)
+    record, _patient = found
+    data: dict[str, Any] = {"escalation": record.id, "by": user.name}
+    if event_type == "escalation.resolved":
+        if not note:
+            return refused("Write a note to resolve: what was done, for whoever reads the history next.", 422)
+        if len(note) > NOTE_MAX or "\x00" in note:
+            return refused(f"The note is at most {NOTE_MAX} characters of text.", 422)
+        data["note"] = note
+    try:
+        event = make_event(event_type, data, actor=actor_of(user), idempotency_key=key)
+        svc.pathway.apply(record.workflow_id, event, request.app.state.clock(), retries=2)
+    except Rejected as exc:
+        log.info("console: %s refused for escalation %s (%s)", event_type, record.id, exc.code)
+        return refused(exc.describe(), 409)
+    except ConcurrencyConflict:
+        return refused("The item changed while this was being recorded; nothing was written. Try again.", 409)
+    query = "&".join(f"{k}={v}" for k, v in filters.items() if v)
+    done = "claimed" if event_type == "escalation.acknowledged" else "resolved"
+    return RedirectResponse(f"/console/worklist?done={done}{'&' + query if query else ''}", status_code=303)

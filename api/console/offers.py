@@ -1,0 +1,111 @@
+"""What the patient page offers: the events the engine allows in a workflow's stage for the signed-in role, each with
+a form generated from its typed payload.
+
+Nothing here restates a rule. What is offered comes from `workflows.stages` (`allowed_events`, `role_may_post`); what
+a form asks for comes from the payload model (`api.console.fields`); whether it is accepted is the engine's answer.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from api.console.fields import Choice, FormField, Sources, describe, refill
+from models.tables import User
+from workflows.events import CONTRAINDICATIONS, PAYLOADS, EscalationRef, SessionRef
+from workflows.stages import EVENT_RULES, NON_FINAL, Role, Stage, allowed_events, role_may_post
+from workflows.state import CLOSED_SESSION, WorkflowState
+
+# Events people post. Patients' texts and the SMS provider's reports reach the engine by their own doors.
+PEOPLE = frozenset({Role.COORDINATOR, Role.CLINICIAN, Role.OPS})
+# Ids a person chooses for something new: a suggestion to start from, unique in the workflow.
+NEW_ID_PREFIX = {"session": "s", "appointment": "appt"}
+
+
+def offered_events(stage: Stage, role: str) -> list[str]:
+    """The events this role may post in this stage, as `workflows.stages` declares them.
+
+    Ordered for reading, not filtering: events particular to this stage (the pathway's next steps) first, then those
+    allowed almost anywhere, each group in the order the rules declare them.
+    """
+    declared = list(EVENT_RULES)
+    found = [event for event in allowed_events(stage)
+             if EVENT_RULES[event].roles & PEOPLE and role_may_post(Role(role), event)]
+    return sorted(found, key=lambda event: (len(EVENT_RULES[event].allowed_in) >= len(NON_FINAL), declared.index(event)))
+
+
+@dataclass
+class Action:
+    """One offered event and its form, as the patient page draws it."""
+
+    event: str
+    summary: str
+    fields: list[FormField]
+    key: str  # idempotency key: one per form drawn, so a double submit applies once
+    error: str | None = None
+    open: bool = False
+    blocked: str | None = None  # why it cannot be sent now (nothing to choose from)
+
+
+@dataclass
+class Attempt:
+    """A submitted action that the engine refused (or that could not be read): redrawn with the input kept."""
+
+    event: str
+    form: Any
+    message: str
+    field: str | None = None
+    key: str = ""
+
+
+def sources_for(model: type, state: WorkflowState, user: User, zone: str) -> Sources:
+    """Choices from the workflow for fields whose name and payload say they refer to something that exists."""
+    tz = ZoneInfo(zone)
+    sources = Sources(zone=zone, multiple={"contraindications": [Choice(c, c.replace("_", " ")) for c in CONTRAINDICATIONS]},
+                      suggested={"clinician": user.name, "by": user.name})
+    sessions = sorted(state.sessions.values(), key=lambda s: s.start)
+    if issubclass(model, SessionRef):
+        sources.choices["session"] = [
+            Choice(s.id, f"{s.id} · {s.start.astimezone(tz):%a %d %b %H:%M} · {s.series} · {s.status.replace('_', ' ')}")
+            for s in sessions]
+        upcoming = [s.id for s in sessions if s.status not in CLOSED_SESSION]
+        if upcoming or sessions:
+            sources.suggested["session"] = (upcoming or [sessions[-1].id])[0]
+    else:
+        existing = {"session": set(state.sessions), "appointment": set(state.appointments)}
+        for name, prefix in NEW_ID_PREFIX.items():
+            sources.suggested[name] = next(f"{prefix}{n}" for n in range(1, 10_000) if f"{prefix}{n}" not in existing[name])
+    if issubclass(model, EscalationRef):
+        unresolved = sorted((e for e in state.escalations.values() if e.status != "resolved"), key=lambda e: e.raised_at)
+        sources.choices["escalation"] = [Choice(e.id, f"{e.reason.replace('_', ' ')} ({e.severity}, {e.status})")
+                                         for e in unresolved]
+    return sources
+
+
+def actions_for(state: WorkflowState, user: User, zone: str, attempt: Attempt | None = None) -> list[Action]:
+    """The forms for every offered event; a refused attempt's form comes back open, with its input and the reason."""
+    actions = []
+    for event in offered_events(state.stage, user.role):
+        model = PAYLOADS[event]
+        fields = describe(model, sources_for(model, state, user, zone))
+        action = Action(event=event, summary=EVENT_RULES[event].summary, fields=fields, key=str(uuid.uuid4()))
+        empty = [f.label.lower() for f in fields if f.kind == "select" and f.required and not f.choices]
+        if empty:
+            action.blocked = f"Nothing to choose for {', '.join(empty)} yet."
+        if attempt is not None and attempt.event == event:
+            refill(fields, attempt.form, _form_field(fields, attempt.field), attempt.message)
+            action.error, action.open, action.key = attempt.message, True, attempt.key or action.key
+        actions.append(action)
+    return actions
+
+
+def _form_field(fields: list[FormField], engine_field: str | None) -> str | None:
+    """The form input an engine error names (`answers.3` belongs to `answers`)."""
+    if not engine_field:
+        return None
+    for item in fields:
+        if engine_field == item.name or engine_field.startswith(item.name + "."):
+            return item.name
+    return None
