@@ -17,6 +17,8 @@ from workflows.state import OPEN_SESSION, WorkflowState
 from workflows.step import Step
 
 REMINDER_KINDS = frozenset({"session_reminder", "evaluation_reminder", "therapy_reminder"})
+# Session texts a safety hold suspends (a no-show note deferred by quiet hours included).
+PAUSED_KINDS = REMINDER_KINDS | {"no_show"}
 # Without SMS, these become a coordinator's phone call: a patient must still hear about the visit or be checked on.
 CALL_INSTEAD = REMINDER_KINDS | {"checkin"}
 LOG_DAYS_KEPT = 14
@@ -147,7 +149,7 @@ def recheck(state: WorkflowState, message: Pending, now: datetime, rules: Messag
         return Verdict("drop", blocked)
     if message.kind in REMINDER_KINDS and not _subject_unchanged(state, message):
         return Verdict("drop", "cancelled")
-    if message.kind in REMINDER_KINDS and state.stage == Stage.PAUSED and (message.subject or "").startswith("session:"):
+    if message.kind in PAUSED_KINDS and state.stage == Stage.PAUSED and (message.subject or "").startswith("session:"):
         # A safety hold since planning: session reminders are suspended (PROTOCOL.md §2), as `reminder_due` does.
         return Verdict("drop", "paused")
     if message.kind == "checkin_nudge" and _checkin_answered(state, message.subject):

@@ -434,3 +434,24 @@ def test_a_no_show_text_goes_out_but_respects_quiet_hours():
     (note,) = patient.to_patient("no_show")
     assert note.not_before == local_at(date(2026, 3, 8), 8, zone=LA) and note.drop_reason is None
     assert patient.escalation("no_show").status == "open"
+
+
+def test_a_no_show_during_a_safety_hold_tasks_the_coordinator_but_texts_nothing():
+    patient = planned()
+    start = local_at(SAT, 10)
+    book(patient, "s1", start)
+    patient.post("safety.hold", {"reason": "clinical concern", "clinician": "Dr. Berg"})
+    patient.advance_to(start + timedelta(hours=1))
+    assert patient.session("s1").status == "no_show"
+    assert patient.escalation("no_show").status == "open"
+    assert patient.to_patient("no_show") == []
+
+
+def test_a_no_show_note_deferred_by_quiet_hours_is_dropped_if_a_hold_starts_meanwhile():
+    patient = planned(zone=LA)
+    start = local_at(SAT, 20, 45, zone=LA)
+    book(patient, "s1", start)
+    patient.advance_to(start + timedelta(hours=1))
+    patient.post("safety.hold", {"reason": "clinical concern", "clinician": "Dr. Berg"})
+    (note,) = patient.to_patient("no_show")
+    assert recheck(patient.state, pending(note), local_at(date(2026, 3, 8), 8, zone=LA), PROTOCOL.messaging).action == "drop"

@@ -95,7 +95,10 @@ def no_show_due(step: Step, session_id: str) -> None:
     session.closed_reason = "not arrived"
     step.cancel_session_timers(session.id)
     escalations.raise_escalation(step, "no_show", session=session.id)
-    messaging.no_show_message(step, session.id)
+    if step.state.stage != Stage.PAUSED:
+        # During a safety hold the coordinator's task stands, but no "we missed you, let's rebook" text: dosing is
+        # blocked, and reaching out is the clinician's call (PROTOCOL.md §2 suspends session messages while paused).
+        messaging.no_show_message(step, session.id)
 
 
 def confirmation_due(step: Step, session_id: str) -> None:
