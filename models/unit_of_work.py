@@ -52,7 +52,8 @@ class Pathway:
 
     def start(self, event: Event, now: datetime) -> Outcome:
         """Start a workflow from `referral.received`; a repeated idempotency key returns the first outcome."""
-        with Session(self.engine) as db:
+        # expire_on_commit=False: the outcome reads ids after the commit, and expired rows would be re-SELECTed for it.
+        with Session(self.engine, expire_on_commit=False) as db:
             if event.idempotency_key and (earlier := self._started_with(db, event)):
                 return earlier
             workflow_id, patient_id = str(uuid.uuid4()), str(uuid.uuid4())
@@ -89,7 +90,9 @@ class Pathway:
         raise AssertionError("unreachable")
 
     def _apply_once(self, workflow_id: str, event: Event, now: datetime) -> Outcome:
-        with Session(self.engine) as db:
+        # expire_on_commit=False: reading workflow.patient_id and record.id for the outcome after the commit would
+        # otherwise re-SELECT both rows (the workflow with its whole state document), two round trips per event.
+        with Session(self.engine, expire_on_commit=False) as db:
             workflow = db.get(Workflow, workflow_id)
             if workflow is None:
                 raise Rejected(f"unknown workflow {workflow_id!r}", code="not_found", rule="workflow_exists")
