@@ -1,7 +1,143 @@
-"""Console: chair (to be built)."""
+"""At the chair: one dosing session for clinicians. Arrival, vitals, the dose and the discharge, beside the gates that
+are still open and a countdown to the earliest allowed discharge.
+
+The gates come from `workflows.gates`, the engine's own copy, so the panel shows what the engine would refuse. Forms post
+through the same unit of work as the API, as the signed-in user, with a fresh idempotency key per rendered form; a
+refusal is shown on the page with the engine's reason and nothing is written. Coordinators may check a patient in (the
+engine lets them post `session.arrived`) and see the rest read-only.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import logging
+import uuid
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+from zoneinfo import ZoneInfo
 
+from fastapi import APIRouter, Request
+from fastapi.responses import FileResponse, RedirectResponse, Response
+
+from api.console import web
+from api.console.charting import ACTIONS, Charted, FormProblem, parse
+from api.deps import ServicesDep, actor_of
+from config.wiring import Services
+from models import listing
+from models.tables import User
+from workflows.errors import Rejected
+from workflows.events import make_event
+from workflows.gates import chair_gates
+from workflows.stages import Role, role_may_post
+from workflows.state import OPEN_SESSION, SessionStatus, WorkflowState
+
+log = logging.getLogger("carepath.console")
 router = APIRouter(include_in_schema=False)
+STATIC = Path(__file__).parent / "static"
+NOTICES = {"arrived": "Arrival recorded.", "vitals": "Vitals recorded.", "dose": "Dose recorded.",
+           "discharge": "Patient discharged."}
+# Engine refusal codes → HTTP status of the re-rendered page.
+STATUS_OF_CODE = {"invalid_data": 422, "forbidden": 403, "not_found": 404}
+
+
+@router.get("/console/static/chair.js")
+def chair_script() -> FileResponse:
+    """The countdown's script (the page works without it; the console's CSP allows same-origin scripts)."""
+    return FileResponse(STATIC / "chair.js", media_type="text/javascript", headers={"Cache-Control": "max-age=300"})
+
+
+@router.get("/console/chair/{workflow_id}/{session_id}")
+def chair(workflow_id: str, session_id: str, request: Request, svc: ServicesDep, msg: str = "") -> Response:
+    """The session at the chair: status, dose plan, gates, countdown, vitals, and the forms the role may use."""
+    user = web.staff_only(request, svc)
+    if isinstance(user, Response):
+        return user
+    found = _load(svc, workflow_id, session_id)
+    if found is None:
+        return web.render(request, svc, "chair.html", {"user": user, "missing": True}, status_code=404)
+    return _page(request, svc, user, *found, session_id, notice=NOTICES.get(msg))
+
+
+@router.post("/console/chair/{workflow_id}/{session_id}/{action}")
+async def chart(workflow_id: str, session_id: str, action: str, request: Request, svc: ServicesDep) -> Response:
+    """Post one chair form as the signed-in user; a refusal re-renders the page with the reason."""
+    user = web.staff_only(request, svc)
+    if isinstance(user, Response):
+        return user
+    found = _load(svc, workflow_id, session_id)
+    if found is None or action not in ACTIONS:
+        return web.render(request, svc, "chair.html", {"user": user, "missing": True}, status_code=404)
+    workflow, patient, state = found
+    form = {key: value for key, value in (await request.form()).items() if isinstance(value, str)}
+    now = web.now_of(request)
+    session = state.sessions[session_id]
+    try:
+        charted: Charted = parse(action, form, session, ZoneInfo(svc.settings.clinic_timezone), now, clinician=user.name)
+        event = make_event(charted.event_type, charted.data, actor=actor_of(user), occurred_at=charted.occurred_at,
+                           idempotency_key=_key(form.get("key", "")))
+        svc.pathway.apply(workflow.id, event, now, retries=2)
+    except FormProblem as problem:
+        return _page(request, svc, user, workflow, patient, state, session.id, failed=(action, str(problem), None, form),
+                     status=422)
+    except Rejected as refused:
+        # Ids and the rule only: the reason itself is shown to the clinician, not logged.
+        log.info("console chair: %s refused for workflow %s session %s (%s)", ACTIONS[action], workflow.id, session.id,
+                 refused.rule)
+        failed = (action, refused.message, refused.rule, form)
+        return _page(request, svc, user, workflow, patient, state, session.id, failed=failed,
+                     status=STATUS_OF_CODE.get(refused.code, 409))
+    return RedirectResponse(f"/console/chair/{workflow.id}/{quote(session.id)}?msg={action}", status_code=303)
+
+
+def _key(raw: str) -> str:
+    """The form's hidden idempotency key (a double submit is applied once), or a new one if it was tampered with."""
+    try:
+        return f"console:{uuid.UUID(raw)}"
+    except ValueError:
+        return f"console:{uuid.uuid4()}"
+
+
+def _load(svc: Services, workflow_id: str, session_id: str):
+    try:
+        workflow_id = str(uuid.UUID(workflow_id))
+    except ValueError:
+        return None
+    found = listing.workflow_with_patient(svc.engine, workflow_id)
+    if found is None:
+        return None
+    workflow, patient = found
+    state = WorkflowState.model_validate(workflow.state)
+    if session_id not in state.sessions:
+        return None
+    return workflow, patient, state
+
+
+def _page(request: Request, svc: Services, user: User, workflow, patient, state: WorkflowState, session_id: str, *,
+          notice: str | None = None, failed: tuple | None = None,
+          status: int = 200) -> Response:
+    now = web.now_of(request)
+    session = state.sessions[session_id]
+    protocol = svc.pathway.protocols.get(workflow.protocol_version)
+    route = protocol.route(session.route)
+    role = Role(user.role)
+    action, reason, rule, values = failed or (None, None, None, {})
+    context: dict[str, Any] = {
+        "user": user, "missing": False, "notice": notice, "now": now, "workflow": workflow, "state": state,
+        "patient": patient, "session": session, "route": route,
+        "gates": chair_gates(state, session, route, protocol.sessions, now),
+        "forms": _forms(session), "may": {name: role_may_post(role, event) for name, event in ACTIONS.items()},
+        "failed": {"action": action, "reason": reason, "rule": rule}, "values": values,
+        "key": str(uuid.uuid4()), "per_kg": not route.allowed_doses_mg,
+    }
+    return web.render(request, svc, "chair.html", context, status_code=status)
+
+
+def _forms(session) -> list[str]:
+    """The chair forms this session's status allows, in the order they are used; the role decides which are live."""
+    if session.status in OPEN_SESSION:
+        return ["arrived"]
+    if session.status == SessionStatus.ARRIVED:
+        return ["vitals", "dose"]
+    if session.status == SessionStatus.DOSED:
+        return ["vitals", "discharge"]
+    return []

@@ -1,0 +1,106 @@
+"""What a chair form says, turned into an event's data and the time it happened (the chair's charting rules).
+
+Only the shape of the input is judged here (a number where a number belongs, a time that is not in the future); every
+clinical rule is the engine's, which refuses with its own reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from workflows.state import Session
+
+# Clinicians chart a few minutes (at most a shift) late; a time older than this is a typo, not late charting.
+LATEST_CHARTING = timedelta(hours=12)
+# Chair form → the event it posts.
+ACTIONS = {"arrived": "session.arrived", "vitals": "vitals.recorded", "dose": "dose.administered",
+           "discharge": "session.discharged"}
+
+
+class FormProblem(ValueError):
+    """A value the form cannot turn into event data; the message names the field as the form labels it."""
+
+
+@dataclass(frozen=True)
+class Charted:
+    event_type: str
+    data: dict
+    occurred_at: datetime | None  # None: now
+
+
+def parse(action: str, form: Mapping[str, str], session: Session, zone: ZoneInfo, now: datetime,
+          clinician: str) -> Charted:
+    """The event a chair form asks for; raises FormProblem for input that is not even of the right shape."""
+    data: dict = {"session": session.id}
+    if action == "vitals":
+        data["phase"] = form.get("phase", "")
+        for name, label in (("systolic", "Systolic"), ("diastolic", "Diastolic")):
+            data[name] = whole_number(form.get(name, ""), label, required=True)
+        for name, label in (("heart_rate", "Heart rate"), ("spo2", "SpO₂")):
+            value = whole_number(form.get(name, ""), label, required=False)
+            if value is not None:
+                data[name] = value
+    elif action == "dose":
+        amount = form.get("dose", "").strip()
+        if amount:
+            data.update(dose_amount(amount, per_kg=form.get("unit") == "mg/kg"))
+        data["ride_confirmed"] = form.get("ride_confirmed") == "yes"
+        data["fasting_confirmed"] = form.get("fasting_confirmed") == "yes"
+    elif action == "discharge":
+        data["sedation_resolved"] = form.get("sedation_resolved") == "yes"
+        data["dissociation_resolved"] = form.get("dissociation_resolved") == "yes"
+        data["clinician"] = clinician
+    return Charted(ACTIONS[action], data, charted_time(form.get("at", ""), zone, now, earliest_for(action, form, session)))
+
+
+def whole_number(raw: str, label: str, required: bool) -> int | None:
+    text = raw.strip()
+    if not text:
+        if required:
+            raise FormProblem(f"{label} is required")
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise FormProblem(f"{label} must be a whole number") from None
+
+
+def dose_amount(raw: str, per_kg: bool) -> dict:
+    try:
+        return {"dose_mg_per_kg": float(raw)} if per_kg else {"dose_mg": int(raw)}
+    except ValueError:
+        unit = "a number of mg/kg, like 0.5" if per_kg else "a whole number of mg"
+        raise FormProblem(f"Dose must be {unit}") from None
+
+
+def earliest_for(action: str, form: Mapping[str, str], session: Session) -> tuple[datetime, str] | None:
+    """The session's own moment a charted time may not precede: nothing is charted before arrival or the dose."""
+    after_dose = action == "discharge" or (action == "vitals" and form.get("phase") in ("post_dose", "pre_discharge"))
+    if after_dose and session.dosed_at is not None:
+        return session.dosed_at, "the dose"
+    if action != "arrived" and session.arrived_at is not None:
+        return session.arrived_at, "the arrival"
+    return None
+
+
+def charted_time(raw: str, zone: ZoneInfo, now: datetime, earliest: tuple[datetime, str] | None) -> datetime | None:
+    """An optional clinic-local time: blank is now; not in the future, not before `earliest`, within the charting span."""
+    text = raw.strip()
+    if not text:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise FormProblem("Time must be a date and time, like 2026-03-02T09:30") from None
+    moment = (moment.replace(tzinfo=zone) if moment.tzinfo is None else moment).replace(second=0, microsecond=0)
+    if moment > now:
+        raise FormProblem("Time must not be in the future (leave it blank for now)")
+    if moment < now - LATEST_CHARTING:
+        raise FormProblem(f"Time is more than {LATEST_CHARTING.seconds // 3600} hours ago; chart only today's session")
+    if earliest is not None and moment < earliest[0].replace(second=0, microsecond=0):
+        shown = earliest[0].astimezone(zone).strftime("%H:%M")
+        raise FormProblem(f"Time must not be before {earliest[1]} ({shown})")
+    return moment

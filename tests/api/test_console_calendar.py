@@ -1,0 +1,165 @@
+"""The calendar over HTTP: what is booked shows on its day with its status; booking, moving and cancelling work from it;
+a refusal shows the engine's reason and changes nothing."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime, timedelta
+
+from api_support import CLINIC_ZONE, ApiServer
+from console_rooms_support import form_key, history, logged_in, patient, post_ok, refusal, session_of, workflow
+
+
+def day_ahead(days: int) -> date:
+    return (datetime.now(UTC).astimezone(CLINIC_ZONE) + timedelta(days=days)).date()
+
+
+def calendar(client, day: date, view: str = "day"):
+    page = client.get("/console/calendar", params={"view": view, "date": day.isoformat()})
+    assert page.status_code == 200, page.text
+    return page
+
+
+def items(html: str, workflow_id: str) -> dict[str, str]:
+    """item id → status label, for one workflow, as the calendar lists them."""
+    pattern = rf'data-item="([\w.:-]+)" data-workflow="{workflow_id}" data-kind="\w+" data-status="([^"]+)"'
+    return dict(re.findall(pattern, html))
+
+
+def day_of(html: str, workflow_id: str, item_id: str) -> str | None:
+    """The day section (YYYY-MM-DD) an item is listed under."""
+    for day, section in re.findall(r'data-day="([\d-]+)">(.*?)</section>', html, re.S):
+        if f'data-item="{item_id}" data-workflow="{workflow_id}"' in section:
+            return day
+    return None
+
+
+def book(client, day: date, **fields):
+    key = form_key(calendar(client, day).text)
+    return client.post("/console/calendar/book", data={"key": key, "view": "day", "date": day.isoformat(), **fields})
+
+
+def test_the_calendar_needs_a_staff_login(api: ApiServer) -> None:
+    workflow_id, name = patient(api)
+    post_ok(api, workflow_id, "session.scheduled", {"session": "s1", "start": f"{day_ahead(2)}T10:00:00"})
+    with logged_in(api, "ops") as ops:
+        page = ops.get("/console/calendar", params={"date": day_ahead(2).isoformat()})
+        assert page.status_code == 403 and name not in page.text
+    with logged_in(api, "coordinator") as client:
+        client.cookies.clear()
+        assert client.get("/console/calendar").headers["location"] == "/login"
+
+
+def test_a_session_booked_from_the_calendar_shows_on_its_day_with_its_status(api: ApiServer) -> None:
+    workflow_id, name = patient(api)
+    day = day_ahead(3)
+    with logged_in(api, "coordinator") as client:
+        assert f'<option value="{workflow_id}"' in calendar(client, day).text  # treatment planned: bookable
+        booked = book(client, day, workflow=workflow_id, kind="session", start=f"{day}T10:30", dose="56", unit="mg")
+        assert booked.status_code == 303
+        assert booked.headers["location"] == f"/console/calendar?view=day&date={day}&msg=scheduled"
+        page = client.get(booked.headers["location"])
+        assert "Booked." in page.text and name in page.text
+        assert items(page.text, workflow_id) == {"s1": "unconfirmed"}
+        assert "10:30" in page.text and "esketamine, 56 mg" in page.text
+        assert items(calendar(client, day + timedelta(days=1)).text, workflow_id) == {}
+        week = calendar(client, day, view="week")
+        assert day_of(week.text, workflow_id, "s1") == day.isoformat()
+        post_ok(api, workflow_id, "session.confirmed", {"session": "s1"})
+        assert items(calendar(client, day).text, workflow_id) == {"s1": "confirmed"}
+    session = session_of(api, workflow_id)
+    assert session["start"].startswith(f"{day}") or datetime.fromisoformat(session["start"]).astimezone(CLINIC_ZONE).date() == day
+    booking = next(e for e in history(api, workflow_id) if e["type"] == "session.scheduled")
+    assert booking["actor"] == {"role": "coordinator", "name": api.names["coordinator"]}
+
+
+def test_an_evaluation_is_booked_for_a_referred_patient_and_moved(api: ApiServer) -> None:
+    workflow_id, _ = patient(api, stage="referred")
+    day = day_ahead(4)
+    with logged_in(api, "coordinator") as client:
+        assert book(client, day, workflow=workflow_id, kind="evaluation", start=f"{day}T09:15").status_code == 303
+        assert items(calendar(client, day).text, workflow_id) == {"evaluation": "unconfirmed"}
+        key = form_key(calendar(client, day).text)
+        moved = client.post(f"/console/calendar/{workflow_id}/evaluation/evaluation/move",
+                            data={"key": key, "view": "day", "date": str(day), "start": f"{day + timedelta(days=1)}T14:00"})
+        assert moved.status_code == 303
+        assert items(calendar(client, day).text, workflow_id) == {}
+        assert items(calendar(client, day + timedelta(days=1)).text, workflow_id) == {"evaluation": "unconfirmed"}
+    assert workflow(api, workflow_id)["stage"] == "evaluation_scheduled"
+
+
+def test_a_session_is_moved_then_cancelled_with_its_reason(api: ApiServer) -> None:
+    workflow_id, _ = patient(api)
+    day = day_ahead(5)
+    post_ok(api, workflow_id, "session.scheduled", {"session": "s1", "start": f"{day}T11:00:00"})
+    post_ok(api, workflow_id, "session.confirmed", {"session": "s1"})
+    later = day + timedelta(days=2)
+    with logged_in(api, "coordinator") as client:
+        key = form_key(calendar(client, day).text)
+        moved = client.post(f"/console/calendar/{workflow_id}/session/s1/move",
+                            data={"key": key, "view": "week", "date": day.isoformat(), "start": f"{later}T13:45"})
+        assert moved.status_code == 303 and moved.headers["location"].startswith(f"/console/calendar?view=week&date={later}")
+        assert items(calendar(client, day).text, workflow_id) == {}
+        # A moved session needs a new confirmation: the patient confirmed the old time.
+        assert items(calendar(client, later).text, workflow_id) == {"s1": "unconfirmed"}
+        key = form_key(calendar(client, later).text)
+        cancelled = client.post(f"/console/calendar/{workflow_id}/session/s1/cancel",
+                                data={"key": key, "view": "day", "date": later.isoformat(), "reason": "patient has flu"})
+        assert cancelled.status_code == 303
+        page = client.get(cancelled.headers["location"])
+        assert "Session cancelled." in page.text and items(page.text, workflow_id) == {"s1": "cancelled"}
+        assert f"/console/calendar/{workflow_id}/session/s1/move" not in page.text  # nothing left to move
+    assert session_of(api, workflow_id)["status"] == "cancelled"
+    assert history(api, workflow_id)[-1]["data"] == {"session": "s1", "reason": "patient has flu"}
+
+
+def test_refusals_show_the_engines_reason_and_change_nothing(api: ApiServer) -> None:
+    referred, _ = patient(api, stage="referred")
+    planned, _ = patient(api)
+    day = day_ahead(2)
+    post_ok(api, planned, "session.scheduled", {"session": "s1", "start": f"{day}T10:00:00"})
+    post_ok(api, planned, "session.cancelled", {"session": "s1", "reason": "moved away"})
+    before = {workflow_id: history(api, workflow_id) for workflow_id in (referred, planned)}
+    yesterday = day_ahead(-1)
+    with logged_in(api, "coordinator") as client:
+        cases = [
+            (book(client, day, workflow=referred, kind="session", start=f"{day}T10:00"), 409,
+             "session.scheduled is not allowed in stage referred"),
+            (book(client, day, workflow=planned, kind="session", start=f"{yesterday}T10:00"), 422, "is not in the future"),
+            (book(client, day, workflow=planned, kind="session", start="next tuesday"), 422, "Starts must be a date and time"),
+            (book(client, day, workflow=planned, kind="session", start=f"{day}T10:00", dose="30"), 409,
+             "dose 30 mg is not allowed"),
+            (book(client, day, workflow="", kind="session", start=f"{day}T10:00"), 422, "Choose a patient"),
+            (client.post(f"/console/calendar/{planned}/session/s1/move",
+                         data={"key": form_key(calendar(client, day).text), "start": f"{day}T12:00"}), 409,
+             "only a scheduled or confirmed session can change"),
+            (client.post(f"/console/calendar/{planned}/session/s9/cancel",
+                         data={"key": form_key(calendar(client, day).text)}), 404, "unknown session 's9'"),
+        ]
+        for response, status, message in cases:
+            assert response.status_code == status, (message, response.status_code)
+            assert message in refusal(response.text), message
+        bad_date = client.get("/console/calendar", params={"date": "31/12/2026"})
+        assert bad_date.status_code == 422 and "YYYY-MM-DD" in refusal(bad_date.text)
+    assert {workflow_id: history(api, workflow_id) for workflow_id in (referred, planned)} == before
+
+
+def test_a_double_submitted_booking_books_once(api: ApiServer) -> None:
+    workflow_id, _ = patient(api)
+    day = day_ahead(6)
+    with logged_in(api, "coordinator") as client:
+        data = {"key": form_key(calendar(client, day).text), "workflow": workflow_id, "kind": "session",
+                "start": f"{day}T08:30", "dose": "56"}
+        first = client.post("/console/calendar/book", data=data)
+        second = client.post("/console/calendar/book", data=data)
+    assert first.status_code == second.status_code == 303
+    assert [e["type"] for e in history(api, workflow_id)].count("session.scheduled") == 1
+
+
+def test_a_safety_hold_shows_on_the_calendar_as_held(api: ApiServer) -> None:
+    workflow_id, _ = patient(api)
+    day = day_ahead(3)
+    post_ok(api, workflow_id, "session.scheduled", {"session": "s1", "start": f"{day}T15:00:00"})
+    post_ok(api, workflow_id, "safety.hold", {"reason": "C-SSRS review", "clinician": "Dr. Chen"}, "clinician")
+    with logged_in(api, "clinician") as client:
+        assert items(calendar(client, day).text, workflow_id) == {"s1": "held (safety hold)"}
