@@ -80,5 +80,7 @@ def local_input(value: datetime | None, zone: ZoneInfo) -> str:
 
 
 templates.env.filters["local_input"] = local_input
+# Jinja's `capitalize` lowercases the rest ("Rems ..."); this only raises the first letter ("REMS ...").
+templates.env.filters["sentence"] = lambda text: str(text)[:1].upper() + str(text)[1:]
 # A fresh idempotency key per form drawn: submitting the same form twice applies it once.
 templates.env.globals["new_key"] = lambda: str(uuid.uuid4())

@@ -1,0 +1,78 @@
+"""Helpers for the console's tests: a logged-in browser-like client, and reading what a console page offers."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from html.parser import HTMLParser
+
+import httpx
+from api_support import SSL_CONTEXT, ApiServer, new_phone
+
+from models import queries
+from workflows.stages import EVENT_RULES, Role, Stage
+
+PEOPLE = {Role.COORDINATOR, Role.CLINICIAN, Role.OPS}
+
+
+@contextmanager
+def console(api: ApiServer, role: str) -> Iterator[httpx.Client]:
+    """A client holding the session cookie of a user with this role (redirects are not followed)."""
+    with httpx.Client(base_url=api.base_url, timeout=30, verify=SSL_CONTEXT, follow_redirects=False) as client:
+        assert client.post("/login", data={"token": api.tokens[role]}).status_code == 303
+        yield client
+
+
+def expected_actions(stage: Stage, role: str) -> set[str]:
+    """What the pathway's declared rules allow this role to post in this stage (read from workflows.stages)."""
+    return {event for event, rule in EVENT_RULES.items()
+            if stage in rule.allowed_in and rule.roles & PEOPLE and (role == "admin" or Role(role) in rule.roles)}
+
+
+def offered(html: str) -> list[str]:
+    return re.findall(r'<details class="action" id="[^"]+" data-event="([^"]+)"', html)
+
+
+def action_key(html: str, event: str) -> str:
+    """The idempotency key drawn into one action's form."""
+    section = html.split(f'data-event="{event}"', 1)[1].split("</details>", 1)[0]
+    return re.search(r'name="idempotency_key" value="([^"]+)"', section).group(1)
+
+
+def action_section(html: str, event: str) -> str:
+    return html.split(f'data-event="{event}"', 1)[1].split("</details>", 1)[0]
+
+
+def history(api: ApiServer, workflow_id: str) -> list[str]:
+    return [record.type for record in queries.events(api.services.engine, workflow_id)]
+
+
+def named_referral(api: ApiServer, name: str, **patient: object) -> tuple[str, str]:
+    phone = new_phone()
+    body = api.referral(patient={"name": name, "phone": phone, "timezone": "America/New_York", "sms_consent": True,
+                                 **patient})
+    return body["workflow_id"], phone
+
+
+class _Controls(HTMLParser):
+    """Every form control's id, and every <label for=...>."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.controls: list[str] = []
+        self.labelled: set[str] = set()
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        found = dict(attrs)
+        if tag in ("input", "select", "textarea") and found.get("type") not in ("hidden", "submit"):
+            self.controls.append(found.get("id") or f"<{tag} name={found.get('name')} without an id>")
+        if tag == "label" and found.get("for"):
+            self.labelled.add(found["for"])
+
+
+def unlabelled_controls(html: str) -> list[str]:
+    """Controls without a <label for> (buttons are named by their text)."""
+    parser = _Controls()
+    parser.feed(html)
+    return [control for control in parser.controls if control not in parser.labelled]
