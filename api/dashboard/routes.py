@@ -41,6 +41,7 @@ REFRESH_SECONDS = 15
 # Who may log in, and who may act on escalations (today the same four roles; kept apart on purpose).
 DASHBOARD_ROLES = frozenset({UserRole.OPS, UserRole.COORDINATOR, UserRole.CLINICIAN, UserRole.ADMIN})
 ACTING_ROLES = frozenset({UserRole.OPS, UserRole.COORDINATOR, UserRole.CLINICIAN, UserRole.ADMIN})
+CONSOLE_FIRST = frozenset({UserRole.COORDINATOR, UserRole.CLINICIAN})
 TRENDED = ("pcl5", "phq9")
 ALL_STATUSES = ("open", "acknowledged", "resolved")
 MESSAGE_COLUMNS = ("pending", "sending", "sent", "delivered", "failed", "dropped")
@@ -71,10 +72,15 @@ def to_login() -> RedirectResponse:
     return RedirectResponse("/login", status_code=303)
 
 
+def landing(user: User) -> str:
+    """Where a login lands: coordinators and clinicians work from the console's patients, ops and admin the overview."""
+    return "/console/patients" if user.role in CONSOLE_FIRST else "/dashboard"
+
+
 @router.get("/login", response_class=HTMLResponse)
 def login_form(request: Request, svc: ServicesDep) -> Response:
-    if session_user(request, svc) is not None:
-        return RedirectResponse("/dashboard", status_code=303)
+    if (user := session_user(request, svc)) is not None:
+        return RedirectResponse(landing(user), status_code=303)
     return templates.TemplateResponse(request, "login.html", {"error": None})
 
 
@@ -86,7 +92,7 @@ def login(request: Request, svc: ServicesDep, token: Annotated[str, Form(max_len
         return templates.TemplateResponse(request, "login.html", {"error": "That token is not valid for the dashboard."},
                                           status_code=401)
     request.state.user_id = user.id
-    response = RedirectResponse("/dashboard", status_code=303)
+    response = RedirectResponse(landing(user), status_code=303)
     response.set_cookie(COOKIE, token, max_age=SESSION_SECONDS, httponly=True, samesite="strict",
                         secure=request.url.scheme == "https", path="/")
     return response

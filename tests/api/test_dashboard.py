@@ -23,7 +23,8 @@ def browser(api: ApiServer) -> httpx.Client:
 def logged_in(api: ApiServer, role: str) -> Iterator[httpx.Client]:
     with browser(api) as client:
         response = client.post("/login", data={"token": api.tokens[role]})
-        assert response.status_code == 303 and response.headers["location"] == "/dashboard", response.text
+        landing = "/console/patients" if role in ("coordinator", "clinician") else "/dashboard"  # staff land on the console
+        assert response.status_code == 303 and response.headers["location"] == landing, response.text
         yield client
 
 
