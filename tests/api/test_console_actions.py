@@ -9,8 +9,16 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from api_support import ApiServer, local_time
-from console_support import (action_key, action_section, console, expected_actions, history, named_referral, offered,
-                             unlabelled_controls)
+from console_support import (
+    action_key,
+    action_section,
+    console,
+    expected_actions,
+    history,
+    named_referral,
+    offered,
+    unlabelled_controls,
+)
 
 from models.queries import load_state
 from workflows.events import PAYLOADS

@@ -87,8 +87,8 @@ def test_the_patient_page_shows_timeline_sessions_messages_escalations_and_trend
     with console(api, "clinician") as client:
         html = client.get(f"/console/patients/{workflow_id}").text
     timeline = re.findall(r'<li class="[^"]*" data-type="([a-z_.]+)">', html)
-    assert timeline == ["sms.received", "assessment.submitted", "session.scheduled", "evaluation.completed", "evaluation.scheduled",
-                        "referral.received"], "newest first"
+    assert timeline == ["sms.received", "assessment.submitted", "session.scheduled", "evaluation.completed",
+                        "evaluation.scheduled", "referral.received"], "newest first"
     assert '<span class="stage-change">treatment planned → induction</span>' in html
     assert f'<a href="/console/chair/{workflow_id}/s1">' in html
     assert "PCL-5 and PHQ-9 trend" in html and '<svg class="trend"' in html
