@@ -28,6 +28,8 @@
     if (!edited) { window.location.reload(); } else { left.textContent = "reached: reload the page to update the gates"; }
   }
 
+  // Already reached when the page was drawn: the server showed it so; nothing to count (and no reload loop).
+  if (deadline - (Date.now() + skew) <= 0) { return; }
   var timer = setInterval(tick, 1000);
   tick();
 })();
