@@ -7,7 +7,19 @@ import re
 from datetime import UTC, date, datetime, timedelta
 
 from api_support import CLINIC_ZONE, ApiServer
-from console_rooms_support import form_key, history, logged_in, patient, post_ok, refusal, session_of, workflow
+from console_rooms_support import (
+    at_the_chair,
+    form_key,
+    history,
+    logged_in,
+    minutes_ago,
+    patient,
+    post_ok,
+    refusal,
+    session_of,
+    workflow,
+)
+from console_support import unlabelled_controls
 
 
 def day_ahead(days: int) -> date:
@@ -60,6 +72,7 @@ def test_a_session_booked_from_the_calendar_shows_on_its_day_with_its_status(api
         assert booked.headers["location"] == f"/console/calendar?view=day&date={day}&msg=scheduled"
         page = client.get(booked.headers["location"])
         assert "Booked." in page.text and name in page.text
+        assert unlabelled_controls(page.text) == []  # the book, move and cancel forms: every field labelled
         assert items(page.text, workflow_id) == {"s1": "unconfirmed"}
         assert "10:30" in page.text and "esketamine, 56 mg" in page.text
         assert items(calendar(client, day + timedelta(days=1)).text, workflow_id) == {}
@@ -163,3 +176,28 @@ def test_a_safety_hold_shows_on_the_calendar_as_held(api: ApiServer) -> None:
     post_ok(api, workflow_id, "safety.hold", {"reason": "C-SSRS review", "clinician": "Dr. Chen"}, "clinician")
     with logged_in(api, "clinician") as client:
         assert items(calendar(client, day).text, workflow_id) == {"s1": "held (safety hold)"}
+
+
+def test_a_day_at_the_clinic_shows_arrived_held_and_done(api: ApiServer) -> None:
+    arrived, _ = at_the_chair(api)
+    held, _ = at_the_chair(api)
+    done, _ = at_the_chair(api)
+    # The finished session was charted from the flowsheet afterwards: each event with the time it happened.
+    for minutes, event_type, data in [
+            (128, "vitals.recorded", {"phase": "pre_dose", "systolic": 120, "diastolic": 80}),
+            (125, "dose.administered", {"dose_mg": 56, "ride_confirmed": True, "fasting_confirmed": True}),
+            (85, "vitals.recorded", {"phase": "post_dose", "systolic": 124, "diastolic": 80}),
+            (0, "vitals.recorded", {"phase": "pre_discharge", "systolic": 118, "diastolic": 78}),
+            (0, "session.discharged", {"sedation_resolved": True, "dissociation_resolved": True})]:
+        response = api.post_event(done, event_type, {"session": "s1", **data}, "clinician",
+                                  occurred_at=minutes_ago(minutes))
+        assert response.status_code == 200, response.text
+    for _ in range(2):  # elevated, then still elevated on the re-check: the session is held (PROTOCOL.md §3)
+        post_ok(api, held, "vitals.recorded", {"session": "s1", "phase": "pre_dose", "systolic": 152, "diastolic": 96},
+                "clinician")
+    with logged_in(api, "clinician") as client:
+        # Both were booked for about half an hour from now: today, or tomorrow just before midnight.
+        page = calendar(client, datetime.fromisoformat(session_of(api, arrived)["start"]).astimezone(CLINIC_ZONE).date())
+        assert items(page.text, arrived) == {"s1": "arrived"} and items(page.text, held) == {"s1": "held (BP)"}
+        assert items(page.text, done) == {"s1": "done"}
+        assert f"/console/calendar/{held}/session/s1/move" not in page.text  # a held session is not moved, it is rebooked
