@@ -36,6 +36,8 @@ FLAG_FILTERS = {
     "low_prior_treatments": ("few prior treatments", {"state_flag": "low_prior_treatments"}),
 }
 MAX_SEARCH = 100
+# The rules' summary of the first event says what it does to the pathway; on a patient's page it reads as what happened.
+READS_AS = {"referral.received": "referral received"}
 
 
 @router.get("/console/static/console.css")
@@ -100,7 +102,9 @@ def patient(workflow_id: str, request: Request, svc: ServicesDep, recorded: str 
     if isinstance(user, Response):
         return user
     notice = None
-    if recorded in EVENT_RULES:
+    if recorded == "referral.received":
+        notice = "Referral saved: the pathway has started (referral.received)."
+    elif recorded in EVENT_RULES:
         notice = f"Recorded: {EVENT_RULES[recorded].summary} ({recorded})."
     elif duplicate in EVENT_RULES:
         notice = f"Already recorded: that {duplicate} form was sent twice and applied once."
@@ -148,7 +152,8 @@ def timeline(history: list[EventRecord]) -> list[dict[str, Any]]:
     entries, stage = [], None
     for record in history:
         rule = EVENT_RULES.get(record.type)
-        entries.append({"record": record, "summary": rule.summary if rule else record.type.replace(".", " ").replace("_", " "),
+        summary = READS_AS.get(record.type) or (rule.summary if rule else record.type.replace(".", " ").replace("_", " "))
+        entries.append({"record": record, "summary": summary,
                         "by_system": record.actor_role == "system", "from_stage": stage,
                         "moved": stage is not None and record.stage_after != stage, "data": record.data})
         stage = record.stage_after

@@ -73,7 +73,7 @@ def test_referral_evaluation_escalation_and_worklist(chromium, standalone, tmp_p
     page.get_by_label(re.compile("^Mobile phone")).fill(f"+1{DIGITS}")
     page.get_by_role("button", name="Save referral and start the pathway").click()
     expect(page.get_by_role("heading", name=NAME, level=1)).to_be_visible()
-    expect(page.get_by_role("status")).to_contain_text("Recorded: starts a workflow")
+    expect(page.get_by_role("status")).to_contain_text("Referral saved: the pathway has started")
     workflow_url = page.url.split("?")[0]
 
     # The actions are the pathway's: in `referred` the coordinator may book the evaluation, not complete it.
