@@ -21,7 +21,7 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from api.console import agenda, web
-from api.console.charting import FormProblem, dose_amount
+from api.console.charting import FormProblem, dose_amount, idempotency_key
 from api.deps import ServicesDep, actor_of
 from config.wiring import Services
 from models import listing
@@ -188,7 +188,7 @@ def _already_booked(svc: Services, workflow_id: str, raw_key: str) -> bool:
     """This very form was applied already (a double click): its automatic id would now differ, so do not ask again."""
     with Session(svc.engine) as db:
         found = db.execute(select(EventRecord.id).where(EventRecord.workflow_id == workflow_id,
-                                                        EventRecord.idempotency_key == _key(raw_key)))
+                                                        EventRecord.idempotency_key == idempotency_key(raw_key)))
         return found.first() is not None
 
 
@@ -198,15 +198,8 @@ def _post(request: Request, svc: Services, user: User, workflow_id: str, event_t
         workflow_id = str(uuid.UUID(workflow_id))
     except ValueError:
         raise FormProblem("That patient does not exist") from None
-    event = make_event(event_type, data, actor=actor_of(user), idempotency_key=_key(form.get("key", "")))
+    event = make_event(event_type, data, actor=actor_of(user), idempotency_key=idempotency_key(form.get("key", "")))
     svc.pathway.apply(workflow_id, event, web.now_of(request), retries=2)
-
-
-def _key(raw: str) -> str:
-    try:
-        return f"console:{uuid.UUID(raw)}"
-    except ValueError:
-        return f"console:{uuid.uuid4()}"
 
 
 def _refused(request: Request, svc: Services, user: User, span: Span, problem: Exception, form: dict[str, str],

@@ -20,7 +20,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, RedirectResponse, Response
 
 from api.console import web
-from api.console.charting import ACTIONS, Charted, FormProblem, parse
+from api.console.charting import ACTIONS, Charted, FormProblem, idempotency_key, parse
 from api.deps import ServicesDep, actor_of
 from config.wiring import Services
 from models import listing
@@ -74,7 +74,7 @@ async def chart(workflow_id: str, session_id: str, action: str, request: Request
     try:
         charted: Charted = parse(action, form, session, ZoneInfo(svc.settings.clinic_timezone), now, clinician=user.name)
         event = make_event(charted.event_type, charted.data, actor=actor_of(user), occurred_at=charted.occurred_at,
-                           idempotency_key=_key(form.get("key", "")))
+                           idempotency_key=idempotency_key(form.get("key", "")))
         svc.pathway.apply(workflow.id, event, now, retries=2)
     except FormProblem as problem:
         return _page(request, svc, user, workflow, patient, state, session.id, failed=(action, str(problem), None, form),
@@ -87,14 +87,6 @@ async def chart(workflow_id: str, session_id: str, action: str, request: Request
         return _page(request, svc, user, workflow, patient, state, session.id, failed=failed,
                      status=STATUS_OF_CODE.get(refused.code, 409))
     return RedirectResponse(f"/console/chair/{workflow.id}/{quote(session.id)}?msg={action}", status_code=303)
-
-
-def _key(raw: str) -> str:
-    """The form's hidden idempotency key (a double submit is applied once), or a new one if it was tampered with."""
-    try:
-        return f"console:{uuid.UUID(raw)}"
-    except ValueError:
-        return f"console:{uuid.uuid4()}"
 
 
 def _load(svc: Services, workflow_id: str, session_id: str):
@@ -113,8 +105,7 @@ def _load(svc: Services, workflow_id: str, session_id: str):
 
 
 def _page(request: Request, svc: Services, user: User, workflow, patient, state: WorkflowState, session_id: str, *,
-          notice: str | None = None, failed: tuple | None = None,
-          status: int = 200) -> Response:
+          notice: str | None = None, failed: tuple | None = None, status: int = 200) -> Response:
     now = web.now_of(request)
     session = state.sessions[session_id]
     protocol = svc.pathway.protocols.get(workflow.protocol_version)

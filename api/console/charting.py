@@ -6,6 +6,7 @@ clinical rule is the engine's, which refuses with its own reason.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -54,6 +55,14 @@ def parse(action: str, form: Mapping[str, str], session: Session, zone: ZoneInfo
         data["dissociation_resolved"] = form.get("dissociation_resolved") == "yes"
         data["clinician"] = clinician
     return Charted(ACTIONS[action], data, charted_time(form.get("at", ""), zone, now, earliest_for(action, form, session)))
+
+
+def idempotency_key(raw: str) -> str:
+    """The form's hidden key (drawn fresh with each page, so a double submit is applied once); a new one if tampered."""
+    try:
+        return f"console:{uuid.UUID(raw)}"
+    except ValueError:
+        return f"console:{uuid.uuid4()}"
 
 
 def whole_number(raw: str, label: str, required: bool) -> int | None:
