@@ -12,6 +12,15 @@ from console_support import console, named_referral, unlabelled_controls
 PHQ9_WITH_ITEM9 = {"instrument": "phq9", "answers": [2, 2, 1, 1, 1, 1, 1, 1, 1]}
 
 
+def text_from(api: ApiServer, phone: str, body: str) -> None:
+    """The patient texts the clinic, through the signed Twilio webhook."""
+    text = {"From": phone, "To": "+15555550100", "Body": body, "MessageSid": f"SM{uuid.uuid4().hex}",
+            "AccountSid": "AC" + "0" * 32, "NumMedia": "0"}
+    with api.client() as twilio:
+        signed = {"X-Twilio-Signature": api.sign("/v1/webhooks/twilio/sms", text)}
+        assert twilio.post("/v1/webhooks/twilio/sms", data=text, headers=signed).status_code == 200
+
+
 def listed(client, **params: str) -> list[str]:
     """Workflow ids on the list page for these query parameters."""
     response = client.get("/console/patients", params=params)
@@ -39,13 +48,15 @@ def test_filters_by_stage_flag_and_open_escalation(api: ApiServer) -> None:
     assert api.post_event(at_risk, "assessment.submitted", PHQ9_WITH_ITEM9, "clinician").status_code == 200
     booked, _ = named_referral(api, f"Filter {tag} Booked", sms_consent=False)
     assert api.post_event(booked, "evaluation.scheduled", {"start": local_time(2)}).status_code == 200  # closes the task
+    stopped, stop_phone = named_referral(api, f"Filter {tag} Stopped")
+    text_from(api, stop_phone, "STOP")
     with console(api, "coordinator") as client:
-        assert set(listed(client, q=tag, stage="referred")) == {referred, at_risk}
+        assert set(listed(client, q=tag, stage="referred")) == {referred, at_risk, stopped}
         assert listed(client, q=tag, stage="evaluation_scheduled") == [booked]
         assert listed(client, q=tag, flag="elevated_risk") == [at_risk]
         assert listed(client, q=tag, flag="no_sms_consent") == [booked]
-        assert listed(client, q=tag, flag="opted_out") == []
-        assert set(listed(client, q=tag, escalation="open")) == {referred, at_risk}
+        assert listed(client, q=tag, flag="opted_out") == [stopped]
+        assert set(listed(client, q=tag, escalation="open")) == {referred, at_risk, stopped}
         page = client.get("/console/patients", params={"q": tag, "flag": "elevated_risk"}).text
     assert '<span class="badge flag">elevated risk</span>' in page
     assert '<span class="badge sev-urgent">2 · urgent</span>' in page  # phq9 item 9 and the contact task
@@ -79,11 +90,7 @@ def test_the_patient_page_shows_timeline_sessions_messages_escalations_and_trend
                               ("session.scheduled", {"session": "s1", "start": local_time(2)}, "coordinator"),
                               ("assessment.submitted", PHQ9_WITH_ITEM9, "clinician")]:
         assert api.post_event(workflow_id, event, data, role).status_code == 200
-    text = {"From": phone, "To": "+15555550100", "Body": "HELP", "MessageSid": f"SM{uuid.uuid4().hex}",
-            "AccountSid": "AC" + "0" * 32, "NumMedia": "0"}
-    with api.client() as twilio:  # the patient texts HELP: the reply is a message on the page
-        signed = {"X-Twilio-Signature": api.sign("/v1/webhooks/twilio/sms", text)}
-        assert twilio.post("/v1/webhooks/twilio/sms", data=text, headers=signed).status_code == 200
+    text_from(api, phone, "HELP")  # the reply is a message on the page
     with console(api, "clinician") as client:
         html = client.get(f"/console/patients/{workflow_id}").text
     timeline = re.findall(r'<li class="[^"]*" data-type="([a-z_.]+)">', html)

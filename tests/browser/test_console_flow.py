@@ -158,5 +158,10 @@ def test_referral_evaluation_escalation_and_worklist(chromium, standalone, tmp_p
     page.goto(workflow_url)
     expect(page.locator(".timeline li").first).to_contain_text("Close an escalation with a note")
     expect(page.locator("#escalations")).to_contain_text("safety plan reviewed")
+
+    page.set_viewport_size(TABLET)  # every console page fits a tablet's width: tables scroll inside their panels
+    for path in ("/console/patients", "/console/referrals/new", workflow_url, "/console/worklist"):
+        page.goto(path)
+        assert no_horizontal_scroll(page), path
     context.close()
     assert NAME not in log.read_text() and DIGITS not in log.read_text(), "no patient data in the server's log"
