@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import platform
 import shutil
 import tempfile
@@ -17,11 +18,39 @@ from rich.table import Table
 from bench.core import REGISTRY, BenchContext, Figure
 
 
-def machine() -> dict[str, str | int | None]:
+def machine(postgres_url: str | None = None, redis_url: str | None = None) -> dict[str, str | int | float | None]:
+    """What the run ran on, including the load average: on a shared machine, a busy minute explains a slow figure."""
     import os
 
-    return {"python": platform.python_version(), "platform": platform.platform(), "cpus": os.cpu_count(),
-            "processor": platform.processor() or platform.machine()}
+    from bench.support import server_versions
+
+    info: dict[str, str | int | float | None] = {
+        "python": platform.python_version(), "platform": platform.platform(), "cpus": os.cpu_count(),
+        "processor": _cpu_model() or platform.processor() or platform.machine(), "memory_gib": _memory_gib(),
+        "load_average_1m": round(os.getloadavg()[0], 2)}
+    if postgres_url and redis_url:
+        info.update(server_versions(postgres_url, redis_url))
+    return info
+
+
+def _cpu_model() -> str | None:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return None
+
+
+def _memory_gib() -> float | None:
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                return round(int(line.split()[1]) / 1024 / 1024, 1)
+    except OSError:
+        pass
+    return None
 
 
 def run_figures(ctx: BenchContext, only: list[str] | None, console: Console) -> list[Figure]:
@@ -41,6 +70,8 @@ def run_figures(ctx: BenchContext, only: list[str] | None, console: Console) -> 
             console.print(traceback.format_exc(), markup=False, highlight=False)
             result = Figure(key=key, title=REGISTRY[key].__doc__ or key, value=None, unit="", error=repr(exc))
         result.details.setdefault("seconds", round(time.perf_counter() - started, 1))
+        result.details.setdefault("run_at", datetime.now(UTC).isoformat(timespec="seconds"))
+        result.details.setdefault("load_average_1m", round(os.getloadavg()[0], 2))
         results.append(result)
     return results
 
@@ -66,9 +97,20 @@ def table(results: list[Figure]) -> Table:
     return out
 
 
-def write_json(path: Path, ctx: BenchContext, results: list[Figure], command: str) -> None:
+def write_json(path: Path, ctx: BenchContext, results: list[Figure], command: str, merge: bool = False) -> None:
+    """Write the run; with `merge` (an --only run), figures already in the file and not re-measured are kept, so one
+    slow figure can be re-measured without re-running the rest (each figure's details say when it ran)."""
+    figures = [f.as_json() for f in results]
+    commands = [command]
+    if merge and path.exists():
+        earlier = json.loads(path.read_text())
+        measured = {f["key"] for f in figures}
+        figures += [f for f in earlier.get("figures", []) if f["key"] not in measured]
+        figures.sort(key=lambda f: f["key"])
+        commands = [*earlier.get("commands", [earlier.get("command")]), command]
     payload = {"run_at": datetime.now(UTC).isoformat(timespec="seconds"), "quick": ctx.quick, "command": command,
-               "machine": machine(), "figures": [f.as_json() for f in results]}
+               "commands": [c for c in commands if c], "machine": machine(ctx.postgres_server_url, ctx.redis_url),
+               "figures": figures}
     path.write_text(json.dumps(payload, indent=2, default=str) + "\n")
 
 
@@ -81,7 +123,9 @@ def run(quick: bool, only: list[str] | None, json_path: Path | None, postgres_ur
         results = run_figures(ctx, only, console)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    Console().print(table(results))
+    # Piped or redirected, rich would fold the table to 80 columns; a log file can take the full width.
+    screen = Console()
+    (screen if screen.is_terminal else Console(width=170)).print(table(results))
     if json_path is not None:
-        write_json(json_path, ctx, results, command)
+        write_json(json_path, ctx, results, command, merge=bool(only))
     return results

@@ -199,7 +199,7 @@ def carepath_env(database_url: str, redis_url: str, **overrides: str) -> dict[st
     """The environment of a `carepath worker` / `carepath scheduler` pointed at a bench database and Redis number."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CAREPATH_", "TWILIO_", "CELERY_"))}
     env.update({"CAREPATH_ENVIRONMENT": "test", "CAREPATH_DATABASE_URL": database_url, "CAREPATH_REDIS_URL": redis_url,
-                "CAREPATH_TASKS": "celery", "CAREPATH_SMS_BACKEND": "console", "CAREPATH_LOG_LEVEL": "WARNING",
+                "CAREPATH_TASKS": "celery", "CAREPATH_SMS_BACKEND": "console", "CAREPATH_LOG_LEVEL": "INFO",
                 "PYTHONUNBUFFERED": "1", **overrides})
     return env
 
