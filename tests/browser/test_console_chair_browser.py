@@ -109,6 +109,8 @@ def test_book_from_the_calendar_then_dose_and_discharge_at_the_chair(chromium, s
         page.get_by_role("link", name="Week", exact=True).click()
         expect(item).to_have_count(1)
         page.screenshot(path=str(shot(tmp_path, "console-calendar.png")), full_page=True)
+        page.set_viewport_size(TABLET)
+        assert fits_the_width(page), "the week fits a tablet without scrolling sideways"
         # Coordinators see the chair, but vitals, doses and discharges are a clinician's to record.
         item.get_by_role("link", name="At the chair").click()
         expect(page.get_by_role("heading", name=re.compile("At the chair"))).to_be_visible()
@@ -160,6 +162,7 @@ def test_book_from_the_calendar_then_dose_and_discharge_at_the_chair(chromium, s
         expect(page.get_by_role("status")).to_have_text("Patient discharged.")
         expect(page.locator("#session-status")).to_have_text("discharged")
         expect(page.locator("tr[data-state=open]")).to_have_count(0)
+        assert fits_the_width(page), "the chair fits a tablet without scrolling sideways"
     finally:
         context.close()
     assert NAME not in log.read_text() and PHONE not in log.read_text(), "no patient data in the logs"
@@ -195,6 +198,10 @@ def test_a_patient_dosed_just_now_sees_the_countdown_and_an_early_discharge_refu
         page.screenshot(path=str(shot(tmp_path, "console-chair.png")), full_page=True)
     finally:
         context.close()
+
+
+def fits_the_width(page) -> bool:
+    return page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
 
 
 def record_vitals(page, phase: str, systolic: str, diastolic: str, at: str) -> None:
