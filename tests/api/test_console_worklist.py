@@ -53,6 +53,7 @@ def test_overdue_items_come_first_then_severity_then_age(api: ApiServer) -> None
     admin = api.tokens["admin"]
     with clinic_at(api, now) as base:
         old_routine = start(base, admin, "Worklist Old Routine")
+        now[0] += timedelta(minutes=1)  # a frozen clock would tie the two referral tasks' ages
         old_urgent = start(base, admin, "Worklist Old Urgent", ("assessment.submitted", PHQ9_WITH_ITEM9))
         now[0] += timedelta(days=5)  # every deadline above has passed
         new_urgent = start(base, admin, "Worklist New Urgent", ("assessment.submitted", PHQ9_WITH_ITEM9))
