@@ -15,7 +15,7 @@ from starlette.concurrency import run_in_threadpool
 from api.console import patients
 from api.console.fields import FormError, describe, parse
 from api.console.offers import PEOPLE, Attempt, sources_for
-from api.console.web import staff_only
+from api.console.web import form_key, known_id, staff_only
 from api.deps import actor_of
 from config.wiring import Services
 from models import listing
@@ -42,11 +42,11 @@ def _post_action(request: Request, workflow_id: str, event_type: str, form: Any)
     user = staff_only(request, svc)
     if isinstance(user, Response):
         return user
-    found = listing.workflow_with_patient(svc.engine, workflow_id[:36])
+    found = listing.workflow_with_patient(svc.engine, known_id(workflow_id))
     if found is None or event_type not in EVENT_RULES or not EVENT_RULES[event_type].roles & PEOPLE:
         return patients.not_found(request, svc, user)
     workflow, _patient = found
-    key = str(form.get("idempotency_key", ""))[:200] or None
+    key = form_key(form)
     state = WorkflowState.model_validate(workflow.state)
     if not role_may_post(Role(user.role), event_type):
         roles = ", ".join(sorted(EVENT_RULES[event_type].roles))

@@ -13,7 +13,7 @@ from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from api.console.fields import FormError, FormField, Sources, describe, parse, refill
-from api.console.web import render, staff_only
+from api.console.web import form_key, render, staff_only
 from api.deps import ServicesDep, actor_of
 from config.wiring import Services
 from models.tables import User
@@ -64,7 +64,7 @@ def _take_referral(request: Request, form: Any) -> Response:
     if isinstance(user, Response):
         return user
     fields = intake_fields(svc)
-    key = str(form.get("idempotency_key", ""))[:200] or str(uuid.uuid4())
+    key = form_key(form) or str(uuid.uuid4())
     try:
         event = make_event(EVENT, parse(fields, form, svc.settings.clinic_timezone), actor=actor_of(user),
                            idempotency_key=key)

@@ -118,7 +118,7 @@ def not_found(request: Request, svc: Services, user: User) -> Response:
 def patient_page(request: Request, svc: Services, user: User, workflow_id: str, *, attempt: Attempt | None = None,
                  notice: str | None = None, status_code: int = 200) -> Response:
     """The page as stored now; a refused `attempt` is drawn open, beside the form it came from."""
-    found = listing.workflow_with_patient(svc.engine, workflow_id[:36])
+    found = listing.workflow_with_patient(svc.engine, web.known_id(workflow_id))
     if found is None:
         return not_found(request, svc, user)
     workflow, person = found

@@ -49,6 +49,20 @@ def staff_only(request: Request, svc: Services) -> User | Response:
     return user
 
 
+def known_id(value: str) -> str:
+    """Ids are UUIDs: anything else (a typo, a NUL the database cannot hold) matches nothing, without a query error."""
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        return "00000000-0000-0000-0000-000000000000"
+
+
+def form_key(form: Any) -> str | None:
+    """The idempotency key a form was drawn with, if it is one the database can store."""
+    key = str(form.get("idempotency_key", ""))[:200]
+    return key if key and key.isprintable() else None
+
+
 def now_of(request: Request) -> datetime:
     return request.app.state.clock()
 

@@ -15,7 +15,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from api.console.web import render, signed_in, to_login
+from api.console.web import form_key, known_id, render, signed_in, to_login
 from api.dashboard.routes import ACTING_ROLES, escalation_row
 from api.deps import ServicesDep, actor_of, sees_patients
 from config.wiring import Services
@@ -88,7 +88,7 @@ def _act(request: Request, escalation_id: str, event_type: str, form: Any) -> Re
     filters = {"severity": filters["severity"] if filters["severity"] in SEVERITIES else "",
                "owner": filters["owner"] if filters["owner"] in OWNERS else "", "mine": "1" if filters["mine"] == "1" else ""}
     note = str(form.get("note", "")).strip()
-    key = str(form.get("idempotency_key", ""))[:200] or None
+    key = form_key(form)
 
     def refused(message: str, status: int) -> Response:
         failed = {"id": escalation_id, "message": message, "note": note[:NOTE_MAX]}
@@ -96,7 +96,7 @@ def _act(request: Request, escalation_id: str, event_type: str, form: Any) -> Re
 
     if user.role not in ACTING_ROLES:
         return refused("Your role may not change escalations.", 403)
-    found = listing.escalation(svc.engine, escalation_id[:36])
+    found = listing.escalation(svc.engine, known_id(escalation_id))
     if found is None:
         return refused("That escalation no longer exists.", 404)
     record, _patient = found

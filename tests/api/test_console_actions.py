@@ -173,3 +173,15 @@ def test_ops_cannot_open_patient_pages_or_post_actions(api: ApiServer) -> None:
     for text in (html.text, refused.text):
         assert "Console Ops Privacy Patient" not in text and phone not in text
     assert history(api, workflow_id) == ["referral.received"]
+
+
+def test_odd_ids_and_keys_are_answered_not_crashed_on(api: ApiServer) -> None:
+    workflow_id = api.workflow_in("referred")
+    with console(api, "coordinator") as client:
+        assert client.get("/console/patients/not-a-workflow").status_code == 404
+        assert client.get("/console/patients/%00").status_code == 404
+        assert post(client, "nope", "evaluation.scheduled", {"start": local_time(2)[:16]}, "k").status_code == 404
+        assert post(client, workflow_id, "sms.received", {"from": "+15555550100", "body": "hi"}, "k").status_code == 404
+        nul_key = post(client, workflow_id, "evaluation.scheduled", {"start": local_time(2)[:16]}, "bad\x00key")
+    assert nul_key.status_code == 303, "an unstorable key is dropped, the event still recorded once"
+    assert history(api, workflow_id) == ["referral.received", "evaluation.scheduled"]
