@@ -50,7 +50,7 @@ SETTINGS = {
     "CAREPATH_HANDOFF_GRACE_SECONDS": "15",
     # A send with no recorded outcome is looked up at Twilio after this long; longer than a live worker on a busy
     # 2-core machine takes between its claim and its send, or a resend could race a send still in flight.
-    "CAREPATH_SEND_GRACE_SECONDS": "20",
+    "CAREPATH_SEND_GRACE_SECONDS": "30",
 }
 CONVERGE_SECONDS = 240
 OPEN_STATUSES = ("pending", "queued", "sending")
