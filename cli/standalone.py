@@ -76,6 +76,19 @@ def seed_demo(svc) -> int:
     return 3
 
 
+# Demo staff, so the README's console walk-through needs no extra command: new tokens at every start, shown once.
+DEMO_STAFF = (("Casey Coordinator", "coordinator"), ("Dr. Rivera", "clinician"))
+
+
+def print_demo_sign_ins(svc, host: str, port: int, console: Console) -> None:
+    from models.users import create_user
+
+    console.print(f"  console  http://{host}:{port}/login   demo sign-in tokens (shown once):")
+    for name, role in DEMO_STAFF:
+        _, token = create_user(svc.engine, name, role)
+        print(f"  {role:<12} {name:<18} {token}", flush=True)
+
+
 def run_standalone(host: str, port: int, demo: bool) -> None:
     import uvicorn
 
@@ -101,6 +114,8 @@ def run_standalone(host: str, port: int, demo: bool) -> None:
     console.print("  SMS are printed here (console backend); the scheduler ticks every second.")
     console.print("  admin token (shown once):")
     print(token, flush=True)
+    if demo:
+        print_demo_sign_ins(svc, host, port, console)
     try:
         uvicorn.run(create_app(svc), host=host, port=port, log_config=logging_config(svc.settings),
                     log_level=svc.settings.log_level.lower())

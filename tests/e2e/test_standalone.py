@@ -36,6 +36,10 @@ def test_standalone_serves_the_api_and_sends_due_reminders(tmp_path):
         auth = {"Authorization": f"Bearer {token}"}
         demo = httpx.get(f"{base}/v1/workflows", headers=auth).json()["items"]
         assert len(demo) == 3, "--demo seeds three patients"
+        for role in ("coordinator", "clinician"):  # the console walk-through signs in with these
+            [staff_token] = re.findall(rf"^  {role} +.+ ([A-Za-z0-9_-]{{40,}})$", log.read_text(), re.MULTILINE)
+            signed_in = httpx.post(f"{base}/login", data={"token": staff_token})
+            assert (signed_in.status_code, signed_in.headers["location"]) == (303, "/console/patients"), role
 
         referral = {"patient": {"name": "Walkthrough Patient", "phone": "+15555550177", "sms_consent": True},
                     "referrer": "Dr. Demo", "prior_treatments": 2}
