@@ -142,6 +142,22 @@ def mark_failed(engine: Engine, message_id: str, code: str) -> None:
     _finish(engine, message_id, status="failed", error_code=code)
 
 
+def return_unhanded(engine: Engine, message_ids: list[str], queued_at: datetime) -> int:
+    """Messages marked `queued` at `queued_at` whose task never reached the broker: back to `pending` at once.
+
+    Safe even if a task did get through after all: a worker only sends a message it moves from `queued` to `sending`.
+    """
+    if not message_ids:
+        return 0
+    with Session(engine) as db:
+        returned = db.execute(update(OutboxMessage).where(OutboxMessage.id.in_(message_ids),
+                                                          OutboxMessage.status == "queued",
+                                                          OutboxMessage.claimed_at == queued_at)
+                              .values(status="pending", claimed_at=None)).rowcount
+        db.commit()
+    return returned
+
+
 def sweep_messages(engine: Engine, now: datetime, handoff_grace: int) -> int:
     """Re-hand messages whose task was lost (`queued` longer than `handoff_grace`: Redis flushed, say); returns how many.
 

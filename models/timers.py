@@ -102,6 +102,19 @@ def fire_claimed(pathway: Pathway, timer_id: str, now: datetime) -> bool:
     return True
 
 
+def release_claims(engine: Engine, timer_ids: list[str], claimed_at: datetime) -> int:
+    """Return timers this scheduler claimed at `claimed_at` but could not hand to Celery (broker down) to `pending`,
+    so the next tick that reaches the broker hands them out, rather than after the stale-claim grace period."""
+    if not timer_ids:
+        return 0
+    with Session(engine) as db:
+        released = db.execute(update(TimerRecord).where(TimerRecord.id.in_(timer_ids), TimerRecord.status == "claimed",
+                                                         TimerRecord.claimed_at == claimed_at)
+                              .values(status="pending", claimed_at=None)).rowcount
+        db.commit()
+    return released
+
+
 def release_stale_claims(engine: Engine, now: datetime, grace_seconds: int) -> int:
     """Timers claimed but not fired within the grace period lost their task (Redis flushed, worker killed): re-pend.
 

@@ -2,21 +2,22 @@
 then reconcile sends whose outcome is unknown (`workers/reconcile.py`).
 
 Claims are atomic conditional updates (`FOR UPDATE SKIP LOCKED` on PostgreSQL), so any number of schedulers may run
-at once and no timer is handed out twice. If the hand-off itself fails (Redis down), the rows stay claimed and the
-sweeper returns them to `pending` after the grace period.
+at once and no timer is handed out twice. If the hand-off itself fails (Redis down), the rows not yet handed out go
+back to `pending` at once; rows whose task was lost later (Redis restarted empty) return after the grace period.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from apscheduler.schedulers.blocking import BlockingScheduler
 
 from config.wiring import Services, services
-from models.outbox import hand_off_due_messages, sweep_messages
-from models.timers import claim_due_timers, release_stale_claims
+from models.outbox import hand_off_due_messages, return_unhanded, sweep_messages
+from models.timers import claim_due_timers, release_claims, release_stale_claims
 from workers.reconcile import reconcile_stale_sends
 
 log = logging.getLogger("carepath.scheduler")
@@ -39,12 +40,10 @@ def tick(svc: Services, now: datetime | None = None) -> TickResult:
     result = TickResult()
     result.released = release_stale_claims(svc.engine, now, settings.handoff_grace_seconds)
     result.released += sweep_messages(svc.engine, now, settings.handoff_grace_seconds)
-    for claimed in claim_due_timers(svc.engine, now):
-        fire_timer.delay(claimed.id)
-        result.timers += 1
-    for message_id in hand_off_due_messages(svc.engine, now):
-        deliver_message.delay(message_id)
-        result.messages += 1
+    timer_ids = [claimed.id for claimed in claim_due_timers(svc.engine, now)]
+    result.timers = hand_off(timer_ids, fire_timer.delay, lambda rest: release_claims(svc.engine, rest, now))
+    message_ids = hand_off_due_messages(svc.engine, now)
+    result.messages = hand_off(message_ids, deliver_message.delay, lambda rest: return_unhanded(svc.engine, rest, now))
     # Last: its provider lookups may be slow (or fail), and must not hold up due timers. What it returns to `pending`
     # is handed out next tick.
     reconciled = reconcile_stale_sends(svc, now)
@@ -54,6 +53,18 @@ def tick(svc: Services, now: datetime | None = None) -> TickResult:
         log.info("tick: %d timers, %d messages handed off; %d released; %d reconciled", result.timers,
                  result.messages, result.released, result.reconciled)
     return result
+
+
+def hand_off(ids: list[str], send: Callable[[str], object], give_back: Callable[[list[str]], int]) -> int:
+    """Send each id to Celery; if the broker fails, give the rest back for the next tick, then let the error out."""
+    for done, item in enumerate(ids):
+        try:
+            send(item)
+        except Exception:
+            returned = give_back(ids[done:])
+            log.warning("hand-off to the broker failed: %d of %d given back for the next tick", returned, len(ids))
+            raise
+    return len(ids)
 
 
 def safe_tick() -> None:
