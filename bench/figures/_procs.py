@@ -91,6 +91,11 @@ def claimed_redis_db(redis_url: str) -> Iterator[str]:
         locks.close()
 
 
+def load_average() -> float:
+    """The machine's 1-minute load average: what else was running beside a measurement (2 cores: 2.0 is full)."""
+    return round(os.getloadavg()[0], 1)
+
+
 def daytime_zone(now: datetime | None = None) -> str:
     """A fixed-offset zone where it is now about 14:00, so no quiet hours hold a reminder back."""
     now = now or datetime.now(UTC)
@@ -294,6 +299,21 @@ def tree_rss_mib(pid: int) -> float:
         total += _vm_rss_kib(current)
         todo.extend(_children(current))
     return total / 1024
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process and its live descendants, in seconds (/proc/<pid>/stat)."""
+    total, todo = 0, [pid]
+    while todo:
+        current = todo.pop()
+        try:
+            with open(f"/proc/{current}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()  # after the command name, which may hold spaces
+            total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+        except (OSError, IndexError, ValueError):
+            pass
+        todo.extend(_children(current))
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 @dataclass

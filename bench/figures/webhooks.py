@@ -1,10 +1,11 @@
 """Figure f: signed inbound-SMS webhooks at a steady 100 requests/s against the real API: p50 / p99 latency, errors.
 
-Ours: `carepath api` (uvicorn, one process) on a migrated throwaway database with real workflows; the bench posts
-Twilio-signed `/v1/webhooks/twilio/sms` requests from their patients (replies "1", "YES" and free text) and a share of
-unknown numbers, each with its own MessageSid. Open loop: request i leaves at start + i/100 s whatever the earlier ones
-are doing, and its latency counts from that planned moment, so a slow server cannot slow the load down and hide its
-own queueing. Every request and signature is built before the clock starts.
+Ours: `carepath api --workers 2` (uvicorn, as docker-compose.yml runs it) on a migrated throwaway database with real
+workflows whose reminders went out; the bench posts Twilio-signed `/v1/webhooks/twilio/sms` requests from their
+patients (replies "1", "YES" and free text) and a share of unknown numbers, each with its own MessageSid. Open loop:
+request i leaves at start + i/100 s whatever the earlier ones are doing, and its latency counts from that planned
+moment, so a slow server cannot slow the load down and hide its own queueing. Every request and signature is built
+before the clock starts.
 
 Baseline: the same rate against `GET /healthz` of the same server, half before and half after ours: what uvicorn,
 the middleware and the HTTP client cost without our webhook work. Ratio = p99 ours ÷ p99 baseline; the goal is on ours
@@ -26,11 +27,13 @@ from bench.figures._procs import (
     UVICORN_READY,
     Procs,
     claimed_redis_db,
+    load_average,
     py_spy,
     stop_gently,
     throwaway_database,
     tool,
     top_frames,
+    tree_cpu_seconds,
 )
 from bench.figures.delivery import bench_services, create_reminder_workflows, phone
 
@@ -41,6 +44,7 @@ INBOUND_PATH = "/v1/webhooks/twilio/sms"
 REPLIES = ("1", "YES", "Running ten minutes late, sorry", "Can we move my appointment to next week?")
 UNKNOWN_SHARE = 5  # every fifth text comes from a number no workflow has
 UNKNOWN_FIRST_PHONE = 9000
+API_WORKERS = 2  # as docker-compose.yml runs the API
 
 
 @dataclass
@@ -153,6 +157,18 @@ def api_env(database_url: str, redis_url: str, base_url: str) -> dict[str, str]:
     return env
 
 
+def wait_until_answering(base_url: str, api, timeout: float = 60) -> None:
+    """Every uvicorn worker process up: /healthz answers, and each worker logged its startup."""
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while api.text().count("Application startup complete") < API_WORKERS:
+        if time.monotonic() > deadline or api.popen.poll() is not None:
+            raise RuntimeError(f"the API did not start:\n{api.text()[-2000:]}")
+        time.sleep(0.1)
+    httpx.get(f"{base_url}/healthz", timeout=10).raise_for_status()
+
+
 def free_port() -> int:
     import socket
 
@@ -169,8 +185,9 @@ def inbound_webhooks(ctx: BenchContext) -> Figure:
     seconds = ctx.size(full=60, quick=15, smoke=2)
     patients = ctx.size(full=300, quick=100, smoke=5)
     count = seconds * RATE
-    details: dict = {"rate_per_s": RATE, "seconds": seconds, "patients": patients,
-                     "unknown_number_share": round(1 / UNKNOWN_SHARE, 2), "api_processes": 1}
+    details: dict = {"rate_per_s": RATE, "load_seconds": seconds, "patients": patients,
+                     "unknown_number_share": round(1 / UNKNOWN_SHARE, 2), "api_workers": API_WORKERS,
+                     "load_average_before": load_average()}
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
     with (throwaway_database(ctx.postgres_server_url, "f") as database_url, claimed_redis_db(ctx.redis_url) as redis_url,
@@ -182,14 +199,24 @@ def inbound_webhooks(ctx: BenchContext) -> Figure:
             fire_due_timers(svc.pathway, datetime.now(UTC))
         finally:
             svc.engine.dispose()
-        api = procs.start("api", [tool("carepath"), "api", "--port", str(port)], api_env(database_url, redis_url, base_url),
-                          UVICORN_READY)
+        api = procs.start("api", [tool("carepath"), "api", "--port", str(port), "--workers", str(API_WORKERS)],
+                          api_env(database_url, redis_url, base_url), UVICORN_READY)
+        wait_until_answering(base_url, api)
         texts = inbound_texts(base_url, patients, count + RATE)
         health = [Planned("GET", "/healthz")] * (count // 2)
         run_load(base_url, texts[:RATE // 2] + [Planned("GET", "/healthz")] * (RATE // 2), RATE)  # warm-up, not counted
+        cpu = tree_cpu_seconds(api.popen.pid)
         baseline = run_load(base_url, health)
+        cpu_base = tree_cpu_seconds(api.popen.pid) - cpu
         ours = run_load(base_url, texts[RATE:])
+        cpu_ours = tree_cpu_seconds(api.popen.pid) - cpu - cpu_base
+        cpu = tree_cpu_seconds(api.popen.pid)
         baseline.merge(run_load(base_url, health))
+        cpu_base += tree_cpu_seconds(api.popen.pid) - cpu
+        details["load_average_after"] = load_average()
+        # The API's own CPU per request (its PostgreSQL work is on the server's processes, not counted here).
+        details["api_cpu_ms_per_request"] = {"ours": round(1000 * cpu_ours / max(1, count), 2),
+                                             "baseline": round(1000 * cpu_base / max(1, 2 * len(health)), 2)}
         if ctx.profile_dir is not None and not _met(ours):
             # A separate profiled run (py-spy samples the API process), so that sampling does not slow the measured one.
             out = ctx.profile_dir / "f-webhooks.speedscope.json"
