@@ -56,8 +56,9 @@ def latest_reading(session: Session, phase: str) -> Vital | None:
 
 def dose_gates(state: WorkflowState, session: Session, route: RouteRules, rules: SessionRules,
                ride_confirmed: bool | None = None, fasting_confirmed: bool | None = None) -> list[Gate]:
-    """Pre-dose BP, REMS enrollment, ride home, fasting: in the order the engine checks them."""
+    """No other dose in monitoring, pre-dose BP, REMS enrollment, ride home, fasting: in the order the engine checks them."""
     return [
+        _one_dose_at_a_time(state, session),
         _pre_dose_bp(session, rules),
         _required(route.requires_rems_enrollment, state.rems_enrollment_id is not None, "rems_enrollment",
                   "REMS enrollment", "no REMS patient enrollment on file: record rems.enrolled first",
@@ -67,6 +68,18 @@ def dose_gates(state: WorkflowState, session: Session, route: RouteRules, rules:
         _attested(route.requires_fasting, fasting_confirmed, session, "fasting", "Fasting",
                   "fasting not confirmed (fasting_confirmed must be true)"),
     ]
+
+
+def _one_dose_at_a_time(state: WorkflowState, session: Session) -> Gate:
+    """A patient is dosed again only once the last dose's monitoring ended in a discharge."""
+    label = "No other dose in monitoring"
+    if session.status == SessionStatus.DOSED:
+        return Gate("one_dose_at_a_time", "one_dose_at_a_time", label, "passed", "this session's dose")
+    monitored = sorted(s.id for s in state.sessions.values() if s.id != session.id and s.status == SessionStatus.DOSED)
+    if not monitored:
+        return Gate("one_dose_at_a_time", "one_dose_at_a_time", label, "passed", "none")
+    return Gate("one_dose_at_a_time", "one_dose_at_a_time", label, "open", f"session {monitored[0]} is being monitored",
+                f"session {monitored[0]} was dosed and is not discharged yet: discharge it before another dose")
 
 
 def _pre_dose_bp(session: Session, rules: SessionRules) -> Gate:

@@ -54,7 +54,8 @@ def parse(action: str, form: Mapping[str, str], session: Session, zone: ZoneInfo
         data["sedation_resolved"] = form.get("sedation_resolved") == "yes"
         data["dissociation_resolved"] = form.get("dissociation_resolved") == "yes"
         data["clinician"] = clinician
-    return Charted(ACTIONS[action], data, charted_time(form.get("at", ""), zone, now, earliest_for(action, form, session)))
+    # The order of a visit's steps (no dose before the arrival, ...) is the engine's rule (`charted_in_order`).
+    return Charted(ACTIONS[action], data, charted_time(form.get("at", ""), zone, now))
 
 
 def idempotency_key(raw: str) -> str:
@@ -85,18 +86,8 @@ def dose_amount(raw: str, per_kg: bool) -> dict:
         raise FormProblem(f"Dose must be {unit}") from None
 
 
-def earliest_for(action: str, form: Mapping[str, str], session: Session) -> tuple[datetime, str] | None:
-    """The session's own moment a charted time may not precede: nothing is charted before arrival or the dose."""
-    after_dose = action == "discharge" or (action == "vitals" and form.get("phase") in ("post_dose", "pre_discharge"))
-    if after_dose and session.dosed_at is not None:
-        return session.dosed_at, "the dose"
-    if action != "arrived" and session.arrived_at is not None:
-        return session.arrived_at, "the arrival"
-    return None
-
-
-def charted_time(raw: str, zone: ZoneInfo, now: datetime, earliest: tuple[datetime, str] | None) -> datetime | None:
-    """An optional clinic-local time: blank is now; not in the future, not before `earliest`, within the charting span."""
+def charted_time(raw: str, zone: ZoneInfo, now: datetime) -> datetime | None:
+    """An optional clinic-local time: blank is now; not in the future, within the charting span."""
     text = raw.strip()
     if not text:
         return None
@@ -109,7 +100,4 @@ def charted_time(raw: str, zone: ZoneInfo, now: datetime, earliest: tuple[dateti
         raise FormProblem("Time must not be in the future (leave it blank for now)")
     if moment < now - LATEST_CHARTING:
         raise FormProblem(f"Time is more than {LATEST_CHARTING.seconds // 3600} hours ago; chart only today's session")
-    if earliest is not None and moment < earliest[0].replace(second=0, microsecond=0):
-        shown = earliest[0].astimezone(zone).strftime("%H:%M")
-        raise FormProblem(f"Time must not be before {earliest[1]} ({shown})")
     return moment

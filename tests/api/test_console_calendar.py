@@ -181,9 +181,10 @@ def test_a_safety_hold_shows_on_the_calendar_as_held(api: ApiServer) -> None:
 def test_a_day_at_the_clinic_shows_arrived_held_and_done(api: ApiServer) -> None:
     arrived, _ = at_the_chair(api)
     held, _ = at_the_chair(api)
-    done, _ = at_the_chair(api)
+    done, _ = at_the_chair(api, arrived=False)
     # The finished session was charted from the flowsheet afterwards: each event with the time it happened.
     for minutes, event_type, data in [
+            (130, "session.arrived", {}),
             (128, "vitals.recorded", {"phase": "pre_dose", "systolic": 120, "diastolic": 80}),
             (125, "dose.administered", {"dose_mg": 56, "ride_confirmed": True, "fasting_confirmed": True}),
             (85, "vitals.recorded", {"phase": "post_dose", "systolic": 124, "diastolic": 80}),

@@ -52,8 +52,8 @@ def test_a_dose_without_a_ride_home_is_refused_with_the_gate_the_panel_shows_ope
         assert submit(client, workflow_id, "vitals", {"phase": "pre_dose", **NORMAL}).status_code == 303
         page = client.get(chair_url(workflow_id))
         assert name in page.text and unlabelled_controls(page.text) == []  # vitals and dose forms
-        assert gate_states(page.text) == {"bp_pre_dose": "passed", "rems_enrollment": "passed", "ride_home": "open",
-                                          "fasting": "open"}
+        assert gate_states(page.text) == {"one_dose_at_a_time": "passed", "bp_pre_dose": "passed",
+                                          "rems_enrollment": "passed", "ride_home": "open", "fasting": "open"}
         before = history(api, workflow_id)
         refused = submit(client, workflow_id, "dose", {"dose": "56", "unit": "mg", "fasting_confirmed": "yes"})
     assert refused.status_code == 409
@@ -118,6 +118,19 @@ def test_a_session_charted_late_is_discharged_once_its_gates_are_closed(api: Api
     assert session_of(api, workflow_id)["status"] == "discharged"
     dose_event = next(e for e in history(api, workflow_id) if e["type"] == "dose.administered")
     assert dose_event["actor"] == {"role": "clinician", "name": api.names["clinician"]}
+
+
+def test_a_dose_charted_before_its_pre_dose_reading_is_refused_by_the_engine(api: ApiServer) -> None:
+    workflow_id, _ = at_the_chair(api, arrived=False)
+    with logged_in(api, "clinician") as client:
+        for action, data in [("arrived", {"at": minutes_ago(40)}), ("vitals", {"phase": "pre_dose", **NORMAL,
+                                                                                "at": minutes_ago(20)})]:
+            assert submit(client, workflow_id, action, data).status_code == 303
+        before = history(api, workflow_id)
+        refused = submit(client, workflow_id, "dose", {"dose": "56", "ride_confirmed": "yes", "fasting_confirmed": "yes",
+                                                       "at": minutes_ago(30)})
+        assert "before the pre-dose reading" in refusal(refused.text) and "charted_in_order" in refused.text
+    assert history(api, workflow_id) == before
 
 
 def test_a_double_submitted_dose_is_recorded_once(api: ApiServer) -> None:

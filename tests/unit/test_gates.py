@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from pathway_helpers import ELEVATED_BP, PROTOCOL, Patient, esketamine_at_chair, route_at_chair
+from pathway_helpers import ELEVATED_BP, PROTOCOL, Patient, dosed, esketamine_at_chair, route_at_chair
 
 from workflows.gates import chair_gates, first_open
 
@@ -23,7 +23,8 @@ def test_at_arrival_every_esketamine_dose_gate_is_open_and_no_discharge_time_yet
     patient = esketamine_at_chair(rems=False)
     view = gates_of(patient)
     assert [(g.name, g.state) for g in view.dose] == [
-        ("bp_pre_dose", "open"), ("rems_enrollment", "open"), ("ride_home", "open"), ("fasting", "open")]
+        ("one_dose_at_a_time", "passed"), ("bp_pre_dose", "open"), ("rems_enrollment", "open"), ("ride_home", "open"),
+        ("fasting", "open")]
     assert view.discharge == [] and view.earliest_discharge is None and view.seconds_left is None
 
 
@@ -109,3 +110,46 @@ def test_once_discharged_nothing_is_open():
     patient.monitor_and_discharge("s1")
     view = gates_of(patient)
     assert view.open == [] and view.seconds_left == 0
+
+
+def test_a_second_session_is_not_dosed_while_the_first_is_still_monitored():
+    patient = dosed()  # s1 dosed, not discharged
+    start = patient.now + timedelta(minutes=20)
+    patient.post("session.scheduled", {"session": "s2", "start": start})
+    patient.post("session.arrived", {"session": "s2"})
+    patient.bp("s2", "pre_dose")
+    assert "one_dose_at_a_time" in open_names_of(patient, "s2")
+    error = patient.refuse("dose.administered", {"session": "s2", "dose_mg": 56, "ride_confirmed": True,
+                                                 "fasting_confirmed": True})
+    assert error.rule == "one_dose_at_a_time" and "s1" in error.message
+
+
+def _charted(patient: Patient, event_type: str, data: dict, minutes_ago: float):
+    from workflows.events import make_event
+    from workflows.pathway import decide
+
+    event = make_event(event_type, data, actor={"role": "clinician", "name": "Dr. Berg"},
+                       occurred_at=patient.now - timedelta(minutes=minutes_ago))
+    return decide(patient.state, event, patient.now, PROTOCOL, patient.clinic)
+
+
+def test_late_charting_keeps_a_visits_steps_in_order():
+    from workflows.errors import Rejected
+
+    patient = esketamine_at_chair()  # arrived just now
+    with pytest.raises(Rejected) as before_arrival:
+        _charted(patient, "vitals.recorded", {"session": "s1", "phase": "pre_dose", "systolic": 120, "diastolic": 80},
+                 minutes_ago=10)
+    assert before_arrival.value.rule == "charted_in_order" and "before the arrival" in before_arrival.value.message
+
+    patient.advance(minutes=10)
+    patient.bp("s1", "pre_dose")
+    with pytest.raises(Rejected) as before_reading:
+        _charted(patient, "dose.administered", {"session": "s1", "dose_mg": 56, "ride_confirmed": True,
+                                                "fasting_confirmed": True}, minutes_ago=3)
+    assert before_reading.value.rule == "charted_in_order" and "pre-dose reading" in before_reading.value.message
+    assert patient.session("s1").status == "arrived"
+
+
+def open_names_of(patient: Patient, session_id: str) -> set[str]:
+    return {gate.name for gate in gates_of(patient, session_id).open}

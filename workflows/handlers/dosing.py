@@ -22,6 +22,8 @@ def vitals_recorded(step: Step) -> None:
         step.reject(f"session {session.id} is already dosed; record post_dose or pre_discharge", "vitals_phase")
     if data.phase != "pre_dose" and session.status != SessionStatus.DOSED:
         step.reject(f"session {session.id} is not dosed yet; record a pre_dose reading", "vitals_phase")
+    charted_after(step, session.dosed_at if data.phase != "pre_dose" else session.arrived_at, f"a {data.phase} reading",
+                  "the dose" if data.phase != "pre_dose" else "the arrival")
     session.vitals.append(
         Vital(phase=data.phase, systolic=data.systolic, diastolic=data.diastolic,
               heart_rate=data.heart_rate, spo2=data.spo2, at=step.now)
@@ -79,11 +81,25 @@ def dose_administered(step: Step) -> None:
                                                 ride_confirmed=data.ride_confirmed, fasting_confirmed=data.fasting_confirmed))
     if blocker is not None:
         step.reject(blocker.refusal, blocker.rule)
+    charted_after(step, session.arrived_at, "the dose", "the arrival")
+    charted_after(step, gates.latest_reading(session, "pre_dose").at, "the dose", "the pre-dose reading")
     session.dose_mg = data.dose_mg if data.dose_mg is not None else session.planned_dose_mg
     session.dose_mg_per_kg = data.dose_mg_per_kg if data.dose_mg_per_kg is not None else session.planned_dose_mg_per_kg
     _check_dose(step, session, rules, at_dose=True)
     session.status = SessionStatus.DOSED
     session.dosed_at = step.now
+
+
+def charted_after(step: Step, earlier: datetime | None, what: str, after: str) -> None:
+    """Late charting (an earlier `occurred_at`) is fine, but a visit's steps keep their order: no pre-dose reading
+    before the arrival, no dose before the arrival or its pre-dose reading, no post-dose reading before the dose.
+
+    (An arrival may be charted before the booking was entered: a same-day add-on is often booked after the patient
+    walked in.)"""
+    if earlier is not None and step.now < earlier:
+        zone = step.clinic.timezone
+        step.reject(f"{what} is charted at {local(step.now, zone):%Y-%m-%d %H:%M}, before {after} at "
+                    f"{local(earlier, zone):%Y-%m-%d %H:%M} (clinic time)", "charted_in_order", "invalid_data")
 
 
 def check_planned_dose(step: Step, session: Session) -> None:
@@ -179,6 +195,7 @@ def session_discharged(step: Step) -> None:
     session = step.session(data.session)
     if session.status != SessionStatus.DOSED:
         step.reject(f"session {session.id} is {session.status}; only a dosed session is discharged", "session_dosed")
+    charted_after(step, session.dosed_at, "the discharge", "the dose")
     rules = step.protocol.route(session.route)
     blocker = gates.first_open(gates.discharge_gates(session, rules, step.now, sedation_resolved=data.sedation_resolved,
                                                      dissociation_resolved=data.dissociation_resolved))
