@@ -218,6 +218,14 @@ def _after(view: str, day: date, notice: str) -> RedirectResponse:
     return RedirectResponse(f"/console/calendar?{query}", status_code=303)
 
 
+def default_start(day: date, local_now: datetime) -> datetime:
+    """The booking form's preset: 09:00 on the day shown, or, once that has passed, the next whole hour (then the
+    engine's "start is not in the future" is not the first thing a coordinator meets)."""
+    nine = datetime.combine(day, time(9))
+    upcoming = (local_now.replace(tzinfo=None, minute=0, second=0, microsecond=0) + timedelta(hours=1))
+    return max(nine, upcoming)
+
+
 def _page(request: Request, svc: Services, user: User, span: Span, *, notice: str | None = None,
           error: str | None = None, rule: str | None = None, failed: str | None = None,
           values: dict[str, str] | None = None, status: int = 200) -> Response:
@@ -233,6 +241,6 @@ def _page(request: Request, svc: Services, user: User, span: Span, *, notice: st
         "patients": agenda.bookable_patients(svc.engine),
         "may_book": role_may_post(role, "session.scheduled"), "may_move": role_may_post(role, "session.rescheduled"),
         "may_cancel": role_may_post(role, "session.cancelled"),
-        "default_start": datetime.combine(span.day, time(9)).strftime("%Y-%m-%dT%H:%M"),
+        "default_start": default_start(span.day, now.astimezone(span.zone)).strftime("%Y-%m-%dT%H:%M"),
     }
     return web.render(request, svc, "calendar.html", context, status_code=status)

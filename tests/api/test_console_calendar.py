@@ -202,3 +202,11 @@ def test_a_day_at_the_clinic_shows_arrived_held_and_done(api: ApiServer) -> None
         assert items(page.text, arrived) == {"s1": "arrived"} and items(page.text, held) == {"s1": "held (BP)"}
         assert items(page.text, done) == {"s1": "done"}
         assert f"/console/calendar/{held}/session/s1/move" not in page.text  # a held session is not moved, it is rebooked
+
+
+def test_the_booking_form_presets_a_start_the_engine_will_take(api: ApiServer) -> None:
+    today = datetime.now(CLINIC_ZONE).date()
+    with logged_in(api, "coordinator") as client:
+        page = calendar(client, today)
+    [preset] = re.findall(r'id="book-start" name="start" required value="([^"]+)"', page.text)
+    assert datetime.fromisoformat(preset).replace(tzinfo=CLINIC_ZONE) > datetime.now(CLINIC_ZONE)
