@@ -92,7 +92,7 @@ def deliver_reminders(ctx: BenchContext, fake, procs: Procs, redis_url: str, cou
         all_due = time.time() + REMINDER_LEAD.total_seconds()
         worker = carepath_worker(procs, env, CONCURRENCY)
         scheduler = carepath_scheduler(procs, env)
-        spies = [py_spy(procs, p, profile.with_name(f"{profile.stem}-{p.name}.speedscope.json"))
+        spies = [py_spy(procs, p, profile.parent / f"{profile.name}-{p.name}.speedscope.json")
                  for p in (worker, scheduler)] if profile else []
         due = max(all_due, time.time())
         messages = fake.wait_for_messages(count, timeout=max(60, count / 5))
@@ -105,6 +105,12 @@ def deliver_reminders(ctx: BenchContext, fake, procs: Procs, redis_url: str, cou
     details = {"first_message_after_s": round(min(m.received_at for m in messages) - due, 2),
                "delivery_seconds": round(last - due, 1)}
     return count / (last - due), details
+
+
+def profile_note(name: str, frames: dict) -> str:
+    """One line for the table: where the profiled process spent its samples."""
+    top = "; ".join(f"{frame.split(' (')[0]} {pct} %" for frame, pct in frames["self_pct"][:3])
+    return f"{name} (py-spy) self time: {top}"
 
 
 def noop_rate(procs: Procs, redis_url: str, count: int) -> float:
@@ -134,13 +140,12 @@ def reminders_delivered(ctx: BenchContext) -> Figure:
         note = ""
         if ctx.profile_dir is not None and r is not None and r < GOAL_RATIO:
             # A separate pass under py-spy, so that sampling does not slow the measured one.
-            out = ctx.profile_dir / "c-delivery.speedscope.json"
-            deliver_reminders(ctx, fake, procs, redis_url, max(20, count // 2), profile=out)
-            worker_profile = out.with_name(f"{out.stem}-worker.speedscope.json")
+            deliver_reminders(ctx, fake, procs, redis_url, max(20, count // 2), profile=ctx.profile_dir / "c")
+            worker_profile = ctx.profile_dir / "c-worker.speedscope.json"
             if worker_profile.exists():
                 details["worker_profile"] = str(worker_profile)
                 details["worker_top_frames"] = top_frames(worker_profile)
-                note = f"profile: {worker_profile}"
+                note = profile_note(worker_profile.name, details["worker_top_frames"])
     return Figure(key="c", title="reminders delivered end to end per second (PostgreSQL, Redis, fake Twilio)",
                   value=ours, unit="/s", baseline=baseline,
                   baseline_label=f"bare Celery no-op tasks/s, same Redis, -c {CONCURRENCY}", ratio=r,
