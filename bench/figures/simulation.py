@@ -151,7 +151,7 @@ def core_replay_seconds(scenario_file: Path, database_file: Path) -> tuple[float
 @figure("g")
 def simulation(ctx: BenchContext) -> Figure:
     """`carepath simulate`, 1,000 patients over 120 days (SQLite)"""
-    patients = ctx.size(full=1000, quick=20, smoke=2)
+    patients = ctx.size(full=1000, quick=12, smoke=2)
     scenario_file = ctx.workdir / "g-scenario.yaml"
     database_file = ctx.workdir / "g-simulation.db"
     write_scenario(scenario_file, patients)
