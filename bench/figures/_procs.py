@@ -1,5 +1,6 @@
-"""What figures c, f and h share: a throwaway database, a Redis database of their own, processes started as a user
-would (each in its own process group, output in a log file), RSS read from /proc, and the bare Celery baseline.
+"""What figures c, f and h share beside bench/support.py's throwaway database and Redis number: processes started as
+a user would (each in its own process group, output in a log file), RSS and CPU read from /proc, py-spy profiles, and
+the bare Celery baseline.
 
 No psutil: a process tree's RSS is the sum of VmRSS over the leader and its descendants, read from /proc.
 """
@@ -8,32 +9,24 @@ from __future__ import annotations
 
 import os
 import re
-import secrets
 import shutil
 import signal
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import redis
-from psycopg import sql
-from sqlalchemy.engine import make_url
+
+from bench import support
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent  # the virtualenv's bin/, where `carepath` and `celery` live
-
-# The Redis databases the e2e tests also claim, with the same lock keys, so a bench and a test run never share a broker.
-REDIS_DBS = range(8, 15)
-REDIS_LOCK_DB = 15
-REDIS_LOCK_TTL_SECONDS = 1800
 
 WORKER_READY = re.compile(r"celery@\S+ ready")
 SCHEDULER_READY = re.compile(r"scheduler started")
@@ -43,52 +36,9 @@ UVICORN_READY = re.compile(r"Uvicorn running on|Application startup complete")
 # --- services ------------------------------------------------------------------------------------------------------
 
 
-def _connect(server_url: str) -> psycopg.Connection:
-    u = make_url(server_url)
-    params = {"host": u.host, "port": u.port, "user": u.username, "password": u.password, "dbname": u.database}
-    return psycopg.connect(autocommit=True, connect_timeout=5, **{k: v for k, v in params.items() if v is not None})
-
-
-@contextmanager
-def throwaway_database(server_url: str, label: str) -> Iterator[str]:
-    """A new database on the server, migrated to the newest schema; yields its URL and drops it afterwards."""
-    from models.db import migrate
-
-    name = f"carepath_bench_{label}_{os.getpid()}_{secrets.token_hex(3)}"
-    with _connect(server_url) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(sql.Identifier(name)))
-    url = make_url(server_url).set(drivername="postgresql+psycopg", database=name).render_as_string(hide_password=False)
-    try:
-        migrate(url)
-        yield url
-    finally:
-        with _connect(server_url) as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-
-
-@contextmanager
-def claimed_redis_db(redis_url: str) -> Iterator[str]:
-    """A Redis database number nobody else uses (locked as the e2e tests lock theirs), flushed before and after."""
-    server = redis_url.rsplit("/", 1)[0] if re.search(r"/\d+$", redis_url) else redis_url.rstrip("/")
-    locks = redis.Redis.from_url(f"{server}/{REDIS_LOCK_DB}")
-    owner = f"bench:{os.getpid()}:{time.monotonic_ns()}"
-    deadline = time.monotonic() + 60
-    while (number := next((n for n in REDIS_DBS if locks.set(f"carepath:e2e:db:{n}", owner, nx=True,
-                                                             ex=REDIS_LOCK_TTL_SECONDS)), None)) is None:
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"no free Redis database among {list(REDIS_DBS)}")
-        time.sleep(0.5)
-    url = f"{server}/{number}"
-    client = redis.Redis.from_url(url)
-    client.flushdb()
-    try:
-        yield url
-    finally:
-        client.flushdb()
-        client.close()
-        if locks.get(f"carepath:e2e:db:{number}") == owner.encode():
-            locks.delete(f"carepath:e2e:db:{number}")
-        locks.close()
+# The throwaway database and the Redis number are bench/support.py's, shared with the other figures.
+throwaway_database = support.throwaway_database
+claimed_redis_db = support.redis_database
 
 
 def load_average() -> float:

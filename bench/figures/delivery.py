@@ -82,7 +82,7 @@ def deliver_reminders(ctx: BenchContext, fake, procs: Procs, redis_url: str, cou
     from bench.fake_twilio_server import FakeTwilio
 
     fake.reset()
-    with throwaway_database(ctx.postgres_server_url, "c") as database_url:
+    with throwaway_database(ctx.postgres_server_url) as database_url:
         env = carepath_env(database_url, redis_url, fake.env(), FakeTwilio.FROM_NUMBER)
         svc = bench_services(database_url)
         try:

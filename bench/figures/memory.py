@@ -151,7 +151,7 @@ def worker_memory(ctx: BenchContext) -> Figure:
     details: dict = {"tasks": total, "worker_concurrency": CONCURRENCY, "warm_at": f"{warm:.0%} of the tasks",
                      "mix": f"{reminders} reminders end to end ({2 * reminders} tasks) + {total - 2 * reminders} "
                             "duplicate fire_timer/deliver_message tasks"}
-    with (FakeTwilio() as fake, throwaway_database(ctx.postgres_server_url, "h") as database_url,
+    with (FakeTwilio() as fake, throwaway_database(ctx.postgres_server_url) as database_url,
           claimed_redis_db(ctx.redis_url) as redis_url, Procs(ctx.workdir / "h") as procs):
         base = noop_memory(procs, redis_url, total).summary("worker", total, warm)
         sampler, extra = carepath_memory(ctx, fake, procs, database_url, redis_url, total, reminders)

@@ -191,7 +191,7 @@ def inbound_webhooks(ctx: BenchContext) -> Figure:
                      "load_average_before": load_average()}
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
-    with (throwaway_database(ctx.postgres_server_url, "f") as database_url, claimed_redis_db(ctx.redis_url) as redis_url,
+    with (throwaway_database(ctx.postgres_server_url) as database_url, claimed_redis_db(ctx.redis_url) as redis_url,
           Procs(ctx.workdir / "f") as procs):
         svc = bench_services(database_url)
         try:

@@ -37,7 +37,7 @@ def redis_server() -> str:
 
 @pytest.fixture
 def ctx(postgres_server_url: str, redis_server: str, tmp_path: Path) -> BenchContext:
-    # The figures claim a Redis database of their own (the e2e tests' lock keys), whatever number this URL names.
+    # The figures claim a Redis database number of their own (bench/support.py), whatever number this URL names.
     return BenchContext(quick=True, smoke=True, postgres_server_url=postgres_server_url, redis_url=f"{redis_server}/0",
                         workdir=tmp_path)
 
