@@ -114,18 +114,18 @@ def hand_off_due_messages(engine: Engine, now: datetime, limit: int = SEND_BATCH
 
 def claim_message(engine: Engine, message_id: str, now: datetime) -> OutboxMessage | None:
     """A worker takes one handed-off message (`queued` → `sending`); None if another took it or it is done."""
-    with Session(engine) as db:
+    # One round trip for the claim and the row (RETURNING the whole row; not expired on commit, so not re-read).
+    with Session(engine, expire_on_commit=False) as db:
         claimed = db.execute(
             update(OutboxMessage).where(OutboxMessage.id == message_id, OutboxMessage.status == "queued")
             .values(status="sending", claimed_at=now, attempts=OutboxMessage.attempts + 1)
-            .returning(OutboxMessage.id)
+            .returning(OutboxMessage),
+            execution_options={"synchronize_session": False},
         ).scalar()
         db.commit()
-        if claimed is None:
-            return None
-        row = db.get(OutboxMessage, message_id)
-        db.expunge(row)
-        return row
+        if claimed is not None:
+            db.expunge(claimed)
+        return claimed
 
 
 def requeue(engine: Engine, message_id: str, now: datetime, not_before: datetime | None = None) -> None:
