@@ -119,6 +119,14 @@ def connect_task_counters() -> None:
     task_retry.connect(_on_task_retry, weak=False, dispatch_uid="carepath.ops.retried")
 
 
+def queue_depths(settings: Settings) -> dict[str, int]:
+    """Tasks waiting in each carepath queue on the broker (raises if Redis cannot be reached)."""
+    pipe = _redis(settings).pipeline()
+    for queue in QUEUES:
+        pipe.llen(queue)
+    return dict(zip(QUEUES, (int(n) for n in pipe.execute()), strict=True))
+
+
 def worker_snapshot(services: Services) -> WorkerStats:
     """Workers, queues and recent failures; in-process mode is reported as such, an unreachable broker as such."""
     settings = services.settings
@@ -127,10 +135,7 @@ def worker_snapshot(services: Services) -> WorkerStats:
         return WorkerStats(reachable=True, inline=True, flower_url=None)
     try:
         client = _redis(settings)
-        pipe = client.pipeline()
-        for queue in QUEUES:
-            pipe.llen(queue)
-        depths = dict(zip(QUEUES, (int(n) for n in pipe.execute()), strict=True))
+        depths = queue_depths(settings)
         failed = count_last_hour(client, "failed")
         retried = count_last_hour(client, "retried")
     except Exception as exc:

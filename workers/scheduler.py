@@ -36,10 +36,10 @@ def tick(svc: Services, now: datetime | None = None) -> TickResult:
     from workers.tasks import deliver_message, fire_timer  # the tasks import the app, which reads settings
 
     now = now or datetime.now(UTC)
-    settings = svc.settings
     result = TickResult()
-    result.released = release_stale_claims(svc.engine, now, settings.handoff_grace_seconds)
-    result.released += sweep_messages(svc.engine, now, settings.handoff_grace_seconds)
+    timers_grace, messages_grace = sweep_graces(svc)
+    result.released = release_stale_claims(svc.engine, now, timers_grace)
+    result.released += sweep_messages(svc.engine, now, messages_grace)
     timer_ids = [claimed.id for claimed in claim_due_timers(svc.engine, now)]
     result.timers = hand_off(timer_ids, fire_timer.delay, lambda rest: release_claims(svc.engine, rest, now))
     message_ids = hand_off_due_messages(svc.engine, now)
@@ -53,6 +53,31 @@ def tick(svc: Services, now: datetime | None = None) -> TickResult:
         log.info("tick: %d timers, %d messages handed off; %d released; %d reconciled", result.timers,
                  result.messages, result.released, result.reconciled)
     return result
+
+
+# While a queue still holds tasks, work handed out a grace period ago is most likely waiting its turn behind them, not
+# lost: re-handing it then only lengthens the queue (the chaos test and bench figure e saw that feedback loop). Such
+# claims are re-handed after this many grace periods instead, so a task lost under a steady backlog still comes back.
+BACKLOG_GRACE_FACTOR = 10
+
+
+def sweep_graces(svc: Services) -> tuple[int, int]:
+    """The stale-claim grace for timers and for messages, longer for a queue that still has a backlog."""
+    from workers.celery_app import SMS_QUEUE, TIMER_QUEUE
+    from workers.ops import queue_depths
+
+    grace = svc.settings.handoff_grace_seconds
+    if svc.settings.tasks == "inline":
+        return grace, grace
+    try:
+        depths = queue_depths(svc.settings)
+    except Exception:  # broker unreachable: nothing can be handed out this tick anyway; keep the plain grace
+        return grace, grace
+
+    def for_queue(queue: str) -> int:
+        return grace * BACKLOG_GRACE_FACTOR if depths.get(queue, 0) > 0 else grace
+
+    return for_queue(TIMER_QUEUE), for_queue(SMS_QUEUE)
 
 
 def hand_off(ids: list[str], send: Callable[[str], object], give_back: Callable[[list[str]], int]) -> int:

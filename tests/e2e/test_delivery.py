@@ -8,6 +8,7 @@ period has to pass before "nothing was sent again" means anything).
 from __future__ import annotations
 
 import re
+import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
@@ -134,6 +135,9 @@ def test_redis_flushed_with_work_queued_is_delivered_once_by_the_sweeper(e2e: E2
     scheduler = e2e.start_scheduler()
     wait_until(lambda: all(r.status == "queued" for r in e2e.outbox(workflows)), 15, "20 messages handed off")
     wait_until(lambda: e2e.queue_length("sms") >= 20, 5, "20 tasks in the sms queue")
+    # While the tasks wait in the queue they are not lost: three grace periods on, nothing was handed out twice.
+    time.sleep(3 * int(e2e.env_overrides["CAREPATH_HANDOFF_GRACE_SECONDS"]))
+    assert e2e.queue_length("sms") == 20 and scheduler.ticks()["released"] == 0, "waiting tasks were re-handed"
     e2e.redis.flushdb()  # the test's own database: FLUSHALL for this broker
     assert e2e.queue_length("sms") == 0 and e2e.redis.dbsize() == 0
 
