@@ -84,16 +84,18 @@ def server_versions(postgres_url: str, redis_url: str) -> dict[str, str]:
 
 
 @contextmanager
-def redis_database(server_url: str, wait_seconds: float = 60) -> Iterator[str]:
-    """A Redis database number nobody else is using (a lock key says it is ours), flushed before and after."""
+def redis_database(server_url: str, wait_seconds: float = 60, numbers: range = BENCH_REDIS_DBS, purpose: str = "bench",
+                   lock_seconds: int = REDIS_LOCK_TTL_SECONDS) -> Iterator[str]:
+    """A Redis database number among `numbers` nobody else is using (a lock key in DB 15 says it is ours), flushed
+    before and after. The e2e tests take theirs the same way, from other numbers."""
     base = server_url.rsplit("/", 1)[0] if re.search(r"/\d+$", server_url) else server_url.rstrip("/")
     locks = redis.Redis.from_url(f"{base}/{REDIS_LOCK_DB}")
-    owner = f"bench:{os.getpid()}:{time.monotonic_ns()}"
+    owner = f"{purpose}:{os.getpid()}:{time.monotonic_ns()}"
     deadline = time.monotonic() + wait_seconds
-    while (number := next((n for n in BENCH_REDIS_DBS
-                           if locks.set(f"carepath:bench:db:{n}", owner, nx=True, ex=REDIS_LOCK_TTL_SECONDS)), None)) is None:
+    while (number := next((n for n in numbers
+                           if locks.set(f"carepath:{purpose}:db:{n}", owner, nx=True, ex=lock_seconds)), None)) is None:
         if time.monotonic() > deadline:
-            raise RuntimeError(f"no free Redis database among {list(BENCH_REDIS_DBS)}")
+            raise RuntimeError(f"no free Redis database among {list(numbers)} for {purpose}")
         time.sleep(0.5)
     url = f"{base}/{number}"
     client = redis.Redis.from_url(url)
@@ -102,8 +104,8 @@ def redis_database(server_url: str, wait_seconds: float = 60) -> Iterator[str]:
         yield url
     finally:
         client.flushdb()
-        if locks.get(f"carepath:bench:db:{number}") == owner.encode():
-            locks.delete(f"carepath:bench:db:{number}")
+        if locks.get(f"carepath:{purpose}:db:{number}") == owner.encode():
+            locks.delete(f"carepath:{purpose}:db:{number}")
 
 
 # --- numbers -------------------------------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import Engine, case, func, or_, select
 from sqlmodel import Session
 
-from models.tables import EscalationRecord, EventRecord, Patient, Workflow
+from models.tables import EscalationRecord, EventRecord, OutboxMessage, Patient, Workflow
 
 # The worklist shows the most severe first, then the oldest.
 SEVERITY_ORDER = case({"emergency": 0, "urgent": 1, "routine": 2}, value=EscalationRecord.severity, else_=3)
@@ -81,6 +81,13 @@ def escalations_page(engine: Engine, *, statuses: Sequence[str] = UNRESOLVED, se
                      owner_role: str | None = None, workflow_id: str | None = None, limit: int = 50,
                      offset: int = 0) -> Page:
     """(EscalationRecord, Patient) pairs, most severe and oldest first."""
+    conditions = _escalation_filters(statuses, severity, owner_role, workflow_id=workflow_id)
+    return _escalation_rows(engine, conditions, (SEVERITY_ORDER, EscalationRecord.raised_at, EscalationRecord.id),
+                            limit, offset)
+
+
+def _escalation_filters(statuses: Sequence[str], severity: str | None, owner_role: str | None, *,
+                        workflow_id: str | None = None, acknowledged_by: str | None = None) -> list:
     conditions = [EscalationRecord.status.in_(list(statuses))]
     if severity:
         conditions.append(EscalationRecord.severity == severity)
@@ -88,11 +95,17 @@ def escalations_page(engine: Engine, *, statuses: Sequence[str] = UNRESOLVED, se
         conditions.append(EscalationRecord.owner_role == owner_role)
     if workflow_id:
         conditions.append(EscalationRecord.workflow_id == workflow_id)
+    if acknowledged_by:
+        conditions.append(EscalationRecord.acknowledged_by == acknowledged_by)
+    return conditions
+
+
+def _escalation_rows(engine: Engine, conditions: list, order: tuple, limit: int, offset: int) -> Page:
+    """A page of (EscalationRecord, Patient) pairs matching `conditions`, in `order`, with the total."""
     with Session(engine) as db:
         total = db.execute(select(func.count()).select_from(EscalationRecord).where(*conditions)).scalar_one()
         query = (select(EscalationRecord, Patient).join(Patient, Patient.id == EscalationRecord.patient_id)
-                 .where(*conditions).order_by(SEVERITY_ORDER, EscalationRecord.raised_at, EscalationRecord.id)
-                 .limit(limit).offset(offset))
+                 .where(*conditions).order_by(*order).limit(limit).offset(offset))
         rows = [tuple(row) for row in db.execute(query).all()]
         db.expunge_all()
         return Page(rows, total)
@@ -181,20 +194,16 @@ def worklist_page(engine: Engine, *, now: datetime, statuses: Sequence[str] = UN
                   owner_role: str | None = None, acknowledged_by: str | None = None, limit: int = 100,
                   offset: int = 0) -> Page:
     """(EscalationRecord, Patient) pairs: past their acknowledgement deadline first, then most severe, then oldest."""
-    conditions = [EscalationRecord.status.in_(list(statuses))]
-    if severity:
-        conditions.append(EscalationRecord.severity == severity)
-    if owner_role:
-        conditions.append(EscalationRecord.owner_role == owner_role)
-    if acknowledged_by:
-        conditions.append(EscalationRecord.acknowledged_by == acknowledged_by)
+    conditions = _escalation_filters(statuses, severity, owner_role, acknowledged_by=acknowledged_by)
     overdue_first = case(((EscalationRecord.status == "open") & (EscalationRecord.ack_deadline < now), 0), else_=1)
+    return _escalation_rows(engine, conditions,
+                            (overdue_first, SEVERITY_ORDER, EscalationRecord.raised_at, EscalationRecord.id), limit, offset)
+
+
+def messages_of(engine: Engine, workflow_id: str) -> list[OutboxMessage]:
+    """Every message of a workflow, planned and sent, in the order they were (or will be) due."""
     with Session(engine) as db:
-        total = db.execute(select(func.count()).select_from(EscalationRecord).where(*conditions)).scalar_one()
-        query = (select(EscalationRecord, Patient).join(Patient, Patient.id == EscalationRecord.patient_id)
-                 .where(*conditions)
-                 .order_by(overdue_first, SEVERITY_ORDER, EscalationRecord.raised_at, EscalationRecord.id)
-                 .limit(limit).offset(offset))
-        rows = [tuple(row) for row in db.execute(query).all()]
+        rows = list(db.execute(select(OutboxMessage).where(OutboxMessage.workflow_id == workflow_id)
+                               .order_by(OutboxMessage.not_before, OutboxMessage.created_at)).scalars())
         db.expunge_all()
-        return Page(rows, total)
+    return rows

@@ -9,24 +9,21 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, Response
-from sqlalchemy import select
-from sqlmodel import Session
 
 from api.console import web
 from api.console.offers import Attempt, actions_for
 from api.console.web import render, staff_only
-from api.dashboard.chart import Point, trend_svg
+from api.dashboard.chart import TRENDED, score_trend
 from api.dashboard.routes import escalation_row
 from api.deps import ServicesDep
 from config.wiring import Services
 from models import listing
-from models.tables import EventRecord, OutboxMessage, User
+from models.tables import EventRecord, User
 from workflows.stages import EVENT_RULES, Stage
 from workflows.state import WorkflowState
 
 router = APIRouter(include_in_schema=False)
 PAGE_SIZE = 25
-TRENDED = ("pcl5", "phq9")
 # The list's flag filter: flags the engine sets in the state, and facts about the patient people ask for alike.
 FLAG_FILTERS = {
     "elevated_risk": ("elevated risk", {"state_flag": "elevated_risk"}),
@@ -127,12 +124,7 @@ def patient_page(request: Request, svc: Services, user: User, workflow_id: str, 
     history = listing.events_page(svc.engine, workflow.id, limit=2000).rows
     escalations = listing.escalations_page(svc.engine, statuses=("open", "acknowledged", "resolved"),
                                            workflow_id=workflow.id, limit=200)
-    with Session(svc.engine) as db:
-        outbox = list(db.execute(select(OutboxMessage).where(OutboxMessage.workflow_id == workflow.id)
-                                 .order_by(OutboxMessage.not_before, OutboxMessage.created_at)).scalars())
-        db.expunge_all()
-    series = {name: [Point(a.at, a.total) for a in state.assessments if a.instrument == name and a.total is not None]
-              for name in TRENDED}
+    outbox = listing.messages_of(svc.engine, workflow.id)
     context = {
         "user": user, "now": now, "notice": notice, "workflow": workflow, "state": state, "patient": person,
         "flags": state.active_flags(now), "referral": history[0].data if history else {},
@@ -142,7 +134,7 @@ def patient_page(request: Request, svc: Services, user: User, workflow_id: str, 
         "appointments": sorted(state.appointments.values(), key=lambda a: a.start),
         "escalations": [escalation_row(record, pat, now, True) for record, pat in escalations.rows],
         "messages": outbox, "timeline": timeline(history),
-        "scores": [a for a in state.assessments if a.instrument in TRENDED], "trend_svg": trend_svg(series),
+        "scores": [a for a in state.assessments if a.instrument in TRENDED], "trend_svg": score_trend(state.assessments),
     }
     return render(request, svc, "patient.html", context, status_code=status_code)
 

@@ -19,6 +19,15 @@ class Point:
     total: int
 
 
+TRENDED = ("pcl5", "phq9")
+
+
+def score_trend(assessments) -> str:
+    """The PCL-5 / PHQ-9 totals of a workflow's assessments as the trend SVG (what both patient pages draw)."""
+    return trend_svg({name: [Point(a.at, a.total) for a in assessments if a.instrument == name and a.total is not None]
+                      for name in TRENDED})
+
+
 def trend_svg(series: dict[str, list[Point]]) -> str:
     """One line per instrument (total score over time), with a text alternative; empty string without scores."""
     series = {name: sorted(points, key=lambda p: p.at) for name, points in series.items() if points}

@@ -24,14 +24,14 @@ from api.views import event_view
 from config.wiring import Services
 from models import listing
 from models.ops import DatabaseSnapshot, database_snapshot
-from models.tables import OutboxMessage, User, Workflow
+from models.tables import User, Workflow
 from models.users import UserRole, authenticate
 from workers.ops import WorkerStats, worker_snapshot
 from workflows.errors import Rejected
 from workflows.events import make_event
 from workflows.state import WorkflowState
 
-from .chart import Point, trend_svg
+from .chart import TRENDED, score_trend
 
 log = logging.getLogger("carepath.dashboard")
 HERE = Path(__file__).parent
@@ -42,7 +42,6 @@ REFRESH_SECONDS = 15
 DASHBOARD_ROLES = frozenset({UserRole.OPS, UserRole.COORDINATOR, UserRole.CLINICIAN, UserRole.ADMIN})
 ACTING_ROLES = frozenset({UserRole.OPS, UserRole.COORDINATOR, UserRole.CLINICIAN, UserRole.ADMIN})
 CONSOLE_FIRST = frozenset({UserRole.COORDINATOR, UserRole.CLINICIAN})
-TRENDED = ("pcl5", "phq9")
 ALL_STATUSES = ("open", "acknowledged", "resolved")
 MESSAGE_COLUMNS = ("pending", "sending", "sent", "delivered", "failed", "dropped")
 NOTICES = {
@@ -242,12 +241,7 @@ def patient_page(workflow_id: str, request: Request, svc: ServicesDep, msg: str 
     state = WorkflowState.model_validate(workflow.state)
     history = listing.events_page(svc.engine, workflow.id, limit=1000)
     escalations = listing.escalations_page(svc.engine, statuses=ALL_STATUSES, workflow_id=workflow.id, limit=200)
-    with Session(svc.engine) as db:
-        outbox = list(db.execute(select(OutboxMessage).where(OutboxMessage.workflow_id == workflow.id)
-                                 .order_by(OutboxMessage.not_before, OutboxMessage.created_at)).scalars())
-        db.expunge_all()
-    series = {name: [Point(a.at, a.total) for a in state.assessments if a.instrument == name and a.total is not None]
-              for name in TRENDED}
+    outbox = listing.messages_of(svc.engine, workflow.id)
     context = {
         "user": user, "now": now, "notice": NOTICES.get(msg or ""), "refresh": REFRESH_SECONDS,
         "can_act": user.role in ACTING_ROLES, "show_patients": show,
@@ -261,7 +255,7 @@ def patient_page(workflow_id: str, request: Request, svc: ServicesDep, msg: str 
                       "sent_at": m.sent_at, "delivered_at": m.delivered_at, "drop_reason": m.drop_reason,
                       "error_code": m.error_code, "body": m.body if show else None} for m in outbox],
         "scores": [a for a in state.assessments if a.instrument in TRENDED],
-        "trend_svg": trend_svg(series),
+        "trend_svg": score_trend(state.assessments),
     }
     return page(request, svc, "patient.html", context)
 

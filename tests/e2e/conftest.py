@@ -9,7 +9,6 @@ tests skip, except under CI=true, where they fail.
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,12 +17,13 @@ import redis
 from e2e_support import E2E, CallbackReceiver, settings_for
 from fake_twilio import FakeTwilio
 
+from bench.support import redis_database
 from config.wiring import build_services
 from models.db import migrate
 
 REDIS_SERVER_URL = os.environ.get("CAREPATH_TEST_REDIS_URL", "redis://127.0.0.1:6379")
 E2E_REDIS_DBS = range(8, 15)  # one per running test
-LOCK_DB = 15  # holds the locks saying which of them are taken
+LOCK_DB = 15  # holds the locks saying which of them are taken (bench.support.REDIS_LOCK_DB)
 LOCK_TTL_SECONDS = 600
 
 
@@ -63,26 +63,8 @@ def redis_server() -> str:
 @pytest.fixture
 def redis_url(redis_server: str) -> Iterator[str]:
     """A Redis database for this test alone, empty at the start, flushed again at the end."""
-    locks = redis.Redis.from_url(f"{redis_server}/{LOCK_DB}")
-    owner = f"{os.getpid()}:{time.monotonic_ns()}"
-    deadline = time.monotonic() + 60
-    while True:
-        number = next((n for n in E2E_REDIS_DBS
-                       if locks.set(f"carepath:e2e:db:{n}", owner, nx=True, ex=LOCK_TTL_SECONDS)), None)
-        if number is not None:
-            break
-        if time.monotonic() > deadline:
-            pytest.fail(f"no free Redis database among {list(E2E_REDIS_DBS)} for the e2e tests")
-        time.sleep(0.5)
-    url = f"{redis_server}/{number}"
-    client = redis.Redis.from_url(url)
-    client.flushdb()
-    try:
+    with redis_database(redis_server, numbers=E2E_REDIS_DBS, purpose="e2e", lock_seconds=LOCK_TTL_SECONDS) as url:
         yield url
-    finally:
-        client.flushdb()
-        if locks.get(f"carepath:e2e:db:{number}") == owner.encode():
-            locks.delete(f"carepath:e2e:db:{number}")
 
 
 # --- PostgreSQL ----------------------------------------------------------------------------------------------------
