@@ -10,6 +10,11 @@ def local(moment: datetime, zone: str) -> datetime:
     return moment.astimezone(ZoneInfo(zone))
 
 
+def clinic_time(moment: datetime, zone: str) -> str:
+    """A time as people at the clinic read it, for refusals: local, to the minute, with the zone's abbreviation."""
+    return local(moment, zone).strftime("%Y-%m-%d %H:%M %Z")
+
+
 def at_local_time(moment: datetime, zone: str, clock: time, days_later: int = 0) -> datetime:
     """The given wall-clock time on the local day of `moment` (plus `days_later`), in UTC."""
     day = local(moment, zone).date() + timedelta(days=days_later)

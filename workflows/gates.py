@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
+from workflows.clock import clinic_time
 from workflows.protocol import RouteRules, SessionRules
 from workflows.state import Session, SessionStatus, Vital, WorkflowState
 
@@ -145,7 +146,7 @@ def missing_bp_phases(session: Session, route: RouteRules) -> list[str]:
 
 
 def discharge_gates(session: Session, route: RouteRules, now: datetime, sedation_resolved: bool | None = None,
-                    dissociation_resolved: bool | None = None) -> list[Gate]:
+                    dissociation_resolved: bool | None = None, zone: str = "UTC") -> list[Gate]:
     """Minimum monitoring time, sedation, dissociation, BP readings: in the order the engine checks them.
 
     Needs a dosed (or discharged) session: before the dose there is no monitoring time to count.
@@ -155,7 +156,7 @@ def discharge_gates(session: Session, route: RouteRules, now: datetime, sedation
         minutes = math.ceil((earliest - now).total_seconds() / 60)
         monitoring = Gate("min_monitoring", "min_monitoring", "Minimum monitoring time", "open",
                           f"{minutes} min left",
-                          f"minimum monitoring time not reached: discharge allowed from {earliest.isoformat()}"
+                          f"minimum monitoring time not reached: discharge allowed from {clinic_time(earliest, zone)}"
                           f" ({minutes} min left)", due_from=earliest)
     else:
         monitoring = Gate("min_monitoring", "min_monitoring", "Minimum monitoring time", "passed", "reached",
@@ -213,10 +214,10 @@ class ChairGates:
 
 
 def chair_gates(state: WorkflowState, session: Session, route: RouteRules, rules: SessionRules,
-                now: datetime) -> ChairGates:
+                now: datetime, zone: str = "UTC") -> ChairGates:
     dose = dose_gates(state, session, route, rules)
     if session.dosed_at is None:
         return ChairGates(dose, [], None, None)
     earliest = earliest_discharge(session, route)
     left = max(0, int((earliest - now).total_seconds())) if session.status == SessionStatus.DOSED else 0
-    return ChairGates(dose, discharge_gates(session, route, now), earliest, left)
+    return ChairGates(dose, discharge_gates(session, route, now, zone=zone), earliest, left)

@@ -115,7 +115,7 @@ def _page(request: Request, svc: Services, user: User, workflow, patient, state:
     context: dict[str, Any] = {
         "user": user, "missing": False, "notice": notice, "now": now, "workflow": workflow, "state": state,
         "patient": patient, "session": session, "route": route,
-        "gates": chair_gates(state, session, route, protocol.sessions, now),
+        "gates": chair_gates(state, session, route, protocol.sessions, now, zone=svc.settings.clinic_timezone),
         "forms": _forms(session), "may": {name: role_may_post(role, event) for name, event in ACTIONS.items()},
         "failed": {"action": action, "reason": reason, "rule": rule}, "values": values,
         "key": str(uuid.uuid4()), "per_kg": not route.allowed_doses_mg,

@@ -12,7 +12,8 @@ from workflows.gates import chair_gates, first_open
 
 def gates_of(patient: Patient, session_id: str = "s1"):
     session = patient.session(session_id)
-    return chair_gates(patient.state, session, PROTOCOL.route(session.route), PROTOCOL.sessions, patient.now)
+    return chair_gates(patient.state, session, PROTOCOL.route(session.route), PROTOCOL.sessions, patient.now,
+                       zone=patient.clinic.timezone)
 
 
 def open_names(patient: Patient) -> set[str]:
@@ -87,6 +88,8 @@ def test_an_early_discharge_is_refused_with_the_gate_the_chair_shows_and_its_tim
     error = patient.refuse("session.discharged", {"session": "s1", "sedation_resolved": True,
                                                   "dissociation_resolved": True})
     assert (error.rule, error.message) == ("min_monitoring", gate.refusal)
+    allowed = patient.local(patient.session("s1").dosed_at + timedelta(hours=2))
+    assert f"discharge allowed from {allowed:%Y-%m-%d %H:%M} E" in error.message, "in clinic time, to the minute"
 
 
 def test_a_missing_reading_is_shown_open_and_is_the_engines_refusal_once_the_time_is_reached():

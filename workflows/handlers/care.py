@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from workflows import escalations
+from workflows.clock import clinic_time
 from workflows.handlers import messaging
 from workflows.handlers.intake import pause
 from workflows.instruments import InstrumentError, compare, is_elevated_risk, score
@@ -72,7 +73,8 @@ def therapy_scheduled(step: Step) -> None:
     if existing is not None and existing.status in ("scheduled", "confirmed"):
         step.reject(f"appointment {data.appointment!r} is already booked", "appointment_unique")
     if data.start <= step.now:
-        step.reject(f"start {data.start.isoformat()} is not in the future", "start_in_future", "invalid_data")
+        step.reject(f"start {clinic_time(data.start, step.clinic.timezone)} is not in the future", "start_in_future",
+                    "invalid_data")
     step.state.appointments[data.appointment] = Appointment(id=data.appointment, kind="therapy", start=data.start)
     messaging.plan_reminders(step, f"appointment:{data.appointment}", data.start)
 

@@ -198,7 +198,8 @@ def session_discharged(step: Step) -> None:
     charted_after(step, session.dosed_at, "the discharge", "the dose")
     rules = step.protocol.route(session.route)
     blocker = gates.first_open(gates.discharge_gates(session, rules, step.now, sedation_resolved=data.sedation_resolved,
-                                                     dissociation_resolved=data.dissociation_resolved))
+                                                     dissociation_resolved=data.dissociation_resolved,
+                                                     zone=step.clinic.timezone))
     if blocker is not None:
         step.reject(blocker.refusal, blocker.rule)
     session.status = SessionStatus.DISCHARGED

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from workflows import escalations
+from workflows.clock import clinic_time
 from workflows.handlers import messaging
 from workflows.stages import FINAL, Stage
 from workflows.state import OPEN_SESSION, Appointment, SessionStatus
@@ -107,4 +108,5 @@ def close_workflow(step: Step, stage: Stage, why: str) -> None:
 
 def _require_future(step: Step, start) -> None:
     if start <= step.now:
-        step.reject(f"start {start.isoformat()} is not in the future", "start_in_future", "invalid_data")
+        step.reject(f"start {clinic_time(start, step.clinic.timezone)} is not in the future", "start_in_future",
+                    "invalid_data")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from workflows import escalations
+from workflows.clock import clinic_time
 from workflows.handlers import dosing, messaging
 from workflows.protocol import Route
 from workflows.stages import Stage
@@ -19,7 +20,8 @@ def session_scheduled(step: Step) -> None:
     if data.session in state.sessions:
         step.reject(f"session {data.session!r} already exists; use session.rescheduled to move it", "session_unique")
     if data.start <= step.now:
-        step.reject(f"start {data.start.isoformat()} is not in the future", "start_in_future", "invalid_data")
+        step.reject(f"start {clinic_time(data.start, step.clinic.timezone)} is not in the future", "start_in_future",
+                    "invalid_data")
     stage_for_series = state.paused_from if state.stage == Stage.PAUSED else state.stage
     series = "induction" if stage_for_series in (Stage.TREATMENT_PLANNED, Stage.INDUCTION) else "maintenance"
     session = Session(
@@ -43,7 +45,8 @@ def session_scheduled(step: Step) -> None:
 def session_rescheduled(step: Step) -> None:
     session = open_session(step, step.data.session)
     if step.data.start <= step.now:
-        step.reject(f"start {step.data.start.isoformat()} is not in the future", "start_in_future", "invalid_data")
+        step.reject(f"start {clinic_time(step.data.start, step.clinic.timezone)} is not in the future", "start_in_future",
+                    "invalid_data")
     had_check = _has_enrollment_check(step, session.id)
     session.start = step.data.start
     # A new time needs a new confirmation: the patient confirmed the old one.
