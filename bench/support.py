@@ -185,11 +185,12 @@ class Process:
                 self.popen.wait(timeout)
             except subprocess.TimeoutExpired:
                 continue
-            if not _group_alive(self.popen.pid):
+            if not group_alive(self.popen.pid):
                 return
 
 
-def _group_alive(pgid: int) -> bool:
+def group_alive(pgid: int) -> bool:
+    """Whether any process of this process group is still alive (signal 0 probes without signalling)."""
     try:
         os.killpg(pgid, 0)
     except (ProcessLookupError, PermissionError):

@@ -21,7 +21,7 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from api.console import agenda, web
-from api.console.charting import FormProblem, dose_amount, idempotency_key
+from api.console.charting import FormProblem, dose_amount
 from api.deps import ServicesDep, actor_of
 from config.wiring import Services
 from models import listing
@@ -65,7 +65,7 @@ async def book(request: Request, svc: ServicesDep) -> Response:
         if kind not in KINDS:
             raise FormProblem("Choose what to book: a dosing session, an evaluation or a therapy appointment")
         start = _start(svc, form.get("start", ""))
-        if not _already_booked(svc, found[0], form.get("key", "")):
+        if not _already_booked(svc, found[0], web.form_key(form, "key")):
             event_type, data = _booking(kind, found[1], start, form)
             _post(request, svc, user, found[0], event_type, data, form)
     except (FormProblem, Rejected) as problem:
@@ -184,11 +184,13 @@ def _booking(kind: str, state: WorkflowState, start: datetime, form: dict[str, s
     return "therapy.scheduled", {"appointment": item_id, "start": start}
 
 
-def _already_booked(svc: Services, workflow_id: str, raw_key: str) -> bool:
+def _already_booked(svc: Services, workflow_id: str, key: str | None) -> bool:
     """This very form was applied already (a double click): its automatic id would now differ, so do not ask again."""
+    if key is None:
+        return False
     with Session(svc.engine) as db:
         found = db.execute(select(EventRecord.id).where(EventRecord.workflow_id == workflow_id,
-                                                        EventRecord.idempotency_key == idempotency_key(raw_key)))
+                                                        EventRecord.idempotency_key == key))
         return found.first() is not None
 
 
@@ -198,7 +200,7 @@ def _post(request: Request, svc: Services, user: User, workflow_id: str, event_t
         workflow_id = str(uuid.UUID(workflow_id))
     except ValueError:
         raise FormProblem("That patient does not exist") from None
-    event = make_event(event_type, data, actor=actor_of(user), idempotency_key=idempotency_key(form.get("key", "")))
+    event = make_event(event_type, data, actor=actor_of(user), idempotency_key=web.form_key(form, "key"))
     svc.pathway.apply(workflow_id, event, web.now_of(request), retries=2)
 
 

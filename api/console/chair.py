@@ -20,7 +20,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, RedirectResponse, Response
 
 from api.console import web
-from api.console.charting import ACTIONS, Charted, FormProblem, idempotency_key, parse
+from api.console.charting import ACTIONS, Charted, FormProblem, parse
 from api.deps import ServicesDep, actor_of
 from config.wiring import Services
 from models import listing
@@ -74,7 +74,7 @@ async def chart(workflow_id: str, session_id: str, action: str, request: Request
     try:
         charted: Charted = parse(action, form, session, ZoneInfo(svc.settings.clinic_timezone), now, clinician=user.name)
         event = make_event(charted.event_type, charted.data, actor=actor_of(user), occurred_at=charted.occurred_at,
-                           idempotency_key=idempotency_key(form.get("key", "")))
+                           idempotency_key=web.form_key(form, "key"))
         svc.pathway.apply(workflow.id, event, now, retries=2)
     except FormProblem as problem:
         return _page(request, svc, user, workflow, patient, state, session.id, failed=(action, str(problem), None, form),

@@ -6,7 +6,6 @@ clinical rule is the engine's, which refuses with its own reason.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -56,14 +55,6 @@ def parse(action: str, form: Mapping[str, str], session: Session, zone: ZoneInfo
         data["clinician"] = clinician
     # The order of a visit's steps (no dose before the arrival, ...) is the engine's rule (`charted_in_order`).
     return Charted(ACTIONS[action], data, charted_time(form.get("at", ""), zone, now))
-
-
-def idempotency_key(raw: str) -> str:
-    """The form's hidden key (drawn fresh with each page, so a double submit is applied once); a new one if tampered."""
-    try:
-        return f"console:{uuid.UUID(raw)}"
-    except ValueError:
-        return f"console:{uuid.uuid4()}"
 
 
 def whole_number(raw: str, label: str, required: bool) -> int | None:

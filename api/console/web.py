@@ -10,7 +10,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from fastapi import Request
-from fastapi.responses import FileResponse, RedirectResponse, Response
+from fastapi.responses import FileResponse, Response
 from fastapi.templating import Jinja2Templates
 from jinja2 import ChoiceLoader, FileSystemLoader
 
@@ -57,9 +57,9 @@ def known_id(value: str) -> str:
         return "00000000-0000-0000-0000-000000000000"
 
 
-def form_key(form: Any) -> str | None:
-    """The idempotency key a form was drawn with, if it is one the database can store."""
-    key = str(form.get("idempotency_key", ""))[:200]
+def form_key(form: Any, field: str = "idempotency_key") -> str | None:
+    """The idempotency key a form was drawn with (a fresh one per page), if it is one the database can store."""
+    key = str(form.get(field, ""))[:200]
     return key if key and key.isprintable() else None
 
 
@@ -71,21 +71,10 @@ def render(request: Request, svc: Services, name: str, context: dict[str, Any], 
     """A console page with the dashboard's headers (no-store, strict CSP) and the clinic's time zone."""
     zone = ZoneInfo(svc.settings.clinic_timezone)
     context = {"zone": zone, "zone_name": svc.settings.clinic_timezone, "refresh": None, "notice": None, **context}
-    response = templates.TemplateResponse(request, name, context, status_code=status_code)
-    for header, value in dashboard_headers().items():
-        response.headers[header] = value
-    return response
+    return dashboard.secured(templates.TemplateResponse(request, name, context, status_code=status_code), scripts=True)
 
 
-def dashboard_headers() -> dict[str, str]:
-    return {"Cache-Control": "no-store",
-            "Content-Security-Policy": ("default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self' data:; "
-                                        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"),
-            "X-Content-Type-Options": "nosniff"}
-
-
-def to_login() -> RedirectResponse:
-    return RedirectResponse("/login", status_code=303)
+to_login = dashboard.to_login
 
 
 def local_input(value: datetime | None, zone: ZoneInfo) -> str:

@@ -265,9 +265,14 @@ def patient_page(workflow_id: str, request: Request, svc: ServicesDep, msg: str 
 def page(request: Request, svc: Services, name: str, context: dict[str, Any], status_code: int = 200) -> Response:
     zone = ZoneInfo(svc.settings.clinic_timezone)
     context = {"zone": zone, "zone_name": svc.settings.clinic_timezone, **context}
-    response = templates.TemplateResponse(request, name, context, status_code=status_code)
+    return secured(templates.TemplateResponse(request, name, context, status_code=status_code))
+
+
+def secured(response: Response, scripts: bool = False) -> Response:
+    """No caching, a strict CSP (the app's own styles, and its own scripts only where a page has one), no sniffing."""
+    script_src = "script-src 'self'; " if scripts else ""
     response.headers["Cache-Control"] = "no-store"
-    response.headers["Content-Security-Policy"] = ("default-src 'none'; style-src 'self'; img-src 'self' data:; "
+    response.headers["Content-Security-Policy"] = (f"default-src 'none'; style-src 'self'; {script_src}img-src 'self' data:; "
                                                    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
     response.headers["X-Content-Type-Options"] = "nosniff"
     return response

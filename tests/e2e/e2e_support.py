@@ -35,6 +35,7 @@ from sqlalchemy import select
 from sqlmodel import Session
 from twilio.request_validator import RequestValidator
 
+from bench.support import group_alive
 from config.settings import Settings
 from config.wiring import Services
 from models.tables import EscalationRecord, EventRecord, OutboxMessage, TimerRecord, Workflow
@@ -153,7 +154,7 @@ class Proc:
 
     def kill(self, sig: int = signal.SIGKILL, timeout: float = 10) -> None:
         """Signal the whole process group (Celery's pool children too) and reap the leader."""
-        if self.popen.poll() is None or _group_alive(self.popen.pid):
+        if self.popen.poll() is None or group_alive(self.popen.pid):
             try:
                 os.killpg(self.popen.pid, sig)
             except ProcessLookupError:
@@ -164,16 +165,8 @@ class Proc:
             os.killpg(self.popen.pid, signal.SIGKILL)
             self.popen.wait(timeout)
         deadline = time.monotonic() + timeout  # children are reparented, not reaped by us: wait until they are gone
-        while _group_alive(self.popen.pid) and time.monotonic() < deadline:
+        while group_alive(self.popen.pid) and time.monotonic() < deadline:
             time.sleep(0.05)
-
-
-def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except (ProcessLookupError, PermissionError):
-        return False
-    return True
 
 
 def wait_until(predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.1) -> Any:

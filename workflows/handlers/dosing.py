@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, time, timedelta
 
 from workflows import escalations, gates
-from workflows.clock import age_on, at_local_time, local
+from workflows.clock import age_on, at_local_time, clinic_time, local
 from workflows.handlers import messaging
 from workflows.protocol import Route, RouteRules
 from workflows.stages import Stage
@@ -22,8 +22,10 @@ def vitals_recorded(step: Step) -> None:
         step.reject(f"session {session.id} is already dosed; record post_dose or pre_discharge", "vitals_phase")
     if data.phase != "pre_dose" and session.status != SessionStatus.DOSED:
         step.reject(f"session {session.id} is not dosed yet; record a pre_dose reading", "vitals_phase")
-    charted_after(step, session.dosed_at if data.phase != "pre_dose" else session.arrived_at, f"a {data.phase} reading",
-                  "the dose" if data.phase != "pre_dose" else "the arrival")
+    if data.phase == "pre_dose":
+        charted_after(step, session.arrived_at, "a pre_dose reading", "the arrival")
+    else:
+        charted_after(step, session.dosed_at, f"a {data.phase} reading", "the dose")
     session.vitals.append(
         Vital(phase=data.phase, systolic=data.systolic, diastolic=data.diastolic,
               heart_rate=data.heart_rate, spo2=data.spo2, at=step.now)
@@ -81,7 +83,7 @@ def dose_administered(step: Step) -> None:
                                                 ride_confirmed=data.ride_confirmed, fasting_confirmed=data.fasting_confirmed))
     if blocker is not None:
         step.reject(blocker.refusal, blocker.rule)
-    charted_after(step, session.arrived_at, "the dose", "the arrival")
+    # The pre-dose reading (required by the gates above) was itself charted after the arrival.
     charted_after(step, gates.latest_reading(session, "pre_dose").at, "the dose", "the pre-dose reading")
     session.dose_mg = data.dose_mg if data.dose_mg is not None else session.planned_dose_mg
     session.dose_mg_per_kg = data.dose_mg_per_kg if data.dose_mg_per_kg is not None else session.planned_dose_mg_per_kg
@@ -98,8 +100,8 @@ def charted_after(step: Step, earlier: datetime | None, what: str, after: str) -
     walked in.)"""
     if earlier is not None and step.now < earlier:
         zone = step.clinic.timezone
-        step.reject(f"{what} is charted at {local(step.now, zone):%Y-%m-%d %H:%M}, before {after} at "
-                    f"{local(earlier, zone):%Y-%m-%d %H:%M} (clinic time)", "charted_in_order", "invalid_data")
+        step.reject(f"{what} is charted at {clinic_time(step.now, zone)}, before {after} at {clinic_time(earlier, zone)}",
+                    "charted_in_order", "invalid_data")
 
 
 def check_planned_dose(step: Step, session: Session) -> None:
