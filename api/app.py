@@ -8,12 +8,12 @@ from datetime import UTC, datetime
 from fastapi import FastAPI
 
 from api.console.router import router as console_router
-from api.dashboard import routes as dashboard_routes
+from api.dashboard.router import router as dashboard_router
 from api.errors import install_error_handlers
 from api.middleware import MAX_BODY_BYTES, BodyLimit, Guard
 from api.routes import escalations, health, referrals, webhooks, workflows
 from api.routes import metrics as metrics_route
-from config.wiring import Services
+from workers.runtime import Services
 
 DESCRIPTION = """Coordinators and clinicians start and drive care pathways; Twilio delivers patients' texts and receipts.
 
@@ -34,14 +34,7 @@ def create_app(services: Services, *, clock: Callable[[], datetime] | None = Non
     app.add_middleware(Guard)  # added last: outermost
     for module in (referrals, workflows, escalations, webhooks, health):
         app.include_router(module.router)
-    app.include_router(dashboard_routes.router)
+    app.include_router(dashboard_router)  # /login, /dashboard/... pages behind the session cookie
     app.include_router(console_router)  # /console/... pages for coordinators and clinicians
     app.include_router(metrics_route.router)  # /metrics (ops or admin token)
     return app
-
-
-def app_from_environment() -> FastAPI:
-    """Factory for `uvicorn --factory api.app:app_from_environment` (and `--workers N`): settings from CAREPATH_*."""
-    from config.wiring import build_services
-
-    return create_app(build_services())

@@ -1,8 +1,11 @@
-"""Typed dependencies: the services, the clock, the calling user and the roles a route admits."""
+"""Typed dependencies of the JSON API: the services, the clock, the caller (by bearer token) and the roles a route admits.
+
+Which roles those are is `api.policy`'s; the pages ask the same policy through the session cookie
+(`api.dashboard.access`).
+"""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated
@@ -10,15 +13,13 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from api import policy
 from api.errors import ApiError
-from config.wiring import Services
 from models.tables import User
-from models.users import UserRole, authenticate
+from models.users import authenticate
+from workers.runtime import Services
 
 bearer = HTTPBearer(auto_error=False, description="An API token from `carepath users create`.")
-
-# Roles that may see who a patient is (name, phone, texts). Ops work the dashboard by ids.
-SEES_PATIENTS = frozenset({UserRole.COORDINATOR, UserRole.CLINICIAN, UserRole.ADMIN})
 
 
 def get_services(request: Request) -> Services:
@@ -49,12 +50,12 @@ def current_user(request: Request, svc: ServicesDep,
 CurrentUser = Annotated[User, Depends(current_user)]
 
 
-def require_roles(*roles: UserRole) -> Callable[[User], User]:
-    """A dependency admitting these roles and admin; 403 for the others."""
-    allowed = sorted({*roles, UserRole.ADMIN})
+def require_roles(roles: policy.Roles) -> Callable[[User], User]:
+    """A dependency admitting the caller when the policy's `roles` include theirs; 403 for the others."""
+    allowed = sorted(roles)
 
     def check(user: CurrentUser) -> User:
-        if user.role not in allowed:
+        if not policy.allows(roles, user):
             raise ApiError(403, f"role {user.role} may not do this (allowed roles: {', '.join(allowed)})",
                            details={"role": user.role, "allowed_roles": allowed})
         return user
@@ -62,22 +63,11 @@ def require_roles(*roles: UserRole) -> Callable[[User], User]:
     return check
 
 
-StaffUser = Annotated[User, Depends(require_roles(UserRole.COORDINATOR, UserRole.CLINICIAN))]
-WorklistUser = Annotated[User, Depends(require_roles(UserRole.COORDINATOR, UserRole.CLINICIAN, UserRole.OPS))]
+StaffUser = Annotated[User, Depends(require_roles(policy.STARTS_REFERRALS))]
+WorklistUser = Annotated[User, Depends(require_roles(policy.ACTS_ON_ESCALATIONS))]
+OpsUser = Annotated[User, Depends(require_roles(policy.READS_METRICS))]
 
 
 def actor_of(user: User) -> dict[str, str]:
     """The actor recorded on every event the user causes."""
     return {"role": user.role, "name": user.name}
-
-
-def sees_patients(user: User) -> bool:
-    return user.role in SEES_PATIENTS
-
-
-def known_id(value: str, what: str) -> str:
-    """Ids are UUIDs: anything else is unknown (404) without asking the database."""
-    try:
-        return str(uuid.UUID(value))
-    except ValueError:
-        raise ApiError(404, f"unknown {what}") from None

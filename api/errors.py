@@ -14,14 +14,20 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from models.unit_of_work import ConcurrencyConflict
+from api.ids import UnknownId
+from models.store import ConcurrencyConflict
 from workflows.errors import Rejected
 
 CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
          406: "not_acceptable", 409: "conflict", 413: "payload_too_large", 415: "unsupported_media_type",
          422: "invalid_data", 429: "too_many_requests", 500: "internal_error", 503: "unavailable"}
-# How the core's refusals answer over HTTP (workflows.errors.Rejected documents the codes).
+# How the core's refusals answer over HTTP (workflows.errors.Rejected documents the codes); anything else is 409.
 REJECTED_STATUS = {"invalid_data": 422, "not_allowed": 409, "rule": 409, "not_found": 404, "forbidden": 403}
+
+
+def status_of(rejected: Rejected) -> int:
+    """The HTTP status of a refusal, for the API's JSON and for every page that re-renders with the reason."""
+    return REJECTED_STATUS.get(rejected.code, 409)
 
 
 class ApiError(Exception):
@@ -82,7 +88,11 @@ async def _validation_error(_request: Request, exc: RequestValidationError) -> J
 
 async def _rejected(_request: Request, exc: Rejected) -> JSONResponse:
     details = {"stage": exc.stage, "rule": exc.rule, "allowed_events": list(exc.allowed), "field": exc.field}
-    return error_response(REJECTED_STATUS.get(exc.code, 409), exc.describe(), code=exc.code, details=details)
+    return error_response(status_of(exc), exc.describe(), code=exc.code, details=details)
+
+
+async def _unknown_id(_request: Request, exc: UnknownId) -> JSONResponse:
+    return error_response(404, str(exc))
 
 
 async def _conflict(_request: Request, exc: ConcurrencyConflict) -> JSONResponse:
@@ -96,4 +106,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(Rejected, _rejected)
+    app.add_exception_handler(UnknownId, _unknown_id)
     app.add_exception_handler(ConcurrencyConflict, _conflict)

@@ -9,7 +9,7 @@ from starlette.datastructures import FormData
 from twilio.request_validator import SIGNATURE_HEADER, SIGNATURE_SETTINGS_HEADER, RequestValidator, get_signature_algorithm
 
 from api.errors import ApiError
-from config.settings import Settings
+from workers.settings import Settings
 
 log = logging.getLogger("carepath.webhooks")
 

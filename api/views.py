@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from api.schemas import Instant
-from models.tables import EscalationRecord, EventRecord, Patient, Workflow
+from models.tables import EscalationRecord, EventRecord, PatientRow, WorkflowRow
 from workflows.stages import Stage, allowed_events
 from workflows.state import WorkflowState
 
@@ -123,12 +123,12 @@ class EventView(BaseModel):
     stage_after: str
 
 
-def workflow_summary(workflow: Workflow, patient: Patient, now: datetime, show_patient: bool) -> WorkflowSummary:
+def workflow_summary(workflow: WorkflowRow, patient: PatientRow, now: datetime, show_patient: bool) -> WorkflowSummary:
     state = WorkflowState.model_validate(workflow.state)
     return WorkflowSummary(**_summary_fields(workflow, patient, state, now, show_patient))
 
 
-def _summary_fields(workflow: Workflow, patient: Patient, state: WorkflowState, now: datetime,
+def _summary_fields(workflow: WorkflowRow, patient: PatientRow, state: WorkflowState, now: datetime,
                     show_patient: bool) -> dict[str, Any]:
     return {"workflow_id": workflow.id, "patient_id": workflow.patient_id,
             "patient_name": patient.name if show_patient else None, "stage": state.stage, "route": state.route,
@@ -136,7 +136,7 @@ def _summary_fields(workflow: Workflow, patient: Patient, state: WorkflowState, 
             "updated_at": workflow.updated_at}
 
 
-def workflow_detail(workflow: Workflow, patient: Patient, now: datetime, show_patient: bool) -> WorkflowDetail:
+def workflow_detail(workflow: WorkflowRow, patient: PatientRow, now: datetime, show_patient: bool) -> WorkflowDetail:
     """Stage, sessions, open escalations, pending timers, scores and flags, from the stored state."""
     state = WorkflowState.model_validate(workflow.state)
     scores: dict[str, list[ScoreView]] = {}
@@ -168,6 +168,6 @@ def event_view(record: EventRecord, show_patient: bool) -> EventView:
                      recorded_at=record.recorded_at, stage_after=record.stage_after)
 
 
-def escalation_view(record: EscalationRecord, patient: Patient, show_patient: bool) -> EscalationView:
+def escalation_view(record: EscalationRecord, patient: PatientRow, show_patient: bool) -> EscalationView:
     values = record.model_dump(exclude={"session_key"})
     return EscalationView(**values, session=record.session_key, patient_name=patient.name if show_patient else None)

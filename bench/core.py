@@ -16,7 +16,7 @@ class Figure:
     goal holds (None when the figure has no goal, such as the simulation's wall time).
     """
 
-    key: str                       # "a".."h", as numbered in issue #7
+    key: str                       # "a".."h", as docs/benchmarks.md numbers them
     title: str                     # "events applied per second (PostgreSQL)"
     value: float | None            # ours
     unit: str                      # "events/s", "ms", "MiB"

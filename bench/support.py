@@ -237,7 +237,7 @@ def profile(ctx: BenchContext, key: str, work: Callable[[], Any], frames: int = 
 
 def top_frames(profiler: Any, count: int) -> list[str]:
     """Where the time went, charged to our own code: each sample's self time goes to the innermost frame of this
-    project (not a library) above it, so "SQLAlchemy flush under Pathway._append_event" reads as _append_event."""
+    project (not a library) above it, so "SQLAlchemy flush under store._append_event" reads as _append_event."""
     session = profiler.last_session
     totals: dict[str, float] = {}
     stack: list[tuple[Any, str]] = [(session.root_frame(), "?")]

@@ -49,7 +49,7 @@ def referral_create(
     patient = {"name": name, "phone": phone, "sms_consent": sms_consent, **({"timezone": timezone} if timezone else {})}
     data = {"patient": patient, "referrer": referrer, "prior_treatments": prior_treatments, "urgency": urgency}
     try:
-        outcome = svc.pathway.start(make_event("referral.received", data, actor=_actor(role, as_name)),
+        outcome = svc.store.start(make_event("referral.received", data, actor=_actor(role, as_name)),
                                     datetime.now(UTC))
     except Rejected as exc:
         _fail(exc)
@@ -92,9 +92,9 @@ def event_post(
         errors.print(f"--data is not JSON: {exc.msg} at position {exc.pos}")
         raise typer.Exit(2) from None
     try:
-        event = make_event(event_type, localize_times(raw, svc.pathway.clinic.timezone), actor=_actor(role, as_name),
+        event = make_event(event_type, localize_times(raw, svc.store.clinic.timezone), actor=_actor(role, as_name),
                            idempotency_key=idempotency_key)
-        outcome = svc.pathway.apply(workflow_id, event, datetime.now(UTC))
+        outcome = svc.store.apply(workflow_id, event, datetime.now(UTC))
     except Rejected as exc:
         _fail(exc)
     note = " (already applied: same idempotency key)" if outcome.duplicate else ""

@@ -118,11 +118,11 @@ def api_command(
     import uvicorn
 
     from config.logging import configure_logging, logging_config
-    from config.settings import Settings
+    from workers.settings import Settings
 
     settings = Settings()
     configure_logging(settings)
-    uvicorn.run("api.app:app_from_environment", factory=True, host=host, port=port, workers=workers,
+    uvicorn.run("config.wiring:asgi_app", factory=True, host=host, port=port, workers=workers,
                 log_config=logging_config(settings), log_level=settings.log_level.lower())
 
 
@@ -131,11 +131,11 @@ def worker_command(
     concurrency: int = typer.Option(2, "--concurrency", "-c", help="Worker processes."),
     loglevel: str | None = typer.Option(None, "--loglevel", help="Default: CAREPATH_LOG_LEVEL (INFO)."),
 ) -> None:
-    """Run a Celery worker for timers and SMS (same as `celery -A workers.celery_app worker -Q timers,sms`)."""
+    """Run a Celery worker for timers and SMS (same as `celery -A config.worker worker -Q timers,sms`)."""
     from config.logging import configure_logging
-    from config.settings import Settings
     from workers.celery_app import SMS_QUEUE, TIMER_QUEUE
     from workers.celery_app import app as celery_app
+    from workers.settings import Settings
 
     settings = Settings()
     configure_logging(settings)  # Celery leaves the root logger alone (worker_hijack_root_logger=False)
@@ -149,8 +149,8 @@ def worker_command(
 def scheduler_command() -> None:
     """Run the scheduler: claims due timers and messages every second and hands them to the workers."""
     from config.logging import configure_logging
-    from config.settings import Settings
     from workers.scheduler import run_scheduler
+    from workers.settings import Settings
 
     configure_logging(Settings())  # CAREPATH_LOG_FORMAT / CAREPATH_LOG_LEVEL; apscheduler at WARNING
     run_scheduler()
@@ -180,6 +180,10 @@ def bench_command(
 
 
 def main() -> None:
+    """The `carepath` command: install this process's services (built lazily, from CAREPATH_*), then run it."""
+    from config.wiring import install
+
+    install()
     app()
 
 

@@ -13,11 +13,11 @@ from sqlalchemy import Engine
 
 from cli.scenario import Scenario, TimelineLine
 from config.clinic import build_clinic
-from config.protocol import ProtocolBook, load_protocol
+from config.protocol import ProtocolBook, load_protocol, shipped_book
 from models.inbox import receive_sms
 from models.outbox import deliver_due, next_message_due
+from models.store import WorkflowStore
 from models.timers import fire_due_timers, next_due_at
-from models.unit_of_work import Pathway
 from workers.gateways import ConsoleGateway
 from workflows.clinic import Clinic, StaffNumbers
 from workflows.errors import Rejected
@@ -40,7 +40,7 @@ class Run:
 def protocol_book(scenario: Scenario) -> ProtocolBook:
     """The shipped protocol with the scenario's overrides; overridden numbers get their own version name."""
     if not scenario.protocol:
-        return ProtocolBook.shipped()
+        return shipped_book()
     base = load_protocol()
     digest = hashlib.sha256(json.dumps(scenario.protocol, sort_keys=True, default=str).encode()).hexdigest()[:8]
     overrides = {**scenario.protocol, "version": f"{base.version}+scenario-{digest}"}
@@ -55,49 +55,50 @@ def clinic_of(scenario: Scenario) -> Clinic:
 
 def simulate(scenario: Scenario, engine: Engine, on_progress: Callable[[datetime], None] | None = None) -> Run:
     """Apply every timeline line in time order, firing each timer and sending each message at its own time."""
-    pathway = Pathway(engine, protocol_book(scenario), clinic_of(scenario))
+    store = WorkflowStore(engine, protocol_book(scenario), clinic_of(scenario))
     run = Run(scenario, gateway=ConsoleGateway(quiet=True))
     for line in scenario.timeline:
-        _advance(pathway, run, line.at, inclusive=False)
-        _apply_line(pathway, run, line)
+        _advance(store, run, line.at, inclusive=False)
+        _apply_line(store, run, line)
         if on_progress:
             on_progress(line.at)
-    _advance(pathway, run, scenario.until, inclusive=True)
+    _advance(store, run, scenario.until, inclusive=True)
     if on_progress:
         on_progress(scenario.until)
     return run
 
 
-def _advance(pathway: Pathway, run: Run, until: datetime, inclusive: bool) -> None:
+def _advance(store: WorkflowStore, run: Run, until: datetime, inclusive: bool) -> None:
     """Fire timers and send messages due before `until` (and at it, when inclusive), each at its own virtual time."""
     while True:
-        due = min((t for t in (next_due_at(pathway.engine), next_message_due(pathway.engine)) if t), default=None)
+        with store.unit_of_work() as uow:
+            due = min((t for t in (next_due_at(uow), next_message_due(uow)) if t), default=None)
         if due is None or due > until or (due == until and not inclusive):
             return
-        run.timers_fired += fire_due_timers(pathway, due)
-        deliver_due(pathway.engine, pathway.protocols, run.gateway, due)
+        run.timers_fired += fire_due_timers(store, due)
+        deliver_due(store, run.gateway, due)
 
 
-def _apply_line(pathway: Pathway, run: Run, line: TimelineLine) -> None:
+def _apply_line(store: WorkflowStore, run: Run, line: TimelineLine) -> None:
     event_type = line.event or "sms.received"
     try:
         event = _event_of(run, line)
         if event_type == "referral.received":
             if line.patient in run.workflows:
                 raise Rejected(f"patient {line.patient} already has a workflow in this scenario", rule="workflow_start")
-            outcome = pathway.start(event, line.at)
+            outcome = store.start(event, line.at)
             run.workflows[line.patient] = outcome.workflow_id
         elif line.sms is not None:
-            receive_sms(pathway, event.data.from_, event.data.body, line.at)
+            receive_sms(store, event.data.from_, event.data.body, line.at)
         else:
             workflow_id = run.workflows.get(line.patient)
             if workflow_id is None:
                 raise Rejected(f"patient {line.patient} has no workflow yet: start it with referral.received",
                                code="not_found", rule="workflow_exists", allowed=["referral.received"])
-            pathway.apply(workflow_id, event, line.at)
+            store.apply(workflow_id, event, line.at)
         run.applied += 1
         # Replies (a crisis line, a confirmation) leave at once, before the next line.
-        deliver_due(pathway.engine, pathway.protocols, run.gateway, line.at)
+        deliver_due(store, run.gateway, line.at)
     except Rejected as exc:
         run.rejected.append({"at": line.at, "patient": line.patient, "type": event_type, "line": line.line,
                              "error": exc.describe()})

@@ -44,25 +44,21 @@ def scheduler_thread(stop: threading.Event, interval: float = 1.0) -> threading.
 
 def seed_demo(svc) -> int:
     """Three synthetic patients at different points of the pathway, once per database."""
-    from sqlalchemy import func, select
-    from sqlmodel import Session
-
-    from models.tables import Workflow
+    from models import queries
     from workflows.events import make_event
 
-    with Session(svc.engine) as db:
-        if db.execute(select(func.count()).select_from(Workflow)).scalar():
-            return 0
+    if queries.has_workflows(svc.engine):
+        return 0
     now = datetime.now(UTC)
-    pathway = svc.pathway
+    store = svc.store
 
     def referral(name: str, phone: str) -> str:
         data = {"patient": {"name": name, "phone": phone, "sms_consent": True}, "referrer": "Dr. Demo",
                 "prior_treatments": 3}
-        return pathway.start(make_event("referral.received", data, actor=COORDINATOR), now).workflow_id
+        return store.start(make_event("referral.received", data, actor=COORDINATOR), now).workflow_id
 
     def post(workflow_id: str, event_type: str, data: dict, actor=COORDINATOR) -> None:
-        pathway.apply(workflow_id, make_event(event_type, data, actor=actor), now)
+        store.apply(workflow_id, make_event(event_type, data, actor=actor), now)
 
     referral("Demo Patient One", "+15555550101")  # referred: a contact task on the worklist
     second = referral("Demo Patient Two", "+15555550102")

@@ -11,7 +11,7 @@ import logging
 import sys
 from datetime import UTC, datetime
 
-from config.settings import Settings
+from workers.settings import Settings
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 QUIET_LOGGERS = {"apscheduler": logging.WARNING}  # one line a second says nothing

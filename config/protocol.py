@@ -9,14 +9,12 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from workflows.protocol import Protocol
+from workflows.protocol import Protocol, ProtocolBook, ProtocolError
 
 PROTOCOL_DIR = Path(__file__).parent / "protocol"
 DEFAULT_PROTOCOL_FILE = PROTOCOL_DIR / "carepath-2026.11.yaml"
 
 
-class ProtocolError(ValueError):
-    """The protocol file (or an override) is invalid; the message names the key."""
 
 
 def load_protocol(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> Protocol:
@@ -60,22 +58,7 @@ def merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
-class ProtocolBook:
-    """Every protocol version this deployment knows; workflows keep running the version they started on."""
-
-    def __init__(self, current: Protocol, others: list[Protocol] = ()) -> None:
-        self.current = current
-        self._by_version = {protocol.version: protocol for protocol in [*others, current]}
-
-    @classmethod
-    def shipped(cls, overrides: dict[str, Any] | None = None) -> ProtocolBook:
-        """The default file as current (with any overrides), plus every other file in the protocol folder."""
-        others = [load_protocol(path) for path in sorted(PROTOCOL_DIR.glob("*.yaml")) if path != DEFAULT_PROTOCOL_FILE]
-        return cls(load_protocol(overrides=overrides), others)
-
-    def get(self, version: str) -> Protocol:
-        try:
-            return self._by_version[version]
-        except KeyError:
-            known = ", ".join(sorted(self._by_version))
-            raise ProtocolError(f"protocol version {version!r} is not installed (installed: {known})") from None
+def shipped_book(overrides: dict[str, Any] | None = None) -> ProtocolBook:
+    """The default file as current (with any overrides), plus every other file in the protocol folder."""
+    others = [load_protocol(path) for path in sorted(PROTOCOL_DIR.glob("*.yaml")) if path != DEFAULT_PROTOCOL_FILE]
+    return ProtocolBook(load_protocol(overrides=overrides), others)

@@ -1,55 +1,49 @@
-"""The composition root: settings → database engine, protocols, clinic, pathway and SMS gateway, built once a process."""
+"""The composition root: settings → database engine, protocols, clinic, workflow store and SMS gateway.
+
+The only module that knows every layer. Entry points call `install()` (or build services explicitly for tests and
+`standalone`); nothing is connected at import time.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from functools import cached_property, lru_cache
-
-from sqlalchemy import Engine
+from functools import partial
 
 from config.clinic import build_clinic
 from config.messages import load_catalog
-from config.protocol import ProtocolBook, load_protocol
-from config.settings import Settings
+from config.protocol import load_protocol, shipped_book
 from models.db import make_engine
-from models.unit_of_work import Pathway
+from models.ports import SmsGateway
+from models.store import WorkflowStore
+from workers import runtime
+from workers.runtime import Services
+from workers.settings import Settings
 from workflows.clinic import StaffNumbers
-
-
-@dataclass
-class Services:
-    settings: Settings
-    engine: Engine
-    pathway: Pathway
-    _gateway: object | None = field(default=None, repr=False)
-
-    @cached_property
-    def gateway(self):
-        """The SMS gateway the settings choose; Twilio is imported only when it is used."""
-        if self._gateway is not None:
-            return self._gateway
-        if self.settings.sms_backend == "twilio":
-            from workers.twilio_gateway import TwilioGateway
-
-            s = self.settings
-            return TwilioGateway(
-                account_sid=s.twilio_account_sid, auth_token=s.twilio_auth_token, from_number=s.twilio_from_number,
-                messaging_service_sid=s.twilio_messaging_service_sid, api_base_url=s.twilio_api_base_url,
-                status_callback_base=s.public_url,
-            )
-        from workers.gateways import ConsoleGateway
-
-        return ConsoleGateway(show_bodies=self.settings.environment == "development")
+from workflows.protocol import ProtocolBook
 
 
 def protocol_book(settings: Settings) -> ProtocolBook:
-    shipped = ProtocolBook.shipped()
+    shipped = shipped_book()
     if settings.protocol_file is None:
         return shipped
     return ProtocolBook(load_protocol(settings.protocol_file), [shipped.current])
 
 
-def build_services(settings: Settings | None = None, gateway=None) -> Services:
+def chosen_gateway(settings: Settings) -> SmsGateway:
+    """The SMS gateway the settings choose; Twilio is imported only when it is used."""
+    if settings.sms_backend == "twilio":
+        from workers.twilio_gateway import TwilioGateway
+
+        return TwilioGateway(
+            account_sid=settings.twilio_account_sid, auth_token=settings.twilio_auth_token,
+            from_number=settings.twilio_from_number, messaging_service_sid=settings.twilio_messaging_service_sid,
+            api_base_url=settings.twilio_api_base_url, status_callback_base=settings.public_url,
+        )
+    from workers.gateways import ConsoleGateway
+
+    return ConsoleGateway(show_bodies=settings.environment == "development")
+
+
+def build_services(settings: Settings | None = None, gateway: SmsGateway | None = None) -> Services:
     settings = settings or Settings()
     catalog = load_catalog(settings.messages_file) if settings.messages_file else None
     staff = StaffNumbers(on_call=settings.staff_on_call, medical_director=settings.staff_medical_director,
@@ -58,11 +52,26 @@ def build_services(settings: Settings | None = None, gateway=None) -> Services:
                           timezone=settings.clinic_timezone, staff=staff,
                           worklist_url=f"{settings.public_url.rstrip('/')}/worklist"[:40])
     engine = make_engine(settings.database_url)
-    return Services(settings=settings, engine=engine, pathway=Pathway(engine, protocol_book(settings), clinic),
-                    _gateway=gateway)
+    make_gateway = (lambda: gateway) if gateway is not None else partial(chosen_gateway, settings)
+    return Services(settings=settings, engine=engine, store=WorkflowStore(engine, protocol_book(settings), clinic),
+                    make_gateway=make_gateway)
 
 
-@lru_cache(maxsize=1)
+def install(factory=build_services) -> None:
+    """Make `workers.runtime.services()` build this process's services with `factory` (default: from the env)."""
+    runtime.install(factory)
+
+
 def services() -> Services:
-    """This process's services, built on first use from the environment."""
-    return build_services()
+    """This process's services (installing the environment's factory when no entry point has yet)."""
+    if not runtime.installed():
+        install()
+    return runtime.services()
+
+
+def asgi_app():
+    """Factory for `uvicorn --factory config.wiring:asgi_app` (and `--workers N`): settings from CAREPATH_*."""
+    from api.app import create_app
+
+    install()
+    return create_app(runtime.services())

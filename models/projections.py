@@ -13,7 +13,7 @@ from models.tables import (
     EscalationRecord,
     EventRecord,
     OutboxMessage,
-    Patient,
+    PatientRow,
     SessionRecord,
     TimerRecord,
 )
@@ -143,8 +143,8 @@ def _project_patient(db: Session, before: WorkflowState | None, after: WorkflowS
     if before is not None and before.patient == after.patient:
         return
     db.execute(
-        update(Patient)
-        .where(Patient.id == after.patient.id)
+        update(PatientRow)
+        .where(PatientRow.id == after.patient.id)
         .values(
             sms_consent=after.patient.sms_consent,
             opted_out=after.patient.opted_out,

@@ -15,7 +15,7 @@ def utc_column(nullable: bool = True, index: bool = False) -> Any:
     return Field(default=None, sa_column=Column(UTCDateTime(), nullable=nullable, index=index))
 
 
-class Patient(SQLModel, table=True):
+class PatientRow(SQLModel, table=True):
     """Who the patient is. The only table with a name; logs and tasks carry the id alone."""
 
     __tablename__ = "patients"
@@ -29,7 +29,7 @@ class Patient(SQLModel, table=True):
     created_at: datetime = utc_column(nullable=False)
 
 
-class Workflow(SQLModel, table=True):
+class WorkflowRow(SQLModel, table=True):
     """One course of care: its stage, its state document and the version that guards concurrent writers."""
 
     __tablename__ = "workflows"

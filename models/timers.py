@@ -1,15 +1,19 @@
-"""Claiming due timers and turning each into an event. The scheduler and the simulator both call `fire_due_timers`."""
+"""Claiming due timers and turning each into an event. The scheduler and the simulator both call `fire_due_timers`.
+
+Row operations write into the caller's unit of work and leave the commit to it; firing applies the timer's event
+through the workflow store, in a unit of work of its own.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Engine, func, select, update
-from sqlmodel import Session
+from sqlalchemy import func, select, update
 
+from models.store import WorkflowStore
 from models.tables import TimerRecord
-from models.unit_of_work import Pathway
+from models.unit_of_work import UnitOfWork
 from workflows.pathway import timer_event
 from workflows.state import Timer
 
@@ -28,7 +32,7 @@ class ClaimedTimer:
     timer: Timer
 
 
-def claim_due_timers(engine: Engine, now: datetime, limit: int = CLAIM_BATCH) -> list[ClaimedTimer]:
+def claim_due_timers(uow: UnitOfWork, now: datetime, limit: int = CLAIM_BATCH) -> list[ClaimedTimer]:
     """Atomically move up to `limit` due pending timers to `claimed`; concurrent claimers never get the same row."""
     due = (
         select(TimerRecord.id)
@@ -49,9 +53,7 @@ def claim_due_timers(engine: Engine, now: datetime, limit: int = CLAIM_BATCH) ->
         .returning(TimerRecord.id, TimerRecord.workflow_id, TimerRecord.key, TimerRecord.kind,
                    TimerRecord.session_key, TimerRecord.due_at, TimerRecord.data)
     )
-    with Session(engine) as db:
-        rows = db.execute(claim, execution_options={"synchronize_session": False}).all()
-        db.commit()
+    rows = uow.db.execute(claim, execution_options={"synchronize_session": False}).all()
     claimed = [
         ClaimedTimer(row.id, row.workflow_id, row.key,
                      Timer(kind=row.kind, due_at=row.due_at, session=row.session_key, data=row.data))
@@ -60,69 +62,64 @@ def claim_due_timers(engine: Engine, now: datetime, limit: int = CLAIM_BATCH) ->
     return sorted(claimed, key=lambda c: (c.timer.due_at, c.key))
 
 
-def fire(pathway: Pathway, claimed: ClaimedTimer, now: datetime) -> None:
+def fire(store: WorkflowStore, claimed: ClaimedTimer, now: datetime) -> None:
     """Apply the timer's event (idempotent by its key); the row reads `fired` either way."""
-    outcome = pathway.apply(claimed.workflow_id, timer_event(claimed.key, claimed.timer), now, retries=FIRE_RETRIES)
+    outcome = store.apply(claimed.workflow_id, timer_event(claimed.key, claimed.timer), now, retries=FIRE_RETRIES)
     if not outcome.duplicate:
         return  # the event's own transaction marked the row fired (FireTimer)
     # Fired before by a task whose process died before it could mark the row: mark it now, nothing is applied twice.
-    with Session(pathway.engine) as db:
-        db.execute(update(TimerRecord).where(TimerRecord.id == claimed.id, TimerRecord.status == "claimed")
-                   .values(status="fired", fired_at=now))
-        db.commit()
+    with store.unit_of_work() as uow:
+        uow.db.execute(update(TimerRecord).where(TimerRecord.id == claimed.id, TimerRecord.status == "claimed")
+                       .values(status="fired", fired_at=now))
+        uow.commit()
 
 
-def fire_due_timers(pathway: Pathway, now: datetime, limit: int | None = None) -> int:
+def fire_due_timers(store: WorkflowStore, now: datetime, limit: int | None = None) -> int:
     """Fire every timer due at `now`, including ones that firing makes due; returns how many fired."""
     fired = 0
     while limit is None or fired < limit:
-        batch = claim_due_timers(pathway.engine, now, CLAIM_BATCH if limit is None else min(CLAIM_BATCH, limit - fired))
+        with store.unit_of_work() as uow:
+            batch = claim_due_timers(uow, now, CLAIM_BATCH if limit is None else min(CLAIM_BATCH, limit - fired))
+            uow.commit()
         if not batch:
             break
         for claimed in batch:
-            fire(pathway, claimed, now)
+            fire(store, claimed, now)
         fired += len(batch)
     return fired
 
 
-def next_due_at(engine: Engine) -> datetime | None:
-    with Session(engine) as db:
-        return db.execute(select(func.min(TimerRecord.due_at)).where(TimerRecord.status == "pending")).scalar()
+def next_due_at(uow: UnitOfWork) -> datetime | None:
+    return uow.db.execute(select(func.min(TimerRecord.due_at)).where(TimerRecord.status == "pending")).scalar()
 
 
-def fire_claimed(pathway: Pathway, timer_id: str, now: datetime) -> bool:
+def fire_claimed(store: WorkflowStore, timer_id: str, now: datetime) -> bool:
     """Fire one timer the scheduler claimed (a worker's task); False when it is no longer claimed (done already)."""
-    with Session(pathway.engine) as db:
-        row = db.get(TimerRecord, timer_id)
+    with store.unit_of_work() as uow:
+        row = uow.db.get(TimerRecord, timer_id)
         if row is None or row.status != "claimed":
             return False
         claimed = ClaimedTimer(row.id, row.workflow_id, row.key,
                                Timer(kind=row.kind, due_at=row.due_at, session=row.session_key, data=row.data))
-    fire(pathway, claimed, now)
+    fire(store, claimed, now)
     return True
 
 
-def release_claims(engine: Engine, timer_ids: list[str], claimed_at: datetime) -> int:
+def release_claims(uow: UnitOfWork, timer_ids: list[str], claimed_at: datetime) -> int:
     """Return timers this scheduler claimed at `claimed_at` but could not hand to Celery (broker down) to `pending`,
     so the next tick that reaches the broker hands them out, rather than after the stale-claim grace period."""
     if not timer_ids:
         return 0
-    with Session(engine) as db:
-        released = db.execute(update(TimerRecord).where(TimerRecord.id.in_(timer_ids), TimerRecord.status == "claimed",
-                                                         TimerRecord.claimed_at == claimed_at)
-                              .values(status="pending", claimed_at=None)).rowcount
-        db.commit()
-    return released
+    return uow.db.execute(update(TimerRecord).where(TimerRecord.id.in_(timer_ids), TimerRecord.status == "claimed",
+                                                    TimerRecord.claimed_at == claimed_at)
+                          .values(status="pending", claimed_at=None)).rowcount
 
 
-def release_stale_claims(engine: Engine, now: datetime, grace_seconds: int) -> int:
+def release_stale_claims(uow: UnitOfWork, now: datetime, grace_seconds: int) -> int:
     """Timers claimed but not fired within the grace period lost their task (Redis flushed, worker killed): re-pend.
 
     Firing is idempotent by the event's key, so a slow task that does finish after all changes nothing twice.
     """
     cutoff = now - timedelta(seconds=grace_seconds)
-    with Session(engine) as db:
-        released = db.execute(update(TimerRecord).where(TimerRecord.status == "claimed", TimerRecord.claimed_at < cutoff)
-                              .values(status="pending", claimed_at=None)).rowcount
-        db.commit()
-    return released
+    return uow.db.execute(update(TimerRecord).where(TimerRecord.status == "claimed", TimerRecord.claimed_at < cutoff)
+                          .values(status="pending", claimed_at=None)).rowcount

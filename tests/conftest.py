@@ -21,6 +21,11 @@ import pytest
 from psycopg import sql
 from sqlalchemy.engine import URL, make_url
 
+from config import wiring
+
+# As every entry point does at start: tasks run in this process (inline mode) build their services from CAREPATH_*.
+wiring.install()
+
 DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 POSTGRES_DRIVER = "postgresql+psycopg"
 CONNECT_TIMEOUT_SECONDS = 3

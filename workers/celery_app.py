@@ -1,4 +1,4 @@
-"""The one Celery app. `celery -A workers.celery_app worker` and `carepath worker` both run it.
+"""The one Celery app. `celery -A config.worker worker` (which installs the services first) and `carepath worker` run it.
 
 Configured from settings; creating it connects to nothing. Tasks are idempotent (they claim their row in the database
 before acting), so they are acknowledged late and re-queued if their worker dies.
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from celery import Celery
 
-from config.settings import Settings
+from workers.settings import Settings
 
 TIMER_QUEUE = "timers"
 SMS_QUEUE = "sms"

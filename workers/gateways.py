@@ -1,4 +1,4 @@
-"""SMS gateways behind one small interface. The Twilio gateway lands with the workers issue."""
+"""The console SMS gateway (the embedded default); the interface, `SmsGateway`, lives with the store in `models.ports`."""
 
 from __future__ import annotations
 
@@ -6,21 +6,8 @@ import hashlib
 import itertools
 import logging
 from datetime import UTC, datetime
-from typing import Protocol
 
 log = logging.getLogger("carepath.sms")
-
-
-class SmsGateway(Protocol):
-    def send(self, message_id: str, kind: str, to: str, body: str) -> str:
-        """Hand one SMS to the provider; returns the provider's id for it."""
-
-    def find_sent(self, message_id: str, to: str, body: str, since: datetime) -> str | None:
-        """The provider's id of a message it accepted for `to` with exactly `body` at or after `since`, else None.
-
-        How a send whose outcome is unknown is reconciled before any resend. Raises `SmsError` subclasses when the
-        provider cannot answer (`TransientSmsError`: ask again later).
-        """
 
 
 class ConsoleGateway:

@@ -14,8 +14,8 @@ from functools import lru_cache
 
 from celery.signals import task_failure, task_retry
 
-from config.settings import Settings
-from config.wiring import Services
+from workers.runtime import Services
+from workers.settings import Settings
 
 log = logging.getLogger("carepath.ops")
 
@@ -84,7 +84,7 @@ def record_task_event(kind: str, settings: Settings | None = None, client=None) 
     try:
         if client is None:
             if settings is None:
-                from config.wiring import services
+                from workers.runtime import services
 
                 settings = services().settings
             if settings.tasks == "inline":

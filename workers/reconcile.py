@@ -15,9 +15,9 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from config.wiring import Services
 from models.outbox import mark_sent, return_to_pending, stale_sends
 from models.tables import OutboxMessage
+from workers.runtime import Services
 from workers.sms_errors import SmsError, TransientSmsError
 
 log = logging.getLogger("carepath.reconcile")
@@ -38,7 +38,7 @@ class Reconciled:
 def reconcile_stale_sends(svc: Services, now: datetime) -> Reconciled:
     """Settle the stale sends, oldest first, up to a batch a tick."""
     result = Reconciled()
-    stale = stale_sends(svc.engine, now, svc.settings.send_grace_seconds)
+    stale = svc.run(stale_sends, now, svc.settings.send_grace_seconds)
     for done, message in enumerate(stale):
         try:
             provider_id = svc.gateway.find_sent(message.id, message.to_phone, message.body,
@@ -63,10 +63,10 @@ def _settle(svc: Services, message: OutboxMessage, provider_id: str | None, now:
     # Both updates are conditional on the row still being in the claim just looked up: a status callback or another
     # scheduler may have settled it meanwhile, and then this answer is stale.
     if provider_id:
-        if mark_sent(svc.engine, message.id, provider_id, now, message.claimed_at):
+        if svc.run(mark_sent, message.id, provider_id, now, message.claimed_at):
             result.found += 1
             log.info("stale send %s was accepted by the provider (provider_id %s): marked sent", message.id, provider_id)
-    elif return_to_pending(svc.engine, message.id, message.claimed_at):
+    elif svc.run(return_to_pending, message.id, message.claimed_at):
         result.resent += 1
         log.info("stale send %s unknown to the provider: returned to pending", message.id)
 

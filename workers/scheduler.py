@@ -15,10 +15,10 @@ from datetime import UTC, datetime
 
 from apscheduler.schedulers.blocking import BlockingScheduler
 
-from config.wiring import Services, services
 from models.outbox import hand_off_due_messages, return_unhanded, sweep_messages
 from models.timers import claim_due_timers, release_claims, release_stale_claims
 from workers.reconcile import reconcile_stale_sends
+from workers.runtime import Services, services
 
 log = logging.getLogger("carepath.scheduler")
 
@@ -38,12 +38,12 @@ def tick(svc: Services, now: datetime | None = None) -> TickResult:
     now = now or datetime.now(UTC)
     result = TickResult()
     timers_grace, messages_grace = sweep_graces(svc)
-    result.released = release_stale_claims(svc.engine, now, timers_grace)
-    result.released += sweep_messages(svc.engine, now, messages_grace)
-    timer_ids = [claimed.id for claimed in claim_due_timers(svc.engine, now)]
-    result.timers = hand_off(timer_ids, fire_timer.delay, lambda rest: release_claims(svc.engine, rest, now))
-    message_ids = hand_off_due_messages(svc.engine, now)
-    result.messages = hand_off(message_ids, deliver_message.delay, lambda rest: return_unhanded(svc.engine, rest, now))
+    result.released = svc.run(release_stale_claims, now, timers_grace)
+    result.released += svc.run(sweep_messages, now, messages_grace)
+    timer_ids = [claimed.id for claimed in svc.run(claim_due_timers, now)]
+    result.timers = hand_off(timer_ids, fire_timer.delay, lambda rest: svc.run(release_claims, rest, now))
+    message_ids = svc.run(hand_off_due_messages, now)
+    result.messages = hand_off(message_ids, deliver_message.delay, lambda rest: svc.run(return_unhanded, rest, now))
     # Last: its provider lookups may be slow (or fail), and must not hold up due timers. What it returns to `pending`
     # is handed out next tick.
     reconciled = reconcile_stale_sends(svc, now)

@@ -6,8 +6,6 @@ from __future__ import annotations
 class SmsError(Exception):
     """A send that did not go through; `code` is the provider's error code (Twilio's, or the HTTP status) when known."""
 
-    retryable = False
-
     def __init__(self, message_id: str, detail: str, *, code: int | None = None, status: int | None = None) -> None:
         self.message_id = message_id
         self.code = code
@@ -29,8 +27,6 @@ class PermanentSmsError(SmsError):
 
 class TransientSmsError(SmsError):
     """Throttled (429), provider trouble (5xx) or network failure: retry with backoff."""
-
-    retryable = True
 
 
 class SendOutcomeUnknown(TransientSmsError):

@@ -10,12 +10,12 @@ import logging
 import random
 from datetime import UTC, datetime, timedelta
 
-from config.wiring import services
 from models.inbox import report_to_workflow
 from models.outbox import claim_message, deliver, mark_failed, requeue
 from models.timers import fire_claimed
 from workers.celery_app import app
 from workers.ops import connect_task_counters
+from workers.runtime import services
 from workers.sms_errors import (
     InvalidRecipient,
     PermanentSmsError,
@@ -49,7 +49,7 @@ def backoff(retries: int) -> float:
 @app.task(name="workers.tasks.fire_timer", acks_late=True, reject_on_worker_lost=True)
 def fire_timer(timer_id: str) -> bool:
     """Turn one claimed timer into its event."""
-    fired = fire_claimed(services().pathway, timer_id, now())
+    fired = fire_claimed(services().store, timer_id, now())
     log.info("timer %s %s", timer_id, "fired" if fired else "already handled")
     return fired
 
@@ -59,18 +59,18 @@ def fire_timer(timer_id: str) -> bool:
 def deliver_message(self, message_id: str) -> str:
     """Send one outbox message if it is still wanted and allowed; record what happened."""
     svc = services()
-    message = claim_message(svc.engine, message_id, now())
+    message = svc.run(claim_message, message_id, now())
     if message is None:
         return "already handled"
     try:
-        status = deliver(svc.engine, svc.pathway.protocols, message, svc.gateway, now())
+        status = deliver(svc.store, message, svc.gateway, now())
     except RecipientOptedOut as exc:
-        mark_failed(svc.engine, message_id, code_of(exc))
-        report_to_workflow(svc.pathway, message.workflow_id, "sms.opted_out_at_carrier", message_id, code_of(exc), now())
+        svc.run(mark_failed, message_id, code_of(exc))
+        report_to_workflow(svc.store, message.workflow_id, "sms.opted_out_at_carrier", message_id, code_of(exc), now())
         status = "failed"
     except (InvalidRecipient, PermanentSmsError) as exc:
-        mark_failed(svc.engine, message_id, code_of(exc))
-        report_to_workflow(svc.pathway, message.workflow_id, "sms.undeliverable", message_id, code_of(exc), now())
+        svc.run(mark_failed, message_id, code_of(exc))
+        report_to_workflow(svc.store, message.workflow_id, "sms.undeliverable", message_id, code_of(exc), now())
         status = "failed"
     except SendOutcomeUnknown as exc:
         # The provider may have the message: leave it `sending`. Its status callback marks it sent; without one, the
@@ -80,10 +80,10 @@ def deliver_message(self, message_id: str) -> str:
         return "unknown"
     except TransientSmsError as exc:
         if self.request.retries >= MAX_SEND_RETRIES:
-            requeue(svc.engine, message_id, now(), not_before=now() + PARKED_AFTER_RETRIES)
+            svc.run(requeue, message_id, now(), not_before=now() + PARKED_AFTER_RETRIES)
             log.warning("message %s parked after %d retries (code %s)", message_id, self.request.retries, code_of(exc))
             return "parked"
-        requeue(svc.engine, message_id, now())
+        svc.run(requeue, message_id, now())
         log.info("message %s transient failure (code %s): retrying", message_id, code_of(exc))
         raise self.retry(countdown=backoff(self.request.retries), exc=exc) from None
     log.info("message %s %s", message_id, status)

@@ -86,18 +86,6 @@ class TwilioGateway:
         self.http_client = RedirectingHttpClient(api_base_url, timeout=timeout)
         self.client = Client(account_sid, auth_token, http_client=self.http_client)
 
-    @classmethod
-    def from_settings(cls, settings: Any) -> TwilioGateway:
-        """Build from `config.settings.Settings` (duck-typed: the twilio_* fields and public_url)."""
-        return cls(
-            settings.twilio_account_sid,
-            settings.twilio_auth_token,
-            from_number=settings.twilio_from_number,
-            messaging_service_sid=settings.twilio_messaging_service_sid,
-            api_base_url=settings.twilio_api_base_url,
-            status_callback_base=settings.public_url,
-        )
-
     def status_callback_url(self, message_id: str) -> str | None:
         """Where Twilio reports this message's status; it carries our id so a callback can reconcile a lost send."""
         if not self.status_callback_base:

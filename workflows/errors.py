@@ -43,12 +43,3 @@ class Rejected(Exception):
             parts.append(f"({'; '.join(context)})")
         return " ".join(parts)
 
-    def as_dict(self) -> dict:
-        return {
-            "code": self.code,
-            "message": self.describe(),
-            "stage": self.stage,
-            "rule": self.rule,
-            "allowed_events": list(self.allowed),
-            "field": self.field,
-        }

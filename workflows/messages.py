@@ -15,6 +15,7 @@ from workflows.protocol import MessagingRules
 from workflows.stages import Stage
 from workflows.state import OPEN_SESSION, WorkflowState
 from workflows.step import Step
+from workflows.subjects import Subject
 
 REMINDER_KINDS = frozenset({"session_reminder", "evaluation_reminder", "therapy_reminder"})
 # Session texts a safety hold suspends (a no-show note deferred by quiet hours included).
@@ -30,7 +31,7 @@ def send_to_patient(
     *,
     automated: bool,
     urgent: bool = False,
-    subject: str | None = None,
+    subject: Subject | None = None,
     subject_start: datetime | None = None,
     expires_at: datetime | None = None,
     session: str | None = None,
@@ -51,8 +52,8 @@ def send_to_patient(
             _count(state, step.protocol.messaging, not_before, step.now)
     message = SendMessage(
         kind=kind, to=state.patient.phone, body=body, session=session, not_before=not_before, urgent=urgent,
-        automated=automated, subject=subject, subject_start=subject_start, expires_at=expires_at,
-        dedupe_key=dedupe_key, drop_reason=drop,
+        automated=automated, subject=str(subject) if subject is not None else None, subject_start=subject_start,
+        expires_at=expires_at, dedupe_key=dedupe_key, drop_reason=drop,
     )
     step.messages.append(message)
     return message
@@ -147,12 +148,13 @@ def recheck(state: WorkflowState, message: Pending, now: datetime, rules: Messag
     blocked = _blocked(state, direct_reply=not message.automated)
     if blocked:
         return Verdict("drop", blocked)
-    if message.kind in REMINDER_KINDS and not _subject_unchanged(state, message):
+    subject = Subject.parse_optional(message.subject)
+    if message.kind in REMINDER_KINDS and not _subject_unchanged(state, subject, message.subject_start):
         return Verdict("drop", "cancelled")
-    if message.kind in PAUSED_KINDS and state.stage == Stage.PAUSED and (message.subject or "").startswith("session:"):
+    if message.kind in PAUSED_KINDS and state.stage == Stage.PAUSED and subject is not None and subject.kind == "session":
         # A safety hold since planning: session reminders are suspended (PROTOCOL.md §2), as `reminder_due` does.
         return Verdict("drop", "paused")
-    if message.kind == "checkin_nudge" and _checkin_answered(state, message.subject):
+    if message.kind == "checkin_nudge" and _checkin_answered(state, subject):
         return Verdict("drop", "cancelled")
     if message.automated and not message.urgent and in_quiet_hours(now, state.patient.timezone, rules):
         later = end_of_quiet_hours(now, state.patient.timezone, rules)
@@ -164,18 +166,15 @@ def recheck(state: WorkflowState, message: Pending, now: datetime, rules: Messag
     return Verdict("send")
 
 
-def _subject_unchanged(state: WorkflowState, message: Pending) -> bool:
-    kind, _, key = (message.subject or "").partition(":")
-    if kind == "session":
-        session = state.sessions.get(key)
-        return session is not None and session.status in OPEN_SESSION and session.start == message.subject_start
-    if kind == "appointment":
-        appointment = state.appointments.get(key)
-        return (appointment is not None and appointment.status in ("scheduled", "confirmed")
-                and appointment.start == message.subject_start)
-    return True
+def _subject_unchanged(state: WorkflowState, subject: Subject | None, announced_start: datetime | None) -> bool:
+    """Is the visit a reminder announced still on, at the time it announced?"""
+    if subject is None:
+        return True
+    visit = state.visit(subject)
+    still_on = OPEN_SESSION if subject.kind == "session" else ("scheduled", "confirmed")
+    return visit is not None and visit.status in still_on and visit.start == announced_start
 
 
-def _checkin_answered(state: WorkflowState, subject: str | None) -> bool:
-    checkin = state.checkins.get((subject or "").partition(":")[2])
+def _checkin_answered(state: WorkflowState, subject: Subject | None) -> bool:
+    checkin = state.checkins.get(subject.key if subject else "")
     return checkin is not None and checkin.answered_at is not None

@@ -1,26 +1,33 @@
 """The core: `decide(state, event, now, protocol, clinic) → Decision(new state, effects)`. Pure; no I/O.
 
-One dict maps each event type to its handler, so the whole reaction graph reads on one screen. Handlers change a
-deep copy of the state; timer and escalation effects are derived from the difference, messages are collected.
+One dict maps each event type to its handler, so the whole reaction graph reads on one screen. Each handler takes the
+event's typed payload (`handler(step, data)`), and its `data` annotation must be the payload `events.PAYLOADS` parses
+for that event, which is checked when this module loads. Handlers change a deep copy of the state; timer and escalation
+effects are derived from the difference, messages are collected.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any, get_type_hints
 
 from workflows import escalations
 from workflows.clinic import Clinic
 from workflows.effects import CancelTimer, Decision, FireTimer, diff_effects
 from workflows.errors import Rejected
-from workflows.events import SYSTEM, Event, make_event
+from workflows.events import PAYLOADS, SYSTEM, Event, TimerFired, make_event
 from workflows.handlers import care, dosing, inbound, intake, messaging, sessions
 from workflows.protocol import Protocol
 from workflows.stages import EVENT_RULES, TIMER_EVENTS, Role, allowed_events, role_may_post
 from workflows.state import Patient, Timer, WorkflowState
 from workflows.step import Step
+from workflows.subjects import Subject
+from workflows.transitions import entry_stage
 
-HANDLERS: dict[str, Callable[[Step], None]] = {
+Handler = Callable[[Step, Any], None]  # (step, the event's payload), as `events.PAYLOADS` types it for the event
+
+HANDLERS: dict[str, Handler] = {
     "referral.received": intake.referral_received,
     "evaluation.scheduled": intake.evaluation_scheduled,
     "evaluation.rescheduled": intake.evaluation_rescheduled,
@@ -57,12 +64,22 @@ TIMER_HANDLERS: dict[str, Callable[[Step, Timer], None]] = {
     "rems_form_reminder": lambda step, timer: dosing.rems_form_due(step, timer.session, "rems_form_due"),
     "rems_form_overdue": lambda step, timer: dosing.rems_form_due(step, timer.session, "rems_form_overdue"),
     "escalation_deadline": lambda step, timer: escalations.on_deadline_passed(step, timer.data["escalation"]),
-    "reminder": lambda step, timer: messaging.reminder_due(step, timer.data["subject"], timer.data["hours"]),
+    "reminder": lambda step, timer: messaging.reminder_due(step, Subject.parse(timer.data["subject"]), timer.data["hours"]),
     "checkin": lambda step, timer: messaging.checkin_due(step, timer.session),
     "checkin_nudge": lambda step, timer: messaging.checkin_nudge_due(step, timer.session),
     "checkin_missed": lambda step, timer: messaging.checkin_missed_due(step, timer.session, timer.data["elevated"]),
 }
 assert set(TIMER_HANDLERS) == set(TIMER_EVENTS), "every timer kind needs a handler"
+
+
+def mistyped(handlers: dict[str, Handler]) -> dict[str, str]:
+    """The handlers (by event type) whose `data` annotation is not the payload `events.PAYLOADS` parses for it."""
+    return {event_type: handler.__name__ for event_type, handler in handlers.items()
+            if get_type_hints(handler).get("data") is not PAYLOADS.get(event_type)}
+
+
+if mistyped(HANDLERS):
+    raise TypeError(f"handlers whose `data` is not their event's payload: {mistyped(HANDLERS)}")
 TIMER_KIND_OF_EVENT = {event_type: kind for kind, event_type in TIMER_EVENTS.items()}
 
 # How far ahead of the server clock a client's occurred_at may be (clock skew), before it is refused.
@@ -81,6 +98,7 @@ def start(
     blank = WorkflowState(
         workflow_id=workflow_id,
         protocol_version=protocol.version,
+        stage=entry_stage(event.type),
         patient=Patient(id=patient_id, phone=event.data.patient.phone, timezone=clinic.timezone),
     )
     return _apply(blank, event, now, protocol, clinic, before=None)
@@ -106,13 +124,13 @@ def _apply(
     step = Step(state=state.model_copy(deep=True), event=event, now=at, protocol=protocol, clinic=clinic)
     fired = None
     if event.type in TIMER_KIND_OF_EVENT:
-        fired = _fire_timer(step)
+        fired = _fire_timer(step, event.data)
     else:
         handler = HANDLERS.get(event.type)
         if handler is None:
             raise Rejected(f"{event.type} is not handled by this version of carepath", code="not_allowed",
                            stage=state.stage, rule="event_known", allowed=allowed_events(state.stage))
-        handler(step)
+        handler(step, event.data)
     effects = diff_effects(before, step.state)
     if fired is not None:
         # The timer that fired is recorded as fired, not cancelled, unless the handler set it again (a repeat).
@@ -147,9 +165,9 @@ def _effective_time(event: Event, now: datetime, state: WorkflowState) -> dateti
     return event.occurred_at
 
 
-def _fire_timer(step: Step) -> FireTimer:
+def _fire_timer(step: Step, data: TimerFired) -> FireTimer:
     """Run a due timer's handler, unless the timer was cancelled or moved since (then the event changes nothing)."""
-    key, due_at = step.data.key, step.data.due_at
+    key, due_at = data.key, data.due_at
     timer = step.state.timers.get(key)
     if timer is None or timer.due_at != due_at or TIMER_EVENTS[timer.kind] != step.event.type:
         return FireTimer(key, due_at)

@@ -158,3 +158,22 @@ class Protocol(Strict):
 
     def route(self, route: Route) -> RouteRules:
         return self.routes[route]
+
+
+class ProtocolError(ValueError):
+    """A protocol file (or an override) is invalid, or a version is not installed; the message names the key."""
+
+
+class ProtocolBook:
+    """Every protocol version this deployment knows; workflows keep running the version they started on."""
+
+    def __init__(self, current: Protocol, others: list[Protocol] = ()) -> None:
+        self.current = current
+        self._by_version = {protocol.version: protocol for protocol in [*others, current]}
+
+    def get(self, version: str) -> Protocol:
+        try:
+            return self._by_version[version]
+        except KeyError:
+            known = ", ".join(sorted(self._by_version))
+            raise ProtocolError(f"protocol version {version!r} is not installed (installed: {known})") from None

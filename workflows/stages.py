@@ -1,7 +1,7 @@
 """Stages, roles and which event is allowed where, declared as data (PROTOCOL.md §2, EVENTS.md).
 
-The README's pathway table and diagram are generated from these tables (`workflows.docs`), and a test fails when the
-committed README drifts from them.
+The README's pathway tables are generated from these tables and `workflows.transitions` (`workflows.docs`), and a test
+fails when the committed README drifts from them.
 """
 
 from __future__ import annotations
@@ -98,24 +98,6 @@ TIMER_EVENTS: dict[str, str] = {
     "checkin_nudge": "checkin.nudge_due",
     "checkin_missed": "checkin.missed",
 }
-
-# The stage changes the pathway makes, for the README's table and diagram: (from, event, to, when).
-TRANSITIONS: tuple[tuple[str, str, str, str], ...] = (
-    ("(new)", "referral.received", Stage.REFERRED, ""),
-    (Stage.REFERRED, "evaluation.scheduled", Stage.EVALUATION_SCHEDULED, ""),
-    (Stage.EVALUATION_SCHEDULED, "evaluation.completed", Stage.TREATMENT_PLANNED, "eligible"),
-    (Stage.EVALUATION_SCHEDULED, "evaluation.completed", Stage.DECLINED, "not eligible"),
-    (Stage.TREATMENT_PLANNED, "session.scheduled", Stage.INDUCTION, "first session"),
-    (Stage.INDUCTION, "session.discharged", Stage.RESPONSE_REVIEW, "planned induction sessions discharged"),
-    (Stage.RESPONSE_REVIEW, "review.completed", Stage.MAINTENANCE, "decision = continue"),
-    (Stage.RESPONSE_REVIEW, "review.completed", Stage.DISCHARGED, "decision = discharge"),
-    (Stage.MAINTENANCE, "review.completed", Stage.DISCHARGED, "decision = discharge"),
-    ("any active stage", "safety.hold", Stage.PAUSED, "also C-SSRS high risk"),
-    (Stage.PAUSED, "safety.cleared", "(the stage it left)", ""),
-    ("any non-final stage", "patient.withdrew", Stage.WITHDRAWN, ""),
-    ("any non-final stage", "workflow.discharged", Stage.DISCHARGED, ""),
-)
-
 
 def allowed_events(stage: Stage) -> list[str]:
     """The events people may post in a stage, for error messages and the console."""

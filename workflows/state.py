@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from workflows.protocol import Route
 from workflows.stages import Stage
+from workflows.subjects import Subject
 
 
 class Model(BaseModel):
@@ -120,7 +121,7 @@ class Question(Model):
     """What a digit reply answers: the most recent reminder (1 confirm, 2 reschedule) or check-in (0–10)."""
 
     kind: Literal["confirm", "checkin"]
-    subject: str  # "session:<id>" or "appointment:<id>"
+    subject: str  # a `Subject` as stored: "session:<id>" or "appointment:<id>"
     asked_at: datetime
     clarified: bool = False  # an unreadable reply gets one clarification, not one per message
 
@@ -172,6 +173,10 @@ class WorkflowState(Model):
             if escalation.reason == reason and escalation.status != "resolved":
                 return escalation
         return None
+
+    def visit(self, subject: Subject) -> Session | Appointment | None:
+        """The session or appointment a subject names, if the workflow has it."""
+        return self.sessions.get(subject.key) if subject.kind == "session" else self.appointments.get(subject.key)
 
     def active_flags(self, now: datetime) -> list[str]:
         return sorted(flag for flag, until in self.flags.items() if until is None or until > now)

@@ -5,15 +5,16 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import NoReturn
+from typing import Literal, NoReturn
 
 from workflows.clinic import Clinic
 from workflows.effects import SendMessage
 from workflows.errors import Rejected
 from workflows.events import Event
 from workflows.protocol import Protocol
-from workflows.stages import allowed_events
+from workflows.stages import Stage, allowed_events
 from workflows.state import Escalation, Session, Timer, WorkflowState
+from workflows.transitions import STAGE_LEFT, Marker, UndeclaredTransition, declared
 
 
 @dataclass
@@ -25,14 +26,34 @@ class Step:
     clinic: Clinic
     messages: list[SendMessage] = field(default_factory=list)
 
-    @property
-    def data(self):
-        return self.event.data
-
     def reject(self, message: str, rule: str, code: str = "rule", field: str | None = None) -> NoReturn:
         raise Rejected(
             message, code=code, stage=self.state.stage, rule=rule, allowed=allowed_events(self.state.stage), field=field
         )
+
+    # --- stages ---------------------------------------------------------------------------------------------------
+
+    @property
+    def course(self) -> Stage | None:
+        """The stage the care is in: the stage itself, or while paused the stage the hold will resume."""
+        return self.state.paused_from if self.state.stage == Stage.PAUSED else self.state.stage
+
+    def transition(self, to: Stage | Literal[Marker.STAGE_LEFT]) -> None:
+        """Move the workflow to `to`, as `workflows.transitions` declares for this event; staying put is no move."""
+        state, event = self.state, self.event.type
+        if to == state.stage:
+            return
+        if state.stage == Stage.PAUSED and not declared(Stage.PAUSED, event, to):
+            # The care goes on under a safety hold (a first session booked, induction completed): the move lands on
+            # the stage that clearing the hold resumes.
+            _check(state.paused_from, event, to)
+            state.paused_from = to
+            return
+        _check(state.stage, event, to)
+        left = state.stage
+        # Every pause records the stage it left; a stored state without it resumes where no dose can be given.
+        state.stage = (state.paused_from or Stage.TREATMENT_PLANNED) if to == STAGE_LEFT else to
+        state.paused_from = left if to == Stage.PAUSED else None
 
     # --- sessions -------------------------------------------------------------------------------------------------
 
@@ -77,3 +98,8 @@ class Step:
             listing = ", ".join(open_ids) or "none"
             self.reject(f"unknown escalation {ref!r} (open escalations: {listing})", "escalation_exists", "not_found")
         return found
+
+
+def _check(source: Stage | None, event: str, target: Stage | Marker) -> None:
+    if not declared(source, event, target):
+        raise UndeclaredTransition(f"{event} may not move a workflow from {source} to {target}: not in TRANSITIONS")

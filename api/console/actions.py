@@ -1,5 +1,5 @@
 """Actions from the pathway itself: an offered event's generated form, posted through the same unit of work as the API
-(`Pathway.apply`, actor = the signed-in user, the form's idempotency key). Accepted: back to the patient page with a
+(`WorkflowStore.apply`, actor = the signed-in user, the form's idempotency key). Accepted: back to the patient page with a
 notice. Refused: the same page again, nothing written, the engine's reason beside the form and the input kept.
 """
 
@@ -8,41 +8,41 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from api.console import patients
 from api.console.fields import FormError, describe, parse
 from api.console.offers import PEOPLE, Attempt, sources_for
-from api.console.web import form_key, known_id, staff_only
-from api.deps import actor_of
-from config.wiring import Services
-from models import listing
+from api.console.web import Staff, form_key
+from api.dashboard.access import page_router
+from api.deps import ServicesDep, actor_of
+from api.errors import status_of
+from api.ids import WorkflowId
+from models.queries import listing
+from models.store import ConcurrencyConflict
 from models.tables import User
-from models.unit_of_work import ConcurrencyConflict
+from workers.runtime import Services
 from workflows.errors import Rejected
 from workflows.events import PAYLOADS, make_event
 from workflows.stages import EVENT_RULES, Role, role_may_post
 from workflows.state import WorkflowState
 
 log = logging.getLogger("carepath.console")
-router = APIRouter(include_in_schema=False)
+router = page_router()
 
 
 @router.post("/console/patients/{workflow_id}/actions/{event_type}")
-async def post_action(workflow_id: str, event_type: str, request: Request) -> Response:
+async def post_action(user: Staff, workflow_id: WorkflowId, event_type: str, request: Request,
+                      svc: ServicesDep) -> Response:
     """Apply one offered event from its generated form as the signed-in user; refused: the page again, with why."""
     form = await request.form()
-    return await run_in_threadpool(_post_action, request, workflow_id, event_type, form)
+    return await run_in_threadpool(_post_action, request, svc, user, workflow_id, event_type, form)
 
 
-def _post_action(request: Request, workflow_id: str, event_type: str, form: Any) -> Response:
-    svc: Services = request.app.state.services
-    user = staff_only(request, svc)
-    if isinstance(user, Response):
-        return user
-    found = listing.workflow_with_patient(svc.engine, known_id(workflow_id))
+def _post_action(request: Request, svc: Services, user: User, workflow_id: str, event_type: str, form: Any) -> Response:
+    found = listing.workflow_with_patient(svc.engine, workflow_id)
     if found is None or event_type not in EVENT_RULES or not EVENT_RULES[event_type].roles & PEOPLE:
         return patients.not_found(request, svc, user)
     workflow, _patient = found
@@ -57,15 +57,14 @@ def _post_action(request: Request, workflow_id: str, event_type: str, form: Any)
     fields = describe(model, sources_for(model, state, user, zone))
     try:
         event = make_event(event_type, parse(fields, form, zone), actor=actor_of(user), idempotency_key=key)
-        outcome = svc.pathway.apply(workflow.id, event, request.app.state.clock(), retries=2)
+        outcome = svc.store.apply(workflow.id, event, request.app.state.clock(), retries=2)
     except FormError as exc:
         return _refused(request, svc, user, workflow.id, Attempt(event_type, form, exc.message, exc.name, key or ""), 422)
     except Rejected as exc:
         # Ids and codes only: the message may quote what was typed.
         log.info("console: %s refused for workflow %s (%s, rule %s)", event_type, workflow.id, exc.code, exc.rule)
-        status = 422 if exc.code == "invalid_data" else 409
         return _refused(request, svc, user, workflow.id, Attempt(event_type, form, exc.describe(), exc.field, key or ""),
-                        status)
+                        status_of(exc))
     except ConcurrencyConflict:
         message = "The workflow changed while this was being recorded; nothing was written. Check the page and try again."
         return _refused(request, svc, user, workflow.id, Attempt(event_type, form, message, key=key or ""), 409)

@@ -1,22 +1,16 @@
-"""The calendar's data: evaluations, dosing sessions and therapy appointments of every workflow in a span of time.
-
-Read from the workflows' state documents (their `sessions` and `appointments`), one query over all workflows filtered
-here, so SQLite and PostgreSQL answer alike. Fine at clinic scale (hundreds of active patients); a clinic with many
-thousands would want an appointments projection table indexed by start time instead.
-"""
+"""The calendar's items: what the store says is booked (`models.queries.agenda`), worded the way coordinators say it
+on the phone, with what may still be done with each."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Engine, select
-from sqlmodel import Session
+from sqlalchemy import Engine
 
-from models.tables import Patient, Workflow
+from models.queries.agenda import Booked, booked_between, workflows_in
 from workflows.stages import EVENT_RULES, Stage
 
-# What the calendar calls each status: the words coordinators use on the phone.
 SESSION_STATUS = {"scheduled": "unconfirmed", "confirmed": "confirmed", "arrived": "arrived", "dosed": "dosed",
                   "discharged": "done", "cancelled": "cancelled", "no_show": "no-show", "held": "held (BP)"}
 APPOINTMENT_STATUS = {"scheduled": "unconfirmed", "confirmed": "confirmed", "completed": "done",
@@ -47,34 +41,24 @@ class Item:
 
 def items_between(engine: Engine, start: datetime, end: datetime) -> list[Item]:
     """Every booked item starting in [start, end), in time order."""
-    query = (select(Workflow.id, Workflow.stage, Workflow.state["sessions"], Workflow.state["appointments"], Patient.name)
-             .join(Patient, Patient.id == Workflow.patient_id))
-    found: list[Item] = []
-    with Session(engine) as db:
-        for workflow_id, stage, sessions, appointments, name in db.execute(query):
-            on_hold = stage == Stage.PAUSED
-            for raw in (sessions or {}).values():
-                found.extend(_item(workflow_id, name, "session", raw, on_hold, start, end))
-            for raw in (appointments or {}).values():
-                found.extend(_item(workflow_id, name, raw.get("kind", "therapy"), raw, on_hold, start, end))
-    return sorted(found, key=lambda item: (item.start, item.patient_name, item.item_id))
+    return [item_of(booked) for booked in booked_between(engine, start, end)]
 
 
-def _item(workflow_id: str, name: str, kind: str, raw: dict, on_hold: bool, start: datetime, end: datetime) -> list[Item]:
-    when = datetime.fromisoformat(raw["start"])
-    if not start <= when < end:
-        return []
+def item_of(booked: Booked) -> Item:
+    """One booked session or appointment, as the calendar words it."""
+    raw, kind = booked.item, booked.kind
     status = raw.get("status", "scheduled")
     label = (SESSION_STATUS if kind == "session" else APPOINTMENT_STATUS).get(status, status)
-    if on_hold and status in STILL_COMING:
+    if booked.stage == Stage.PAUSED and status in STILL_COMING:
         # PROTOCOL.md §2: during a safety hold sessions stay on the calendar, but dosing is blocked.
         label = "held (safety hold)"
-    detail = _dose(raw) if kind == "session" else ""
+    detail = dose(raw) if kind == "session" else ""
     css = label.split(" ")[0].replace("-", "_")
-    return [Item(workflow_id, name, kind, raw["id"], when, status, label, css, detail)]
+    return Item(booked.workflow_id, booked.patient_name, kind, raw["id"], booked.start, status, label, css, detail)
 
 
-def _dose(raw: dict) -> str:
+def dose(raw: dict) -> str:
+    """A session's route and dose, given or planned: `intranasal, 56 mg`."""
     route = str(raw.get("route", "")).replace("_", " ")
     given = raw.get("dose_mg") or raw.get("dose_mg_per_kg")
     planned = raw.get("planned_dose_mg") or raw.get("planned_dose_mg_per_kg")
@@ -85,7 +69,4 @@ def _dose(raw: dict) -> str:
 
 def bookable_patients(engine: Engine) -> list[tuple[str, str, str]]:
     """(workflow id, patient name, stage) of every workflow something can be booked for, by name."""
-    query = (select(Workflow.id, Patient.name, Workflow.stage).join(Patient, Patient.id == Workflow.patient_id)
-             .where(Workflow.stage.in_([stage.value for stage in BOOKABLE_STAGES])).order_by(Patient.name, Workflow.id))
-    with Session(engine) as db:
-        return [tuple(row) for row in db.execute(query)]
+    return workflows_in(engine, BOOKABLE_STAGES)

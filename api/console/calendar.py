@@ -10,51 +10,46 @@ from __future__ import annotations
 
 import logging
 import uuid
-from datetime import date, datetime, time, timedelta
-from typing import Any
+from datetime import date, datetime
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from fastapi.responses import RedirectResponse, Response
-from sqlalchemy import select
-from sqlmodel import Session
 
 from api.console import agenda, web
-from api.console.charting import FormProblem, dose_amount
+from api.console.booking import KINDS, Span, booking_event, default_start, span_of, start_of
+from api.console.charting import FormProblem
+from api.console.web import Staff
+from api.dashboard.access import page_router
 from api.deps import ServicesDep, actor_of
-from config.wiring import Services
-from models import listing
-from models.tables import EventRecord, User
+from api.errors import status_of
+from api.ids import WorkflowId, parse_id
+from models import queries
+from models.queries import listing
+from models.tables import User
+from workers.runtime import Services
 from workflows.errors import Rejected
 from workflows.events import make_event
 from workflows.stages import Role, role_may_post
 from workflows.state import WorkflowState
 
 log = logging.getLogger("carepath.console")
-router = APIRouter(include_in_schema=False)
-KINDS = {"session": ("session.scheduled", "dosing session"), "evaluation": ("evaluation.scheduled", "evaluation"),
-         "therapy": ("therapy.scheduled", "therapy appointment")}
+router = page_router()
 NOTICES = {"scheduled": "Booked.", "rescheduled": "Moved to the new time.", "cancelled": "Session cancelled."}
-STATUS_OF_CODE = {"invalid_data": 422, "forbidden": 403, "not_found": 404}
 
 
 @router.get("/console/calendar")
-def calendar(request: Request, svc: ServicesDep, view: str = "day", date: str = "", msg: str = "") -> Response:
+def calendar(user: Staff, request: Request, svc: ServicesDep, view: str = "day", date: str = "",
+             msg: str = "") -> Response:
     """A day (or the week around it) of everything booked, with the forms to book, move and cancel."""
-    user = web.staff_only(request, svc)
-    if isinstance(user, Response):
-        return user
     span, problem = _span(svc, request, view, date)
     return _page(request, svc, user, span, notice=NOTICES.get(msg), error=problem, status=422 if problem else 200)
 
 
 @router.post("/console/calendar/book")
-async def book(request: Request, svc: ServicesDep) -> Response:
+async def book(user: Staff, request: Request, svc: ServicesDep) -> Response:
     """Book a session, an evaluation or a therapy appointment for a patient."""
-    user = web.staff_only(request, svc)
-    if isinstance(user, Response):
-        return user
     form = await _form(request)
     span, _ = _span(svc, request, form.get("view", "day"), form.get("date", ""))
     kind = form.get("kind", "")
@@ -66,7 +61,7 @@ async def book(request: Request, svc: ServicesDep) -> Response:
             raise FormProblem("Choose what to book: a dosing session, an evaluation or a therapy appointment")
         start = _start(svc, form.get("start", ""))
         if not _already_booked(svc, found[0], web.form_key(form, "key")):
-            event_type, data = _booking(kind, found[1], start, form)
+            event_type, data = booking_event(kind, found[1], start, form)
             _post(request, svc, user, found[0], event_type, data, form)
     except (FormProblem, Rejected) as problem:
         return _refused(request, svc, user, span, problem, form, "book")
@@ -74,11 +69,9 @@ async def book(request: Request, svc: ServicesDep) -> Response:
 
 
 @router.post("/console/calendar/{workflow_id}/{kind}/{item_id}/move")
-async def move(workflow_id: str, kind: str, item_id: str, request: Request, svc: ServicesDep) -> Response:
+async def move(user: Staff, workflow_id: WorkflowId, kind: str, item_id: str, request: Request,
+               svc: ServicesDep) -> Response:
     """Move a session (`session.rescheduled`) or an evaluation (`evaluation.rescheduled`) to a new time."""
-    user = web.staff_only(request, svc)
-    if isinstance(user, Response):
-        return user
     form = await _form(request)
     span, _ = _span(svc, request, form.get("view", "day"), form.get("date", ""))
     try:
@@ -96,11 +89,8 @@ async def move(workflow_id: str, kind: str, item_id: str, request: Request, svc:
 
 
 @router.post("/console/calendar/{workflow_id}/session/{item_id}/cancel")
-async def cancel(workflow_id: str, item_id: str, request: Request, svc: ServicesDep) -> Response:
+async def cancel(user: Staff, workflow_id: WorkflowId, item_id: str, request: Request, svc: ServicesDep) -> Response:
     """Cancel a dosing session, with the reason."""
-    user = web.staff_only(request, svc)
-    if isinstance(user, Response):
-        return user
     form = await _form(request)
     span, _ = _span(svc, request, form.get("view", "day"), form.get("date", ""))
     reason = form.get("reason", "").strip()
@@ -114,101 +104,41 @@ async def cancel(workflow_id: str, item_id: str, request: Request, svc: Services
 
 # --- the pieces ----------------------------------------------------------------------------------------------------
 
-class Span:
-    """The days a page shows: one, or Monday to Sunday around `day`."""
-
-    def __init__(self, view: str, day: date, zone: ZoneInfo) -> None:
-        self.view, self.day, self.zone = view, day, zone
-        self.first = day if view == "day" else day - timedelta(days=day.weekday())
-        self.days = [self.first + timedelta(days=n) for n in range(1 if view == "day" else 7)]
-        self.step = timedelta(days=1 if view == "day" else 7)
-
-    def bounds(self) -> tuple[datetime, datetime]:
-        start = datetime.combine(self.first, time(0), self.zone)
-        end = datetime.combine(self.days[-1] + timedelta(days=1), time(0), self.zone)
-        return start, end
-
-
 def _span(svc: Services, request: Request, view: str, raw_date: str) -> tuple[Span, str | None]:
     zone = ZoneInfo(svc.settings.clinic_timezone)
-    today = web.now_of(request).astimezone(zone).date()
-    problem = None
-    if view not in ("day", "week"):
-        view, problem = "day", "The view is either day or week; showing the day."
-    day = today
-    if raw_date:
-        try:
-            day = date.fromisoformat(raw_date)
-        except ValueError:
-            problem = "The date must be written YYYY-MM-DD; showing today."
-    return Span(view, day, zone), problem
+    return span_of(view, raw_date, web.now_of(request).astimezone(zone).date(), zone)
 
+
+def _start(svc: Services, raw: str) -> datetime:
+    return start_of(raw, ZoneInfo(svc.settings.clinic_timezone))
 
 async def _form(request: Request) -> dict[str, str]:
     return {key: value for key, value in (await request.form()).items() if isinstance(value, str)}
 
 
 def _workflow(svc: Services, raw_id: str) -> tuple[str, WorkflowState] | None:
-    try:
-        workflow_id = str(uuid.UUID(raw_id))
-    except ValueError:
-        return None
-    found = listing.workflow_with_patient(svc.engine, workflow_id)
+    """The workflow the booking form chose (its id and state), if it exists."""
+    workflow_id = parse_id(raw_id)
+    found = listing.workflow_with_patient(svc.engine, workflow_id) if workflow_id else None
     return (found[0].id, WorkflowState.model_validate(found[0].state)) if found else None
-
-
-def _start(svc: Services, raw: str) -> datetime:
-    """A clinic-local start from a datetime-local field; the engine judges whether it is in the future."""
-    try:
-        moment = datetime.fromisoformat(raw.strip())
-    except ValueError:
-        raise FormProblem("Starts must be a date and time, like 2026-03-02T09:30") from None
-    return moment.replace(tzinfo=ZoneInfo(svc.settings.clinic_timezone)) if moment.tzinfo is None else moment
-
-
-def _booking(kind: str, state: WorkflowState, start: datetime, form: dict[str, str]) -> tuple[str, dict]:
-    """The booking event for a kind, with an id the workflow has not used (or the one typed)."""
-    item_id = form.get("item_id", "").strip()
-    if kind == "session":
-        taken = set(state.sessions)
-        item_id = item_id or next(f"s{n}" for n in range(len(taken) + 1, len(taken) + 1000) if f"s{n}" not in taken)
-        data: dict[str, Any] = {"session": item_id, "start": start}
-        amount = form.get("dose", "").strip()
-        if amount:
-            data.update(dose_amount(amount, per_kg=form.get("unit") == "mg/kg"))
-        return "session.scheduled", data
-    if kind == "evaluation":
-        return "evaluation.scheduled", {"start": start, **({"appointment": item_id} if item_id else {})}
-    taken = set(state.appointments)
-    item_id = item_id or next(f"therapy{n}" for n in range(1, len(taken) + 1000) if f"therapy{n}" not in taken)
-    return "therapy.scheduled", {"appointment": item_id, "start": start}
 
 
 def _already_booked(svc: Services, workflow_id: str, key: str | None) -> bool:
     """This very form was applied already (a double click): its automatic id would now differ, so do not ask again."""
-    if key is None:
-        return False
-    with Session(svc.engine) as db:
-        found = db.execute(select(EventRecord.id).where(EventRecord.workflow_id == workflow_id,
-                                                        EventRecord.idempotency_key == key))
-        return found.first() is not None
+    return key is not None and queries.has_event_with_key(svc.engine, workflow_id, key)
 
 
 def _post(request: Request, svc: Services, user: User, workflow_id: str, event_type: str, data: dict,
           form: dict[str, str]) -> None:
-    try:
-        workflow_id = str(uuid.UUID(workflow_id))
-    except ValueError:
-        raise FormProblem("That patient does not exist") from None
     event = make_event(event_type, data, actor=actor_of(user), idempotency_key=web.form_key(form, "key"))
-    svc.pathway.apply(workflow_id, event, web.now_of(request), retries=2)
+    svc.store.apply(workflow_id, event, web.now_of(request), retries=2)
 
 
 def _refused(request: Request, svc: Services, user: User, span: Span, problem: Exception, form: dict[str, str],
              where: str) -> Response:
     if isinstance(problem, Rejected):
         log.info("console calendar: refused (%s, rule %s)", where.split(":")[0], problem.rule)
-        status, reason, rule = STATUS_OF_CODE.get(problem.code, 409), problem.message, problem.rule
+        status, reason, rule = status_of(problem), problem.message, problem.rule
     else:
         status, reason, rule = 422, str(problem), None
     return _page(request, svc, user, span, error=reason, rule=rule, failed=where, values=form, status=status)
@@ -218,14 +148,6 @@ def _after(view: str, day: date, notice: str) -> RedirectResponse:
     """Back to the calendar on the day (or week) of the item just changed."""
     query = urlencode({"view": view, "date": day.isoformat(), "msg": notice})
     return RedirectResponse(f"/console/calendar?{query}", status_code=303)
-
-
-def default_start(day: date, local_now: datetime) -> datetime:
-    """The booking form's preset: 09:00 on the day shown, or, once that has passed, the next whole hour (then the
-    engine's "start is not in the future" is not the first thing a coordinator meets)."""
-    nine = datetime.combine(day, time(9))
-    upcoming = (local_now.replace(tzinfo=None, minute=0, second=0, microsecond=0) + timedelta(hours=1))
-    return max(nine, upcoming)
 
 
 def _page(request: Request, svc: Services, user: User, span: Span, *, notice: str | None = None,

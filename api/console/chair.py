@@ -16,15 +16,20 @@ from typing import Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from fastapi.responses import FileResponse, RedirectResponse, Response
 
 from api.console import web
 from api.console.charting import ACTIONS, Charted, FormProblem, parse
+from api.console.web import Staff
+from api.dashboard.access import page_router
+from api.dashboard.headers import static_file
 from api.deps import ServicesDep, actor_of
-from config.wiring import Services
-from models import listing
+from api.errors import status_of
+from api.ids import WorkflowId
+from models.queries import listing
 from models.tables import User
+from workers.runtime import Services
 from workflows.errors import Rejected
 from workflows.events import make_event
 from workflows.gates import chair_gates
@@ -32,41 +37,35 @@ from workflows.stages import Role, role_may_post
 from workflows.state import OPEN_SESSION, SessionStatus, WorkflowState
 
 log = logging.getLogger("carepath.console")
-router = APIRouter(include_in_schema=False)
+router = page_router()
 STATIC = Path(__file__).parent / "static"
 NOTICES = {"arrived": "Arrival recorded.", "vitals": "Vitals recorded.", "dose": "Dose recorded.",
            "discharge": "Patient discharged."}
-# Engine refusal codes → HTTP status of the re-rendered page.
-STATUS_OF_CODE = {"invalid_data": 422, "forbidden": 403, "not_found": 404}
 
 
 @router.get("/console/static/chair.js")
 def chair_script() -> FileResponse:
     """The countdown's script (the page works without it; the console's CSP allows same-origin scripts)."""
-    return FileResponse(STATIC / "chair.js", media_type="text/javascript", headers={"Cache-Control": "max-age=300"})
+    return static_file(STATIC / "chair.js", "text/javascript")
 
 
 @router.get("/console/chair/{workflow_id}/{session_id}")
-def chair(workflow_id: str, session_id: str, request: Request, svc: ServicesDep, msg: str = "") -> Response:
+def chair(user: Staff, workflow_id: WorkflowId, session_id: str, request: Request, svc: ServicesDep,
+          msg: str = "") -> Response:
     """The session at the chair: status, dose plan, gates, countdown, vitals, and the forms the role may use."""
-    user = web.staff_only(request, svc)
-    if isinstance(user, Response):
-        return user
     found = _load(svc, workflow_id, session_id)
     if found is None:
-        return web.render(request, svc, "chair.html", {"user": user, "missing": True}, status_code=404)
+        return _missing(request, svc, user)
     return _page(request, svc, user, *found, session_id, notice=NOTICES.get(msg))
 
 
 @router.post("/console/chair/{workflow_id}/{session_id}/{action}")
-async def chart(workflow_id: str, session_id: str, action: str, request: Request, svc: ServicesDep) -> Response:
+async def chart(user: Staff, workflow_id: WorkflowId, session_id: str, action: str, request: Request,
+                svc: ServicesDep) -> Response:
     """Post one chair form as the signed-in user; a refusal re-renders the page with the reason."""
-    user = web.staff_only(request, svc)
-    if isinstance(user, Response):
-        return user
     found = _load(svc, workflow_id, session_id)
     if found is None or action not in ACTIONS:
-        return web.render(request, svc, "chair.html", {"user": user, "missing": True}, status_code=404)
+        return _missing(request, svc, user)
     workflow, patient, state = found
     form = {key: value for key, value in (await request.form()).items() if isinstance(value, str)}
     now = web.now_of(request)
@@ -75,7 +74,7 @@ async def chart(workflow_id: str, session_id: str, action: str, request: Request
         charted: Charted = parse(action, form, session, ZoneInfo(svc.settings.clinic_timezone), now, clinician=user.name)
         event = make_event(charted.event_type, charted.data, actor=actor_of(user), occurred_at=charted.occurred_at,
                            idempotency_key=web.form_key(form, "key"))
-        svc.pathway.apply(workflow.id, event, now, retries=2)
+        svc.store.apply(workflow.id, event, now, retries=2)
     except FormProblem as problem:
         return _page(request, svc, user, workflow, patient, state, session.id, failed=(action, str(problem), None, form),
                      status=422)
@@ -85,15 +84,16 @@ async def chart(workflow_id: str, session_id: str, action: str, request: Request
                  refused.rule)
         failed = (action, refused.message, refused.rule, form)
         return _page(request, svc, user, workflow, patient, state, session.id, failed=failed,
-                     status=STATUS_OF_CODE.get(refused.code, 409))
+                     status=status_of(refused))
     return RedirectResponse(f"/console/chair/{workflow.id}/{quote(session.id)}?msg={action}", status_code=303)
 
 
+def _missing(request: Request, svc: Services, user: User) -> Response:
+    return web.render(request, svc, "chair.html", {"user": user, "missing": True}, status_code=404)
+
+
 def _load(svc: Services, workflow_id: str, session_id: str):
-    try:
-        workflow_id = str(uuid.UUID(workflow_id))
-    except ValueError:
-        return None
+    """The workflow, its patient and its state, when it has this session; else None."""
     found = listing.workflow_with_patient(svc.engine, workflow_id)
     if found is None:
         return None
@@ -108,7 +108,7 @@ def _page(request: Request, svc: Services, user: User, workflow, patient, state:
           notice: str | None = None, failed: tuple | None = None, status: int = 200) -> Response:
     now = web.now_of(request)
     session = state.sessions[session_id]
-    protocol = svc.pathway.protocols.get(workflow.protocol_version)
+    protocol = svc.store.protocols.get(workflow.protocol_version)
     route = protocol.route(session.route)
     role = Role(user.role)
     action, reason, rule, values = failed or (None, None, None, {})

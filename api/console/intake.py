@@ -8,20 +8,22 @@ import uuid
 from typing import Any
 from zoneinfo import available_timezones
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from api.console.fields import FormError, FormField, Sources, describe, parse, refill
-from api.console.web import form_key, render, staff_only
+from api.console.web import Staff, form_key, render
+from api.dashboard.access import page_router
 from api.deps import ServicesDep, actor_of
-from config.wiring import Services
+from api.errors import status_of
 from models.tables import User
+from workers.runtime import Services
 from workflows.errors import Rejected
 from workflows.events import ReferralReceived, make_event
 
 log = logging.getLogger("carepath.console")
-router = APIRouter(include_in_schema=False)
+router = page_router()
 EVENT = "referral.received"
 ZONES = sorted(zone for zone in available_timezones() if "/" in zone and not zone.startswith(("Etc/", "SystemV/")))
 
@@ -43,47 +45,41 @@ def page(request: Request, svc: Services, user: User, fields: list[FormField], k
 
 
 @router.get("/console/referrals/new")
-def intake_form(request: Request, svc: ServicesDep) -> Response:
+def intake_form(user: Staff, request: Request, svc: ServicesDep) -> Response:
     """The referral form (coordinators and clinicians)."""
-    user = staff_only(request, svc)
-    if isinstance(user, Response):
-        return user
     return page(request, svc, user, intake_fields(svc), str(uuid.uuid4()))
 
 
 @router.post("/console/referrals")
-async def take_referral(request: Request) -> Response:
+async def take_referral(user: Staff, request: Request, svc: ServicesDep) -> Response:
     """Start a workflow from the form; refused: the form again with the reason beside the field, nothing written."""
     form = await request.form()
-    return await run_in_threadpool(_take_referral, request, form)
+    return await run_in_threadpool(_take_referral, request, svc, user, form)
 
 
-def _take_referral(request: Request, form: Any) -> Response:
-    svc: Services = request.app.state.services
-    user = staff_only(request, svc)
-    if isinstance(user, Response):
-        return user
+def _take_referral(request: Request, svc: Services, user: User, form: Any) -> Response:
     fields = intake_fields(svc)
     key = form_key(form) or str(uuid.uuid4())
     try:
         event = make_event(EVENT, parse(fields, form, svc.settings.clinic_timezone), actor=actor_of(user),
                            idempotency_key=key)
-        outcome = svc.pathway.start(event, request.app.state.clock())
+        outcome = svc.store.start(event, request.app.state.clock())
     except FormError as exc:
-        return _again(request, svc, user, fields, form, key, exc.name, exc.message)
+        return _again(request, svc, user, fields, form, key, exc.name, exc.message, 422)
     except Rejected as exc:
         log.info("console: referral refused (%s, field %s)", exc.code, exc.field)  # never the values typed
-        return _again(request, svc, user, fields, form, key, exc.field, _helpful(exc, form))
+        return _again(request, svc, user, fields, form, key, exc.field, _helpful(exc, form), status_of(exc))
     done = "duplicate" if outcome.duplicate else "recorded"
     return RedirectResponse(f"/console/patients/{outcome.workflow_id}?{done}={EVENT}", status_code=303)
 
 
 def _again(request: Request, svc: Services, user: User, fields: list[FormField], form: Any, key: str,
-           field: str | None, message: str) -> Response:
+           field: str | None, message: str, status: int) -> Response:
+    """The form again, as typed, with the reason beside the field and in the summary."""
     refill(fields, form, field, message)
     named = next((f.label for f in fields if f.name == field), None)
     summary = f"{named}: {message}" if named else message
-    return page(request, svc, user, fields, key, error=summary, status_code=422)
+    return page(request, svc, user, fields, key, error=summary, status_code=status)
 
 
 def _helpful(exc: Rejected, form: Any) -> str:

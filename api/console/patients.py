@@ -7,22 +7,24 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Request
-from fastapi.responses import FileResponse, Response
+from fastapi import Request
+from fastapi.responses import Response
 
 from api.console import web
 from api.console.offers import Attempt, actions_for
-from api.console.web import render, staff_only
+from api.console.web import Staff, render
+from api.dashboard.access import page_router
 from api.dashboard.chart import TRENDED, score_trend
-from api.dashboard.routes import escalation_row
+from api.dashboard.escalations import escalation_row
 from api.deps import ServicesDep
-from config.wiring import Services
-from models import listing
+from api.ids import WorkflowId
+from models.queries import listing
 from models.tables import EventRecord, User
+from workers.runtime import Services
 from workflows.stages import EVENT_RULES, Stage
 from workflows.state import WorkflowState
 
-router = APIRouter(include_in_schema=False)
+router = page_router()
 PAGE_SIZE = 25
 # The list's flag filter: flags the engine sets in the state, and facts about the patient people ask for alike.
 FLAG_FILTERS = {
@@ -37,20 +39,12 @@ MAX_SEARCH = 100
 READS_AS = {"referral.received": "referral received"}
 
 
-@router.get("/console/static/console.css")
-def stylesheet() -> FileResponse:
-    return web.stylesheet()
-
-
 # --- the list -----------------------------------------------------------------------------------------------------
 
 @router.get("/console/patients")
-def patient_list(request: Request, svc: ServicesDep, q: str = "", stage: str = "", flag: str = "",
+def patient_list(user: Staff, request: Request, svc: ServicesDep, q: str = "", stage: str = "", flag: str = "",
                  escalation: str = "", page: str = "1") -> Response:
     """Patients, most recently changed first."""
-    user = staff_only(request, svc)
-    if isinstance(user, Response):
-        return user
     now = web.now_of(request)
     problems = []
     q = q.strip()
@@ -93,11 +87,9 @@ def _next_visit(state: WorkflowState, now: datetime) -> datetime | None:
 # --- one patient --------------------------------------------------------------------------------------------------
 
 @router.get("/console/patients/{workflow_id}")
-def patient(workflow_id: str, request: Request, svc: ServicesDep, recorded: str = "", duplicate: str = "") -> Response:
+def patient(user: Staff, workflow_id: WorkflowId, request: Request, svc: ServicesDep, recorded: str = "",
+            duplicate: str = "") -> Response:
     """A patient's page, with the actions the pathway allows now for the signed-in role."""
-    user = staff_only(request, svc)
-    if isinstance(user, Response):
-        return user
     notice = None
     if recorded == "referral.received":
         notice = "Referral saved: the pathway has started (referral.received)."
@@ -109,13 +101,14 @@ def patient(workflow_id: str, request: Request, svc: ServicesDep, recorded: str 
 
 
 def not_found(request: Request, svc: Services, user: User) -> Response:
+    """No such patient (or no such action on one): the console's 404 page."""
     return render(request, svc, "console_not_found.html", {"user": user}, status_code=404)
 
 
 def patient_page(request: Request, svc: Services, user: User, workflow_id: str, *, attempt: Attempt | None = None,
                  notice: str | None = None, status_code: int = 200) -> Response:
     """The page as stored now; a refused `attempt` is drawn open, beside the form it came from."""
-    found = listing.workflow_with_patient(svc.engine, web.known_id(workflow_id))
+    found = listing.workflow_with_patient(svc.engine, workflow_id)
     if found is None:
         return not_found(request, svc, user)
     workflow, person = found

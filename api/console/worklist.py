@@ -11,22 +11,26 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from api.console.web import form_key, known_id, render, signed_in, to_login
-from api.dashboard.routes import ACTING_ROLES, escalation_row
-from api.deps import ServicesDep, actor_of, sees_patients
-from config.wiring import Services
-from models import listing
+from api import policy
+from api.console.web import form_key, render
+from api.dashboard.access import SignedIn, page_router
+from api.dashboard.escalations import escalation_row
+from api.deps import ServicesDep, actor_of
+from api.errors import status_of
+from api.ids import EscalationId
+from models.queries import listing
+from models.store import ConcurrencyConflict
 from models.tables import User
-from models.unit_of_work import ConcurrencyConflict
+from workers.runtime import Services
 from workflows.errors import Rejected
 from workflows.events import make_event
 
 log = logging.getLogger("carepath.console")
-router = APIRouter(include_in_schema=False)
+router = page_router()
 SEVERITIES = ("emergency", "urgent", "routine")
 OWNERS = ("coordinator", "clinician", "medical_director", "clinic_manager")
 NOTE_MAX = 2000
@@ -34,21 +38,22 @@ DONE = {"claimed": "Claimed: the escalation is acknowledged in your name.", "res
 
 
 @router.get("/console/worklist")
-def worklist(request: Request, svc: ServicesDep, severity: str = "", owner: str = "", mine: str = "",
+def worklist(user: SignedIn, request: Request, svc: ServicesDep, severity: str = "", owner: str = "", mine: str = "",
              done: str = "") -> Response:
     """Unresolved escalations in the order to work them."""
-    user = signed_in(request, svc)
-    if user is None:
-        return to_login()
-    filters = {"severity": severity if severity in SEVERITIES else "", "owner": owner if owner in OWNERS else "",
-               "mine": "1" if mine == "1" else ""}
-    return page(request, svc, user, filters, notice=DONE.get(done))
+    return page(request, svc, user, filters_of(severity, owner, mine), notice=DONE.get(done))
+
+
+def filters_of(severity: str, owner: str, mine: str) -> dict[str, str]:
+    """The list's filters, each one of its choices or empty (no filter)."""
+    return {"severity": severity if severity in SEVERITIES else "", "owner": owner if owner in OWNERS else "",
+            "mine": "1" if mine == "1" else ""}
 
 
 def page(request: Request, svc: Services, user: User, filters: dict[str, str], *, notice: str | None = None,
          failed: dict[str, Any] | None = None, status_code: int = 200) -> Response:
     now = request.app.state.clock()
-    show = sees_patients(user)
+    show = policy.sees_patients(user)
     found = listing.worklist_page(svc.engine, now=now, severity=filters["severity"] or None,
                                   owner_role=filters["owner"] or None,
                                   acknowledged_by=user.name if filters["mine"] else None, limit=200)
@@ -60,33 +65,27 @@ def page(request: Request, svc: Services, user: User, filters: dict[str, str], *
             row["error"], row["typed_note"] = failed["message"], failed["note"]
         rows.append(row)
     context = {"user": user, "now": now, "rows": rows, "total": found.total, "filters": filters, "notice": notice,
-               "show_patients": show, "can_act": user.role in ACTING_ROLES, "severities": SEVERITIES, "owners": OWNERS,
-               "overdue": sum(1 for row in rows if row["overdue"]), "refused": failed}
+               "show_patients": show, "can_act": policy.allows(policy.ACTS_ON_ESCALATIONS, user),
+               "severities": SEVERITIES, "owners": OWNERS, "overdue": sum(1 for row in rows if row["overdue"]), "refused": failed}
     return render(request, svc, "worklist.html", context, status_code=status_code)
 
 
 @router.post("/console/worklist/{escalation_id}/claim")
-async def claim(escalation_id: str, request: Request) -> Response:
+async def claim(user: SignedIn, escalation_id: EscalationId, request: Request, svc: ServicesDep) -> Response:
     """Take an item: `escalation.acknowledged` by the signed-in user."""
     form = await request.form()
-    return await run_in_threadpool(_act, request, escalation_id, "escalation.acknowledged", form)
+    return await run_in_threadpool(_act, request, svc, user, escalation_id, "escalation.acknowledged", form)
 
 
 @router.post("/console/worklist/{escalation_id}/resolve")
-async def resolve(escalation_id: str, request: Request) -> Response:
+async def resolve(user: SignedIn, escalation_id: EscalationId, request: Request, svc: ServicesDep) -> Response:
     """Close an item with a note: `escalation.resolved` by the signed-in user."""
     form = await request.form()
-    return await run_in_threadpool(_act, request, escalation_id, "escalation.resolved", form)
+    return await run_in_threadpool(_act, request, svc, user, escalation_id, "escalation.resolved", form)
 
 
-def _act(request: Request, escalation_id: str, event_type: str, form: Any) -> Response:
-    svc: Services = request.app.state.services
-    user = signed_in(request, svc)
-    if user is None:
-        return to_login()
-    filters = {name: str(form.get(name, ""))[:40] for name in ("severity", "owner", "mine")}
-    filters = {"severity": filters["severity"] if filters["severity"] in SEVERITIES else "",
-               "owner": filters["owner"] if filters["owner"] in OWNERS else "", "mine": "1" if filters["mine"] == "1" else ""}
+def _act(request: Request, svc: Services, user: User, escalation_id: str, event_type: str, form: Any) -> Response:
+    filters = filters_of(*(str(form.get(name, "")) for name in ("severity", "owner", "mine")))
     note = str(form.get("note", "")).strip()
     key = form_key(form)
 
@@ -94,9 +93,9 @@ def _act(request: Request, escalation_id: str, event_type: str, form: Any) -> Re
         failed = {"id": escalation_id, "message": message, "note": note[:NOTE_MAX]}
         return page(request, svc, user, filters, failed=failed, status_code=status)
 
-    if user.role not in ACTING_ROLES:
+    if not policy.allows(policy.ACTS_ON_ESCALATIONS, user):
         return refused("Your role may not change escalations.", 403)
-    found = listing.escalation(svc.engine, known_id(escalation_id))
+    found = listing.escalation(svc.engine, escalation_id)
     if found is None:
         return refused("That escalation no longer exists.", 404)
     record, _patient = found
@@ -109,10 +108,10 @@ def _act(request: Request, escalation_id: str, event_type: str, form: Any) -> Re
         data["note"] = note
     try:
         event = make_event(event_type, data, actor=actor_of(user), idempotency_key=key)
-        svc.pathway.apply(record.workflow_id, event, request.app.state.clock(), retries=2)
+        svc.store.apply(record.workflow_id, event, request.app.state.clock(), retries=2)
     except Rejected as exc:
         log.info("console: %s refused for escalation %s (%s)", event_type, record.id, exc.code)
-        return refused(exc.describe(), 409)
+        return refused(exc.describe(), status_of(exc))
     except ConcurrencyConflict:
         return refused("The item changed while this was being recorded; nothing was written. Try again.", 409)
     query = "&".join(f"{k}={v}" for k, v in filters.items() if v)

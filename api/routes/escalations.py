@@ -8,12 +8,14 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
 from api.checks import storable
-from api.deps import CurrentUser, Now, ServicesDep, WorklistUser, actor_of, known_id, sees_patients
+from api.deps import CurrentUser, Now, ServicesDep, WorklistUser, actor_of
 from api.errors import ApiError
+from api.ids import EscalationId
+from api.policy import sees_patients
 from api.routes.workflows import Limit, Offset, Page, page_of
 from api.schemas import AcknowledgeIn, ResolveIn, error_responses, links_to_escalation
 from api.views import EscalationView, escalation_view
-from models import listing
+from models.queries import listing
 from models.tables import User
 from workflows.events import make_event
 
@@ -52,7 +54,7 @@ def worklist(user: CurrentUser, svc: ServicesDep,
 @router.post("/{escalation_id}/acknowledge", response_model=EscalationActed, operation_id="acknowledgeEscalation",
              responses={200: {"description": "Acknowledged", "links": links_to_escalation("escalation/id")},
                         **error_responses(400, 401, 403, 404, 409, 413, 422)})
-def acknowledge(escalation_id: str, user: WorklistUser, svc: ServicesDep, now: Now,
+def acknowledge(user: WorklistUser, escalation_id: EscalationId, svc: ServicesDep, now: Now,
                 body: AcknowledgeIn | None = None) -> EscalationActed:
     """Take an escalation: records `escalation.acknowledged` by the calling user."""
     key = body.idempotency_key if body else None
@@ -61,7 +63,7 @@ def acknowledge(escalation_id: str, user: WorklistUser, svc: ServicesDep, now: N
 
 @router.post("/{escalation_id}/resolve", response_model=EscalationActed, operation_id="resolveEscalation",
              responses=error_responses(400, 401, 403, 404, 409, 413, 422))
-def resolve(escalation_id: str, user: WorklistUser, svc: ServicesDep, now: Now,
+def resolve(user: WorklistUser, escalation_id: EscalationId, svc: ServicesDep, now: Now,
             body: ResolveIn | None = None) -> EscalationActed:
     """Close an escalation with an optional note: records `escalation.resolved` by the calling user."""
     extra = {"note": body.note} if body and body.note is not None else {}
@@ -69,7 +71,7 @@ def resolve(escalation_id: str, user: WorklistUser, svc: ServicesDep, now: Now,
 
 
 def _act(svc, user: User, now, escalation_id: str, event_type: str, extra: dict, key: str | None) -> EscalationActed:
-    found = listing.escalation(svc.engine, known_id(escalation_id, "escalation"))
+    found = listing.escalation(svc.engine, escalation_id)
     if found is None:
         raise ApiError(404, "unknown escalation")
     record, _patient = found
@@ -77,7 +79,7 @@ def _act(svc, user: User, now, escalation_id: str, event_type: str, extra: dict,
     storable(data, "")
     storable(key, "idempotency_key")
     event = make_event(event_type, data, actor=actor_of(user), idempotency_key=key)
-    outcome = svc.pathway.apply(record.workflow_id, event, now, retries=2)
+    outcome = svc.store.apply(record.workflow_id, event, now, retries=2)
     record, patient = listing.escalation(svc.engine, record.id)
     return EscalationActed(escalation=escalation_view(record, patient, sees_patients(user)),
                            workflow_id=outcome.workflow_id, stage=outcome.stage, event_id=outcome.event_id,

@@ -6,12 +6,12 @@ import logging
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
-from sqlalchemy import text
 
 from api.deps import ServicesDep
 from api.errors import error_response
 from api.schemas import error_responses
-from config.wiring import Services
+from models.queries.ops import ping
+from workers.runtime import Services
 
 log = logging.getLogger("carepath.health")
 router = APIRouter(tags=["health"])
@@ -36,8 +36,7 @@ def readyz(svc: ServicesDep) -> JSONResponse:
 
 def _database(svc: Services) -> str:
     try:
-        with svc.engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
+        ping(svc.engine)
     except Exception as exc:  # noqa: BLE001 - any failure means not ready; the type is enough for the log
         log.warning("readiness: database unreachable (%s)", type(exc).__name__)
         return "unreachable"

@@ -10,26 +10,22 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from datetime import datetime
-from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from api.deps import Now, ServicesDep, require_roles
+from api.deps import Now, OpsUser, ServicesDep
 from api.schemas import error_responses
-from config.wiring import Services
-from models.ops import database_snapshot
-from models.tables import User
-from models.users import UserRole
+from models.queries.ops import database_snapshot
 from workers.ops import QUEUES, worker_snapshot
+from workers.runtime import Services
 from workflows.stages import Stage
 
 log = logging.getLogger("carepath.metrics")
 router = APIRouter(tags=["ops"])
-OpsUser = Annotated[User, Depends(require_roles(UserRole.OPS))]
 SEVERITIES = ("routine", "urgent", "emergency")
 
 

@@ -21,7 +21,7 @@ def create_referral(body: ReferralIn, user: StaffUser, svc: ServicesDep, now: No
     storable(data, "")
     storable(body.idempotency_key, "idempotency_key")
     event = make_event("referral.received", data, actor=actor_of(user), idempotency_key=body.idempotency_key)
-    outcome = svc.pathway.start(event, now)
+    outcome = svc.store.start(event, now)
     response.headers["Location"] = f"/v1/workflows/{outcome.workflow_id}"
     return ReferralCreated(workflow_id=outcome.workflow_id, patient_id=outcome.patient_id, stage=outcome.stage,
                            duplicate=outcome.duplicate)

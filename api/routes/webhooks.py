@@ -45,7 +45,7 @@ async def inbound_sms(request: Request, svc: ServicesDep, now: Now) -> Response:
         raise ApiError(422, "invalid request: From: required", details={"field": "From"})
     key = f"twilio:{sid}" if sid and len(sid) <= MAX_ID_LENGTH else None
     try:
-        outcome = await run_in_threadpool(receive_sms, svc.pathway, phone, body, now, key)
+        outcome = await run_in_threadpool(receive_sms, svc.store, phone, body, now, key)
     except Rejected as exc:
         # Not a patient's number we can use (a short code, a malformed number): answered, not retried.
         log.info("inbound sms %s not applied: %s/%s", sid or "-", exc.code, exc.rule or exc.field or "-")

@@ -8,11 +8,13 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
 from api.checks import clinic_local, storable
-from api.deps import CurrentUser, Now, ServicesDep, actor_of, known_id, sees_patients
+from api.deps import CurrentUser, Now, ServicesDep, actor_of
 from api.errors import ApiError
+from api.ids import WorkflowId
+from api.policy import sees_patients
 from api.schemas import EventApplied, EventIn, error_responses, links_to_workflow
 from api.views import EventView, WorkflowDetail, WorkflowSummary, event_view, workflow_detail, workflow_summary
-from models import listing
+from models.queries import listing
 from workflows.errors import Rejected
 from workflows.events import localize_times, make_event
 from workflows.stages import EVENT_RULES, Role, Stage, role_may_post
@@ -50,14 +52,14 @@ def list_workflows(user: CurrentUser, svc: ServicesDep, now: Now, stage: Stage |
 
 
 @router.get("/{workflow_id}", response_model=WorkflowDetail, responses=READ_ERRORS, operation_id="getWorkflow")
-def get_workflow(workflow_id: str, user: CurrentUser, svc: ServicesDep, now: Now) -> WorkflowDetail:
+def get_workflow(user: CurrentUser, workflow_id: WorkflowId, svc: ServicesDep, now: Now) -> WorkflowDetail:
     """One workflow: stage, route, sessions, open escalations, pending timers, scores and flags."""
     workflow, patient = _load(svc, workflow_id)
     return workflow_detail(workflow, patient, now, sees_patients(user))
 
 
 @router.get("/{workflow_id}/events", response_model=Page[EventView], responses=READ_ERRORS, operation_id="listWorkflowEvents")
-def workflow_history(workflow_id: str, user: CurrentUser, svc: ServicesDep, limit: Limit = 50,
+def workflow_history(user: CurrentUser, workflow_id: WorkflowId, svc: ServicesDep, limit: Limit = 50,
                      offset: Offset = 0) -> dict:
     """The workflow's history in order, each event with its actor and times."""
     workflow, _patient = _load(svc, workflow_id)
@@ -69,7 +71,7 @@ def workflow_history(workflow_id: str, user: CurrentUser, svc: ServicesDep, limi
              responses={200: {"description": "Applied (or the first outcome of a repeated key)",
                               "links": links_to_workflow("workflow_id")},
                         **error_responses(400, 401, 403, 404, 409, 413, 422)})
-def post_event(workflow_id: str, body: EventIn, user: CurrentUser, svc: ServicesDep, now: Now) -> EventApplied:
+def post_event(user: CurrentUser, workflow_id: WorkflowId, body: EventIn, svc: ServicesDep, now: Now) -> EventApplied:
     """Apply one event as the calling user: 409 when not allowed now or a rule refuses it, 422 for invalid data."""
     if not role_may_post(Role(user.role), body.type):
         roles = ", ".join(sorted(EVENT_RULES[body.type].roles))
@@ -78,16 +80,16 @@ def post_event(workflow_id: str, body: EventIn, user: CurrentUser, svc: Services
     workflow, _patient = _load(svc, workflow_id)
     storable(body.data, "data")
     storable(body.idempotency_key, "idempotency_key")
-    zone = svc.pathway.clinic.timezone
+    zone = svc.store.clinic.timezone
     event = make_event(body.type, localize_times(body.data, zone), actor=actor_of(user),
                        idempotency_key=body.idempotency_key, occurred_at=clinic_local(body.occurred_at, zone))
-    outcome = svc.pathway.apply(workflow.id, event, now, retries=2)
+    outcome = svc.store.apply(workflow.id, event, now, retries=2)
     return EventApplied(workflow_id=outcome.workflow_id, stage=outcome.stage, event_id=outcome.event_id,
                         duplicate=outcome.duplicate)
 
 
 def _load(svc, workflow_id: str):
-    found = listing.workflow_with_patient(svc.engine, known_id(workflow_id, "workflow"))
+    found = listing.workflow_with_patient(svc.engine, workflow_id)
     if found is None:
         raise ApiError(404, "unknown workflow", details={"rule": "workflow_exists"})
     return found

@@ -44,8 +44,8 @@ GOAL_RATIO = 0.5
 
 def bench_services(database_url: str):
     """This process's own wiring onto the throwaway database, to create workflows as a coordinator would."""
-    from config.settings import Settings
     from config.wiring import build_services
+    from workers.settings import Settings
 
     return build_services(Settings(environment="test", database_url=database_url, tasks="celery",
                                    sms_backend="console"))
@@ -66,10 +66,10 @@ def create_reminder_workflows(svc, count: int, first_phone: int = 0, threads: in
         referral = make_event("referral.received", {
             "patient": {"name": "Bench Patient", "phone": phone(n), "sms_consent": True, "timezone": zone},
             "referrer": "Dr Bench", "prior_treatments": 3}, actor=COORDINATOR)
-        workflow_id = svc.pathway.start(referral, now).workflow_id
+        workflow_id = svc.store.start(referral, now).workflow_id
         booking = make_event("evaluation.scheduled", {"start": now + REMINDER_LEAD + timedelta(hours=2)},
                              actor=COORDINATOR)
-        svc.pathway.apply(workflow_id, booking, now)
+        svc.store.apply(workflow_id, booking, now)
         return workflow_id
 
     with ThreadPoolExecutor(max_workers=threads) as pool:

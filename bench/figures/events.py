@@ -1,6 +1,6 @@
 """Figure a: events applied per second on PostgreSQL ÷ raw psycopg doing the same row writes per event.
 
-Ours: `Pathway.start` / `Pathway.apply` of an IV-ketamine patient's first weeks (referral, evaluation, a scored PHQ-9,
+Ours: `WorkflowStore.start` / `WorkflowStore.apply` of an IV-ketamine patient's first weeks (referral, evaluation, a scored PHQ-9,
 two sessions booked, one dosed and discharged), patient after patient, on a fresh migrated database.
 
 Baseline: while ours runs, a SQLAlchemy listener records every INSERT/UPDATE/DELETE each event's transaction sent,
@@ -22,9 +22,9 @@ from sqlalchemy import Engine, event
 from bench import support
 from bench.core import BenchContext, Figure, figure, ratio
 from config.clinic import build_clinic
-from config.protocol import ProtocolBook
+from config.protocol import shipped_book
 from models.db import make_engine
-from models.unit_of_work import Pathway
+from models.store import WorkflowStore
 from workflows.events import make_event
 
 T0 = datetime(2026, 3, 2, 14, 0, tzinfo=UTC)  # a Monday, 09:00 in New York
@@ -61,7 +61,7 @@ def patient_events(index: int) -> list[tuple[str, dict[str, Any], dict[str, str]
     ]
 
 
-def apply_patient(pathway: Pathway, index: int) -> int:
+def apply_patient(pathway: WorkflowStore, index: int) -> int:
     """Apply one patient's events through the unit of work; returns how many were applied."""
     (kind, data, actor, now), *rest = patient_events(index)
     workflow_id = pathway.start(make_event(kind, data, actor=actor), now).workflow_id
@@ -130,7 +130,7 @@ def events_per_second(ctx: BenchContext) -> Figure:
             support.throwaway_database(ctx.postgres_server_url) as baseline_url:
         engine = make_engine(ours_url)
         recorder.attach(engine)
-        pathway = Pathway(engine, ProtocolBook.shipped(), build_clinic(staff={"on_call": "+15555550190"}))
+        pathway = WorkflowStore(engine, shipped_book(), build_clinic(staff={"on_call": "+15555550190"}))
         raw = support.connect(baseline_url)
         try:
             for index in range(WARMUP_PATIENTS):

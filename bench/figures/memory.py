@@ -50,8 +50,8 @@ class DuplicateFeeder:
     """Sends duplicate `fire_timer` / `deliver_message` tasks for rows already handled, ids refreshed from the database."""
 
     def __init__(self, redis_url: str, engine) -> None:
-        from config.settings import Settings
         from workers.celery_app import make_app
+        from workers.settings import Settings
 
         self.app = make_app(Settings(redis_url=redis_url, tasks="celery"))
         self.engine = engine

@@ -2,7 +2,7 @@
 the claim scales with the number of pending timers, and how late timers fire when 10,000 fall due in one minute.
 
 The timers here are real: made by events through the unit of work (b), or cloned from one such workflow (d, e), and
-fired through `claim_due_timers` → `fire` → `Pathway.apply`, the code the scheduler and workers run.
+fired through `claim_due_timers` → `fire` → `WorkflowStore.apply`, the code the scheduler and workers run.
 """
 
 from __future__ import annotations
@@ -20,11 +20,12 @@ from sqlmodel import Session
 from bench import support
 from bench.core import BenchContext, Figure, figure, ratio
 from config.clinic import build_clinic
-from config.protocol import ProtocolBook
+from config.protocol import shipped_book
 from models.db import make_engine
+from models.store import WorkflowStore
 from models.tables import TimerRecord
 from models.timers import CLAIM_BATCH, claim_due_timers, fire_due_timers
-from models.unit_of_work import Pathway
+from models.unit_of_work import run_committed
 from workflows.events import make_event
 
 COORDINATOR = {"role": "coordinator", "name": "bench"}
@@ -34,8 +35,8 @@ BOOKED_AT = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
 REMINDER_2H = "reminder:appointment:evaluation:2h"
 
 
-def _pathway(engine) -> Pathway:
-    return Pathway(engine, ProtocolBook.shipped(), build_clinic(staff={"on_call": "+15555550190"}))
+def _pathway(engine) -> WorkflowStore:
+    return WorkflowStore(engine, shipped_book(), build_clinic(staff={"on_call": "+15555550190"}))
 
 
 def _referral(index: int, consent: bool = True):
@@ -63,11 +64,11 @@ def ours_create_and_fire(database_url: str, patients: int) -> tuple[float, int, 
         engine.dispose()
 
 
-def start_workflows(pathway: Pathway, patients: int) -> list[str]:
+def start_workflows(pathway: WorkflowStore, patients: int) -> list[str]:
     return [pathway.start(_referral(i), BOOKED_AT).workflow_id for i in range(patients)]
 
 
-def book_and_fire(pathway: Pathway, workflow_ids: list[str]) -> tuple[int, int]:
+def book_and_fire(pathway: WorkflowStore, workflow_ids: list[str]) -> tuple[int, int]:
     """The timed part of ours: one booking event per workflow, then each reminder wave fired at its own time."""
     with pathway.engine.connect() as conn:
         before = conn.execute(text("SELECT count(*) FROM timers WHERE kind = 'reminder'")).scalar_one()
@@ -113,7 +114,7 @@ def machinery_create_and_fire(database_url: str, timers: int) -> float:
                                        created_at=BOOKED_AT))
                 db.commit()
         fired = 0
-        while batch := claim_due_timers(engine, EVALUATION_AT):
+        while batch := run_committed(engine, claim_due_timers, EVALUATION_AT):
             for claimed in batch:
                 with Session(engine) as db:
                     db.execute(update(TimerRecord).where(TimerRecord.id == claimed.id, TimerRecord.status == "claimed")
@@ -275,7 +276,7 @@ def explain_claim(engine, database_url: str, now: datetime) -> list[str]:
 
     event.listen(engine, "before_cursor_execute", capture)
     try:
-        claim_due_timers(engine, now)
+        run_committed(engine, claim_due_timers, now)
     finally:
         event.remove(engine, "before_cursor_execute", capture)
     _reset_claims(database_url)
@@ -309,7 +310,7 @@ def claim_latency(ctx: BenchContext) -> Figure:
 
         def claim(which: str) -> float:
             started = time.perf_counter()
-            claimed = claim_due_timers(engines[which], now)
+            claimed = run_committed(engines[which], claim_due_timers, now)
             elapsed = time.perf_counter() - started
             if len(claimed) != CLAIM_BATCH:
                 raise AssertionError(f"claimed {len(claimed)} timers, expected {CLAIM_BATCH}")

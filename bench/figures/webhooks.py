@@ -197,7 +197,7 @@ def inbound_webhooks(ctx: BenchContext) -> Figure:
         try:
             create_reminder_workflows(svc, patients)
             time.sleep(1.0)  # their reminders fall due: fire them here, so each patient has a question open ("YES")
-            fire_due_timers(svc.pathway, datetime.now(UTC))
+            fire_due_timers(svc.store, datetime.now(UTC))
         finally:
             svc.engine.dispose()
         api = procs.start("api", [tool("carepath"), "api", "--port", str(port), "--workers", str(API_WORKERS)],

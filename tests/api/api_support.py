@@ -23,10 +23,11 @@ from sqlalchemy.engine import make_url
 from twilio.request_validator import RequestValidator
 
 from api.app import create_app
-from config.settings import Settings
-from config.wiring import Services, build_services
+from config.wiring import build_services
 from models.db import migrate
 from models.users import create_user
+from workers.runtime import Services
+from workers.settings import Settings
 
 PUBLIC_URL = "https://clinic.example.test"  # what Twilio would call; the proxy in front forwards to 127.0.0.1
 AUTH_TOKEN = "test-twilio-auth-token"

@@ -12,7 +12,7 @@ from console_support import console, history, unlabelled_controls
 from sqlalchemy import func, select
 from sqlmodel import Session
 
-from models.tables import Patient, Workflow
+from models.tables import PatientRow, WorkflowRow
 
 
 def form_key(html: str) -> str:
@@ -45,7 +45,7 @@ def test_the_form_has_every_referral_field_labelled(api: ApiServer) -> None:
 def test_a_phone_without_its_country_code_is_refused_with_the_likely_number_and_nothing_is_written(
         api: ApiServer, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO)
-    before = (count(api, Patient), count(api, Workflow))
+    before = (count(api, PatientRow), count(api, WorkflowRow))
     with console(api, "coordinator") as client:
         key = form_key(client.get("/console/referrals/new").text)
         response = client.post("/console/referrals", data=referral_form(key, "(555) 555-0142"))
@@ -54,7 +54,7 @@ def test_a_phone_without_its_country_code_is_refused_with_the_likely_number_and_
     assert "Did you mean +15555550142?" in response.text
     assert 'aria-invalid="true" aria-describedby="intake-patient-phone-help intake-patient-phone-error"' in response.text
     assert 'value="Intake Test Patient"' in response.text and 'value="Dr. Alvarez"' in response.text, "input kept"
-    assert (count(api, Patient), count(api, Workflow)) == before
+    assert (count(api, PatientRow), count(api, WorkflowRow)) == before
     assert "Intake Test Patient" not in caplog.text and "0142" not in caplog.text, "no patient data in the logs"
 
 
@@ -65,14 +65,14 @@ def test_a_phone_without_its_country_code_is_refused_with_the_likely_number_and_
     ({"patient.timezone": "Mars/Olympus"}, "patient.timezone", "IANA time zone"),
 ])
 def test_other_mistakes_name_the_field_and_write_nothing(api: ApiServer, overrides, field, message) -> None:
-    before = count(api, Workflow)
+    before = count(api, WorkflowRow)
     with console(api, "clinician") as client:
         key = form_key(client.get("/console/referrals/new").text)
         response = client.post("/console/referrals", data=referral_form(key, new_phone(), **overrides))
     assert response.status_code == 422 and message in response.text
     field_id = "intake-" + field.replace(".", "-").replace("_", "-")
     assert f'id="{field_id}-error"' in response.text
-    assert count(api, Workflow) == before
+    assert count(api, WorkflowRow) == before
 
 
 def test_a_referral_starts_the_workflow_and_opens_the_patients_page(api: ApiServer) -> None:
@@ -113,13 +113,13 @@ def test_the_same_form_sent_twice_starts_one_workflow(api: ApiServer) -> None:
     assert first.headers["location"].split("?")[0] == second.headers["location"].split("?")[0]
     assert second.headers["location"].endswith("?duplicate=referral.received")
     with Session(api.services.engine) as db:
-        assert db.execute(select(func.count()).select_from(Patient).where(Patient.phone == phone)).scalar_one() == 1
+        assert db.execute(select(func.count()).select_from(PatientRow).where(PatientRow.phone == phone)).scalar_one() == 1
     workflow_id = first.headers["location"].split("/")[-1].split("?")[0]
     assert history(api, workflow_id) == ["referral.received"]
 
 
 def test_ops_and_strangers_cannot_take_referrals(api: ApiServer) -> None:
-    before = count(api, Workflow)
+    before = count(api, WorkflowRow)
     with console(api, "ops") as client:
         assert client.get("/console/referrals/new").status_code == 403
         refused = client.post("/console/referrals", data=referral_form("k-ops", new_phone()))
@@ -128,4 +128,4 @@ def test_ops_and_strangers_cannot_take_referrals(api: ApiServer) -> None:
         client.cookies.clear()
         anonymous = client.post("/console/referrals", data=referral_form("k-anon", new_phone()))
         assert anonymous.status_code == 303 and anonymous.headers["location"] == "/login"
-    assert count(api, Workflow) == before
+    assert count(api, WorkflowRow) == before

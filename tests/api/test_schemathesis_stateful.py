@@ -20,7 +20,7 @@ from api_support import ApiServer
 from sqlalchemy import select
 from sqlmodel import Session
 
-from models.tables import EventRecord, Workflow
+from models.tables import EventRecord, WorkflowRow
 from workflows.events import make_event
 from workflows.pathway import replay
 from workflows.state import WorkflowState
@@ -48,9 +48,9 @@ def test_call_sequences_follow_the_links_without_server_errors(start_api, tmp_pa
 
 
 def _every_workflow_replays_to_its_stored_state(api: ApiServer) -> None:
-    pathway = api.services.pathway
+    pathway = api.services.store
     with Session(api.services.engine) as db:
-        for workflow in db.execute(select(Workflow)).scalars():
+        for workflow in db.execute(select(WorkflowRow)).scalars():
             records = db.execute(select(EventRecord).where(EventRecord.workflow_id == workflow.id)
                                  .order_by(EventRecord.seq)).scalars()
             history = [(make_event(r.type, r.data, actor={"role": r.actor_role, "name": r.actor_name},

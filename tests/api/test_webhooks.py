@@ -11,7 +11,7 @@ from twilio.request_validator import RequestValidator
 
 from models import queries
 from models.inbox import receive_sms
-from models.tables import OutboxMessage, Patient
+from models.tables import OutboxMessage, PatientRow
 
 SMS_PATH = "/v1/webhooks/twilio/sms"
 STATUS_PATH = "/v1/webhooks/twilio/status"
@@ -39,7 +39,7 @@ def history(api: ApiServer, workflow_id: str) -> list[str]:
 
 def opted_out(api: ApiServer, patient_id: str) -> bool:
     with Session(api.services.engine) as db:
-        return db.get(Patient, patient_id).opted_out
+        return db.get(PatientRow, patient_id).opted_out
 
 
 def test_a_signed_stop_opts_the_patient_out_once(api: ApiServer) -> None:
@@ -150,7 +150,7 @@ def test_the_webhook_and_the_engine_route_texts_alike(api: ApiServer) -> None:
     workflow_id = api.referral(phone=phone)["workflow_id"]
     params = inbound(phone, "1")
     post_form(api, SMS_PATH, params, api.sign(SMS_PATH, params))
-    direct = receive_sms(api.services.pathway, phone, "1", api.app.state.clock(), f"twilio:{params['MessageSid']}")
+    direct = receive_sms(api.services.store, phone, "1", api.app.state.clock(), f"twilio:{params['MessageSid']}")
     assert direct is not None and direct.duplicate
     assert history(api, workflow_id).count("sms.received") == 1
 

@@ -45,7 +45,7 @@ class Load:
 
 
 def _apply(world: E2E, workflow_id: str, event_type: str, data: dict, actor: dict, at: datetime) -> None:
-    world.services.pathway.apply(workflow_id, make_event(event_type, data, actor=actor), at)
+    world.services.store.apply(workflow_id, make_event(event_type, data, actor=actor), at)
 
 
 def reminder_patient(world: E2E, due: datetime) -> str:
@@ -82,7 +82,7 @@ def checkin_patient(world: E2E, missed_due: datetime) -> str:
         "patient": {"name": "Chaos Patient", "phone": phone, "sms_consent": True, "timezone": zone},
         "referrer": "Dr Chaos", "prior_treatments": 3,
     }, actor=COORDINATOR)
-    workflow_id = world.services.pathway.start(event, referred).workflow_id
+    workflow_id = world.services.store.start(event, referred).workflow_id
     steps = [
         (referred, "evaluation.scheduled", {"start": referred + timedelta(days=1)}, COORDINATOR),
         (referred + timedelta(minutes=1), "evaluation.completed",
@@ -103,7 +103,7 @@ def checkin_patient(world: E2E, missed_due: datetime) -> str:
         _apply(world, workflow_id, event_type, data, actor, at)
     timer = world.workflow_state(workflow_id).timers["checkin:s1"]
     assert timer.due_at <= sent, (workflow_id, timer.due_at, sent)
-    world.services.pathway.apply(workflow_id, timer_event("checkin:s1", timer), sent)
+    world.services.store.apply(workflow_id, timer_event("checkin:s1", timer), sent)
     missed = world.workflow_state(workflow_id).timers["checkin_missed:s1"]
     assert missed.due_at == missed_due, (workflow_id, missed.due_at, missed_due)
     return workflow_id

@@ -36,9 +36,9 @@ from sqlmodel import Session
 from twilio.request_validator import RequestValidator
 
 from bench.support import group_alive
-from config.settings import Settings
-from config.wiring import Services
-from models.tables import EscalationRecord, EventRecord, OutboxMessage, TimerRecord, Workflow
+from models.tables import EscalationRecord, EventRecord, OutboxMessage, TimerRecord, WorkflowRow
+from workers.runtime import Services
+from workers.settings import Settings
 from workers.status_callbacks import handle_status_callback
 from workers.twilio_gateway import STATUS_CALLBACK_PATH
 from workflows.events import make_event
@@ -283,13 +283,13 @@ class E2E:
                         "timezone": zone or daytime_zone(now)},
             "referrer": "Dr E2E", "prior_treatments": 3,
         }, actor=COORDINATOR)
-        return self.services.pathway.start(event, now).workflow_id
+        return self.services.store.start(event, now).workflow_id
 
     def schedule_evaluation(self, workflow_id: str, reminder_at: datetime, rescheduled: bool = False) -> None:
         """Book (or move) the evaluation so that its 2-hour reminder falls due at `reminder_at`."""
         event_type = "evaluation.rescheduled" if rescheduled else "evaluation.scheduled"
         event = make_event(event_type, {"start": reminder_at + timedelta(hours=2)}, actor=COORDINATOR)
-        self.services.pathway.apply(workflow_id, event, datetime.now(UTC))
+        self.services.store.apply(workflow_id, event, datetime.now(UTC))
 
     def schedule_reminders(self, count: int, due_in: float = 3.0, threads: int = 8) -> list[str]:
         """`count` workflows, each with one reminder timer due `due_in` seconds after that workflow was created.
@@ -313,7 +313,7 @@ class E2E:
         """The patient texts the clinic (e.g. HELP: an immediate reply lands in the outbox)."""
         phone = self.workflow_state(workflow_id).patient.phone
         event = make_event("sms.received", {"from": phone, "body": body}, actor=PATIENT)
-        self.services.pathway.apply(workflow_id, event, datetime.now(UTC), retries=3)
+        self.services.store.apply(workflow_id, event, datetime.now(UTC), retries=3)
 
     # --- reading the database --------------------------------------------------------------------------------------
     def _all(self, query) -> list:
@@ -344,7 +344,7 @@ class E2E:
 
     def workflow_state(self, workflow_id: str) -> WorkflowState:
         with Session(self.services.engine) as db:
-            return WorkflowState.model_validate(db.get(Workflow, workflow_id).state)
+            return WorkflowState.model_validate(db.get(WorkflowRow, workflow_id).state)
 
     def queue_length(self, queue: str) -> int:
         return int(self.redis.llen(queue))

@@ -9,7 +9,7 @@ from pathway_support import CLINIC, PROTOCOLS
 from sqlalchemy import Engine
 
 from models.db import make_engine, migrate
-from models.unit_of_work import Pathway
+from models.store import WorkflowStore
 
 
 @pytest.fixture
@@ -24,5 +24,5 @@ def engine(database_url: str) -> Iterator[Engine]:
 
 
 @pytest.fixture
-def pathway(engine: Engine) -> Pathway:
-    return Pathway(engine, PROTOCOLS, CLINIC)
+def pathway(engine: Engine) -> WorkflowStore:
+    return WorkflowStore(engine, PROTOCOLS, CLINIC)

@@ -9,17 +9,17 @@ from sqlalchemy import Engine, func, select, text
 from sqlmodel import Session
 
 from config.clinic import build_clinic
-from config.protocol import ProtocolBook
+from config.protocol import ProtocolBook, shipped_book
+from models.store import WorkflowStore
 from models.tables import (
     AssessmentRecord,
     EscalationRecord,
     EventRecord,
-    Patient,
+    PatientRow,
     SessionRecord,
     TimerRecord,
-    Workflow,
+    WorkflowRow,
 )
-from models.unit_of_work import Pathway
 from workflows.clinic import Clinic
 from workflows.events import Event, make_event
 from workflows.pathway import replay
@@ -32,7 +32,7 @@ DAY = timedelta(days=1)
 COORDINATOR = {"role": "coordinator", "name": "Sam"}
 CLINICIAN = {"role": "clinician", "name": "Dr B"}
 CLINIC = build_clinic(staff={"on_call": "+15555550190", "medical_director": "+15555550191"})
-PROTOCOLS = ProtocolBook.shipped()
+PROTOCOLS = shipped_book()
 
 # PHQ-9 answers: total 7 (mild), item 9 = 0; with item 9 = 1 the clinician gets an urgent safety follow-up.
 PHQ9_MILD = [1, 1, 1, 1, 1, 1, 1, 0, 0]
@@ -53,7 +53,7 @@ def referral(key: str | None = None, prior_treatments: int = 3, phone: str = "+1
     return ev("referral.received", data, key=key)
 
 
-def to_treatment_planned(pathway: Pathway, key: str | None = None) -> str:
+def to_treatment_planned(pathway: WorkflowStore, key: str | None = None) -> str:
     """A started workflow, evaluated eligible for esketamine at T0 + 1 day; returns its id."""
     workflow_id = pathway.start(referral(key=key), T0).workflow_id
     pathway.apply(workflow_id, ev("evaluation.scheduled", {"start": T0 + DAY}), T0 + hours(1))
@@ -67,9 +67,9 @@ def row_counts(engine: Engine) -> dict[str, int]:
         return {table: conn.execute(text(f"SELECT count(*) FROM {table}")).scalar_one() for table in TABLES}
 
 
-def workflow_row(engine: Engine, workflow_id: str) -> Workflow:
+def workflow_row(engine: Engine, workflow_id: str) -> WorkflowRow:
     with Session(engine) as db:
-        row = db.get(Workflow, workflow_id)
+        row = db.get(WorkflowRow, workflow_id)
         db.expunge_all()
         return row
 
@@ -107,7 +107,7 @@ def assert_projections_match(engine: Engine, workflow_id: str) -> WorkflowState:
     assert events[-1].stage_after == workflow.stage
 
     with Session(engine) as db:
-        patient = db.get(Patient, workflow.patient_id)
+        patient = db.get(PatientRow, workflow.patient_id)
         assert (patient.phone, patient.timezone, patient.sms_consent, patient.opted_out) == (
             state.patient.phone, state.patient.timezone, state.patient.sms_consent, state.patient.opted_out)
 

@@ -29,11 +29,12 @@ from sqlalchemy import Engine, select, text, update
 from sqlmodel import Session
 
 import models.timers
-from config.protocol import ProtocolBook
+from config.protocol import ProtocolBook, shipped_book
 from models.db import make_engine, migrate
+from models.store import ConcurrencyConflict, Outcome, WorkflowStore
 from models.tables import AssessmentRecord, TimerRecord
 from models.timers import claim_due_timers, fire, fire_due_timers
-from models.unit_of_work import ConcurrencyConflict, Outcome, Pathway
+from models.unit_of_work import run_committed
 from workflows.protocol import Protocol
 
 pytestmark = pytest.mark.postgres
@@ -51,7 +52,7 @@ class BarrierBook(ProtocolBook):
     """
 
     def __init__(self) -> None:
-        shipped = ProtocolBook.shipped()
+        shipped = shipped_book()
         self._lock = threading.Lock()
         self._barrier: threading.Barrier | None = None
         self._waits_left = 0
@@ -121,11 +122,11 @@ def book() -> BarrierBook:
 
 
 @pytest.fixture
-def pathway(engine: Engine, book: BarrierBook) -> Pathway:
-    return Pathway(engine, book, CLINIC)
+def pathway(engine: Engine, book: BarrierBook) -> WorkflowStore:
+    return WorkflowStore(engine, book, CLINIC)
 
 
-def booked_workflow(pathway: Pathway) -> str:
+def booked_workflow(pathway: WorkflowStore) -> str:
     workflow_id = to_treatment_planned(pathway)
     pathway.apply(workflow_id, ev("session.scheduled", {"session": "s1", "start": T0 + 5 * DAY}), T0 + DAY)
     return workflow_id
@@ -135,7 +136,7 @@ def booked_workflow(pathway: Pathway) -> str:
 
 
 def test_concurrent_events_on_one_version_one_wins_the_other_conflicts(engine: Engine, book: BarrierBook,
-                                                                       pathway: Pathway) -> None:
+                                                                       pathway: WorkflowStore) -> None:
     workflow_id = booked_workflow(pathway)
     now = T0 + 2 * DAY
     for round_number in range(4):
@@ -172,7 +173,7 @@ def test_concurrent_events_on_one_version_one_wins_the_other_conflicts(engine: E
 
 
 def test_retry_after_a_conflict_re_decides_on_the_winners_state(engine: Engine, book: BarrierBook,
-                                                                 pathway: Pathway) -> None:
+                                                                 pathway: WorkflowStore) -> None:
     workflow_id = booked_workflow(pathway)
     version = workflow_row(engine, workflow_id).version
     phq9 = ev("assessment.submitted", {"instrument": "phq9", "answers": PHQ9_MILD})
@@ -190,7 +191,7 @@ def test_retry_after_a_conflict_re_decides_on_the_winners_state(engine: Engine, 
         assert len(db.execute(select(AssessmentRecord)).all()) == 2
 
 
-def test_same_event_posted_twice_at_once_is_applied_once(engine: Engine, book: BarrierBook, pathway: Pathway) -> None:
+def test_same_event_posted_twice_at_once_is_applied_once(engine: Engine, book: BarrierBook, pathway: WorkflowStore) -> None:
     workflow_id = booked_workflow(pathway)
     version = workflow_row(engine, workflow_id).version
     event = ev("assessment.submitted", {"instrument": "phq9", "answers": PHQ9_MILD}, key="tablet-42")
@@ -207,7 +208,7 @@ def test_same_event_posted_twice_at_once_is_applied_once(engine: Engine, book: B
 
 
 def test_same_referral_started_twice_at_once_starts_one_workflow(engine: Engine, book: BarrierBook,
-                                                                  pathway: Pathway) -> None:
+                                                                  pathway: WorkflowStore) -> None:
     book.arm(2)  # both have checked the start key, found nothing, and go on to insert
 
     first, second = run_together(lambda: pathway.start(referral(key="ref-dup"), T0),
@@ -223,10 +224,10 @@ def test_same_referral_started_twice_at_once_starts_one_workflow(engine: Engine,
     assert_projections_match(engine, first.workflow_id)
 
 
-def test_timers_of_one_workflow_fired_at_once_both_apply(engine: Engine, book: BarrierBook, pathway: Pathway) -> None:
+def test_timers_of_one_workflow_fired_at_once_both_apply(engine: Engine, book: BarrierBook, pathway: WorkflowStore) -> None:
     workflow_id = pathway.start(referral(prior_treatments=1), T0).workflow_id  # two escalations, two deadlines
     now = T0 + 10 * DAY
-    first, second = claim_due_timers(engine, now)
+    first, second = run_committed(engine, claim_due_timers, now)
     book.arm(2)
 
     results = run_together(lambda: fire(pathway, first, now), lambda: fire(pathway, second, now))
@@ -242,7 +243,7 @@ def test_timers_of_one_workflow_fired_at_once_both_apply(engine: Engine, book: B
 # --- two schedulers, many timers --------------------------------------------------------------------------------------
 
 
-def start_workflows(pathway: Pathway, count: int, prior_treatments: int) -> list[str]:
+def start_workflows(pathway: WorkflowStore, count: int, prior_treatments: int) -> list[str]:
     return [pathway.start(referral(prior_treatments=prior_treatments, phone=f"+1555555{i:04d}"), T0).workflow_id
             for i in range(count)]
 
@@ -262,7 +263,7 @@ def insert_due_timers(engine: Engine, workflow_ids: list[str], count: int) -> se
     return ids
 
 
-def test_claims_skip_rows_another_claimer_has_locked(engine: Engine, pathway: Pathway) -> None:
+def test_claims_skip_rows_another_claimer_has_locked(engine: Engine, pathway: WorkflowStore) -> None:
     all_ids = insert_due_timers(engine, start_workflows(pathway, 4, prior_treatments=3), 200)
     all_ids |= {t.id for t in timer_rows(engine) if t.key.startswith("escalation:")}
     assert len(all_ids) == 204
@@ -270,17 +271,17 @@ def test_claims_skip_rows_another_claimer_has_locked(engine: Engine, pathway: Pa
 
     with engine.connect() as holder:  # another scheduler, mid-claim, holding 50 rows
         held = set(holder.execute(text("SELECT id FROM timers ORDER BY due_at, id LIMIT 50 FOR UPDATE")).scalars())
-        [claimed] = run_together(lambda: claim_due_timers(engine, now))  # must not wait for the held rows
+        [claimed] = run_together(lambda: run_committed(engine, claim_due_timers, now))  # must not wait for the held rows
         assert isinstance(claimed, list)
         assert {c.id for c in claimed} == all_ids - held
         holder.rollback()
 
-    rest = claim_due_timers(engine, now)
+    rest = run_committed(engine, claim_due_timers, now)
     assert {c.id for c in rest} == held
-    assert claim_due_timers(engine, now) == []
+    assert run_committed(engine, claim_due_timers, now) == []
 
 
-def test_two_claimers_never_claim_the_same_timer(engine: Engine, pathway: Pathway) -> None:
+def test_two_claimers_never_claim_the_same_timer(engine: Engine, pathway: WorkflowStore) -> None:
     workflow_ids = start_workflows(pathway, 4, prior_treatments=3)
     with Session(engine) as db:  # only the 200 bulk timers are due
         db.execute(update(TimerRecord).values(status="cancelled"))
@@ -290,7 +291,7 @@ def test_two_claimers_never_claim_the_same_timer(engine: Engine, pathway: Pathwa
 
     def claim_all() -> list[str]:
         mine: list[str] = []
-        while batch := claim_due_timers(engine, now, limit=7):
+        while batch := run_committed(engine, claim_due_timers, now, limit=7):
             assert len(batch) <= 7, f"one claim took {len(batch)} timers, over its limit"
             mine.extend(c.id for c in batch)
         return mine
@@ -305,7 +306,7 @@ def test_two_claimers_never_claim_the_same_timer(engine: Engine, pathway: Pathwa
         assert Counter(db.execute(select(TimerRecord.status)).scalars()) == {"claimed": 200, "cancelled": 4}
 
 
-def test_two_schedulers_fire_each_timer_exactly_once(engine: Engine, pathway: Pathway,
+def test_two_schedulers_fire_each_timer_exactly_once(engine: Engine, pathway: WorkflowStore,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     workflow_ids = start_workflows(pathway, 40, prior_treatments=1)  # two escalation deadlines each
     assert len(timer_rows(engine)) == 80

@@ -5,10 +5,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from config.clinic import build_clinic
-from config.protocol import ProtocolBook
+from config.protocol import shipped_book
 from models.db import make_engine, migrate
 from models.queries import events
-from models.unit_of_work import Pathway
+from models.store import WorkflowStore
 from workflows.errors import Rejected
 from workflows.events import make_event
 
@@ -21,7 +21,7 @@ REFERRAL = {"patient": {"name": "P", "phone": "+15555550101", "sms_consent": Tru
 @pytest.fixture
 def pathway(database_url):
     migrate(database_url)
-    return Pathway(make_engine(database_url), ProtocolBook.shipped(), build_clinic())
+    return WorkflowStore(make_engine(database_url), shipped_book(), build_clinic())
 
 
 def test_a_key_reused_for_a_different_event_is_refused_and_writes_nothing(pathway):

@@ -8,6 +8,7 @@ from config import wiring
 from models.db import migrate
 from models.outbox import claim_message, hand_off_due_messages
 from models.queries import messages, timers
+from models.unit_of_work import run_committed
 from workers.scheduler import tick
 from workflows.events import make_event
 
@@ -20,9 +21,9 @@ def inline_services(sqlite_database_url, monkeypatch):
     monkeypatch.setenv("CAREPATH_TASKS", "inline")
     monkeypatch.setenv("CAREPATH_SMS_BACKEND", "console")
     migrate(sqlite_database_url)
-    wiring.services.cache_clear()
+    wiring.install()  # a fresh factory: services built from the environment just set
     yield wiring.services()
-    wiring.services.cache_clear()
+    wiring.install()
 
 
 def test_a_tick_fires_due_timers_and_sends_due_messages_once(inline_services):
@@ -30,8 +31,8 @@ def test_a_tick_fires_due_timers_and_sends_due_messages_once(inline_services):
     now = datetime.now(UTC)
     referral = make_event("referral.received", {"patient": {"name": "P", "phone": "+15555550111", "sms_consent": True},
                                                 "referrer": "r", "prior_treatments": 3}, actor=COORDINATOR)
-    workflow = svc.pathway.start(referral, now).workflow_id
-    svc.pathway.apply(workflow, make_event("evaluation.scheduled", {"start": now + timedelta(hours=2, seconds=1)},
+    workflow = svc.store.start(referral, now).workflow_id
+    svc.store.apply(workflow, make_event("evaluation.scheduled", {"start": now + timedelta(hours=2, seconds=1)},
                                            actor=COORDINATOR), now)
     later = now + timedelta(seconds=5)  # the 2 h reminder is due
 
@@ -54,11 +55,11 @@ def test_a_tick_reconciles_a_stale_send_the_gateway_already_made(inline_services
     now = datetime.now(UTC)
     referral = make_event("referral.received", {"patient": {"name": "P", "phone": "+15555550111", "sms_consent": True},
                                                 "referrer": "r", "prior_treatments": 3}, actor=COORDINATOR)
-    workflow = svc.pathway.start(referral, now).workflow_id
-    svc.pathway.apply(workflow, make_event("sms.received", {"from": "+15555550111", "body": "HELP"},
+    workflow = svc.store.start(referral, now).workflow_id
+    svc.store.apply(workflow, make_event("sms.received", {"from": "+15555550111", "body": "HELP"},
                                            actor={"role": "patient"}), now)
-    [message_id] = hand_off_due_messages(svc.engine, now)
-    message = claim_message(svc.engine, message_id, now)
+    [message_id] = run_committed(svc.engine, hand_off_due_messages, now)
+    message = run_committed(svc.engine, claim_message, message_id, now)
     provider_id = svc.gateway.send(message.id, message.kind, message.to_phone, message.body)
 
     result = tick(svc, now + timedelta(seconds=svc.settings.send_grace_seconds + 1))

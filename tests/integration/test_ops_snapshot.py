@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from pathway_support import CLINICIAN, DAY, PHQ9_ITEM9, PROTOCOLS, T0, ev, hours, to_treatment_planned
+from pathway_support import CLINICIAN, DAY, PHQ9_ITEM9, T0, ev, hours, to_treatment_planned
 
-from models.ops import database_snapshot
 from models.outbox import deliver_due
+from models.queries.ops import database_snapshot
 from models.timers import claim_due_timers
+from models.unit_of_work import run_committed
 from workers.gateways import ConsoleGateway
 
 ZONE = "America/New_York"
@@ -44,7 +45,7 @@ def test_a_due_unclaimed_timer_shows_its_lag_until_a_scheduler_claims_it(engine,
     assert late.timers.oldest_due_lag_seconds == 90.0
     assert late.timers.pending == before.timers.pending  # due ones are still pending until claimed
 
-    claimed = claim_due_timers(engine, oldest_due + timedelta(seconds=90))
+    claimed = run_committed(engine, claim_due_timers, oldest_due + timedelta(seconds=90))
     assert claimed
     after = database_snapshot(engine, oldest_due + timedelta(seconds=91), ZONE)
     assert after.timers.due_unclaimed == 0 and after.timers.oldest_due_lag_seconds is None
@@ -57,7 +58,7 @@ def test_a_sent_message_counts_on_the_clinics_local_day(engine, pathway):
     assert queued.messages.pending == 1  # the staff alert for the urgent escalation
     assert queued.messages.today == {("staff_alert", "pending"): 1}
 
-    assert deliver_due(engine, PROTOCOLS, ConsoleGateway(), SEEDED) == 1
+    assert deliver_due(pathway, ConsoleGateway(), SEEDED) == 1
     sent = database_snapshot(engine, SEEDED + timedelta(minutes=1), ZONE)
     assert sent.messages.today == {("staff_alert", "sent"): 1}
     assert sent.messages.pending == 0 and sent.messages.sending == 0

@@ -6,7 +6,7 @@ from config.clinic import build_clinic
 from config.protocol import ProtocolBook, load_protocol
 from models import queries
 from models.db import make_engine, migrate
-from models.unit_of_work import Pathway
+from models.store import WorkflowStore
 from workflows.events import make_event
 
 NOW = datetime(2026, 3, 2, 14, 0, tzinfo=UTC)
@@ -18,8 +18,8 @@ def test_workflow_keeps_its_protocol_version(sqlite_database_url):
     engine = make_engine(sqlite_database_url)
     original = load_protocol()
     stricter = load_protocol(overrides={"version": "2027.01", "sessions": {"no_show_after_minutes": 10}})
-    before = Pathway(engine, ProtocolBook(original), build_clinic())
-    after = Pathway(engine, ProtocolBook(stricter, [original]), build_clinic())
+    before = WorkflowStore(engine, ProtocolBook(original), build_clinic())
+    after = WorkflowStore(engine, ProtocolBook(stricter, [original]), build_clinic())
 
     referral = make_event("referral.received", {"patient": {"name": "P", "phone": "+15555550101", "sms_consent": True},
                                                 "referrer": "r", "prior_treatments": 3}, actor=STAFF)

@@ -12,8 +12,6 @@ from pathway_support import CLINIC, PROTOCOLS, ev, referral
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from config.settings import Settings
-from config.wiring import Services
 from models.outbox import (
     claim_message,
     hand_off_due_messages,
@@ -22,9 +20,12 @@ from models.outbox import (
     return_to_pending,
     sweep_messages,
 )
+from models.store import WorkflowStore
 from models.tables import OutboxMessage
-from models.unit_of_work import Pathway
+from models.unit_of_work import run_committed
 from workers.reconcile import reconcile_stale_sends
+from workers.runtime import Services
+from workers.settings import Settings
 from workers.twilio_gateway import TwilioGateway
 
 GRACE = 60
@@ -56,16 +57,17 @@ def svc(engine: Engine, database_url: str, fake: FakeTwilio) -> Services:
     gateway = TwilioGateway(fake.account_sid, fake.auth_token, from_number=FakeTwilio.FROM_NUMBER,
                             api_base_url=fake.base_url, timeout=5)
     settings = Settings(environment="test", database_url=database_url, send_grace_seconds=GRACE)
-    return Services(settings=settings, engine=engine, pathway=Pathway(engine, PROTOCOLS, CLINIC), _gateway=Spy(gateway))
+    return Services(settings=settings, engine=engine, store=WorkflowStore(engine, PROTOCOLS, CLINIC),
+                    make_gateway=lambda: Spy(gateway))
 
 
 def claimed_send(svc: Services, phone: str = "+15555550101") -> OutboxMessage:
     """A patient texts HELP; a worker claims the reply (`sending`) and is never heard from again."""
     now = datetime.now(UTC)
-    workflow_id = svc.pathway.start(referral(phone=phone), now).workflow_id
-    svc.pathway.apply(workflow_id, ev("sms.received", {"from": phone, "body": "HELP"}, PATIENT), now)
-    [message_id] = hand_off_due_messages(svc.engine, now)
-    return claim_message(svc.engine, message_id, now)
+    workflow_id = svc.store.start(referral(phone=phone), now).workflow_id
+    svc.store.apply(workflow_id, ev("sms.received", {"from": phone, "body": "HELP"}, PATIENT), now)
+    [message_id] = run_committed(svc.engine, hand_off_due_messages, now)
+    return run_committed(svc.engine, claim_message, message_id, now)
 
 
 def row(svc: Services, message_id: str) -> OutboxMessage:
@@ -104,7 +106,7 @@ def test_a_stale_send_twilio_never_got_goes_back_to_pending(svc: Services, fake:
     assert (result.found, result.resent, result.unsettled) == (0, 1, 0)
     returned = row(svc, message.id)
     assert (returned.status, returned.claimed_at, returned.provider_id) == ("pending", None, None)
-    assert hand_off_due_messages(svc.engine, after_grace(message)) == [message.id]  # and out it goes again
+    assert run_committed(svc.engine, hand_off_due_messages, after_grace(message)) == [message.id]  # and out it goes again
     assert fake.messages == []
 
 
@@ -149,7 +151,7 @@ def test_a_send_within_the_grace_is_not_looked_up(svc: Services) -> None:
 def test_the_sweeper_no_longer_resends_sending_rows(svc: Services) -> None:
     message = claimed_send(svc)
 
-    assert sweep_messages(svc.engine, message.claimed_at + timedelta(days=1), GRACE) == 0
+    assert run_committed(svc.engine, sweep_messages, message.claimed_at + timedelta(days=1), GRACE) == 0
     assert row(svc, message.id).status == "sending"
 
 
@@ -158,19 +160,19 @@ def test_an_answer_about_an_older_claim_changes_nothing(svc: Services) -> None:
     # the old claim and must not take the new send back.
     message = claimed_send(svc)
     old_claim = message.claimed_at
-    assert return_to_pending(svc.engine, message.id, old_claim)
-    [again] = hand_off_due_messages(svc.engine, after_grace(message))
-    claim_message(svc.engine, again, after_grace(message))
+    assert run_committed(svc.engine, return_to_pending, message.id, old_claim)
+    [again] = run_committed(svc.engine, hand_off_due_messages, after_grace(message))
+    run_committed(svc.engine, claim_message, again, after_grace(message))
 
-    assert not return_to_pending(svc.engine, message.id, old_claim)
-    assert not mark_sent(svc.engine, message.id, "SM" + "0" * 32, after_grace(message), old_claim)
+    assert not run_committed(svc.engine, return_to_pending, message.id, old_claim)
+    assert not run_committed(svc.engine, mark_sent, message.id, "SM" + "0" * 32, after_grace(message), old_claim)
     assert row(svc, message.id).status == "sending"
 
 
 def test_a_status_callback_first_wins(svc: Services, fake: FakeTwilio) -> None:
     message = claimed_send(svc)
     sid = svc.gateway.send(message.id, message.kind, message.to_phone, message.body)
-    record_provider_status(svc.engine, message.id, "delivered", sid, None, datetime.now(UTC))
+    run_committed(svc.engine, record_provider_status, message.id, "delivered", sid, None, datetime.now(UTC))
 
     result = reconcile_stale_sends(svc, after_grace(message))
 

@@ -102,7 +102,7 @@ def test_provider_errors_are_mapped(fake: FakeTwilio, caplog: pytest.LogCaptureF
     assert type(exc) is error
     assert (exc.message_id, exc.status) == ("msg-7", status)
     assert exc.code == (code or {500: 20500, 503: 20500, 429: 20429}[status])
-    assert exc.retryable is (error is TransientSmsError)
+    assert isinstance(exc, TransientSmsError) is (error is TransientSmsError)  # what the task retries
     assert fake.messages == []
     assert_no_patient_data(exc, caplog)
 

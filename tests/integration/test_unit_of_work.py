@@ -27,9 +27,10 @@ from pathway_support import (
 from sqlalchemy import Engine, select
 from sqlmodel import Session
 
-from models.tables import AssessmentRecord, EscalationRecord, OutboxMessage, Patient, SessionRecord, TimerRecord
+from models.store import Outcome, WorkflowStore
+from models.tables import AssessmentRecord, EscalationRecord, OutboxMessage, PatientRow, SessionRecord, TimerRecord
 from models.timers import claim_due_timers, fire, fire_due_timers
-from models.unit_of_work import Outcome, Pathway
+from models.unit_of_work import run_committed
 from workflows.effects import SaveEscalation, ScheduleTimer, SendMessage
 from workflows.errors import Rejected
 from workflows.events import dump_data
@@ -38,7 +39,7 @@ from workflows.stages import TIMER_EVENTS
 from workflows.state import WorkflowState
 
 
-def walk_through_first_session(pathway: Pathway) -> tuple[str, list[Outcome]]:
+def walk_through_first_session(pathway: WorkflowStore) -> tuple[str, list[Outcome]]:
     """Referral to the first esketamine session's discharge, checking the rows after every event."""
     engine = pathway.engine
     first = pathway.start(referral(key="ref-1"), T0)
@@ -85,7 +86,7 @@ def walk_through_first_session(pathway: Pathway) -> tuple[str, list[Outcome]]:
 # --- starting a workflow ----------------------------------------------------------------------------------------------
 
 
-def test_start_writes_patient_workflow_event_timers_and_escalations(engine: Engine, pathway: Pathway) -> None:
+def test_start_writes_patient_workflow_event_timers_and_escalations(engine: Engine, pathway: WorkflowStore) -> None:
     event = referral(key="ref-start", prior_treatments=1)  # fewer than 2: a clinician review task too
     outcome = pathway.start(event, T0)
 
@@ -96,7 +97,7 @@ def test_start_writes_patient_workflow_event_timers_and_escalations(engine: Engi
                                   "outbox": len(decision.of_type(SendMessage)),
                                   "escalations": len(decision.of_type(SaveEscalation))}
     with Session(engine) as db:
-        patient = db.get(Patient, outcome.patient_id)
+        patient = db.get(PatientRow, outcome.patient_id)
         assert (patient.name, patient.phone, patient.timezone, patient.date_of_birth, patient.sms_consent,
                 patient.opted_out, patient.created_at) == (
             "Test Patient", "+15555550101", "America/New_York", date(1980, 5, 17), True, False, T0)
@@ -133,7 +134,7 @@ def test_start_writes_patient_workflow_event_timers_and_escalations(engine: Engi
 # --- applying events --------------------------------------------------------------------------------------------------
 
 
-def test_apply_appends_events_bumps_version_and_keeps_projections(engine: Engine, pathway: Pathway) -> None:
+def test_apply_appends_events_bumps_version_and_keeps_projections(engine: Engine, pathway: WorkflowStore) -> None:
     workflow_id, outcomes = walk_through_first_session(pathway)
 
     events = event_rows(engine, workflow_id)
@@ -163,7 +164,7 @@ def test_apply_appends_events_bumps_version_and_keeps_projections(engine: Engine
     assert not [key for key in state.timers if key.startswith(("no_show:", "confirm:", "rems_enrollment:"))]
 
 
-def test_session_rows_follow_each_status_change(engine: Engine, pathway: Pathway) -> None:
+def test_session_rows_follow_each_status_change(engine: Engine, pathway: WorkflowStore) -> None:
     workflow_id = to_treatment_planned(pathway)
 
     def status() -> tuple[str, object]:
@@ -186,7 +187,7 @@ def test_session_rows_follow_each_status_change(engine: Engine, pathway: Pathway
 # --- idempotency ------------------------------------------------------------------------------------------------------
 
 
-def test_repeated_idempotency_key_returns_first_outcome_and_writes_nothing(engine: Engine, pathway: Pathway) -> None:
+def test_repeated_idempotency_key_returns_first_outcome_and_writes_nothing(engine: Engine, pathway: WorkflowStore) -> None:
     workflow_id = pathway.start(referral(), T0).workflow_id
     event = ev("evaluation.scheduled", {"start": T0 + DAY}, key="book-eval")
     first = pathway.apply(workflow_id, event, T0 + hours(1))
@@ -205,7 +206,7 @@ def test_repeated_idempotency_key_returns_first_outcome_and_writes_nothing(engin
     assert row_counts(engine) == before
 
 
-def test_repeated_start_key_returns_the_first_workflow(engine: Engine, pathway: Pathway) -> None:
+def test_repeated_start_key_returns_the_first_workflow(engine: Engine, pathway: WorkflowStore) -> None:
     first = pathway.start(referral(key="ref-77"), T0)
     before = row_counts(engine)
 
@@ -224,9 +225,9 @@ def test_repeated_start_key_returns_the_first_workflow(engine: Engine, pathway: 
     assert other.workflow_id != first.workflow_id and not other.duplicate
 
 
-def test_timer_event_fired_twice_applies_once(engine: Engine, pathway: Pathway) -> None:
+def test_timer_event_fired_twice_applies_once(engine: Engine, pathway: WorkflowStore) -> None:
     workflow_id = pathway.start(referral(), T0).workflow_id
-    [claimed] = claim_due_timers(engine, T0 + 10 * DAY)
+    [claimed] = run_committed(engine, claim_due_timers, T0 + 10 * DAY)
     fire(pathway, claimed, T0 + 10 * DAY)
     after_first = row_counts(engine)
     version = workflow_row(engine, workflow_id).version
@@ -244,7 +245,7 @@ def test_timer_event_fired_twice_applies_once(engine: Engine, pathway: Pathway) 
 # --- rejection --------------------------------------------------------------------------------------------------------
 
 
-def test_rejected_event_writes_nothing(engine: Engine, pathway: Pathway) -> None:
+def test_rejected_event_writes_nothing(engine: Engine, pathway: WorkflowStore) -> None:
     workflow_id = pathway.start(referral(), T0).workflow_id
     before, workflow = row_counts(engine), workflow_row(engine, workflow_id)
 
@@ -269,7 +270,7 @@ def test_rejected_event_writes_nothing(engine: Engine, pathway: Pathway) -> None
     assert workflow_row(engine, workflow_id).version == 2
 
 
-def test_rejected_clinical_gate_writes_nothing(engine: Engine, pathway: Pathway) -> None:
+def test_rejected_clinical_gate_writes_nothing(engine: Engine, pathway: WorkflowStore) -> None:
     workflow_id = to_treatment_planned(pathway)
     start_at = T0 + 3 * DAY
     pathway.apply(workflow_id, ev("session.scheduled", {"session": "s1", "start": start_at}), T0 + DAY)
@@ -284,7 +285,7 @@ def test_rejected_clinical_gate_writes_nothing(engine: Engine, pathway: Pathway)
     assert workflow_row(engine, workflow_id).state == workflow.state
 
 
-def test_unknown_workflow_and_wrong_first_event_write_nothing(engine: Engine, pathway: Pathway) -> None:
+def test_unknown_workflow_and_wrong_first_event_write_nothing(engine: Engine, pathway: WorkflowStore) -> None:
     with pytest.raises(Rejected) as info:
         pathway.apply("00000000-0000-0000-0000-000000000000", ev("evaluation.scheduled", {"start": T0 + DAY}), T0)
     assert info.value.code == "not_found"
@@ -298,7 +299,7 @@ def test_unknown_workflow_and_wrong_first_event_write_nothing(engine: Engine, pa
 # --- timers -----------------------------------------------------------------------------------------------------------
 
 
-def fire_and_check(pathway: Pathway, workflow_id: str, now) -> list[TimerRecord]:
+def fire_and_check(pathway: WorkflowStore, workflow_id: str, now) -> list[TimerRecord]:
     """Fire what is due at `now`, checking it fired exactly the due rows; returns the rows it fired."""
     engine = pathway.engine
     before = {t.id: t for t in timer_rows(engine, workflow_id)}
@@ -321,7 +322,7 @@ def fire_and_check(pathway: Pathway, workflow_id: str, now) -> list[TimerRecord]
     return newly_fired
 
 
-def test_fire_due_timers_fires_due_leaves_future_and_skips_cancelled(engine: Engine, pathway: Pathway) -> None:
+def test_fire_due_timers_fires_due_leaves_future_and_skips_cancelled(engine: Engine, pathway: WorkflowStore) -> None:
     workflow_id = to_treatment_planned(pathway)  # its referral_contact deadline (due T0 + 2 days) was cancelled
     old_start, new_start = T0 + 5 * DAY, T0 + 8 * DAY
     pathway.apply(workflow_id, ev("session.scheduled", {"session": "s1", "start": old_start}), T0 + DAY)
@@ -361,7 +362,7 @@ def test_fire_due_timers_fires_due_leaves_future_and_skips_cancelled(engine: Eng
     assert "no_show:s1" in state.timers and count_events(engine, "session.no_show") == 0
 
 
-def test_fire_due_timers_fires_every_overdue_timer_in_due_order(engine: Engine, pathway: Pathway) -> None:
+def test_fire_due_timers_fires_every_overdue_timer_in_due_order(engine: Engine, pathway: WorkflowStore) -> None:
     workflow_id = to_treatment_planned(pathway)
     # Booked less than 48 h ahead: the REMS enrollment check is due at once.
     start_at = T0 + DAY + hours(30)
@@ -384,7 +385,7 @@ def test_fire_due_timers_fires_every_overdue_timer_in_due_order(engine: Engine, 
     assert fire_due_timers(pathway, far) == 0
 
 
-def test_claim_takes_at_most_limit_due_timers_earliest_first(engine: Engine, pathway: Pathway) -> None:
+def test_claim_takes_at_most_limit_due_timers_earliest_first(engine: Engine, pathway: WorkflowStore) -> None:
     for i in range(5):  # two escalation deadlines each, a day apart
         pathway.start(referral(prior_treatments=1, phone=f"+1555555{i:04d}"), T0 + hours(i))
     pathway.start(referral(phone="+15555550999"), T0 + 30 * DAY)  # not due
@@ -392,7 +393,7 @@ def test_claim_takes_at_most_limit_due_timers_earliest_first(engine: Engine, pat
     due = sorted((t.due_at, t.id) for t in timer_rows(engine) if t.due_at <= now)
     assert len(due) == 10
 
-    batches = [claim_due_timers(engine, now, limit=3) for _ in range(5)]
+    batches = [run_committed(engine, claim_due_timers, now, limit=3) for _ in range(5)]
 
     assert [len(b) for b in batches] == [3, 3, 3, 1, 0]
     assert [c.timer.due_at for b in batches for c in b] == [d for d, _ in due]
@@ -400,7 +401,7 @@ def test_claim_takes_at_most_limit_due_timers_earliest_first(engine: Engine, pat
     assert sorted(t.status for t in timer_rows(engine)) == ["claimed"] * 10 + ["pending"]
 
 
-def test_claimed_timer_of_a_rescheduled_session_fires_as_a_no_op(engine: Engine, pathway: Pathway) -> None:
+def test_claimed_timer_of_a_rescheduled_session_fires_as_a_no_op(engine: Engine, pathway: WorkflowStore) -> None:
     workflow_id = to_treatment_planned(pathway)
     start_at = T0 + 3 * DAY
     pathway.apply(workflow_id, ev("rems.enrolled", {}), T0 + DAY)
@@ -408,7 +409,7 @@ def test_claimed_timer_of_a_rescheduled_session_fires_as_a_no_op(engine: Engine,
     pathway.apply(workflow_id, ev("session.confirmed", {"session": "s1"}), T0 + 2 * DAY)
     fire_due_timers(pathway, start_at + timedelta(minutes=29))  # everything due before the no-show check
     now = start_at + timedelta(minutes=31)
-    [claimed] = claim_due_timers(engine, now)
+    [claimed] = run_committed(engine, claim_due_timers, now)
     assert claimed.key == "no_show:s1"
     # A person moves the session while the scheduler holds the claimed no-show timer.
     pathway.apply(workflow_id, ev("session.rescheduled", {"session": "s1", "start": now + DAY}), now)
@@ -426,7 +427,7 @@ def test_claimed_timer_of_a_rescheduled_session_fires_as_a_no_op(engine: Engine,
 # --- replay -----------------------------------------------------------------------------------------------------------
 
 
-def test_replaying_the_stored_events_rebuilds_the_stored_state(engine: Engine, pathway: Pathway) -> None:
+def test_replaying_the_stored_events_rebuilds_the_stored_state(engine: Engine, pathway: WorkflowStore) -> None:
     workflow_id, _ = walk_through_first_session(pathway)
     # Refused and repeated events leave no trace to replay.
     with pytest.raises(Rejected):
@@ -456,7 +457,7 @@ def test_replaying_the_stored_events_rebuilds_the_stored_state(engine: Engine, p
     assert state == rebuilt
 
 
-def test_escalation_rows_keep_the_latest_version(engine: Engine, pathway: Pathway) -> None:
+def test_escalation_rows_keep_the_latest_version(engine: Engine, pathway: WorkflowStore) -> None:
     workflow_id = pathway.start(referral(), T0).workflow_id
     state = WorkflowState.model_validate(workflow_row(engine, workflow_id).state)
     [escalation_id] = state.escalations

@@ -1,4 +1,4 @@
-"""Builders for pure pathway tests: a `Patient` driver with a virtual clock over `workflows.pathway`.
+"""Builders for pure pathway tests: a `PatientDriver` with a virtual clock over `workflows.pathway`.
 
 Nothing here touches a database or the network: the driver keeps the state in memory, applies events with `decide`,
 and fires due timers itself, in due order and at their due times, as the durable timer worker would.
@@ -63,7 +63,7 @@ def referral_data(**overrides: Any) -> dict:
     return data
 
 
-class Patient:
+class PatientDriver:
     """One patient's workflow on a virtual clock.
 
     `post` applies an event now; `advance` moves the clock, firing every timer that falls due on the way at its due
@@ -179,7 +179,7 @@ class Patient:
             data["weight_kg"] = weight_kg
         return self.post("evaluation.completed", data)
 
-    def plan(self, route: str = "esketamine") -> Patient:
+    def plan(self, route: str = "esketamine") -> PatientDriver:
         """Referral → evaluation booked → evaluated eligible: stage treatment_planned."""
         self.schedule_evaluation()
         self.advance(days=1)
@@ -197,7 +197,7 @@ class Patient:
         return self.post("vitals.recorded", {"session": session_id, "phase": phase, "systolic": systolic,
                                              "diastolic": diastolic})
 
-    def arrive(self, session_id: str = "s1", days: float = 3, confirm: bool = True, **dose: Any) -> Patient:
+    def arrive(self, session_id: str = "s1", days: float = 3, confirm: bool = True, **dose: Any) -> PatientDriver:
         """Book a session `days` ahead, confirm it, let the clock run to its start and check the patient in."""
         start_at = self.schedule(session_id, days, **dose)
         if confirm:
@@ -236,7 +236,7 @@ class Patient:
         self.bp(session_id, "pre_discharge")
         return self.discharge(session_id)
 
-    def complete_session(self, session_id: str, days: float = 3, rems_form: bool = True, **dose: Any) -> Patient:
+    def complete_session(self, session_id: str, days: float = 3, rems_form: bool = True, **dose: Any) -> PatientDriver:
         """Book, confirm, arrive, dose, monitor and discharge one session (and send its REMS form)."""
         self.arrive(session_id, days)
         self.dose_now(session_id, **dose)
@@ -246,42 +246,42 @@ class Patient:
         return self
 
 
-def esketamine_at_chair(date_of_birth: date | None = None, rems: bool = True, **referral: Any) -> Patient:
+def esketamine_at_chair(date_of_birth: date | None = None, rems: bool = True, **referral: Any) -> PatientDriver:
     """An esketamine patient arrived at session s1 (REMS enrollment on file unless rems=False)."""
     if date_of_birth is not None:
         referral.setdefault("patient", {})["date_of_birth"] = date_of_birth.isoformat()
-    patient = Patient(**referral).plan("esketamine")
+    patient = PatientDriver(**referral).plan("esketamine")
     if rems:
         patient.post("rems.enrolled", {"enrollment_id": "REMS-1"})
     return patient.arrive("s1")
 
 
-def route_at_chair(route: str) -> Patient:
+def route_at_chair(route: str) -> PatientDriver:
     """A patient of any route arrived at s1 (esketamine with REMS on file)."""
     if route == "esketamine":
         return esketamine_at_chair()
-    return Patient().plan(route).arrive("s1")
+    return PatientDriver().plan(route).arrive("s1")
 
 
-def dosed(route: str = "esketamine", **dose: Any) -> Patient:
+def dosed(route: str = "esketamine", **dose: Any) -> PatientDriver:
     """A patient dosed at s1 with a normal pre-dose BP (a valid default dose for the route)."""
     patient = route_at_chair(route)
     patient.dose_now("s1", **dose)
     return patient
 
 
-def discharged(route: str = "esketamine", **referral: Any) -> Patient:
+def discharged(route: str = "esketamine", **referral: Any) -> PatientDriver:
     """A patient whose first session s1 was dosed and discharged: the check-in waits for 10:00 the next day."""
-    patient = Patient(**referral).plan(route)
+    patient = PatientDriver(**referral).plan(route)
     if route == "esketamine":
         patient.post("rems.enrolled", {"enrollment_id": "REMS-1"})
     patient.complete_session("s1")
     return patient
 
 
-def in_induction(route: str = "esketamine") -> Patient:
+def in_induction(route: str = "esketamine") -> PatientDriver:
     """Treatment planned and a first session booked: stage induction."""
-    patient = Patient().plan(route)
+    patient = PatientDriver().plan(route)
     if route == "esketamine":
         patient.post("rems.enrolled", {"enrollment_id": "REMS-1"})
     patient.schedule("s1")
@@ -301,9 +301,9 @@ def phq9(item9: int = 0, others: int = 1) -> list[int]:
     return [others] * 8 + [item9]
 
 
-def through_induction(route: str = "esketamine") -> Patient:
+def through_induction(route: str = "esketamine") -> PatientDriver:
     """Every planned induction session booked, dosed and discharged: stage response_review."""
-    patient = Patient().plan(route)
+    patient = PatientDriver().plan(route)
     if route == "esketamine":
         patient.post("rems.enrolled", {"enrollment_id": "REMS-1"})
     for number in range(1, PROTOCOL.route(route).induction_sessions + 1):
@@ -312,16 +312,16 @@ def through_induction(route: str = "esketamine") -> Patient:
     return patient
 
 
-def reach(stage: str, route: str = "esketamine") -> Patient:
+def reach(stage: str, route: str = "esketamine") -> PatientDriver:
     """A patient in the given non-final stage, by the shortest ordinary path."""
     if stage == "referred":
-        return Patient()
+        return PatientDriver()
     if stage == "evaluation_scheduled":
-        patient = Patient()
+        patient = PatientDriver()
         patient.schedule_evaluation()
         return patient
     if stage == "treatment_planned":
-        return Patient().plan(route)
+        return PatientDriver().plan(route)
     if stage == "induction":
         return in_induction(route)
     if stage == "response_review":

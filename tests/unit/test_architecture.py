@@ -1,8 +1,13 @@
-"""The pathway core stays pure: no database, broker, web or SMS package, and nothing from the outer rooms."""
+"""The pathway core stays pure (no database, broker, web or SMS package), and the store speaks only to its database.
 
-import ast
+Which of our own layers may import which is `test_layers.py`'s; this file guards the third-party side.
+"""
+
 from pathlib import Path
 
+from import_graph import files_importing, imported_roots
+
+import models
 import workflows
 
 FORBIDDEN = {
@@ -11,23 +16,17 @@ FORBIDDEN = {
 }
 
 
-def imported_roots(path: Path) -> set[str]:
-    roots = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-        if isinstance(node, ast.Import):
-            roots |= {alias.name.split(".")[0] for alias in node.names}
-        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            roots.add(node.module.split(".")[0])
-    return roots
-
-
 def test_workflows_imports_no_infrastructure():
-    offenders = {}
-    for path in Path(workflows.__file__).parent.rglob("*.py"):
-        bad = imported_roots(path) & FORBIDDEN
-        if bad:
-            offenders[str(path)] = sorted(bad)
-    assert offenders == {}
+    assert files_importing(Path(workflows.__file__).parent, FORBIDDEN) == {}
+
+
+# The store reaches its database and nothing else: brokers, web frameworks and SMS providers are adapters above it.
+STORE_FORBIDDEN = {"celery", "kombu", "redis", "twilio", "fastapi", "starlette", "apscheduler", "httpx", "requests",
+                   "uvicorn"}
+
+
+def test_models_imports_no_broker_web_or_sms_package():
+    assert files_importing(Path(models.__file__).parent, STORE_FORBIDDEN) == {}
 
 
 def test_the_check_would_notice_an_infrastructure_import(tmp_path):

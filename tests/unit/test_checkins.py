@@ -3,7 +3,7 @@
 from datetime import date, timedelta
 
 import pytest
-from pathway_helpers import ON_CALL, PROTOCOL, Patient, cssrs, discharged, local_at, phq9
+from pathway_helpers import ON_CALL, PROTOCOL, PatientDriver, cssrs, discharged, local_at, phq9
 
 from config.protocol import load_protocol
 from workflows.effects import SendMessage
@@ -15,15 +15,15 @@ SAT = date(2026, 3, 7)  # discharged() leaves s1 discharged on Friday 6 March, 1
 STRICT = load_protocol(overrides={"messaging": {"strict_fcc": True}})
 
 
-def checkin_sent(patient: Patient) -> SendMessage:
+def checkin_sent(patient: PatientDriver) -> SendMessage:
     patient.advance_to(patient.state.timers["checkin:s1"].due_at)
     (message,) = patient.to_patient("checkin")
     return message
 
 
-def at_risk(assessment: str) -> Patient:
+def at_risk(assessment: str) -> PatientDriver:
     """Treatment planned, with an elevated-risk screen on file, then s1 dosed and discharged."""
-    patient = Patient().plan("esketamine")
+    patient = PatientDriver().plan("esketamine")
     patient.post("rems.enrolled", {"enrollment_id": "REMS-1"})
     if assessment == "phq9_item9":
         patient.post("assessment.submitted", {"instrument": "phq9", "answers": phq9(item9=1)})
@@ -33,7 +33,7 @@ def at_risk(assessment: str) -> Patient:
     return patient.complete_session("s1")
 
 
-def staff_alerts_at(patient: Patient, when) -> list[SendMessage]:
+def staff_alerts_at(patient: PatientDriver, when) -> list[SendMessage]:
     return [m for at, m in patient.staff_alerts() if at == when]
 
 
@@ -123,7 +123,7 @@ def test_elevated_risk_skips_the_nudge_and_goes_to_the_clinician_after_6_hours(a
 
 
 def test_the_elevated_risk_flag_lasts_30_days_then_the_normal_ladder_returns():
-    patient = Patient().plan("esketamine")
+    patient = PatientDriver().plan("esketamine")
     patient.post("rems.enrolled", {"enrollment_id": "REMS-1"})
     patient.post("assessment.submitted", {"instrument": "phq9", "answers": phq9(item9=2)})
     flagged_until = patient.state.flags["elevated_risk"]
@@ -141,7 +141,7 @@ def test_the_elevated_risk_flag_lasts_30_days_then_the_normal_ladder_returns():
 
 
 def test_a_screen_older_than_30_days_does_not_count_but_a_new_one_does():
-    patient = Patient().plan("esketamine")
+    patient = PatientDriver().plan("esketamine")
     patient.post("rems.enrolled", {"enrollment_id": "REMS-1"})
     patient.post("assessment.submitted", {"instrument": "cssrs", "answers": cssrs(q1=True, q6=True,
                                                                                    q6_recency="lifetime")})
@@ -253,6 +253,6 @@ def test_an_elevated_risk_miss_takes_over_an_open_coordinator_miss_and_pages_aga
     assert [m.to for m in staff_alerts_at(patient, patient.now)] == [ON_CALL]
 
 
-def checkin_sent_for(patient: Patient, session: str) -> SendMessage:
+def checkin_sent_for(patient: PatientDriver, session: str) -> SendMessage:
     patient.advance_to(patient.state.timers[f"checkin:{session}"].due_at)
     return [m for m in patient.to_patient("checkin") if m.session == session][-1]

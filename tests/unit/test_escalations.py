@@ -12,7 +12,7 @@ from pathway_helpers import (
     MEDICAL_DIRECTOR,
     ON_CALL,
     PATIENT_NAME,
-    Patient,
+    PatientDriver,
     cssrs,
     dosed,
     in_induction,
@@ -28,11 +28,11 @@ FORBIDDEN_IN_STAFF_SMS = ("ketamine", "esketamine", "spravato", "mg", "phq", "pc
                           "suicid", "score", "blood pressure", "depress", "185", "110", PATIENT_NAME.lower())
 
 
-def submit(patient: Patient, instrument: str, answers, role: str = "clinician"):
+def submit(patient: PatientDriver, instrument: str, answers, role: str = "clinician"):
     return patient.post("assessment.submitted", {"instrument": instrument, "answers": answers}, role=role)
 
 
-def high_risk(patient: Patient):
+def high_risk(patient: PatientDriver):
     return submit(patient, "cssrs", cssrs(q1=True, q2=True, q4=True))
 
 
@@ -120,7 +120,7 @@ def test_bp_hold_follows_the_urgent_ladder():
 
 def test_routine_unacknowledged_goes_to_the_clinic_manager_after_one_business_day():
     clinic = build_clinic(staff={"on_call": ON_CALL, "medical_director": MEDICAL_DIRECTOR, "clinic_manager": CLINIC_MANAGER})
-    patient = Patient(clinic=clinic).plan("iv_ketamine")
+    patient = PatientDriver(clinic=clinic).plan("iv_ketamine")
     start = patient.schedule("s1")
     patient.advance_to(start - timedelta(hours=24))
     task = patient.escalation("confirmation_missing")
@@ -196,7 +196,7 @@ def test_every_high_cssrs_screen_is_an_emergency(answers):
 
 
 def test_an_emergency_before_treatment_pauses_and_resumes_the_stage_left():
-    patient = Patient()
+    patient = PatientDriver()
     patient.schedule_evaluation()
     high_risk(patient)
     assert (patient.stage, patient.state.paused_from) == ("paused", "evaluation_scheduled")

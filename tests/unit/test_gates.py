@@ -5,18 +5,18 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from pathway_helpers import ELEVATED_BP, PROTOCOL, Patient, dosed, esketamine_at_chair, route_at_chair
+from pathway_helpers import ELEVATED_BP, PROTOCOL, PatientDriver, dosed, esketamine_at_chair, route_at_chair
 
 from workflows.gates import chair_gates, first_open
 
 
-def gates_of(patient: Patient, session_id: str = "s1"):
+def gates_of(patient: PatientDriver, session_id: str = "s1"):
     session = patient.session(session_id)
     return chair_gates(patient.state, session, PROTOCOL.route(session.route), PROTOCOL.sessions, patient.now,
                        zone=patient.clinic.timezone)
 
 
-def open_names(patient: Patient) -> set[str]:
+def open_names(patient: PatientDriver) -> set[str]:
     return {gate.name for gate in gates_of(patient).open}
 
 
@@ -127,7 +127,7 @@ def test_a_second_session_is_not_dosed_while_the_first_is_still_monitored():
     assert error.rule == "one_dose_at_a_time" and "s1" in error.message
 
 
-def _charted(patient: Patient, event_type: str, data: dict, minutes_ago: float):
+def _charted(patient: PatientDriver, event_type: str, data: dict, minutes_ago: float):
     from workflows.events import make_event
     from workflows.pathway import decide
 
@@ -154,5 +154,5 @@ def test_late_charting_keeps_a_visits_steps_in_order():
     assert patient.session("s1").status == "arrived"
 
 
-def open_names_of(patient: Patient, session_id: str) -> set[str]:
+def open_names_of(patient: PatientDriver, session_id: str) -> set[str]:
     return {gate.name for gate in gates_of(patient, session_id).open}

@@ -3,7 +3,7 @@
 from datetime import date, timedelta
 
 import pytest
-from pathway_helpers import ON_CALL, Patient, discharged, local_at
+from pathway_helpers import ON_CALL, PatientDriver, discharged, local_at
 
 from workflows.effects import SendMessage
 from workflows.inbound import HELP_WORDS, START_WORDS, STOP_WORDS, read
@@ -12,9 +12,9 @@ LA = "America/Los_Angeles"
 WED, SAT = date(2026, 3, 4), date(2026, 3, 7)
 
 
-def reminded(**referral) -> Patient:
+def reminded(**referral) -> PatientDriver:
     """s1 booked for Saturday 10:00 (New York); its 72-hour reminder went out on Wednesday at 10:00."""
-    patient = Patient(**referral).plan("esketamine")
+    patient = PatientDriver(**referral).plan("esketamine")
     patient.post("rems.enrolled", {"enrollment_id": "REMS-1"})
     patient.post("session.scheduled", {"session": "s1", "start": local_at(SAT, 10)})
     patient.advance_to(local_at(WED, 10, 5))
@@ -23,7 +23,7 @@ def reminded(**referral) -> Patient:
     return patient
 
 
-def checked_in(**referral) -> Patient:
+def checked_in(**referral) -> PatientDriver:
     """s1 discharged on Friday; the check-in went out on Saturday at 10:00 patient-local."""
     patient = discharged(**referral)
     patient.advance_to(patient.state.timers["checkin:s1"].due_at + timedelta(minutes=5))
@@ -142,7 +142,7 @@ def test_crisis_language_from_an_opted_out_patient_still_pages_the_on_call_clini
 
 
 def test_crisis_language_from_a_patient_without_sms_consent_still_pages():
-    patient = Patient(patient={"sms_consent": False})
+    patient = PatientDriver(patient={"sms_consent": False})
     decision = patient.text("I am suicidal")
     assert patient.escalation("crisis_language").status == "open"
     assert [m.to for m in staff(decision)] == [ON_CALL]
@@ -152,7 +152,7 @@ def test_crisis_language_from_a_patient_without_sms_consent_still_pages():
 
 
 def test_every_crisis_term_of_the_catalog_is_read_as_crisis():
-    catalog = Patient().clinic.catalog
+    catalog = PatientDriver().clinic.catalog
     for term in catalog.crisis_terms:
         assert read(f"  some words {term.upper()} more words ", catalog).kind == "crisis"
     assert read("I feel fine today", catalog).kind == "unreadable"
@@ -176,7 +176,7 @@ def test_1_after_a_reminder_confirms_that_session():
 
 
 def test_1_after_an_evaluation_reminder_confirms_the_appointment():
-    patient = Patient()
+    patient = PatientDriver()
     patient.post("evaluation.scheduled", {"start": local_at(date(2026, 3, 6), 14)})
     patient.advance_to(local_at(date(2026, 3, 3), 14, 5))
     decision = patient.text(" 1 ")
@@ -238,7 +238,7 @@ def test_a_number_other_than_1_or_2_after_a_reminder_is_unreadable():
 
 
 def test_a_digit_with_no_open_question_changes_nothing_and_gets_no_reply():
-    patient = Patient()
+    patient = PatientDriver()
     before = patient.state.model_copy(deep=True)
     decision = patient.text("1")
     assert replies(decision) == [] and staff(decision) == []

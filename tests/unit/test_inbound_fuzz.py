@@ -2,7 +2,7 @@
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from pathway_helpers import Patient
+from pathway_helpers import PatientDriver
 
 from config.clinic import default_catalog
 from workflows.errors import Rejected
@@ -29,7 +29,7 @@ def test_reading_any_text_gives_one_of_the_known_kinds(body):
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(texts)
 def test_any_text_applied_to_a_workflow_is_handled_or_refused_cleanly(body):
-    patient = Patient()
+    patient = PatientDriver()
     before = patient.state.model_dump()
     try:
         patient.text(body)

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import pytest
 
 from config.logging import configure_logging, logging_config
-from config.settings import Settings
+from workers.settings import Settings
 
 
 @pytest.fixture(autouse=True)

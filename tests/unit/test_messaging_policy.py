@@ -8,7 +8,7 @@ from collections import Counter
 from datetime import date, timedelta
 
 import pytest
-from pathway_helpers import ON_CALL, PROTOCOL, Patient, local_at, reach
+from pathway_helpers import ON_CALL, PROTOCOL, PatientDriver, local_at, reach
 
 from config.protocol import load_protocol
 from workflows.effects import SendMessage
@@ -21,22 +21,22 @@ RULES = PROTOCOL.messaging
 TUE, WED, THU, FRI, SAT = (date(2026, 3, d) for d in (3, 4, 5, 6, 7))
 
 
-def planned(route: str = "esketamine", zone: str | None = None, consent: bool = True, protocol=PROTOCOL) -> Patient:
+def planned(route: str = "esketamine", zone: str | None = None, consent: bool = True, protocol=PROTOCOL) -> PatientDriver:
     patient_fields: dict = {"sms_consent": consent}
     if zone:
         patient_fields["timezone"] = zone
-    patient = Patient(patient=patient_fields, protocol=protocol).plan(route)
+    patient = PatientDriver(patient=patient_fields, protocol=protocol).plan(route)
     if route == "esketamine":
         patient.post("rems.enrolled", {"enrollment_id": "REMS-1"})
     assert patient.now == local_at(TUE, 9, zone=NY)
     return patient
 
 
-def book(patient: Patient, session: str, start) -> None:
+def book(patient: PatientDriver, session: str, start) -> None:
     patient.post("session.scheduled", {"session": session, "start": start})
 
 
-def reminders(patient: Patient, session: str | None = None) -> list[SendMessage]:
+def reminders(patient: PatientDriver, session: str | None = None) -> list[SendMessage]:
     return [m for m in patient.to_patient("session_reminder") if session is None or m.subject == f"session:{session}"]
 
 
@@ -45,7 +45,7 @@ def pending(message: SendMessage) -> Pending:
                    subject=message.subject, subject_start=message.subject_start, expires_at=message.expires_at)
 
 
-def sent_per_local_day(patient: Patient) -> Counter:
+def sent_per_local_day(patient: PatientDriver) -> Counter:
     """Automated, non-urgent patient messages that will leave, by the patient-local day they leave on."""
     return Counter(patient.local(m.not_before).date() for m in patient.to_patient()
                    if m.automated and not m.urgent and m.drop_reason is None)
@@ -105,7 +105,7 @@ def test_the_day_before_reminder_for_ketamine_has_its_own_ride_and_fasting_lines
 
 
 def test_evaluation_reminders_use_their_own_kind():
-    patient = Patient()
+    patient = PatientDriver()
     start = local_at(date(2026, 3, 6), 14)
     patient.post("evaluation.scheduled", {"start": start})
     patient.advance_to(start)
@@ -298,7 +298,7 @@ def test_strict_fcc_weekly_cap_counts_any_seven_consecutive_days():
 # --- the send-time re-check -------------------------------------------------------------------------------------------
 
 
-def _two_hour_reminder_waiting_for_morning(zone: str = NY) -> tuple[Patient, SendMessage]:
+def _two_hour_reminder_waiting_for_morning(zone: str = NY) -> tuple[PatientDriver, SendMessage]:
     """A session at 09:00: its 2-hour reminder fires at 07:00 and waits for 08:00."""
     patient = planned(zone=zone)
     book(patient, "s1", local_at(SAT, 9, zone=zone))

@@ -34,6 +34,7 @@ from workflows.messages import REMINDER_KINDS, Pending, in_quiet_hours, recheck
 from workflows.pathway import decide, start, timer_event
 from workflows.stages import Stage
 from workflows.state import OPEN_SESSION
+from workflows.subjects import Subject
 
 ON_CALL = "+15555550190"
 CLINIC = build_clinic(staff={"on_call": ON_CALL, "medical_director": "+15555550191"},
@@ -180,7 +181,7 @@ class Run:
         assert set(decision.state.checkins) <= self.checkins_asked, "a check-in ladder for a check-in never sent"
         for message in messages:
             if message.kind == "session_reminder":
-                sid = message.subject.partition(":")[2]
+                sid = Subject.parse(message.subject).key
                 assert sid not in self.cancelled, "a reminder for a cancelled session"
                 assert message.subject_start == self.starts[sid], "a reminder for a session's old time"
                 assert decision.state.sessions[sid].status in OPEN_SESSION
@@ -217,8 +218,9 @@ class Run:
             assert not in_quiet_hours(self.now, self.zone, self.rules), f"{message.kind} sent in quiet hours"
         if message.expires_at is not None:
             assert self.now < message.expires_at, f"{message.kind} sent after it expired"
-        if message.kind in REMINDER_KINDS and message.subject.startswith("session:"):
-            sid = message.subject.partition(":")[2]
+        subject = Subject.parse_optional(message.subject)
+        if message.kind in REMINDER_KINDS and subject is not None and subject.kind == "session":
+            sid = subject.key
             assert sid not in self.cancelled and self.starts[sid] == message.subject_start, "stale reminder sent"
             assert self.state.stage != Stage.PAUSED, "reminder sent during a safety hold"
 

@@ -14,7 +14,7 @@ from pathway_helpers import (
     NORMAL_BP,
     ON_CALL,
     PROTOCOL,
-    Patient,
+    PatientDriver,
     dosed,
     esketamine_at_chair,
     route_at_chair,
@@ -58,7 +58,7 @@ def test_esketamine_doses_are_28_56_or_84_mg_only(dose_mg):
 
 
 def test_an_esketamine_booking_with_a_disallowed_dose_is_refused_at_booking():
-    patient = Patient().plan("esketamine")
+    patient = PatientDriver().plan("esketamine")
     error = patient.refuse("session.scheduled", {"session": "s1", "start": patient.now + timedelta(days=3), "dose_mg": 42})
     assert error.rule == "dose_rule"
     error = patient.refuse("session.scheduled", {"session": "s1", "start": patient.now + timedelta(days=3), "dose_mg": 84})
@@ -70,7 +70,7 @@ def test_an_esketamine_booking_with_a_disallowed_dose_is_refused_at_booking():
 
 
 def test_esketamine_planned_dose_is_used_at_the_chair():
-    patient = Patient().plan("esketamine")
+    patient = PatientDriver().plan("esketamine")
     patient.post("rems.enrolled", {})
     patient.arrive("s1", dose_mg=56)
     patient.bp("s1", "pre_dose")
@@ -111,7 +111,7 @@ def test_esketamine_day_one_dose_by_age(date_of_birth, first_dose, refused):
 
 def test_esketamine_age_is_taken_on_the_patients_local_date():
     # 20:00 in New York on 6 March is already 7 March in UTC; the patient turns 65 only on 7 March.
-    patient = Patient(patient={"date_of_birth": "1961-03-07"}).plan("esketamine")
+    patient = PatientDriver(patient={"date_of_birth": "1961-03-07"}).plan("esketamine")
     evening = datetime(2026, 3, 6, 20, 0, tzinfo=NY).astimezone(UTC)
     patient.post("session.scheduled", {"session": "s1", "start": evening, "dose_mg": 56})
     error = patient.refuse("session.scheduled", {"session": "s0", "start": evening - timedelta(hours=1), "dose_mg": 28})
@@ -127,7 +127,7 @@ def test_esketamine_age_is_taken_on_the_patients_local_date():
     ],
 )
 def test_esketamine_dose_changes_in_28_mg_steps(doses, refused):
-    patient = Patient().plan("esketamine")
+    patient = PatientDriver().plan("esketamine")
     patient.post("rems.enrolled", {})
     for number, dose_mg in enumerate(doses, 1):
         patient.complete_session(f"s{number}", dose_mg=dose_mg)
@@ -260,7 +260,7 @@ def test_a_dose_needs_a_pre_dose_reading(route):
 
 
 def test_a_dose_needs_an_arrived_session():
-    patient = Patient().plan("iv_ketamine")
+    patient = PatientDriver().plan("iv_ketamine")
     patient.schedule("s1")
     error = patient.refuse("dose.administered", {"session": "s1", "fasting_confirmed": True})
     assert error.rule == "session_arrived"
@@ -460,7 +460,7 @@ def test_only_a_dosed_session_is_discharged():
 
 @pytest.mark.parametrize("confirm", [False, True])
 def test_not_arrived_30_minutes_after_start_is_a_no_show(confirm):
-    patient = Patient().plan("iv_ketamine")
+    patient = PatientDriver().plan("iv_ketamine")
     start = patient.schedule("s1")
     if confirm:
         patient.post("session.confirmed", {"session": "s1"})
@@ -477,7 +477,7 @@ def test_not_arrived_30_minutes_after_start_is_a_no_show(confirm):
 
 
 def test_arrival_cancels_the_no_show():
-    patient = Patient().plan("iv_ketamine").arrive("s1")
+    patient = PatientDriver().plan("iv_ketamine").arrive("s1")
     assert patient.timers_of("s1") == {}
     patient.advance(hours=2)
     assert patient.session("s1").status == SessionStatus.ARRIVED
@@ -485,7 +485,7 @@ def test_arrival_cancels_the_no_show():
 
 
 def test_reschedule_replaces_every_timer_of_the_session():
-    patient = Patient().plan("esketamine")
+    patient = PatientDriver().plan("esketamine")
     old_start = patient.schedule("s1", days=4)
     patient.post("session.confirmed", {"session": "s1"})
     old = patient.timers_of("s1")
@@ -512,7 +512,7 @@ def test_reschedule_replaces_every_timer_of_the_session():
 
 
 def test_reschedule_into_the_past_or_of_a_closed_session_is_refused():
-    patient = Patient().plan("iv_ketamine")
+    patient = PatientDriver().plan("iv_ketamine")
     patient.schedule("s1")
     error = patient.refuse("session.rescheduled", {"session": "s1", "start": patient.now - timedelta(minutes=1)})
     assert error.rule == "start_in_future"
@@ -523,7 +523,7 @@ def test_reschedule_into_the_past_or_of_a_closed_session_is_refused():
 
 def test_a_timer_event_for_an_old_time_changes_nothing():
     # A worker still holding the old timer (say, the no-show at the old time) fires it after the move: a no-op.
-    patient = Patient().plan("iv_ketamine")
+    patient = PatientDriver().plan("iv_ketamine")
     old_start = patient.schedule("s1")
     old_key, old_timer = "no_show:s1", patient.state.timers["no_show:s1"]
     patient.post("session.rescheduled", {"session": "s1", "start": old_start + timedelta(days=1)})
@@ -535,7 +535,7 @@ def test_a_timer_event_for_an_old_time_changes_nothing():
 
 
 def test_cancel_removes_every_timer_of_the_session():
-    patient = Patient().plan("esketamine")
+    patient = PatientDriver().plan("esketamine")
     start = patient.schedule("s1")
     patient.schedule("s2", days=5)
     assert patient.timers_of("s1")
@@ -550,7 +550,7 @@ def test_cancel_removes_every_timer_of_the_session():
 
 
 def test_unconfirmed_24_hours_before_start_raises_confirmation_missing():
-    patient = Patient().plan("iv_ketamine")
+    patient = PatientDriver().plan("iv_ketamine")
     start = patient.schedule("s1")
     patient.advance_to(start - timedelta(hours=24, minutes=1))
     assert patient.escalation("confirmation_missing") is None
@@ -563,7 +563,7 @@ def test_unconfirmed_24_hours_before_start_raises_confirmation_missing():
 
 
 def test_confirmed_sessions_raise_no_confirmation_task():
-    patient = Patient().plan("iv_ketamine")
+    patient = PatientDriver().plan("iv_ketamine")
     start = patient.schedule("s1")
     patient.post("session.confirmed", {"session": "s1"})
     assert "confirm:s1" not in patient.state.timers
@@ -572,7 +572,7 @@ def test_confirmed_sessions_raise_no_confirmation_task():
 
 
 def test_cancelling_closes_its_confirmation_task():
-    patient = Patient().plan("iv_ketamine")
+    patient = PatientDriver().plan("iv_ketamine")
     start = patient.schedule("s1")
     patient.advance_to(start - timedelta(hours=20))
     assert patient.escalation("confirmation_missing").status == "open"
@@ -584,7 +584,7 @@ def test_cancelling_closes_its_confirmation_task():
 
 
 def test_no_rems_enrollment_48_hours_before_the_first_esketamine_session_raises_an_urgent_task():
-    patient = Patient().plan("esketamine")
+    patient = PatientDriver().plan("esketamine")
     start = patient.schedule("s1", days=4)
     assert patient.state.timers["rems_enrollment:s1"].due_at == start - timedelta(hours=48)
     patient.advance_to(start - timedelta(hours=48, minutes=1))
@@ -599,7 +599,7 @@ def test_no_rems_enrollment_48_hours_before_the_first_esketamine_session_raises_
 
 
 def test_rems_enrollment_on_file_means_no_check():
-    patient = Patient().plan("esketamine")
+    patient = PatientDriver().plan("esketamine")
     patient.post("rems.enrolled", {"enrollment_id": "REMS-1"})
     start = patient.schedule("s1")
     assert "rems_enrollment:s1" not in patient.state.timers
@@ -608,7 +608,7 @@ def test_rems_enrollment_on_file_means_no_check():
 
 
 def test_enrollment_recorded_after_booking_cancels_the_check():
-    patient = Patient().plan("esketamine")
+    patient = PatientDriver().plan("esketamine")
     start = patient.schedule("s1")
     patient.post("rems.enrolled", {"enrollment_id": "REMS-1"})
     assert "rems_enrollment:s1" not in patient.state.timers
@@ -617,7 +617,7 @@ def test_enrollment_recorded_after_booking_cancels_the_check():
 
 
 def test_a_first_session_within_48_hours_checks_enrollment_at_once():
-    patient = Patient().plan("esketamine")
+    patient = PatientDriver().plan("esketamine")
     patient.schedule("s1", days=1)
     assert patient.state.timers["rems_enrollment:s1"].due_at == patient.now
     patient.advance(minutes=0)
@@ -625,7 +625,7 @@ def test_a_first_session_within_48_hours_checks_enrollment_at_once():
 
 
 def test_only_the_first_esketamine_session_gets_an_enrollment_check():
-    patient = Patient().plan("esketamine")
+    patient = PatientDriver().plan("esketamine")
     patient.schedule("s1", days=3)
     patient.schedule("s2", days=6)
     assert "rems_enrollment:s2" not in patient.state.timers
@@ -633,7 +633,7 @@ def test_only_the_first_esketamine_session_gets_an_enrollment_check():
 
 @pytest.mark.parametrize("change", ["cancelled", "rescheduled"])
 def test_the_enrollment_check_moves_to_the_new_first_session(change):
-    patient = Patient().plan("esketamine")
+    patient = PatientDriver().plan("esketamine")
     patient.schedule("s1", days=3)
     s2_start = patient.schedule("s2", days=6)
     if change == "cancelled":
@@ -647,7 +647,7 @@ def test_the_enrollment_check_moves_to_the_new_first_session(change):
 
 
 def test_moving_the_first_session_earlier_keeps_one_check():
-    patient = Patient().plan("esketamine")
+    patient = PatientDriver().plan("esketamine")
     start = patient.schedule("s1", days=4)
     patient.schedule("s2", days=7)
     patient.post("session.rescheduled", {"session": "s1", "start": start - timedelta(days=1)})
@@ -656,7 +656,7 @@ def test_moving_the_first_session_earlier_keeps_one_check():
 
 
 def test_ketamine_sessions_get_no_enrollment_check():
-    patient = Patient().plan("iv_ketamine")
+    patient = PatientDriver().plan("iv_ketamine")
     patient.schedule("s1")
     assert {timer.kind for timer in patient.timers_of("s1").values()} == {"no_show", "confirmation_check", "reminder"}
 
@@ -664,7 +664,7 @@ def test_ketamine_sessions_get_no_enrollment_check():
 # --- REMS patient monitoring form ---------------------------------------------------------------------------------
 
 
-def discharged_esketamine() -> Patient:
+def discharged_esketamine() -> PatientDriver:
     patient = dosed("esketamine")
     patient.monitor_and_discharge("s1")
     return patient

@@ -2,8 +2,9 @@
 
 from pathlib import Path
 
-from workflows.docs import BEGIN, END, pathway_section, replace_section
-from workflows.stages import EVENT_RULES, TRANSITIONS
+from workflows.docs import BEGIN, END, pathway_section, replace_section, source_text
+from workflows.stages import EVENT_RULES
+from workflows.transitions import TRANSITIONS
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
@@ -18,8 +19,8 @@ def test_every_event_and_transition_is_in_the_generated_section():
     assert section.startswith(BEGIN) and section.endswith(END)
     for name in EVENT_RULES:
         assert f"`{name}`" in section
-    for source, event, target, _ in TRANSITIONS:
-        assert f"| {source} | `{event}` | {target} |" in section
+    for transition in TRANSITIONS:
+        assert f"| {source_text(transition)} | `{transition.event}` | {transition.target} |" in section
 
 
 def test_quickstart_is_the_two_commands():

@@ -6,9 +6,9 @@ from __future__ import annotations
 import time
 from types import SimpleNamespace
 
-from config.settings import Settings
 from workers import ops
 from workers.ops import count_last_hour, counter_key, record_task_event, worker_snapshot
+from workers.settings import Settings
 
 
 def services(**values) -> SimpleNamespace:

@@ -4,19 +4,21 @@ from __future__ import annotations
 
 from workflows import escalations
 from workflows.clock import clinic_time
+from workflows.events import AssessmentSubmitted, EscalationRef, EscalationResolved, TherapyScheduled
 from workflows.handlers import messaging
 from workflows.handlers.intake import pause
 from workflows.instruments import InstrumentError, compare, is_elevated_risk, score
 from workflows.stages import Stage
 from workflows.state import Appointment, AssessmentRecord
 from workflows.step import Step
+from workflows.subjects import Subject
 
 PRE_TREATMENT = (Stage.REFERRED, Stage.EVALUATION_SCHEDULED, Stage.TREATMENT_PLANNED)
 
 
-def assessment_submitted(step: Step) -> None:
+def assessment_submitted(step: Step, data: AssessmentSubmitted) -> None:
     """Score the instrument, keep the baseline, and act on the safety items (PHQ-9 item 9, C-SSRS risk)."""
-    data, state = step.data, step.state
+    state = step.state
     try:
         result = score(data.instrument, data.answers, step.protocol.instruments)
     except InstrumentError as exc:
@@ -37,8 +39,7 @@ def _compare_with_baseline(step: Step, record: AssessmentRecord) -> None:
     state = step.state
     if record.total is None:
         return
-    pre_treatment = state.stage in PRE_TREATMENT or (state.stage == Stage.PAUSED and state.paused_from in PRE_TREATMENT)
-    if pre_treatment or record.instrument not in state.baseline:
+    if step.course in PRE_TREATMENT or record.instrument not in state.baseline:
         # The latest score before treatment starts is the baseline the response review compares against.
         state.baseline[record.instrument] = record.total
         record.flags.append("baseline")
@@ -67,8 +68,8 @@ def _act_on_safety_items(step: Step, result) -> None:
         escalations.raise_escalation(step, "cssrs_low")
 
 
-def therapy_scheduled(step: Step) -> None:
-    data = step.data
+def therapy_scheduled(step: Step, data: TherapyScheduled) -> None:
+    """Book a therapy appointment, with its reminders."""
     existing = step.state.appointments.get(data.appointment)
     if existing is not None and existing.status in ("scheduled", "confirmed"):
         step.reject(f"appointment {data.appointment!r} is already booked", "appointment_unique")
@@ -76,12 +77,14 @@ def therapy_scheduled(step: Step) -> None:
         step.reject(f"start {clinic_time(data.start, step.clinic.timezone)} is not in the future", "start_in_future",
                     "invalid_data")
     step.state.appointments[data.appointment] = Appointment(id=data.appointment, kind="therapy", start=data.start)
-    messaging.plan_reminders(step, f"appointment:{data.appointment}", data.start)
+    messaging.plan_reminders(step, Subject.appointment(data.appointment), data.start)
 
 
-def escalation_acknowledged(step: Step) -> None:
-    escalations.acknowledge(step, step.data.escalation, step.data.by)
+def escalation_acknowledged(step: Step, data: EscalationRef) -> None:
+    """Someone took the escalation: its ladder stops."""
+    escalations.acknowledge(step, data.escalation, data.by)
 
 
-def escalation_resolved(step: Step) -> None:
-    escalations.resolve(step, step.data.escalation, step.data.by, step.data.note)
+def escalation_resolved(step: Step, data: EscalationResolved) -> None:
+    """The escalation is closed with a note."""
+    escalations.resolve(step, data.escalation, data.by, data.note)

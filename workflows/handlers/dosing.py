@@ -6,6 +6,7 @@ from datetime import datetime, time, timedelta
 
 from workflows import escalations, gates
 from workflows.clock import age_on, at_local_time, clinic_time, local
+from workflows.events import DoseAdministered, RemsEnrolled, SessionDischarged, SessionRef, VitalsRecorded
 from workflows.handlers import messaging
 from workflows.protocol import Route, RouteRules
 from workflows.stages import Stage
@@ -13,8 +14,8 @@ from workflows.state import NOT_HAPPENING, Session, SessionStatus, Vital
 from workflows.step import Step
 
 
-def vitals_recorded(step: Step) -> None:
-    data = step.data
+def vitals_recorded(step: Step, data: VitalsRecorded) -> None:
+    """A blood-pressure reading at the chair; the pre-dose one is the BP gate (PROTOCOL.md §3)."""
     session = step.session(data.session)
     if session.status not in (SessionStatus.ARRIVED, SessionStatus.DOSED):
         step.reject(f"session {session.id} is {session.status}; vitals need an arrived or dosed session", "session_at_chair")
@@ -72,8 +73,9 @@ def hold_session(step: Step, session: Session) -> None:
     escalations.raise_escalation(step, "bp_hold", session=session.id)
 
 
-def dose_administered(step: Step) -> None:
-    data, state = step.data, step.state
+def dose_administered(step: Step, data: DoseAdministered) -> None:
+    """The dose is given, once every gate is closed and the dose fits the route's rule."""
+    state = step.state
     session = step.session(data.session)
     if session.status != SessionStatus.ARRIVED:
         step.reject(f"session {session.id} is {session.status}; a dose needs an arrived session", "session_arrived")
@@ -192,8 +194,8 @@ def _check_weight_based_dose(step: Step, session: Session, rules: RouteRules) ->
         step.reject(f"dose {session.dose_mg_per_kg} mg/kg is outside {low}–{high} mg/kg", "dose_rule")
 
 
-def session_discharged(step: Step) -> None:
-    data = step.data
+def session_discharged(step: Step, data: SessionDischarged) -> None:
+    """The patient leaves after monitoring: the REMS form and the check-in are planned, and induction may be done."""
     session = step.session(data.session)
     if session.status != SessionStatus.DOSED:
         step.reject(f"session {session.id} is {session.status}; only a dosed session is discharged", "session_dosed")
@@ -223,8 +225,9 @@ def _plan_rems_form(step: Step, session: Session) -> None:
     escalations.raise_escalation(step, "rems_form_due", session=session.id, deadline=overdue, ladder=False)
 
 
-def rems_form_submitted(step: Step) -> None:
-    session = step.session(step.data.session)
+def rems_form_submitted(step: Step, data: SessionRef) -> None:
+    """The REMS monitoring form for one esketamine session is sent: its reminders and tasks close."""
+    session = step.session(data.session)
     if session.route != Route.ESKETAMINE or session.status != SessionStatus.DISCHARGED:
         step.reject(f"session {session.id} is not a discharged esketamine session", "rems_form_session")
     if session.rems_form_submitted:
@@ -246,8 +249,9 @@ def rems_form_due(step: Step, session_id: str, reason: str) -> None:
     escalations.raise_escalation(step, reason, session=session.id)
 
 
-def rems_enrolled(step: Step) -> None:
-    step.state.rems_enrollment_id = step.data.enrollment_id
+def rems_enrolled(step: Step, data: RemsEnrolled) -> None:
+    """The patient's REMS enrollment is on file: the enrollment checks and task close."""
+    step.state.rems_enrollment_id = data.enrollment_id
     for key in [key for key, timer in step.state.timers.items() if timer.kind == "rems_enrollment_check"]:
         step.cancel_timer(key)
     escalations.close_open(step, "rems_enrollment_missing", "enrollment on file")
@@ -255,13 +259,10 @@ def rems_enrolled(step: Step) -> None:
 
 def _complete_induction_if_done(step: Step) -> None:
     state = step.state
-    in_induction = state.stage == Stage.INDUCTION or state.paused_from == Stage.INDUCTION
     planned = step.protocol.route(state.route).induction_sessions
     done = sum(1 for s in state.sessions.values() if s.series == "induction" and s.status == SessionStatus.DISCHARGED)
-    if not in_induction or done < planned:
+    if step.course != Stage.INDUCTION or done < planned:
         return
-    if state.stage == Stage.PAUSED:
-        state.paused_from = Stage.RESPONSE_REVIEW
-    else:
-        state.stage = Stage.RESPONSE_REVIEW
+    # Under a safety hold too: clearing the hold then resumes at the response review.
+    step.transition(Stage.RESPONSE_REVIEW)
     escalations.raise_escalation(step, "response_review")

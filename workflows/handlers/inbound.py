@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from workflows import escalations
+from workflows.events import ProviderReport, SmsReceived
 from workflows.handlers import messaging, sessions
 from workflows.inbound import read
 from workflows.messages import send_to_patient
 from workflows.step import Step
+from workflows.subjects import Subject
 
 
-def sms_received(step: Step) -> None:
-    reading = read(step.data.body, step.clinic.catalog)
+def sms_received(step: Step, data: SmsReceived) -> None:
+    """A patient's text: crisis words first, then carrier keywords, then a digit answering the open question."""
+    reading = read(data.body, step.clinic.catalog)
     {
         "crisis": _crisis,
         "stop": _opt_out,
@@ -52,26 +55,26 @@ def _answer(step: Step, number: int) -> None:
     if question is None:
         _unreadable(step, number)
         return
-    kind, _, key = question.subject.partition(":")
-    if question.kind == "checkin" and 0 <= number <= 10 and key in step.state.checkins:
-        messaging.answer_checkin(step, key, number)
+    subject = Subject.parse(question.subject)
+    if question.kind == "checkin" and 0 <= number <= 10 and subject.key in step.state.checkins:
+        messaging.answer_checkin(step, subject.key, number)
         step.state.open_question = None
         _reply(step, "checkin_received")
-    elif question.kind == "confirm" and number == 1 and _confirm(step, kind, key):
+    elif question.kind == "confirm" and number == 1 and _confirm(step, subject):
         step.state.open_question = None
     elif question.kind == "confirm" and number == 2:
-        escalations.raise_escalation(step, "reschedule_request", session=key if kind == "session" else None)
+        escalations.raise_escalation(step, "reschedule_request", session=subject.key if subject.kind == "session" else None)
         step.state.open_question = None
         _reply(step, "reschedule_requested")
     else:
         _unreadable(step, number)
 
 
-def _confirm(step: Step, kind: str, key: str) -> bool:
-    visit = step.state.sessions.get(key) if kind == "session" else step.state.appointments.get(key)
+def _confirm(step: Step, subject: Subject) -> bool:
+    visit = step.state.visit(subject)
     if visit is None or visit.status not in ("scheduled", "confirmed"):
         return False
-    if kind == "session":
+    if subject.kind == "session":
         sessions.confirm(step, visit)
     else:
         visit.status = "confirmed"
@@ -87,11 +90,11 @@ def _unreadable(step: Step, _number) -> None:
         _reply(step, "clarify")
 
 
-def opted_out_at_carrier(step: Step) -> None:
+def opted_out_at_carrier(step: Step, data: ProviderReport) -> None:
     """Twilio 21610: the patient opted out with the carrier; treat it as their STOP."""
     _opt_out(step, None)
 
 
-def undeliverable(step: Step) -> None:
+def undeliverable(step: Step, data: ProviderReport) -> None:
     """An invalid or non-mobile number: a coordinator must call and fix it."""
     escalations.raise_escalation(step, "phone_unreachable")

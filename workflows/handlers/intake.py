@@ -4,15 +4,25 @@ from __future__ import annotations
 
 from workflows import escalations
 from workflows.clock import clinic_time
+from workflows.events import (
+    EvaluationCompleted,
+    EvaluationRescheduled,
+    EvaluationScheduled,
+    Reasoned,
+    ReferralReceived,
+    ReviewCompleted,
+)
 from workflows.handlers import messaging
 from workflows.stages import FINAL, Stage
 from workflows.state import OPEN_SESSION, Appointment, SessionStatus
 from workflows.step import Step
+from workflows.subjects import Subject
+from workflows.transitions import STAGE_LEFT
 
 
-def referral_received(step: Step) -> None:
+def referral_received(step: Step, data: ReferralReceived) -> None:
     """A new patient: record who they are, and give the coordinator a task to make contact."""
-    data, patient = step.data, step.state.patient
+    patient = step.state.patient
     patient.phone = data.patient.phone
     patient.timezone = data.patient.timezone or step.clinic.timezone
     patient.date_of_birth = data.patient.date_of_birth
@@ -26,67 +36,72 @@ def referral_received(step: Step) -> None:
         escalations.raise_escalation(step, "treatment_resistance_review")
 
 
-def evaluation_scheduled(step: Step) -> None:
-    _require_future(step, step.data.start)
-    appointment = Appointment(id=step.data.appointment, kind="evaluation", start=step.data.start)
+def evaluation_scheduled(step: Step, data: EvaluationScheduled) -> None:
+    """The evaluation is booked: reminders for it, and the coordinator's contact task is done."""
+    _require_future(step, data.start)
+    appointment = Appointment(id=data.appointment, kind="evaluation", start=data.start)
     step.state.appointments[appointment.id] = appointment
-    messaging.plan_reminders(step, f"appointment:{appointment.id}", appointment.start)
-    step.state.stage = Stage.EVALUATION_SCHEDULED
+    messaging.plan_reminders(step, Subject.appointment(appointment.id), appointment.start)
+    step.transition(Stage.EVALUATION_SCHEDULED)
     escalations.close_open(step, "referral_contact", "evaluation booked")
 
 
-def evaluation_rescheduled(step: Step) -> None:
-    _require_future(step, step.data.start)
+def evaluation_rescheduled(step: Step, data: EvaluationRescheduled) -> None:
+    """The evaluation moves: it needs a new confirmation and new reminders."""
+    _require_future(step, data.start)
     evaluation = next(a for a in step.state.appointments.values() if a.kind == "evaluation" and a.status != "completed")
-    evaluation.start = step.data.start
+    evaluation.start = data.start
     evaluation.status = "scheduled"
-    messaging.plan_reminders(step, f"appointment:{evaluation.id}", evaluation.start)
+    messaging.plan_reminders(step, Subject.appointment(evaluation.id), evaluation.start)
 
 
-def evaluation_completed(step: Step) -> None:
-    data = step.data
+def evaluation_completed(step: Step, data: EvaluationCompleted) -> None:
+    """Eligible: the route is planned. Not eligible: the workflow is declined."""
     for appointment in step.state.appointments.values():
         if appointment.kind == "evaluation":
             appointment.status = "completed"
-            messaging.cancel_reminders(step, f"appointment:{appointment.id}")
+            messaging.cancel_reminders(step, Subject.appointment(appointment.id))
     if not data.eligible:
         close_workflow(step, Stage.DECLINED, "not eligible")
         return
     step.state.route = data.route
     step.state.weight_kg = data.weight_kg
-    step.state.stage = Stage.TREATMENT_PLANNED
+    step.transition(Stage.TREATMENT_PLANNED)
 
 
-def patient_withdrew(step: Step) -> None:
+def patient_withdrew(step: Step, data: Reasoned) -> None:
+    """The patient leaves the program: the workflow ends as withdrawn."""
     close_workflow(step, Stage.WITHDRAWN, "patient withdrew")
 
 
-def workflow_discharged(step: Step) -> None:
+def workflow_discharged(step: Step, data: Reasoned) -> None:
+    """End of care: the workflow ends as discharged."""
     close_workflow(step, Stage.DISCHARGED, "discharged from care")
 
 
-def review_completed(step: Step) -> None:
-    escalations.close_open(step, "response_review", f"review: {step.data.decision}")
-    if step.data.decision == "discharge":
+def review_completed(step: Step, data: ReviewCompleted) -> None:
+    """The response review decides: maintenance, or discharge."""
+    escalations.close_open(step, "response_review", f"review: {data.decision}")
+    if data.decision == "discharge":
         close_workflow(step, Stage.DISCHARGED, "discharged at review")
     else:
-        step.state.stage = Stage.MAINTENANCE
+        step.transition(Stage.MAINTENANCE)
 
 
-def safety_hold(step: Step) -> None:
+def safety_hold(step: Step, data: Reasoned) -> None:
+    """A clinician pauses dosing."""
     pause(step)
 
 
-def safety_cleared(step: Step) -> None:
-    step.state.stage = step.state.paused_from or Stage.TREATMENT_PLANNED
-    step.state.paused_from = None
+def safety_cleared(step: Step, data: Reasoned) -> None:
+    """The hold is lifted: back to the stage it paused."""
+    step.transition(STAGE_LEFT)
 
 
 def pause(step: Step) -> None:
     if step.state.stage in FINAL or step.state.stage == Stage.PAUSED:
         return
-    step.state.paused_from = step.state.stage
-    step.state.stage = Stage.PAUSED
+    step.transition(Stage.PAUSED)
 
 
 def close_workflow(step: Step, stage: Stage, why: str) -> None:
@@ -102,8 +117,7 @@ def close_workflow(step: Step, stage: Stage, why: str) -> None:
         if appointment.status in ("scheduled", "confirmed"):
             appointment.status = "cancelled"
     step.cancel_all_timers()
-    step.state.stage = stage
-    step.state.paused_from = None
+    step.transition(stage)
 
 
 def _require_future(step: Step, start) -> None:

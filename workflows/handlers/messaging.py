@@ -11,40 +11,42 @@ from workflows.protocol import Route
 from workflows.stages import Stage
 from workflows.state import Checkin, Question
 from workflows.step import Step
+from workflows.subjects import Subject
 
 APPOINTMENT_TEMPLATES = {"evaluation": "evaluation_reminder", "therapy": "therapy_reminder"}
 
 
-def plan_reminders(step: Step, subject: str, start: datetime, session: str | None = None) -> None:
+def plan_reminders(step: Step, subject: Subject, start: datetime, session: str | None = None) -> None:
     """Reminder timers at 72, 24 and 2 hours before a visit (those still in the future)."""
     cancel_reminders(step, subject)
     for hours in step.protocol.messaging.reminder_hours_before:
         due = start - timedelta(hours=hours)
         if due > step.now:
-            step.set_timer(f"reminder:{subject}:{hours}h", "reminder", due, session, subject=subject, hours=hours)
+            step.set_timer(f"reminder:{subject}:{hours}h", "reminder", due, session, subject=str(subject), hours=hours)
 
 
-def cancel_reminders(step: Step, subject: str) -> None:
+def cancel_reminders(step: Step, subject: Subject) -> None:
     for key in [key for key in step.state.timers if key.startswith(f"reminder:{subject}:")]:
         step.cancel_timer(key)
 
 
-def reminder_due(step: Step, subject: str, hours: int) -> None:
-    kind, _, key = subject.partition(":")
-    visit = step.state.sessions.get(key) if kind == "session" else step.state.appointments.get(key)
+def reminder_due(step: Step, subject: Subject, hours: int) -> None:
+    """A reminder before a visit that is still on: it asks the patient to confirm (1) or reschedule (2)."""
+    visit = step.state.visit(subject)
     if visit is None or visit.status not in ("scheduled", "confirmed"):
         return
-    template = _reminder_template(step, kind, visit, hours)
+    template = _reminder_template(step, subject.kind, visit, hours)
+    is_session = subject.kind == "session"
     # Safety hold: the session stays on the calendar but nothing reminds the patient of it.
-    paused = step.state.stage == Stage.PAUSED and kind == "session"
+    paused = step.state.stage == Stage.PAUSED and is_session
     message = send_to_patient(
         step, template, automated=True, subject=subject, subject_start=visit.start, expires_at=visit.start,
-        session=key if kind == "session" else None, suppressed="paused" if paused else None,
+        session=subject.key if is_session else None, suppressed="paused" if paused else None,
         dedupe_key=f"reminder:{step.state.workflow_id}:{subject}:{visit.start.isoformat()}:{hours}h",
     )
     _call_instead_if_unsent(step, message)
     if message.drop_reason is None:
-        step.state.open_question = Question(kind="confirm", subject=subject, asked_at=step.now)
+        step.state.open_question = Question(kind="confirm", subject=str(subject), asked_at=step.now)
 
 
 def _reminder_template(step: Step, kind: str, visit, hours: int) -> str:
@@ -66,7 +68,7 @@ def plan_checkin(step: Step, session_id: str) -> None:
 def checkin_due(step: Step, session_id: str) -> None:
     rules = step.protocol.messaging
     message = send_to_patient(
-        step, "checkin", automated=True, subject=f"session:{session_id}", session=session_id,
+        step, "checkin", automated=True, subject=Subject.session(session_id), session=session_id,
         expires_at=step.now + timedelta(hours=rules.checkin_missed_hours),
         dedupe_key=f"checkin:{step.state.workflow_id}:{session_id}",
     )
@@ -74,7 +76,7 @@ def checkin_due(step: Step, session_id: str) -> None:
         return
     sent_at = message.not_before or step.now
     step.state.checkins[session_id] = Checkin(session=session_id, sent_at=sent_at)
-    step.state.open_question = Question(kind="checkin", subject=f"session:{session_id}", asked_at=sent_at)
+    step.state.open_question = Question(kind="checkin", subject=str(Subject.session(session_id)), asked_at=sent_at)
     if "elevated_risk" in step.state.active_flags(step.now):
         # Elevated risk: no nudge; silence for a few hours goes straight to the on-call clinician.
         missed_at = sent_at + timedelta(hours=rules.elevated_risk_missed_hours)
@@ -90,7 +92,7 @@ def checkin_nudge_due(step: Step, session_id: str) -> None:
     checkin = step.state.checkins.get(session_id)
     if checkin is None or checkin.answered_at is not None:
         return
-    send_to_patient(step, "checkin_nudge", automated=True, subject=f"session:{session_id}", session=session_id,
+    send_to_patient(step, "checkin_nudge", automated=True, subject=Subject.session(session_id), session=session_id,
                     expires_at=checkin.sent_at + timedelta(hours=step.protocol.messaging.checkin_missed_hours),
                     dedupe_key=f"checkin_nudge:{step.state.workflow_id}:{session_id}")
 
@@ -114,7 +116,7 @@ def answer_checkin(step: Step, session_id: str, score: int) -> None:
 
 
 def no_show_message(step: Step, session_id: str) -> None:
-    message = send_to_patient(step, "no_show", automated=True, subject=f"session:{session_id}", session=session_id,
+    message = send_to_patient(step, "no_show", automated=True, subject=Subject.session(session_id), session=session_id,
                               dedupe_key=f"no_show:{step.state.workflow_id}:{session_id}")
     _call_instead_if_unsent(step, message)
 

@@ -6,15 +6,18 @@ from datetime import timedelta
 
 from workflows import escalations
 from workflows.clock import clinic_time
+from workflows.events import SessionCancelled, SessionRef, SessionRescheduled, SessionScheduled
 from workflows.handlers import dosing, messaging
 from workflows.protocol import Route
 from workflows.stages import Stage
 from workflows.state import NOT_HAPPENING, OPEN_SESSION, Session, SessionStatus
 from workflows.step import Step
+from workflows.subjects import Subject
 
 
-def session_scheduled(step: Step) -> None:
-    data, state = step.data, step.state
+def session_scheduled(step: Step, data: SessionScheduled) -> None:
+    """Book a dosing session (the first one starts induction) and plan its reminders and checks."""
+    state = step.state
     if state.route is None:
         step.reject("no treatment route is planned yet", "route_planned")
     if data.session in state.sessions:
@@ -22,8 +25,7 @@ def session_scheduled(step: Step) -> None:
     if data.start <= step.now:
         step.reject(f"start {clinic_time(data.start, step.clinic.timezone)} is not in the future", "start_in_future",
                     "invalid_data")
-    stage_for_series = state.paused_from if state.stage == Stage.PAUSED else state.stage
-    series = "induction" if stage_for_series in (Stage.TREATMENT_PLANNED, Stage.INDUCTION) else "maintenance"
+    series = "induction" if step.course in (Stage.TREATMENT_PLANNED, Stage.INDUCTION) else "maintenance"
     session = Session(
         id=data.session,
         start=data.start,
@@ -34,21 +36,21 @@ def session_scheduled(step: Step) -> None:
     )
     dosing.check_planned_dose(step, session)
     state.sessions[session.id] = session
-    if state.stage == Stage.TREATMENT_PLANNED:
-        state.stage = Stage.INDUCTION
-    elif state.stage == Stage.PAUSED and state.paused_from == Stage.TREATMENT_PLANNED:
-        # The first session booked during a hold: clearing the hold resumes induction, where it can be dosed.
-        state.paused_from = Stage.INDUCTION
+    if step.course == Stage.TREATMENT_PLANNED:
+        # Booked during a hold, the first session still starts induction: clearing the hold resumes induction, where
+        # it can be dosed.
+        step.transition(Stage.INDUCTION)
     plan_session_timers(step, session)
 
 
-def session_rescheduled(step: Step) -> None:
-    session = open_session(step, step.data.session)
-    if step.data.start <= step.now:
-        step.reject(f"start {clinic_time(step.data.start, step.clinic.timezone)} is not in the future", "start_in_future",
+def session_rescheduled(step: Step, data: SessionRescheduled) -> None:
+    """Move a booked session: new confirmation, new timers; nothing is sent for the old time."""
+    session = open_session(step, data.session)
+    if data.start <= step.now:
+        step.reject(f"start {clinic_time(data.start, step.clinic.timezone)} is not in the future", "start_in_future",
                     "invalid_data")
     had_check = _has_enrollment_check(step, session.id)
-    session.start = step.data.start
+    session.start = data.start
     # A new time needs a new confirmation: the patient confirmed the old one.
     session.status = SessionStatus.SCHEDULED
     session.confirmed_at = None
@@ -58,19 +60,21 @@ def session_rescheduled(step: Step) -> None:
         _hand_on_enrollment_check(step)
 
 
-def session_cancelled(step: Step) -> None:
-    session = open_session(step, step.data.session)
+def session_cancelled(step: Step, data: SessionCancelled) -> None:
+    """Cancel a booked session and every timer it had."""
+    session = open_session(step, data.session)
     had_check = _has_enrollment_check(step, session.id)
     session.status = SessionStatus.CANCELLED
-    session.closed_reason = step.data.reason or "cancelled"
+    session.closed_reason = data.reason or "cancelled"
     step.cancel_session_timers(session.id)
     if had_check:
         _hand_on_enrollment_check(step)
     escalations.close_open(step, "confirmation_missing", "session cancelled", session.id)
 
 
-def session_confirmed(step: Step) -> None:
-    confirm(step, open_session(step, step.data.session))
+def session_confirmed(step: Step, data: SessionRef) -> None:
+    """Staff confirmed the session with the patient."""
+    confirm(step, open_session(step, data.session))
 
 
 def confirm(step: Step, session: Session) -> None:
@@ -81,8 +85,9 @@ def confirm(step: Step, session: Session) -> None:
     escalations.close_open(step, "confirmation_missing", "confirmed", session.id)
 
 
-def session_arrived(step: Step) -> None:
-    session = open_session(step, step.data.session)
+def session_arrived(step: Step, data: SessionRef) -> None:
+    """The patient is at the clinic: the session's calendar timers stop."""
+    session = open_session(step, data.session)
     session.status = SessionStatus.ARRIVED
     session.arrived_at = step.now
     step.cancel_session_timers(session.id)
@@ -118,7 +123,7 @@ def rems_enrollment_check_due(step: Step, session_id: str) -> None:
 
 def plan_session_timers(step: Step, session: Session) -> None:
     """The timers a booked session needs: no-show, confirmation check, and the REMS enrollment check."""
-    messaging.plan_reminders(step, f"session:{session.id}", session.start, session.id)
+    messaging.plan_reminders(step, Subject.session(session.id), session.start, session.id)
     rules = step.protocol.sessions
     step.set_timer(
         f"no_show:{session.id}", "no_show", session.start + timedelta(minutes=rules.no_show_after_minutes), session.id

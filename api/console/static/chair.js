@@ -12,7 +12,7 @@
   var edited = false;
   document.addEventListener("input", function () { edited = true; });
 
-  function text(seconds) {
+  function remaining(seconds) {
     var h = Math.floor(seconds / 3600), m = Math.floor((seconds % 3600) / 60), s = seconds % 60;
     if (h) { return "in " + h + "h " + m + "m"; }
     if (m) { return "in " + m + "m " + s + "s"; }
@@ -21,7 +21,7 @@
 
   function tick() {
     var seconds = Math.ceil((deadline - (Date.now() + skew)) / 1000);
-    if (seconds > 0) { left.textContent = text(seconds); return; }
+    if (seconds > 0) { left.textContent = remaining(seconds); return; }
     clearInterval(timer);
     left.textContent = "reached";
     left.className = "passed";

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import Engine, case, func, or_, select
 from sqlmodel import Session
 
-from models.tables import EscalationRecord, EventRecord, OutboxMessage, Patient, Workflow
+from models.tables import EscalationRecord, EventRecord, OutboxMessage, PatientRow, WorkflowRow
 
 # The worklist shows the most severe first, then the oldest.
 SEVERITY_ORDER = case({"emergency": 0, "urgent": 1, "routine": 2}, value=EscalationRecord.severity, else_=3)
@@ -25,18 +25,18 @@ class Page:
 
 def workflows_page(engine: Engine, *, now: datetime, stage: str | None = None, flag: str | None = None,
                    limit: int = 50, offset: int = 0) -> Page:
-    """(Workflow, Patient) pairs, most recently changed first; `flag` keeps workflows where it is active at `now`."""
-    conditions = [Workflow.stage == stage] if stage else []
-    order = (Workflow.updated_at.desc(), Workflow.id)
+    """(WorkflowRow, PatientRow) pairs, most recently changed first; `flag` keeps workflows where it is active at `now`."""
+    conditions = [WorkflowRow.stage == stage] if stage else []
+    order = (WorkflowRow.updated_at.desc(), WorkflowRow.id)
     with Session(engine) as db:
         if flag is None:
-            total = db.execute(select(func.count()).select_from(Workflow).where(*conditions)).scalar_one()
-            ids = db.execute(select(Workflow.id).where(*conditions).order_by(*order).limit(limit).offset(offset))
+            total = db.execute(select(func.count()).select_from(WorkflowRow).where(*conditions)).scalar_one()
+            ids = db.execute(select(WorkflowRow.id).where(*conditions).order_by(*order).limit(limit).offset(offset))
             page_ids = list(ids.scalars())
         else:
             # Flags live in the state document with an expiry; only their small sub-document is read, and the
             # expiry is checked here so SQLite and PostgreSQL answer alike.
-            flags = db.execute(select(Workflow.id, Workflow.state["flags"]).where(*conditions).order_by(*order))
+            flags = db.execute(select(WorkflowRow.id, WorkflowRow.state["flags"]).where(*conditions).order_by(*order))
             matching = [workflow_id for workflow_id, found in flags if _active(found, flag, now)]
             total, page_ids = len(matching), matching[offset:offset + limit]
         return Page(_with_patients(db, page_ids), total)
@@ -49,18 +49,18 @@ def _active(flags: dict | None, flag: str, now: datetime) -> bool:
     return until is None or datetime.fromisoformat(until) > now
 
 
-def _with_patients(db: Session, ids: Sequence[str]) -> list[tuple[Workflow, Patient]]:
+def _with_patients(db: Session, ids: Sequence[str]) -> list[tuple[WorkflowRow, PatientRow]]:
     if not ids:
         return []
-    rows = db.execute(select(Workflow, Patient).join(Patient, Patient.id == Workflow.patient_id)
-                      .where(Workflow.id.in_(ids))).all()
+    rows = db.execute(select(WorkflowRow, PatientRow).join(PatientRow, PatientRow.id == WorkflowRow.patient_id)
+                      .where(WorkflowRow.id.in_(ids))).all()
     position = {workflow_id: index for index, workflow_id in enumerate(ids)}
     ordered = sorted(((workflow, patient) for workflow, patient in rows), key=lambda pair: position[pair[0].id])
     db.expunge_all()
     return ordered
 
 
-def workflow_with_patient(engine: Engine, workflow_id: str) -> tuple[Workflow, Patient] | None:
+def workflow_with_patient(engine: Engine, workflow_id: str) -> tuple[WorkflowRow, PatientRow] | None:
     with Session(engine) as db:
         pairs = _with_patients(db, [workflow_id])
         return pairs[0] if pairs else None
@@ -80,7 +80,7 @@ def events_page(engine: Engine, workflow_id: str, *, limit: int = 50, offset: in
 def escalations_page(engine: Engine, *, statuses: Sequence[str] = UNRESOLVED, severity: str | None = None,
                      owner_role: str | None = None, workflow_id: str | None = None, limit: int = 50,
                      offset: int = 0) -> Page:
-    """(EscalationRecord, Patient) pairs, most severe and oldest first."""
+    """(EscalationRecord, PatientRow) pairs, most severe and oldest first."""
     conditions = _escalation_filters(statuses, severity, owner_role, workflow_id=workflow_id)
     return _escalation_rows(engine, conditions, (SEVERITY_ORDER, EscalationRecord.raised_at, EscalationRecord.id),
                             limit, offset)
@@ -101,19 +101,19 @@ def _escalation_filters(statuses: Sequence[str], severity: str | None, owner_rol
 
 
 def _escalation_rows(engine: Engine, conditions: list, order: tuple, limit: int, offset: int) -> Page:
-    """A page of (EscalationRecord, Patient) pairs matching `conditions`, in `order`, with the total."""
+    """A page of (EscalationRecord, PatientRow) pairs matching `conditions`, in `order`, with the total."""
     with Session(engine) as db:
         total = db.execute(select(func.count()).select_from(EscalationRecord).where(*conditions)).scalar_one()
-        query = (select(EscalationRecord, Patient).join(Patient, Patient.id == EscalationRecord.patient_id)
+        query = (select(EscalationRecord, PatientRow).join(PatientRow, PatientRow.id == EscalationRecord.patient_id)
                  .where(*conditions).order_by(*order).limit(limit).offset(offset))
         rows = [tuple(row) for row in db.execute(query).all()]
         db.expunge_all()
         return Page(rows, total)
 
 
-def escalation(engine: Engine, escalation_id: str) -> tuple[EscalationRecord, Patient] | None:
+def escalation(engine: Engine, escalation_id: str) -> tuple[EscalationRecord, PatientRow] | None:
     with Session(engine) as db:
-        row = db.execute(select(EscalationRecord, Patient).join(Patient, Patient.id == EscalationRecord.patient_id)
+        row = db.execute(select(EscalationRecord, PatientRow).join(PatientRow, PatientRow.id == EscalationRecord.patient_id)
                          .where(EscalationRecord.id == escalation_id)).first()
         if row is None:
             return None
@@ -126,29 +126,30 @@ def escalation(engine: Engine, escalation_id: str) -> tuple[EscalationRecord, Pa
 def patients_page(engine: Engine, *, now: datetime, search: str | None = None, stage: str | None = None,
                   state_flag: str | None = None, opted_out: bool | None = None, sms_consent: bool | None = None,
                   open_escalation: bool = False, limit: int = 25, offset: int = 0) -> Page:
-    """(Workflow, Patient) pairs, most recently changed first, found by name, phone or id and narrowed by filters.
+    """(WorkflowRow, PatientRow) pairs, most recently changed first, found by name, phone or id and narrowed by filters.
 
     `search` matches part of the name (any case), digits of the phone, or the start of the workflow or patient id.
     """
     conditions: list[Any] = []
     if stage:
-        conditions.append(Workflow.stage == stage)
+        conditions.append(WorkflowRow.stage == stage)
     if opted_out is not None:
-        conditions.append(Patient.opted_out.is_(opted_out))
+        conditions.append(PatientRow.opted_out.is_(opted_out))
     if sms_consent is not None:
-        conditions.append(Patient.sms_consent.is_(sms_consent))
+        conditions.append(PatientRow.sms_consent.is_(sms_consent))
     if open_escalation:
-        conditions.append(select(EscalationRecord.id).where(EscalationRecord.workflow_id == Workflow.id,
+        conditions.append(select(EscalationRecord.id).where(EscalationRecord.workflow_id == WorkflowRow.id,
                                                             EscalationRecord.status.in_(UNRESOLVED)).exists())
     if search:
         conditions.append(_matches(search))
-    order = (Workflow.updated_at.desc(), Workflow.id)
-    query = select(Workflow.id, Workflow.state["flags"]).join(Patient, Patient.id == Workflow.patient_id)
+    order = (WorkflowRow.updated_at.desc(), WorkflowRow.id)
+    query = select(WorkflowRow.id, WorkflowRow.state["flags"]).join(PatientRow, PatientRow.id == WorkflowRow.patient_id)
     with Session(engine) as db:
         if state_flag is None:
-            total = db.execute(select(func.count()).select_from(Workflow).join(Patient, Patient.id == Workflow.patient_id)
+            joined = (PatientRow, PatientRow.id == WorkflowRow.patient_id)
+            total = db.execute(select(func.count()).select_from(WorkflowRow).join(*joined)
                                .where(*conditions)).scalar_one()
-            ids = db.execute(select(Workflow.id).join(Patient, Patient.id == Workflow.patient_id).where(*conditions)
+            ids = db.execute(select(WorkflowRow.id).join(*joined).where(*conditions)
                              .order_by(*order).limit(limit).offset(offset))
             page_ids = list(ids.scalars())
         else:
@@ -160,13 +161,13 @@ def patients_page(engine: Engine, *, now: datetime, search: str | None = None, s
 
 def _matches(search: str) -> Any:
     text = search.strip()
-    either = [Patient.name.icontains(text, autoescape=True)]
+    either = [PatientRow.name.icontains(text, autoescape=True)]
     digits = "".join(ch for ch in text if ch.isdigit())
     if digits and len(digits) >= 3 and all(ch.isdigit() or ch in "+-() ." for ch in text):
-        either.append(Patient.phone.contains(digits, autoescape=True))
+        either.append(PatientRow.phone.contains(digits, autoescape=True))
     if len(text) >= 4 and all(ch in "0123456789abcdef-" for ch in text.lower()):
-        either += [Workflow.id.startswith(text.lower(), autoescape=True),
-                   Patient.id.startswith(text.lower(), autoescape=True)]
+        either += [WorkflowRow.id.startswith(text.lower(), autoescape=True),
+                   PatientRow.id.startswith(text.lower(), autoescape=True)]
     return or_(*either)
 
 
@@ -193,7 +194,7 @@ def open_escalations_by_workflow(engine: Engine, workflow_ids: Sequence[str]) ->
 def worklist_page(engine: Engine, *, now: datetime, statuses: Sequence[str] = UNRESOLVED, severity: str | None = None,
                   owner_role: str | None = None, acknowledged_by: str | None = None, limit: int = 100,
                   offset: int = 0) -> Page:
-    """(EscalationRecord, Patient) pairs: past their acknowledgement deadline first, then most severe, then oldest."""
+    """(EscalationRecord, PatientRow) pairs: past their acknowledgement deadline first, then most severe, then oldest."""
     conditions = _escalation_filters(statuses, severity, owner_role, acknowledged_by=acknowledged_by)
     overdue_first = case(((EscalationRecord.status == "open") & (EscalationRecord.ack_deadline < now), 0), else_=1)
     return _escalation_rows(engine, conditions,

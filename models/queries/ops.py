@@ -1,4 +1,4 @@
-"""What ops watch, read from the database: timers, messages, escalations, workflows by stage.
+"""What ops watch, read from the database: whether it answers, timers, messages, escalations, workflows by stage.
 
 The contract the dashboard and `/metrics` share. Counts only: no patient data ever leaves this module.
 """
@@ -6,9 +6,12 @@ The contract the dashboard and `/metrics` share. Counts only: no patient data ev
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, case, func, select, text
+
+from models.tables import EscalationRecord, OutboxMessage, TimerRecord, WorkflowRow
 
 
 @dataclass(frozen=True)
@@ -44,11 +47,24 @@ class DatabaseSnapshot:
     workflows_by_stage: dict[str, int] = field(default_factory=dict)
 
 
+# How many workflows are in each stage: a panel of the dashboard and a gauge of /metrics.
+_STAGE_COUNTS = select(WorkflowRow.stage, func.count()).group_by(WorkflowRow.stage)
+
+
+def ping(engine: Engine) -> None:
+    """Ask the database for `SELECT 1`; raises when it does not answer (readiness)."""
+    with engine.connect() as connection:
+        connection.execute(text("SELECT 1"))
+
+
+def workflows_by_stage(engine: Engine) -> dict[str, int]:
+    """stage → number of workflows in it (stages nobody is in are absent)."""
+    with engine.connect() as connection:
+        return dict(connection.execute(_STAGE_COUNTS).all())
+
+
 def _local_day(now: datetime, clinic_timezone: str) -> tuple[datetime, datetime]:
     """The clinic's current local day as a UTC half-open interval [start, end)."""
-    from datetime import UTC, timedelta
-    from zoneinfo import ZoneInfo
-
     zone = ZoneInfo(clinic_timezone)
     local = now.astimezone(zone)
     start = datetime(local.year, local.month, local.day, tzinfo=zone)
@@ -58,8 +74,6 @@ def _local_day(now: datetime, clinic_timezone: str) -> tuple[datetime, datetime]
 
 
 def _as_utc(value: datetime | None) -> datetime | None:
-    from datetime import UTC
-
     if value is None:
         return None
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
@@ -71,12 +85,6 @@ def database_snapshot(engine: Engine, now: datetime, clinic_timezone: str) -> Da
     A message counts towards today when its latest step (sent, else claimed, else created) falls on the clinic's
     current local day. Escalations are "open" until acknowledged; overdue = open past the acknowledgement deadline.
     """
-    from datetime import UTC, timedelta
-
-    from sqlalchemy import case, func, select
-
-    from models.tables import EscalationRecord, OutboxMessage, TimerRecord, Workflow
-
     now = _as_utc(now) or datetime.now(UTC)
     day_start, day_end = _local_day(now, clinic_timezone)
     t, m, e = TimerRecord, OutboxMessage, EscalationRecord
@@ -107,7 +115,7 @@ def database_snapshot(engine: Engine, now: datetime, clinic_timezone: str) -> Da
             select(func.sum(case((e.ack_deadline < now, 1), else_=0)), func.min(e.raised_at))
             .where(e.status == "open")).one()
 
-        stages = dict(conn.execute(select(Workflow.stage, func.count()).group_by(Workflow.stage)).all())
+        stages = dict(conn.execute(_STAGE_COUNTS).all())
 
     oldest_due, oldest_raised = _as_utc(oldest_due), _as_utc(oldest_raised)
     return DatabaseSnapshot(

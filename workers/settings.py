@@ -1,4 +1,4 @@
-"""Settings from the environment (pydantic-settings). Nothing is connected here; `config.wiring` does that."""
+"""Settings from the environment (pydantic-settings). Nothing is connected here: the composition root (`config.wiring`) does."""
 
 from __future__ import annotations
 

@@ -1,0 +1,92 @@
+"""Acknowledging and resolving escalations from the dashboard's worklist table, and that table's rows (the console's
+patient page and worklist draw the same rows)."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import Form, Request
+from fastapi.responses import RedirectResponse, Response
+
+from api import policy
+from api.dashboard.access import SignedIn, page_router
+from api.deps import ServicesDep, actor_of
+from api.ids import EscalationId
+from models.queries import listing
+from models.tables import EscalationRecord, PatientRow, User
+from workers.runtime import Services
+from workflows.errors import Rejected
+from workflows.events import make_event
+
+log = logging.getLogger("carepath.dashboard")
+router = page_router()
+NOTE_MAX = 2000
+NOTICES = {
+    "acknowledged": "Escalation acknowledged.",
+    "resolved": "Escalation resolved.",
+    "rejected": "That change was refused: the escalation may already have been acknowledged or resolved.",
+    "unknown": "That escalation no longer exists.",
+    "forbidden": "Your role may not change escalations.",
+    "bad-note": "The note is too long (at most 2000 characters).",
+}
+Back = Annotated[str, Form(max_length=200)]
+
+
+def notice(msg: str | None) -> str | None:
+    """The sentence for a `?msg=` an escalation form redirected with."""
+    return NOTICES.get(msg or "")
+
+
+def escalation_row(record: EscalationRecord, patient: PatientRow, now: datetime, show: bool) -> dict[str, Any]:
+    """One worklist row; the patient's name only for roles that see patients (`show`)."""
+    return {"id": record.id, "workflow_id": record.workflow_id, "reason": record.reason, "severity": record.severity,
+            "tier": record.tier, "owner_role": record.owner_role, "status": record.status, "count": record.count,
+            "raised_at": record.raised_at, "age_seconds": (now - record.raised_at).total_seconds(),
+            "ack_deadline": record.ack_deadline, "acknowledged_by": record.acknowledged_by,
+            "resolved_by": record.resolved_by, "note": record.note,
+            "overdue": record.status == "open" and record.ack_deadline < now,
+            "patient_name": patient.name if show else None}
+
+
+@router.post("/dashboard/escalations/{escalation_id}/acknowledge")
+def acknowledge(user: SignedIn, escalation_id: EscalationId, request: Request, svc: ServicesDep,
+                back: Back = "/dashboard") -> Response:
+    """Take an escalation: `escalation.acknowledged` by the signed-in user."""
+    return act(request, svc, user, escalation_id, "escalation.acknowledged", {}, back)
+
+
+@router.post("/dashboard/escalations/{escalation_id}/resolve")
+def resolve(user: SignedIn, escalation_id: EscalationId, request: Request, svc: ServicesDep,
+            note: Annotated[str, Form()] = "", back: Back = "/dashboard") -> Response:
+    """Close an escalation, with an optional note: `escalation.resolved` by the signed-in user."""
+    note = note.strip()
+    if len(note) > NOTE_MAX:
+        return after(back, "bad-note")
+    return act(request, svc, user, escalation_id, "escalation.resolved", {"note": note} if note else {}, back)
+
+
+def act(request: Request, svc: Services, user: User, escalation_id: str, event_type: str, extra: dict,
+        back: str) -> Response:
+    if not policy.allows(policy.ACTS_ON_ESCALATIONS, user):
+        return after(back, "forbidden")
+    found = listing.escalation(svc.engine, escalation_id)
+    if found is None:
+        return after(back, "unknown")
+    record, _patient = found
+    event = make_event(event_type, {"escalation": record.id, "by": user.name, **extra}, actor=actor_of(user))
+    try:
+        svc.store.apply(record.workflow_id, event, request.app.state.clock(), retries=2)
+    except Rejected as exc:
+        log.info("dashboard: %s refused for escalation %s (%s)", event_type, record.id, exc.code)
+        return after(back, "rejected")
+    return after(back, "acknowledged" if event_type == "escalation.acknowledged" else "resolved")
+
+
+def after(back: str, outcome: str) -> RedirectResponse:
+    """Back to the page the form was on (only a dashboard page: never an open redirect), saying what happened."""
+    if not back.startswith("/dashboard") or "//" in back or "\\" in back:
+        back = "/dashboard"
+    back = back.split("?", 1)[0].split("#", 1)[0]
+    return RedirectResponse(f"{back}?msg={outcome}#worklist", status_code=303)

@@ -1,0 +1,56 @@
+"""A patient's dashboard page: stage, flags, sessions, the trend, escalations, messages and the history.
+
+Ops see the workflow by id: no name, phone or texts. Coordinators and clinicians see the patient (and work from the
+console's patient page, which adds the actions).
+"""
+
+from __future__ import annotations
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse, Response
+
+from api import policy
+from api.dashboard.access import SignedIn, page_router
+from api.dashboard.chart import TRENDED, score_trend
+from api.dashboard.escalations import escalation_row, notice
+from api.dashboard.templating import REFRESH_SECONDS, page
+from api.deps import ServicesDep
+from api.ids import UnknownId, WorkflowId
+from api.views import event_view
+from models.queries import listing
+from workflows.state import WorkflowState
+
+router = page_router()
+ALL_STATUSES = ("open", "acknowledged", "resolved")
+
+
+@router.get("/dashboard/patients/{workflow_id}", response_class=HTMLResponse)
+def patient_page(user: SignedIn, workflow_id: WorkflowId, request: Request, svc: ServicesDep,
+                 msg: str | None = None) -> Response:
+    """One workflow, refreshing itself; names, phones and texts only for roles that see patients."""
+    found = listing.workflow_with_patient(svc.engine, workflow_id)
+    if found is None:
+        raise UnknownId("workflow")
+    workflow, patient = found
+    now = request.app.state.clock()
+    show = policy.sees_patients(user)
+    state = WorkflowState.model_validate(workflow.state)
+    history = listing.events_page(svc.engine, workflow.id, limit=1000)
+    escalations = listing.escalations_page(svc.engine, statuses=ALL_STATUSES, workflow_id=workflow.id, limit=200)
+    outbox = listing.messages_of(svc.engine, workflow.id)
+    context = {
+        "user": user, "now": now, "notice": notice(msg), "refresh": REFRESH_SECONDS,
+        "can_act": policy.allows(policy.ACTS_ON_ESCALATIONS, user), "show_patients": show,
+        "workflow": workflow, "state": state, "patient": patient if show else None,
+        "flags": state.active_flags(now),
+        "sessions": sorted(state.sessions.values(), key=lambda s: s.start),
+        "appointments": sorted(state.appointments.values(), key=lambda a: a.start),
+        "events": [event_view(record, show) for record in history.rows],
+        "escalations": [escalation_row(record, pat, now, show) for record, pat in escalations.rows],
+        "messages": [{"kind": m.kind, "recipient": m.recipient, "status": m.status, "not_before": m.not_before,
+                      "sent_at": m.sent_at, "delivered_at": m.delivered_at, "drop_reason": m.drop_reason,
+                      "error_code": m.error_code, "body": m.body if show else None} for m in outbox],
+        "scores": [a for a in state.assessments if a.instrument in TRENDED],
+        "trend_svg": score_trend(state.assessments),
+    }
+    return page(request, svc, "patient.html", context)

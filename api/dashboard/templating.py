@@ -1,0 +1,75 @@
+"""The pages' templates: the dashboard's environment, the filters and globals every page uses, and rendering a page.
+
+The console's environment sits over this one (its own templates first) and gets the same filters via `configure`.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from fastapi import Request
+from fastapi.responses import Response
+from fastapi.templating import Jinja2Templates
+from jinja2 import Environment
+
+from api import policy
+from api.dashboard.headers import secured
+from workers.runtime import Services
+
+TEMPLATES = Path(__file__).parent / "templates"
+REFRESH_SECONDS = 15  # the overview and the patient page reload themselves: ops leave them open on a screen
+
+templates = Jinja2Templates(directory=str(TEMPLATES))
+
+
+def page(request: Request, svc: Services, name: str, context: dict[str, Any], status_code: int = 200) -> Response:
+    """A dashboard page in the clinic's time zone, with the security headers."""
+    zone = ZoneInfo(svc.settings.clinic_timezone)
+    context = {"zone": zone, "zone_name": svc.settings.clinic_timezone, **context}
+    return secured(templates.TemplateResponse(request, name, context, status_code=status_code))
+
+
+def local(value: datetime | None, zone: ZoneInfo) -> str:
+    if value is None:
+        return "—"
+    return value.astimezone(zone).strftime("%Y-%m-%d %H:%M")
+
+
+def duration(seconds: float | None) -> str:
+    """A span as its two largest units: `2d 3h`, `4h 10m`, `5m 2s`, `9s` (negative when overdue)."""
+    if seconds is None:
+        return "—"
+    seconds = int(seconds)
+    sign = "-" if seconds < 0 else ""
+    days, rest = divmod(abs(seconds), 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{sign}{days}d {hours}h"
+    if hours:
+        return f"{sign}{hours}h {minutes}m"
+    if minutes:
+        return f"{sign}{minutes}m {secs}s"
+    return f"{sign}{secs}s"
+
+
+def compact(data: dict) -> str:
+    """Event data on one line, cut at 300 characters (the history table is for scanning)."""
+    text = json.dumps(data, default=str, separators=(", ", ": "), ensure_ascii=False)
+    return text if len(text) <= 300 else text[:297] + "…"
+
+
+def configure(env: Environment) -> None:
+    """Give a template environment the pages' filters, and the policy's answer to who sees patients (the navigation)."""
+    env.filters["local"] = local
+    env.filters["duration"] = duration
+    env.filters["compact"] = compact
+    env.filters["label"] = lambda value: str(value).replace("_", " ")
+    env.globals["sees_patients"] = policy.sees_patients
+
+
+configure(templates.env)

@@ -1,0 +1,39 @@
+"""Who may do what, declared once. The API (bearer tokens) and the pages (the session cookie) both ask here.
+
+Where the pathway already says who may post an event (`workflows.stages.EVENT_RULES`), the roles come from there, plus
+admin, who may do anything: a page or route never keeps its own copy of a rule.
+"""
+
+from __future__ import annotations
+
+from models.tables import User
+from models.users import UserRole
+from workflows.stages import EVENT_RULES
+
+Roles = frozenset[str]
+USER_ROLES: Roles = frozenset(role.value for role in UserRole)
+
+
+def posting(event_type: str) -> Roles:
+    """The users' roles the pathway lets post this event, and admin (patients and the system are not users)."""
+    declared = {UserRole(role.value) for role in EVENT_RULES[event_type].roles if role.value in USER_ROLES}
+    return frozenset(declared | {UserRole.ADMIN})
+
+
+# Every user role may sign in to the pages; what each sees there is narrowed below.
+SIGNS_IN: Roles = frozenset(UserRole)
+# Who may see who a patient is (name, phone, texts), and so open the console's patient pages. Ops work by ids.
+SEES_PATIENTS: Roles = frozenset({UserRole.COORDINATOR, UserRole.CLINICIAN, UserRole.ADMIN})
+# Who may acknowledge and resolve escalations, on the worklist, the dashboard and the API.
+ACTS_ON_ESCALATIONS: Roles = posting("escalation.acknowledged")
+STARTS_REFERRALS: Roles = posting("referral.received")
+READS_METRICS: Roles = frozenset({UserRole.OPS, UserRole.ADMIN})
+
+
+def allows(roles: Roles, user: User) -> bool:
+    """Whether this user's role is one of `roles`."""
+    return user.role in roles
+
+
+def sees_patients(user: User) -> bool:
+    return allows(SEES_PATIENTS, user)

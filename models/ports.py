@@ -1,0 +1,23 @@
+"""Interfaces the store needs from the outside, declared here so that models/ never imports an adapter.
+
+The adapters live above: `workers.gateways.ConsoleGateway` and `workers.twilio_gateway.TwilioGateway` implement
+`SmsGateway`; the protocol book is the pure `workflows.protocol.ProtocolBook`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Protocol
+
+
+class SmsGateway(Protocol):
+    def send(self, message_id: str, kind: str, to: str, body: str) -> str:
+        """Hand one SMS to the provider; returns the provider's id for it."""
+
+    def find_sent(self, message_id: str, to: str, body: str, since: datetime) -> str | None:
+        """The provider's id of a message it accepted for `to` with exactly `body` at or after `since`, else None.
+
+        How a send whose outcome is unknown is reconciled before any resend. Raises `SmsError` subclasses when the
+        provider cannot answer (`TransientSmsError`: ask again later).
+        """
+

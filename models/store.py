@@ -1,0 +1,175 @@
+"""The one way a workflow changes: load it, ask the core to decide, write event + state + effects in one unit of work.
+
+Every API call, SMS, timer and scenario line comes through `WorkflowStore`. `start`/`apply` run in a unit of work of
+their own and commit it; `start_in`/`apply_in` write into a unit of work the caller holds and commits.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import Engine, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session
+
+from models import projections
+from models.tables import EventRecord, PatientRow, WorkflowRow
+from models.unit_of_work import UnitOfWork
+from workflows.clinic import Clinic
+from workflows.effects import Decision, Effect
+from workflows.errors import Rejected
+from workflows.events import Event, dump_data
+from workflows.pathway import decide, start
+from workflows.protocol import ProtocolBook
+from workflows.state import WorkflowState
+
+
+class ConcurrencyConflict(Exception):
+    """Another writer changed the workflow between our read and our write; nothing of ours was written."""
+
+    def __init__(self, workflow_id: str, expected_version: int) -> None:
+        self.workflow_id = workflow_id
+        super().__init__(
+            f"workflow {workflow_id} changed while this event was being applied (expected version {expected_version});"
+            " reload and try again"
+        )
+
+
+@dataclass(frozen=True)
+class Outcome:
+    workflow_id: str
+    patient_id: str
+    stage: str
+    event_id: int
+    duplicate: bool = False  # the idempotency key was seen before: this is the first call's outcome, nothing written
+    effects: list[Effect] = field(default_factory=list)
+
+
+class WorkflowStore:
+    """Workflows as the core sees them, kept in the database: start one, apply an event to one."""
+
+    def __init__(self, engine: Engine, protocols: ProtocolBook, clinic: Clinic) -> None:
+        self.engine = engine
+        self.protocols = protocols
+        self.clinic = clinic
+
+    def unit_of_work(self) -> UnitOfWork:
+        return UnitOfWork(self.engine)
+
+    def start(self, event: Event, now: datetime) -> Outcome:
+        """Start a workflow from `referral.received`; a repeated idempotency key returns the first outcome."""
+        with self.unit_of_work() as uow:
+            outcome = self.start_in(uow, event, now)
+            uow.commit()
+            return outcome
+
+    def apply(self, workflow_id: str, event: Event, now: datetime, retries: int = 0) -> Outcome:
+        """Apply one event; `retries` re-reads and re-decides after a concurrency conflict (timers use it)."""
+        for attempt in range(retries + 1):
+            try:
+                with self.unit_of_work() as uow:
+                    outcome = self.apply_in(uow, workflow_id, event, now)
+                    uow.commit()
+                    return outcome
+            except ConcurrencyConflict:
+                if attempt == retries:
+                    raise
+        raise AssertionError("unreachable")
+
+    def start_in(self, uow: UnitOfWork, event: Event, now: datetime) -> Outcome:
+        """Write a new workflow into the caller's unit of work (not committed)."""
+        db = uow.db
+        if event.idempotency_key and (earlier := self._started_with(db, event)):
+            return earlier
+        workflow_id, patient_id = str(uuid.uuid4()), str(uuid.uuid4())
+        decision = start(workflow_id, patient_id, event, now, self.protocols.current, self.clinic)
+        patient = event.data.patient
+        try:
+            # A concurrent start with the same key fails on the unique start_key at the first flush.
+            db.add(PatientRow(id=patient_id, name=patient.name, phone=decision.state.patient.phone,
+                              timezone=decision.state.patient.timezone, date_of_birth=patient.date_of_birth,
+                              sms_consent=patient.sms_consent, created_at=now))
+            db.add(WorkflowRow(id=workflow_id, patient_id=patient_id, stage=decision.state.stage, version=1,
+                               protocol_version=decision.state.protocol_version, start_key=event.idempotency_key,
+                               state=decision.state.model_dump(mode="json"), created_at=now, updated_at=now))
+            db.flush()
+            record = _append_event(db, workflow_id, 1, event, now, decision)
+            projections.write(db, None, decision, record, now)
+            db.flush()
+        except IntegrityError:
+            uow.rollback()
+            earlier = self._started_with(db, event) if event.idempotency_key else None
+            if earlier is None:
+                raise
+            return earlier
+        return Outcome(workflow_id, patient_id, decision.state.stage, record.id, effects=decision.effects)
+
+    def apply_in(self, uow: UnitOfWork, workflow_id: str, event: Event, now: datetime) -> Outcome:
+        """Write one event and its effects into the caller's unit of work (not committed), or raise and write nothing."""
+        db = uow.db
+        workflow = db.get(WorkflowRow, workflow_id)
+        if workflow is None:
+            raise Rejected(f"unknown workflow {workflow_id!r}", code="not_found", rule="workflow_exists")
+        if event.idempotency_key and (earlier := _applied_with(db, workflow, event)):
+            return earlier
+        state = WorkflowState.model_validate(workflow.state)
+        decision = decide(state, event, now, self.protocols.get(workflow.protocol_version), self.clinic)
+        version = workflow.version
+        changed = db.execute(
+            update(WorkflowRow)
+            .where(WorkflowRow.id == workflow_id, WorkflowRow.version == version)
+            .values(version=version + 1, stage=decision.state.stage, state=decision.state.model_dump(mode="json"),
+                    updated_at=now)
+        )
+        if changed.rowcount != 1:
+            uow.rollback()
+            raise ConcurrencyConflict(workflow_id, version)
+        try:
+            record = _append_event(db, workflow_id, version + 1, event, now, decision)
+            projections.write(db, state, decision, record, now)
+            db.flush()
+        except IntegrityError as exc:
+            uow.rollback()
+            # Same seq or same idempotency key written by a concurrent writer that committed first.
+            raise ConcurrencyConflict(workflow_id, version) from exc
+        return Outcome(workflow_id, workflow.patient_id, decision.state.stage, record.id, effects=decision.effects)
+
+    def _started_with(self, db: Session, event: Event) -> Outcome | None:
+        workflow = db.execute(select(WorkflowRow).where(WorkflowRow.start_key == event.idempotency_key)).scalars().first()
+        if workflow is None:
+            return None
+        first = db.execute(select(EventRecord).where(EventRecord.workflow_id == workflow.id, EventRecord.seq == 1))
+        return _earlier_outcome(workflow, first.scalars().one(), event)
+
+
+def _append_event(db: Session, workflow_id: str, seq: int, event: Event, now: datetime,
+                  decision: Decision) -> EventRecord:
+    record = EventRecord(
+        workflow_id=workflow_id, seq=seq, type=event.type, data=dump_data(event), actor_role=event.actor.role,
+        actor_name=event.actor.name, idempotency_key=event.idempotency_key,
+        occurred_at=event.occurred_at or now, recorded_at=now, stage_after=decision.state.stage,
+    )
+    db.add(record)
+    db.flush()
+    return record
+
+
+def _applied_with(db: Session, workflow: WorkflowRow, event: Event) -> Outcome | None:
+    found = db.execute(
+        select(EventRecord)
+        .where(EventRecord.workflow_id == workflow.id, EventRecord.idempotency_key == event.idempotency_key)
+    ).scalars().first()
+    return _earlier_outcome(workflow, found, event) if found is not None else None
+
+
+def _earlier_outcome(workflow: WorkflowRow, earlier: EventRecord, event: Event) -> Outcome:
+    """The first outcome for a repeated key; a key reused for a different event is a client bug, not a repeat."""
+    if earlier.type != event.type or earlier.data != dump_data(event):
+        raise Rejected(
+            f"idempotency key {event.idempotency_key!r} was already used for a different {earlier.type} event;"
+            " use a new key for a new event",
+            code="not_allowed", stage=workflow.stage, rule="idempotency_key_reuse",
+        )
+    return Outcome(workflow.id, workflow.patient_id, earlier.stage_after, earlier.id, duplicate=True)
