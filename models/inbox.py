@@ -5,28 +5,11 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-from sqlalchemy import case, select
-
 from models.store import Outcome, WorkflowStore
-from models.tables import PatientRow, WorkflowRow
-from models.unit_of_work import UnitOfWork
+from models.routing import find_workflow_for_phone
 from workflows.events import make_event
-from workflows.stages import FINAL
 
 log = logging.getLogger("carepath.inbox")
-
-
-def find_workflow_for_phone(uow: UnitOfWork, phone: str) -> str | None:
-    """The patient's active workflow; failing that their most recent one (a discharged patient may still text)."""
-    finished = case((WorkflowRow.stage.in_([stage.value for stage in FINAL]), 1), else_=0)
-    query = (
-        select(WorkflowRow.id)
-        .join(PatientRow, PatientRow.id == WorkflowRow.patient_id)
-        .where(PatientRow.phone == phone)
-        .order_by(finished, WorkflowRow.updated_at.desc())
-        .limit(1)
-    )
-    return uow.db.execute(query).scalar()
 
 
 def receive_sms(store: WorkflowStore, phone: str, body: str, now: datetime,

@@ -155,6 +155,34 @@ class OutboxMessage(SQLModel, table=True):
     attempts: int = 0
 
 
+class InboundText(SQLModel, table=True):
+    """A text as it arrived (keyed by the provider's MessageSid): stored before anything else, applied to a workflow after.
+
+    The webhook writes it in one short transaction and answers at once; a task (or the scheduler's sweep) applies it.
+    `status`: pending → applying → applied (to `workflow_id`, as `event_id`), unassigned (staff must choose the
+    patient: a shared or unknown number), or ignored (not a number a patient can write from).
+    """
+
+    __tablename__ = "inbox"
+    __table_args__ = (Index("ix_inbox_pending", "received_at", postgresql_where=text("status = 'pending'"),
+                            sqlite_where=text("status = 'pending'")),)
+    id: str = Field(primary_key=True, max_length=36)
+    provider_id: str = Field(max_length=64, unique=True)  # Twilio's MessageSid: a repeated webhook stores nothing new
+    from_phone: str = Field(max_length=20, index=True)
+    to_phone: str | None = Field(default=None, max_length=20)
+    body: str = Field(sa_column=Column(Text, nullable=False))
+    received_at: datetime = utc_column(nullable=False)
+    crisis: bool = False  # crisis language, read from the raw text on arrival: applied first, ahead of the rest
+    status: str = Field(default="pending", max_length=16, index=True)
+    attempts: int = 0
+    claimed_at: datetime | None = utc_column()
+    applied_at: datetime | None = utc_column()
+    workflow_id: str | None = Field(default=None, foreign_key="workflows.id", index=True, max_length=36)
+    event_id: int | None = Field(default=None, foreign_key="events.id")
+    reading: str | None = Field(default=None, max_length=32)  # how it was read: the question it answered, unreadable, …
+    note: str | None = Field(default=None, max_length=200)  # why it is unassigned or ignored (no patient data)
+
+
 class EscalationRecord(SQLModel, table=True):
     """A worklist item (a projection of the workflow's escalations, queried by the worklist and dashboard)."""
 
