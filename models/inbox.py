@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-from models.store import Outcome, WorkflowStore
 from models.routing import find_workflow_for_phone
+from models.store import Outcome, WorkflowStore
 from workflows.events import make_event
 
 log = logging.getLogger("carepath.inbox")
