@@ -1,7 +1,9 @@
 """Typed dependencies of the JSON API: the services, the clock, the caller (by bearer token) and the roles a route admits.
 
 Which roles those are is `api.policy`'s; the pages ask the same policy through the session cookie
-(`api.dashboard.access`).
+(`api.dashboard.access`). The Bearer header takes API tokens only (`models.tokens`: named, expiring, revocable,
+with a role of at most their owner's), never a session id; a route about one workflow records the call in the
+audit trail.
 """
 
 from __future__ import annotations
@@ -15,11 +17,15 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api import policy
 from api.errors import ApiError
+from api.forwarded import client_address
+from api.ids import parse_id
+from models import audit
+from models.queries.accounts import patient_of
 from models.tables import User
-from models.users import authenticate
+from models.tokens import authenticate
 from workers.runtime import Services
 
-bearer = HTTPBearer(auto_error=False, description="An API token from `carepath users create`.")
+bearer = HTTPBearer(auto_error=False, description="An API token (`carepath users token create`, or the admin pages).")
 
 
 def get_services(request: Request) -> Services:
@@ -40,11 +46,28 @@ def current_user(request: Request, svc: ServicesDep,
     if credentials is None:
         raise ApiError(401, "this needs an 'Authorization: Bearer <token>' header",
                        headers={"WWW-Authenticate": "Bearer"})
-    user = authenticate(svc.engine, credentials.credentials)
+    user = authenticate(svc.engine, credentials.credentials, request.app.state.clock())
     if user is None:
-        raise ApiError(401, "the token is not valid", headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+        raise ApiError(401, "the token is not valid (unknown, expired or revoked)",
+                       headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
     request.state.user_id = user.id  # for the request log line: the id, never the name
+    record_workflow_call(request, svc, user)
     return user
+
+
+def record_workflow_call(request: Request, svc: Services, user: User) -> None:
+    """A call about one workflow (`/v1/workflows/{workflow_id}…`): who read or changed whose data, in the audit trail."""
+    raw = request.path_params.get("workflow_id")
+    workflow_id = parse_id(raw) if isinstance(raw, str) else None
+    if workflow_id is None:
+        return  # an id that cannot exist is answered 404 without a query
+    patient_id = patient_of(svc.engine, workflow_id)
+    if patient_id is None:
+        return
+    route = getattr(request.scope.get("route"), "path", None) or request.url.path
+    svc.run(audit.record, "view" if request.method in ("GET", "HEAD") else "change", request.app.state.clock(),
+            user_id=user.id, patient_id=patient_id, workflow_id=workflow_id, route=route, method=request.method,
+            address=client_address(request), detail="api")
 
 
 CurrentUser = Annotated[User, Depends(current_user)]

@@ -28,6 +28,10 @@ SEES_PATIENTS: Roles = frozenset({UserRole.COORDINATOR, UserRole.CLINICIAN, User
 ACTS_ON_ESCALATIONS: Roles = posting("escalation.acknowledged")
 STARTS_REFERRALS: Roles = posting("referral.received")
 READS_METRICS: Roles = frozenset({UserRole.OPS, UserRole.ADMIN})
+# Who sees patients signs in with a second factor (TOTP) as well as a password or the clinic's identity provider.
+SIGNS_IN_WITH_A_SECOND_FACTOR: Roles = SEES_PATIENTS
+# Who manages accounts and tokens, and reads the audit trail.
+ADMINISTERS: Roles = frozenset({UserRole.ADMIN})
 
 
 def allows(roles: Roles, user: User) -> bool:
@@ -37,3 +41,7 @@ def allows(roles: Roles, user: User) -> bool:
 
 def sees_patients(user: User) -> bool:
     return allows(SEES_PATIENTS, user)
+
+
+def administers(user: User) -> bool:
+    return allows(ADMINISTERS, user)

@@ -93,11 +93,21 @@ class ResolveIn(AcknowledgeIn):
     note: Annotated[str, Field(max_length=2000)] | None = None
 
 
+class ReferralWarning(BaseModel):
+    """Accepted, but someone should look: `shared_phone` (other patients are on this number; their ids) or
+    `number_opted_out` (the number replied STOP: no text will go to it)."""
+
+    code: Literal["shared_phone", "number_opted_out"]
+    message: str
+    patients: list[str] = Field([], description="Patient ids only")
+
+
 class ReferralCreated(BaseModel):
     workflow_id: str
     patient_id: str
     stage: str
     duplicate: bool = Field(False, description="The idempotency key was seen before: this is the first outcome")
+    warnings: list[ReferralWarning] = []
 
 
 class EventApplied(BaseModel):

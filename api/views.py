@@ -6,8 +6,10 @@ from datetime import date, datetime
 from typing import Any
 
 from pydantic import BaseModel
+from sqlalchemy import Engine
 
-from api.schemas import Instant
+from api.schemas import Instant, ReferralWarning
+from models.queries import inbox
 from models.tables import EscalationRecord, EventRecord, PatientRow, WorkflowRow
 from workflows.stages import Stage, allowed_events
 from workflows.state import WorkflowState
@@ -64,6 +66,7 @@ class EscalationView(BaseModel):
     workflow_id: str | None = None
     patient_id: str | None = None
     patient_name: str | None = None
+    inbox_id: str | None = None  # without a workflow: the text from an unknown number that raised it
     reason: str
     severity: str
     tier: int
@@ -168,6 +171,26 @@ def event_view(record: EventRecord, show_patient: bool) -> EventView:
                      recorded_at=record.recorded_at, stage_after=record.stage_after)
 
 
-def escalation_view(record: EscalationRecord, patient: PatientRow, show_patient: bool) -> EscalationView:
+def escalation_view(record: EscalationRecord, patient: PatientRow | None, show_patient: bool) -> EscalationView:
     values = record.model_dump(exclude={"session_key"})
-    return EscalationView(**values, session=record.session_key, patient_name=patient.name if show_patient else None)
+    return EscalationView(**values, session=record.session_key,
+                          patient_name=patient.name if show_patient and patient else None)
+
+
+def number_warnings(engine: Engine, phone: str, patient_id: str) -> list[ReferralWarning]:
+    """What staff should know about a new patient's number: who else is on it, and whether it said STOP."""
+    warnings = []
+    others = sorted({patient.id for _workflow, patient in inbox.others_on_number(engine, phone, patient_id)})
+    if others:
+        many = "another patient" if len(others) == 1 else f"{len(others)} other patients"
+        warnings.append(ReferralWarning(
+            code="shared_phone", patients=others,
+            message=f"This phone number is also {many}'s. Texts from it that could be from either patient wait in the "
+                    "staff inbox to be assigned; a STOP from it stops texts to everyone on it."))
+    number = inbox.number_record(engine, phone)
+    if number is not None and number.opted_out:
+        warnings.append(ReferralWarning(
+            code="number_opted_out",
+            message="This phone number replied STOP: no text will be sent to it until it replies START. "
+                    "Call the patient instead."))
+    return warnings

@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+from cli.audit import audit_app
 from cli.coordinator import event_app, referral_app, workflow_app
 from cli.report import build_report
 from cli.scenario import ScenarioError, load_scenario
@@ -24,6 +25,7 @@ app.add_typer(referral_app, name="referral")
 app.add_typer(workflow_app, name="workflow")
 app.add_typer(event_app, name="event")
 app.add_typer(users_app, name="users")
+app.add_typer(audit_app, name="audit")
 console = Console(stderr=True)
 
 
@@ -122,8 +124,9 @@ def api_command(
 
     settings = Settings()
     configure_logging(settings)
+    # proxy_headers off: CAREPATH_TRUSTED_PROXIES decides whom X-Forwarded-* is believed from (api.forwarded).
     uvicorn.run("config.wiring:asgi_app", factory=True, host=host, port=port, workers=workers,
-                log_config=logging_config(settings), log_level=settings.log_level.lower())
+                log_config=logging_config(settings), log_level=settings.log_level.lower(), proxy_headers=False)
 
 
 @app.command("worker")
@@ -131,9 +134,9 @@ def worker_command(
     concurrency: int = typer.Option(2, "--concurrency", "-c", help="Worker processes."),
     loglevel: str | None = typer.Option(None, "--loglevel", help="Default: CAREPATH_LOG_LEVEL (INFO)."),
 ) -> None:
-    """Run a Celery worker for timers and SMS (same as `celery -A config.worker worker -Q timers,sms`)."""
+    """Run a Celery worker for texts, timers and SMS (same as `celery -A config.worker worker -Q crisis,texts,timers,sms`)."""
     from config.logging import configure_logging
-    from workers.celery_app import SMS_QUEUE, TIMER_QUEUE
+    from workers.celery_app import WORKER_QUEUES
     from workers.celery_app import app as celery_app
     from workers.settings import Settings
 
@@ -141,7 +144,7 @@ def worker_command(
     configure_logging(settings)  # Celery leaves the root logger alone (worker_hijack_root_logger=False)
     loglevel = loglevel or settings.log_level
 
-    celery_app.worker_main(["worker", "-Q", f"{TIMER_QUEUE},{SMS_QUEUE}", f"--loglevel={loglevel}",
+    celery_app.worker_main(["worker", "-Q", ",".join(WORKER_QUEUES), f"--loglevel={loglevel}",
                             f"--concurrency={concurrency}", "--without-gossip", "--without-mingle"])
 
 

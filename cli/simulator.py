@@ -89,7 +89,8 @@ def _apply_line(store: WorkflowStore, run: Run, line: TimelineLine) -> None:
             outcome = store.start(event, line.at)
             run.workflows[line.patient] = outcome.workflow_id
         elif line.sms is not None:
-            receive_sms(store, event.data.from_, event.data.body, line.at)
+            # Through the inbox, as a webhook's text: stored, then applied at once at the line's virtual time.
+            receive_sms(store, event.data.from_, event.data.body, line.at, to_phone=run.scenario.clinic.phone)
         else:
             workflow_id = run.workflows.get(line.patient)
             if workflow_id is None:

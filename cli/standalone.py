@@ -1,7 +1,8 @@
 """`carepath standalone`: the whole product in one process, for trying it out.
 
 SQLite in `./carepath.db`, tasks run in-process, SMS printed to the console, the API on 127.0.0.1:8000 and the
-scheduler ticking in a background thread. `--demo` seeds a small clinic the first time.
+scheduler ticking in a background thread. `--demo` seeds a small clinic and its demo staff the first time; the
+accounts made at a start are printed with their passwords then, and never again.
 """
 
 from __future__ import annotations
@@ -72,17 +73,54 @@ def seed_demo(svc) -> int:
     return 3
 
 
-# Demo staff, so the README's console walk-through needs no extra command: new tokens at every start, shown once.
-DEMO_STAFF = (("Casey Coordinator", "coordinator"), ("Dr. Rivera", "clinician"))
+# Demo staff for the README's walk-through, made once per database; their passwords are printed only then.
+DEMO_STAFF = (("standalone admin", "admin@demo.carepath", "admin"), ("Casey Coordinator", "casey@demo.carepath", "coordinator"),
+              ("Dr. Rivera", "rivera@demo.carepath", "clinician"), ("Demo Ops", "ops@demo.carepath", "ops"))
+FIRST_ADMIN = ("carepath admin", "admin@carepath.local", "admin")
 
 
-def print_demo_sign_ins(svc, host: str, port: int, console: Console) -> None:
-    from models.users import create_user
+def ensure_accounts(svc, wanted, *, temporary: bool) -> list[tuple[str, str, str, str]]:
+    """Make the accounts of `wanted` (name, email, role) that do not exist yet: (role, name, email, password) of each
+    made now. A demo account's password is its own; a first admin's is temporary (changed at the first sign-in)."""
+    from models import audit
+    from models.accounts import create_account, temporary_password
+    from models.queries.accounts import by_email
 
-    console.print(f"  console  http://{host}:{port}/login   demo sign-in tokens (shown once):")
-    for name, role in DEMO_STAFF:
-        _, token = create_user(svc.engine, name, role)
-        print(f"  {role:<12} {name:<18} {token}", flush=True)
+    made = []
+    for name, email, role in wanted:
+        if by_email(svc.engine, email) is not None:
+            continue
+        now = datetime.now(UTC)
+        with svc.unit_of_work() as uow:
+            password = None if temporary else temporary_password()
+            user, shown = create_account(uow, email=email, name=name, role=role, now=now, password=password)
+            audit.record(uow, "user_created", now, target_id=user.id, route="carepath standalone", detail=f"role {role}")
+            uow.commit()
+        made.append((role, name, email, shown or password))
+    return made
+
+
+def print_sign_ins(svc, host: str, port: int, demo: bool, console: Console) -> None:
+    """How to sign in: the accounts made at this start with their passwords (shown once), else where they are."""
+    from models.queries.accounts import accounts
+
+    if demo:
+        made = ensure_accounts(svc, DEMO_STAFF, temporary=False)
+    else:
+        made = ensure_accounts(svc, [FIRST_ADMIN], temporary=True) if not accounts(svc.engine, datetime.now(UTC)) else []
+    console.print(f"  sign in  http://{host}:{port}/login")
+    if made:
+        console.print("  accounts made now; their passwords are shown only this once"
+                      + ("" if demo else " (the first sign-in chooses a new one)") + ":")
+        for role, name, email, password in made:
+            print(f"    {role:<12} {name:<18} {email:<24} {password}", flush=True)
+        console.print("  Coordinators, clinicians and admins set up an authenticator app (QR code) at their first sign-in.")
+    elif demo:
+        console.print("  demo accounts: " + ", ".join(email for _, email, _ in DEMO_STAFF) + " (passwords were printed "
+                      "when they were made; `carepath users reset-password EMAIL` makes a new one)")
+    else:
+        console.print("  accounts: `carepath users list`; a forgotten password: `carepath users reset-password EMAIL`")
+    console.print("  API token for curl: `carepath users token create EMAIL --name curl` (shown once)")
 
 
 def run_standalone(host: str, port: int, demo: bool) -> None:
@@ -93,13 +131,11 @@ def run_standalone(host: str, port: int, demo: bool) -> None:
     from config.logging import configure_logging, logging_config
     from config.wiring import services
     from models.db import migrate
-    from models.users import create_user
 
     svc = services()
     configure_logging(svc.settings)
     migrate(svc.settings.database_url)
     seeded = seed_demo(svc) if demo else 0
-    _, token = create_user(svc.engine, "standalone admin", "admin")
     stop = threading.Event()
     scheduler_thread(stop)
     console = Console()
@@ -108,12 +144,10 @@ def run_standalone(host: str, port: int, demo: bool) -> None:
     console.print(f"  API      http://{host}:{port}/v1   (docs: http://{host}:{port}/docs)")
     console.print(f"  health   http://{host}:{port}/healthz")
     console.print("  SMS are printed here (console backend); the scheduler ticks every second.")
-    console.print("  admin token (shown once):")
-    print(token, flush=True)
-    if demo:
-        print_demo_sign_ins(svc, host, port, console)
+    print_sign_ins(svc, host, port, demo, console)
     try:
+        # proxy_headers off: CAREPATH_TRUSTED_PROXIES decides whom X-Forwarded-* is believed from (api.forwarded).
         uvicorn.run(create_app(svc), host=host, port=port, log_config=logging_config(svc.settings),
-                    log_level=svc.settings.log_level.lower())
+                    log_level=svc.settings.log_level.lower(), proxy_headers=False)
     finally:
         stop.set()

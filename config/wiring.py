@@ -16,7 +16,7 @@ from models.ports import SmsGateway
 from models.store import WorkflowStore
 from workers import runtime
 from workers.runtime import Services
-from workers.settings import Settings
+from workers.settings import Settings, worklist_link
 from workflows.clinic import StaffNumbers
 from workflows.protocol import ProtocolBook
 
@@ -50,7 +50,7 @@ def build_services(settings: Settings | None = None, gateway: SmsGateway | None 
                          clinic_manager=settings.staff_clinic_manager)
     clinic = build_clinic(catalog=catalog, name=settings.clinic_name, phone=settings.clinic_phone,
                           timezone=settings.clinic_timezone, staff=staff,
-                          worklist_url=f"{settings.public_url.rstrip('/')}/worklist"[:40])
+                          worklist_url=worklist_link(settings.public_url))  # Settings checked it fits one SMS
     engine = make_engine(settings.database_url)
     make_gateway = (lambda: gateway) if gateway is not None else partial(chosen_gateway, settings)
     return Services(settings=settings, engine=engine, store=WorkflowStore(engine, protocol_book(settings), clinic),

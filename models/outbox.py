@@ -8,15 +8,18 @@ the SMS provider answers). The simulator calls `deliver_due` as its virtual cloc
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 
+from models import numbers
 from models.ports import SmsGateway
 from models.store import WorkflowStore
-from models.tables import OutboxMessage, WorkflowRow
+from models.tables import MessageReceipt, OutboxMessage, WorkflowRow
 from models.unit_of_work import UnitOfWork
-from workflows.messages import Pending, recheck
+from workflows.messages import Pending, Verdict, recheck
 from workflows.state import WorkflowState
 
 # Small batches: each row is one provider call, and a crashed sender strands at most this many until the sweeper.
@@ -53,10 +56,15 @@ def _due_pending(now: datetime, limit: int):
 def deliver(store: WorkflowStore, message: OutboxMessage, gateway: SmsGateway, now: datetime) -> str:
     """Send one claimed message if it is still wanted and allowed now; returns the status it ends in."""
     with store.unit_of_work() as uow:
-        workflow = uow.db.get(WorkflowRow, message.workflow_id)
-        state = WorkflowState.model_validate(workflow.state)
-        rules = store.protocols.get(workflow.protocol_version).messaging
-    verdict = recheck(state, _pending(message), now, rules)
+        blocked = numbers.blocks(uow, message)  # the number said STOP or cannot take texts: whoever it was for
+        workflow = uow.db.get(WorkflowRow, message.workflow_id) if message.workflow_id else None
+        if workflow is not None:
+            state = WorkflowState.model_validate(workflow.state)
+            rules = store.protocols.get(workflow.protocol_version).messaging
+    if blocked or workflow is None:  # no workflow: an answer to a number no patient owns, nothing else to re-check
+        verdict = Verdict("drop", blocked) if blocked else Verdict("send")
+    else:
+        verdict = recheck(state, _pending(message), now, rules)
     if verdict.action == "send":
         provider_id = gateway.send(message.id, message.kind, message.to_phone, message.body)
         values = {"status": "sent", "sent_at": now, "provider_id": provider_id}
@@ -196,16 +204,39 @@ PROVIDER_STATUS = {"accepted": "sent", "queued": "sent", "sending": "sent", "sen
 RANK = {"pending": 0, "queued": 0, "sending": 1, "sent": 2, "delivered": 3, "failed": 3, "dropped": 3}
 
 
+@dataclass(frozen=True)
+class Receipt:
+    """What one status callback came to. `outcome`: recorded (first time for this MessageSid and status), repeat
+    (recorded before: nothing done), wrong_sid / no_sid (not this message's MessageSid: ignored), unknown (no such
+    message or status), late_failure (a failure after `delivered`: recorded, the message stays delivered)."""
+
+    outcome: str
+    status: str | None = None  # the message's status after the callback
+    workflow_id: str | None = None
+
+    @property
+    def new(self) -> bool:
+        return self.outcome in ("recorded", "late_failure")
+
+
 def record_provider_status(uow: UnitOfWork, message_id: str, provider_status: str, provider_id: str | None,
-                           error_code: str | None, now: datetime) -> str | None:
-    """Apply a provider status callback to our row; returns the row's new status, or None if unknown or stale."""
+                           error_code: str | None, now: datetime) -> Receipt:
+    """Apply a provider status callback to our row: only with the message's own MessageSid (the first one seen, when
+    the sender died before storing it), once per (MessageSid, status), and only ever forward: `delivered` is final."""
     status = PROVIDER_STATUS.get(provider_status)
-    row = uow.db.get(OutboxMessage, message_id)
-    if row is None or status is None:
-        return None
-    if provider_id and not row.provider_id:
-        row.provider_id = provider_id
-    if RANK[status] > RANK.get(row.status, 0) or (status == "failed" and row.status != "failed"):
+    # Locked: two callbacks for one message (sent and delivered arrive together) are applied one after the other.
+    row = uow.db.get(OutboxMessage, message_id, with_for_update=True) if status is not None else None
+    if row is None:
+        return Receipt("unknown")
+    if not provider_id or (row.provider_id and row.provider_id != provider_id):
+        return Receipt("wrong_sid" if provider_id else "no_sid", row.status, row.workflow_id)
+    if not _first_receipt(uow, message_id, provider_id, provider_status, error_code, now):
+        return Receipt("repeat", row.status, row.workflow_id)
+    row.provider_id = provider_id
+    outcome = "recorded"
+    if row.status == "delivered" and status == "failed":
+        outcome = "late_failure"  # the history says so (workers/status_callbacks.py); the message stays delivered
+    elif RANK[status] > RANK.get(row.status, 0):
         row.status = status
         row.sent_at = row.sent_at or now
         if status == "delivered":
@@ -213,4 +244,17 @@ def record_provider_status(uow: UnitOfWork, message_id: str, provider_status: st
         if status == "failed":
             row.error_code = error_code
     uow.db.add(row)
-    return row.status
+    uow.db.flush()
+    return Receipt(outcome, row.status, row.workflow_id)
+
+
+def _first_receipt(uow: UnitOfWork, message_id: str, provider_id: str, provider_status: str, error_code: str | None,
+                   now: datetime) -> bool:
+    """Record the receipt; False when this (MessageSid, status) was recorded before."""
+    dialect = postgresql if uow.db.get_bind().dialect.name == "postgresql" else sqlite
+    return uow.db.execute(
+        dialect.insert(MessageReceipt)
+        .values(message_id=message_id, provider_id=provider_id, status=provider_status, error_code=error_code,
+                received_at=now)
+        .on_conflict_do_nothing(index_elements=["provider_id", "status"]).returning(MessageReceipt.id)
+    ).scalar() is not None

@@ -17,7 +17,15 @@ from models.tables import (
     SessionRecord,
     TimerRecord,
 )
-from workflows.effects import CancelTimer, Decision, FireTimer, SaveEscalation, ScheduleTimer, SendMessage
+from workflows.effects import (
+    CancelTimer,
+    Decision,
+    DropPendingMessages,
+    FireTimer,
+    SaveEscalation,
+    ScheduleTimer,
+    SendMessage,
+)
 from workflows.state import WorkflowState
 
 
@@ -61,6 +69,8 @@ def write(db: Session, before: WorkflowState | None, decision: Decision, event: 
                 _save_escalation(db, decision.state, escalation)
             case SendMessage():
                 _enqueue(db, workflow_id, event.id, effect, now)
+            case DropPendingMessages(reason=reason):
+                _drop_pending(db, workflow_id, reason)
     _project_sessions(db, before, decision.state)
     _project_assessments(db, before, decision.state, event.id)
     _project_patient(db, before, decision.state)
@@ -100,6 +110,22 @@ def _enqueue(db: Session, workflow_id: str, event_id: int, message: SendMessage,
             not_before=message.not_before or now,
             created_at=now,
         )
+    )
+
+
+def _drop_pending(db: Session, workflow_id: str, reason: str) -> None:
+    """Automated patient texts still waiting (not yet claimed for sending) are dropped; staff alerts and direct replies
+    stay. A worker that claimed one of them meanwhile finds it no longer `queued` and leaves it."""
+    db.execute(
+        update(OutboxMessage)
+        .where(
+            OutboxMessage.workflow_id == workflow_id,
+            OutboxMessage.status.in_(("pending", "queued")),
+            OutboxMessage.automated.is_(True),
+            OutboxMessage.recipient == "patient",
+        )
+        .values(status="dropped", drop_reason=reason),
+        execution_options={"synchronize_session": False},
     )
 
 

@@ -128,7 +128,8 @@ class OutboxMessage(SQLModel, table=True):
     __table_args__ = (Index("ix_outbox_pending_due", "not_before", postgresql_where=text("status = 'pending'"),
                             sqlite_where=text("status = 'pending'")),)
     id: str = Field(primary_key=True, max_length=36)
-    workflow_id: str = Field(foreign_key="workflows.id", index=True, max_length=36)
+    # None: an answer to a number no workflow owns (the crisis line to an unknown number, a shared number's acknowledgement).
+    workflow_id: str | None = Field(default=None, foreign_key="workflows.id", index=True, max_length=36)
     event_id: int | None = Field(default=None, foreign_key="events.id")
     kind: str = Field(max_length=32)
     recipient: str = Field(max_length=32)  # "patient" or a staff role
@@ -155,12 +156,31 @@ class OutboxMessage(SQLModel, table=True):
     attempts: int = 0
 
 
+class MessageReceipt(SQLModel, table=True):
+    """A provider's status callback for one of our messages, recorded once per (MessageSid, status).
+
+    Only callbacks carrying the message's own MessageSid are recorded; a repeat of one is recognised here and changes
+    nothing. The message's status moves only forward (`models/outbox.py`); a failure after `delivered` is kept here
+    and in the patient's history, never on the message.
+    """
+
+    __tablename__ = "message_receipts"
+    __table_args__ = (UniqueConstraint("provider_id", "status", name="uq_message_receipts_sid_status"),)
+    id: int | None = Field(default=None, primary_key=True)
+    message_id: str = Field(foreign_key="outbox.id", index=True, max_length=36)
+    provider_id: str = Field(max_length=64)
+    status: str = Field(max_length=16)  # the provider's word: queued, sent, delivered, undelivered, failed, …
+    error_code: str | None = Field(default=None, max_length=16)
+    received_at: datetime = utc_column(nullable=False)
+
+
 class InboundText(SQLModel, table=True):
     """A text as it arrived (keyed by the provider's MessageSid): stored before anything else, applied to a workflow after.
 
     The webhook writes it in one short transaction and answers at once; a task (or the scheduler's sweep) applies it.
-    `status`: pending → applying → applied (to `workflow_id`, as `event_id`), unassigned (staff must choose the
-    patient: a shared or unknown number), or ignored (not a number a patient can write from).
+    `status`: pending → queued (handed to a worker at `claimed_at`) → applied (to `workflow_id`, as `event_id`, in the
+    same transaction as the event), unassigned (staff must choose the patient: a shared or unknown number), or ignored
+    (not a number a patient can write from, or refused by every workflow: `note` says why).
     """
 
     __tablename__ = "inbox"
@@ -183,13 +203,31 @@ class InboundText(SQLModel, table=True):
     note: str | None = Field(default=None, max_length=200)  # why it is unassigned or ignored (no patient data)
 
 
+class PhoneNumber(SQLModel, table=True):
+    """A phone number as a record of its own: consent and deliverability belong to the number, shared by every patient
+    on it. STOP, START and the carrier's opt-out (Twilio 21610) set `opted_out`; an unreachable number is
+    `undeliverable` until a text arrives from it. No row: nothing is known against the number."""
+
+    __tablename__ = "phone_numbers"
+    phone: str = Field(primary_key=True, max_length=20)  # E.164
+    opted_out: bool = False
+    opted_out_at: datetime | None = utc_column()
+    opted_out_by: str | None = Field(default=None, max_length=16)  # "keyword" (the patient's STOP) or "carrier"
+    undeliverable: bool = False
+    undeliverable_at: datetime | None = utc_column()
+    undeliverable_code: str | None = Field(default=None, max_length=16)
+    updated_at: datetime = utc_column(nullable=False)
+
+
 class EscalationRecord(SQLModel, table=True):
     """A worklist item (a projection of the workflow's escalations, queried by the worklist and dashboard)."""
 
     __tablename__ = "escalations"
     id: str = Field(primary_key=True, max_length=36)
-    workflow_id: str = Field(foreign_key="workflows.id", index=True, max_length=36)
-    patient_id: str = Field(foreign_key="patients.id", max_length=36)
+    # Both None for an emergency from a number carepath does not know: `inbox_id` names the text that raised it.
+    workflow_id: str | None = Field(default=None, foreign_key="workflows.id", index=True, max_length=36)
+    patient_id: str | None = Field(default=None, foreign_key="patients.id", max_length=36)
+    inbox_id: str | None = Field(default=None, foreign_key="inbox.id", max_length=36)
     reason: str = Field(max_length=40)
     severity: str = Field(max_length=16, index=True)
     tier: int
@@ -208,12 +246,71 @@ class EscalationRecord(SQLModel, table=True):
 
 
 class User(SQLModel, table=True):
-    """A member of staff who calls the API: a name, a role and the SHA-256 of their token (never the token itself)."""
+    """A member of staff: name, email, role, and how they sign in (an argon2id password hash, a TOTP secret once
+    enrolled). API tokens and signed-in browsers are rows of their own (`ApiToken`, `StaffSession`)."""
 
     __tablename__ = "users"
     id: str = Field(primary_key=True, max_length=36)
     name: str = Field(max_length=200)
+    email: str | None = Field(default=None, max_length=254, unique=True)  # lower case; None only for pre-0006 users
     role: str = Field(max_length=16)  # coordinator, clinician, ops or admin
-    token_hash: str = Field(max_length=64, unique=True)
     created_at: datetime = utc_column(nullable=False)
     disabled: bool = Field(default=False, sa_column_kwargs={"server_default": text("false")})
+    password_hash: str | None = Field(default=None, max_length=200)
+    must_change_password: bool = Field(default=False, sa_column_kwargs={"server_default": text("false")})
+    password_changed_at: datetime | None = utc_column()
+    totp_secret: str | None = Field(default=None, max_length=64)  # base32, set when enrolment is confirmed
+    totp_enrolled_at: datetime | None = utc_column()
+    totp_last_step: int | None = None  # the time step of the last code accepted: a code works once
+
+
+class ApiToken(SQLModel, table=True):
+    """A named API token: a role (at most its owner's), an expiry, revocable. Only its SHA-256 is kept."""
+
+    __tablename__ = "api_tokens"
+    id: str = Field(primary_key=True, max_length=36)
+    user_id: str = Field(foreign_key="users.id", index=True, max_length=36)
+    name: str = Field(max_length=100)
+    role: str = Field(max_length=16)
+    token_hash: str = Field(max_length=64, unique=True)
+    created_at: datetime = utc_column(nullable=False)
+    expires_at: datetime = utc_column(nullable=False)
+    revoked_at: datetime | None = utc_column()
+
+
+class StaffSession(SQLModel, table=True):
+    """A signed-in browser. The cookie holds a random id; this row its SHA-256, the form token (CSRF) and how far
+    signing in got: `stage` password → code or enrol → new_password → active (only active sessions open pages)."""
+
+    __tablename__ = "staff_sessions"
+    id: str = Field(primary_key=True, max_length=36)
+    token_hash: str = Field(max_length=64, unique=True)
+    user_id: str = Field(foreign_key="users.id", index=True, max_length=36)
+    stage: str = Field(max_length=16)
+    method: str = Field(max_length=16)  # password or oidc
+    csrf_token: str = Field(max_length=64)
+    pending_secret: str | None = Field(default=None, max_length=64)  # a TOTP secret shown for enrolment, unconfirmed
+    address: str | None = Field(default=None, max_length=64)
+    created_at: datetime = utc_column(nullable=False)
+    last_seen_at: datetime = utc_column(nullable=False)
+
+
+class AuditEntry(SQLModel, table=True):
+    """The audit trail: sign-ins and their failures, sign-outs, account changes, and every view of a patient's data
+    (who, which patient, which route, when, from which address). Append-only: carepath has no code path that updates or
+    deletes a row, and the database refuses both (migration 0006). Never a password, a name or a phone."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_user_at", "user_id", "at"), Index("ix_audit_log_patient_at", "patient_id", "at"),
+                      Index("ix_audit_log_address_at", "address", "at"))
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = utc_column(nullable=False, index=True)
+    action: str = Field(max_length=32)  # sign_in, sign_in_failed, sign_out, view, change, export, user_disabled, …
+    user_id: str | None = Field(default=None, max_length=36)  # who (None: an unknown account's failed sign-in)
+    patient_id: str | None = Field(default=None, max_length=36)
+    workflow_id: str | None = Field(default=None, max_length=36)
+    target_id: str | None = Field(default=None, max_length=36)  # the account or token an admin action was about
+    route: str | None = Field(default=None, max_length=200)  # the route's template, e.g. /console/patients/{workflow_id}
+    method: str | None = Field(default=None, max_length=8)
+    address: str | None = Field(default=None, max_length=64)
+    detail: str | None = Field(default=None, max_length=200)  # why a sign-in failed, what was exported: no patient data

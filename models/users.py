@@ -1,21 +1,16 @@
-"""API users: create one with a fresh token, and find the user a presented token belongs to.
+"""Staff roles, and the hashes carepath keeps of the secrets it hands out.
 
-Only the SHA-256 of a token is stored. Tokens are 32 random bytes, so a fast unsalted hash is enough: there is nothing
-to guess, and a lookup by hash keeps authentication one indexed query.
+API tokens and session ids are 32 random bytes, so a fast unsalted SHA-256 is enough for them: there is nothing to
+guess, and a lookup by hash stays one indexed query. Passwords are chosen by people and get argon2id
+(`models.accounts`).
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
-import uuid
-from datetime import UTC, datetime
 from enum import StrEnum
-
-from sqlalchemy import Engine, select
-from sqlmodel import Session
-
-from models.tables import User
 
 
 class UserRole(StrEnum):
@@ -25,37 +20,31 @@ class UserRole(StrEnum):
     ADMIN = "admin"
 
 
-MAX_TOKEN_LENGTH = 200  # a presented token longer than this is refused without hashing
+MAX_TOKEN_LENGTH = 200  # a presented token or session id longer than this is refused without hashing
+EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
+
+
+class AccountError(ValueError):
+    """A request about an account that cannot be done; the message is written for staff and names no secret."""
 
 
 def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-def create_user(engine: Engine, name: str, role: str | UserRole, now: datetime | None = None) -> tuple[User, str]:
-    """Create a user with a new token; returns the user and the token, which is shown once and never stored."""
-    role = UserRole(role)
-    name = name.strip()
-    if not name or len(name) > 200:
-        raise ValueError("a user's name is 1 to 200 characters")
-    token = secrets.token_urlsafe(32)
-    user = User(id=str(uuid.uuid4()), name=name, role=role.value, token_hash=hash_token(token),
-                created_at=now or datetime.now(UTC), disabled=False)
-    with Session(engine) as db:
-        db.add(user)
-        db.commit()
-        db.refresh(user)
-        db.expunge(user)
-    return user, token
+def new_secret() -> str:
+    """A fresh token or session id: 32 random bytes, URL-safe."""
+    return secrets.token_urlsafe(32)
 
 
-def authenticate(engine: Engine, token: str | None) -> User | None:
-    """The enabled user whose token this is, or None."""
-    if not token or len(token) > MAX_TOKEN_LENGTH:
-        return None
-    with Session(engine) as db:
-        user = db.execute(select(User).where(User.token_hash == hash_token(token))).scalars().first()
-        if user is None or user.disabled:
-            return None
-        db.expunge(user)
-        return user
+def presentable(token: str | None) -> bool:
+    """Whether a presented token or session id is worth hashing and looking up."""
+    return bool(token) and len(token) <= MAX_TOKEN_LENGTH
+
+
+def normal_email(email: str) -> str:
+    """The email as accounts store it (trimmed, lower case); AccountError when it is not one."""
+    email = (email or "").strip().lower()
+    if len(email) > 254 or not EMAIL.match(email):
+        raise AccountError("That is not an email address (name@example.org).")
+    return email

@@ -12,6 +12,11 @@ from workers.settings import Settings
 
 TIMER_QUEUE = "timers"
 SMS_QUEUE = "sms"
+TEXT_QUEUE = "texts"  # patients' texts, applied from the inbox
+# Texts with crisis language. A worker takes from its queues in turn, so a crisis text waits for at most one task of
+# each other queue per free slot, never behind a backlog of reminders or other texts.
+CRISIS_QUEUE = "crisis"
+WORKER_QUEUES = (CRISIS_QUEUE, TEXT_QUEUE, TIMER_QUEUE, SMS_QUEUE)
 
 
 def make_app(settings: Settings | None = None) -> Celery:
@@ -28,7 +33,8 @@ def make_app(settings: Settings | None = None) -> Celery:
         task_soft_time_limit=30,
         task_time_limit=60,
         task_routes={"workers.tasks.fire_timer": {"queue": TIMER_QUEUE},
-                     "workers.tasks.deliver_message": {"queue": SMS_QUEUE}},
+                     "workers.tasks.deliver_message": {"queue": SMS_QUEUE},
+                     "workers.tasks.apply_inbound_text": {"queue": TEXT_QUEUE}},
         task_default_queue=TIMER_QUEUE,
         broker_connection_retry_on_startup=True,
         # Retries wait seconds, far below this; anything lost beyond it is found again by the scheduler's sweeper.

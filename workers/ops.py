@@ -19,7 +19,7 @@ from workers.settings import Settings
 
 log = logging.getLogger("carepath.ops")
 
-QUEUES = ("timers", "sms")
+QUEUES = ("crisis", "texts", "timers", "sms")
 INSPECT_TIMEOUT_SECONDS = 0.8
 REDIS_TIMEOUT_SECONDS = 0.5
 COUNTER_PREFIX = "carepath:ops"

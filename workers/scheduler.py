@@ -1,5 +1,5 @@
-"""`carepath scheduler`: every second, sweep lost work, claim due timers and due messages, hand their ids to Celery,
-then reconcile sends whose outcome is unknown (`workers/reconcile.py`).
+"""`carepath scheduler`: every second, sweep lost work, hand waiting patients' texts (crisis first), due timers and due
+messages to Celery by id, then reconcile sends whose outcome is unknown (`workers/reconcile.py`).
 
 Claims are atomic conditional updates (`FOR UPDATE SKIP LOCKED` on PostgreSQL), so any number of schedulers may run
 at once and no timer is handed out twice. If the hand-off itself fails (Redis down), the rows not yet handed out go
@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 
 from apscheduler.schedulers.blocking import BlockingScheduler
 
+from models.inbox_sweep import hand_off_waiting_texts, return_unhanded_texts, sweep_texts
 from models.outbox import hand_off_due_messages, return_unhanded, sweep_messages
 from models.timers import claim_due_timers, release_claims, release_stale_claims
 from workers.reconcile import reconcile_stale_sends
@@ -29,17 +30,24 @@ class TickResult:
     messages: int = 0
     released: int = 0
     reconciled: int = 0  # stale sends the provider turned out to have: marked sent, not resent
+    texts: int = 0  # patients' texts handed to workers (a text's webhook hands it out itself; these were waiting)
 
 
 def tick(svc: Services, now: datetime | None = None) -> TickResult:
     """One round: sweep, claim and hand off, then reconcile stale sends. Safe to run concurrently in many processes."""
-    from workers.tasks import deliver_message, fire_timer  # the tasks import the app, which reads settings
+    from workers.tasks import deliver_message, fire_timer, hand_text  # the tasks import the app, which reads settings
 
     now = now or datetime.now(UTC)
     result = TickResult()
-    timers_grace, messages_grace = sweep_graces(svc)
-    result.released = svc.run(release_stale_claims, now, timers_grace)
+    texts_grace, timers_grace, messages_grace = sweep_graces(svc)
+    result.released = svc.run(sweep_texts, now, texts_grace)
+    result.released += svc.run(release_stale_claims, now, timers_grace)
     result.released += svc.run(sweep_messages, now, messages_grace)
+    # Texts first, crisis texts first among them: a patient in crisis does not wait behind due reminders.
+    texts = svc.run(hand_off_waiting_texts, now)
+    crisis = {inbox_id for inbox_id, is_crisis in texts if is_crisis}
+    result.texts = hand_off([inbox_id for inbox_id, _ in texts], lambda text: hand_text(text, text in crisis),
+                            lambda rest: svc.run(return_unhanded_texts, rest, now))
     timer_ids = [claimed.id for claimed in svc.run(claim_due_timers, now)]
     result.timers = hand_off(timer_ids, fire_timer.delay, lambda rest: svc.run(release_claims, rest, now))
     message_ids = svc.run(hand_off_due_messages, now)
@@ -49,9 +57,9 @@ def tick(svc: Services, now: datetime | None = None) -> TickResult:
     reconciled = reconcile_stale_sends(svc, now)
     result.released += reconciled.resent
     result.reconciled = reconciled.found
-    if result.timers or result.messages or result.released or result.reconciled:
-        log.info("tick: %d timers, %d messages handed off; %d released; %d reconciled", result.timers,
-                 result.messages, result.released, result.reconciled)
+    if result.timers or result.messages or result.released or result.reconciled or result.texts:
+        log.info("tick: %d timers, %d messages handed off; %d released; %d reconciled; %d texts handed off",
+                 result.timers, result.messages, result.released, result.reconciled, result.texts)
     return result
 
 
@@ -61,23 +69,23 @@ def tick(svc: Services, now: datetime | None = None) -> TickResult:
 BACKLOG_GRACE_FACTOR = 10
 
 
-def sweep_graces(svc: Services) -> tuple[int, int]:
-    """The stale-claim grace for timers and for messages, longer for a queue that still has a backlog."""
-    from workers.celery_app import SMS_QUEUE, TIMER_QUEUE
+def sweep_graces(svc: Services) -> tuple[int, int, int]:
+    """The stale-claim grace for texts, timers and messages, longer for a queue that still has a backlog."""
+    from workers.celery_app import CRISIS_QUEUE, SMS_QUEUE, TEXT_QUEUE, TIMER_QUEUE
     from workers.ops import queue_depths
 
     grace = svc.settings.handoff_grace_seconds
     if svc.settings.tasks == "inline":
-        return grace, grace
+        return grace, grace, grace
     try:
         depths = queue_depths(svc.settings)
     except Exception:  # broker unreachable: nothing can be handed out this tick anyway; keep the plain grace
-        return grace, grace
+        return grace, grace, grace
 
-    def for_queue(queue: str) -> int:
-        return grace * BACKLOG_GRACE_FACTOR if depths.get(queue, 0) > 0 else grace
+    def for_queue(*queues: str) -> int:
+        return grace * BACKLOG_GRACE_FACTOR if any(depths.get(queue, 0) > 0 for queue in queues) else grace
 
-    return for_queue(TIMER_QUEUE), for_queue(SMS_QUEUE)
+    return for_queue(TEXT_QUEUE, CRISIS_QUEUE), for_queue(TIMER_QUEUE), for_queue(SMS_QUEUE)
 
 
 def hand_off(ids: list[str], send: Callable[[str], object], give_back: Callable[[list[str]], int]) -> int:

@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import AliasChoices, Field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AliasChoices, Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from workflows.catalog import SINGLE_SEGMENT, segments
+from workflows.clinic import Clinic
+from workflows.escalations import REASONS
+
+# Staff alerts link here (`api.dashboard.signin` sends it on to the console's worklist). The text is the one
+# `workflows.escalations.alert_staff` writes; tests/unit/test_settings_security.py fails when the two drift apart.
+WORKLIST_LINK_PATH = "/worklist"
+STAFF_ALERT = "carepath: patient #{ref} needs follow-up ({label}). Worklist: {link}"
 
 
 class Settings(BaseSettings):
@@ -53,6 +63,62 @@ class Settings(BaseSettings):
     log_format: Literal["text", "json"] = "text"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
 
+    # Staff sign-in (docs/admin-guide.md). A session unused for `session_idle_seconds` ends, and every session ends
+    # `session_max_seconds` after sign-in. Failed sign-ins within `signin_lock_minutes`: `signin_max_failures` for
+    # one account, `signin_max_failures_per_address` from one address (a clinic behind one NAT shares it), and
+    # signing in is paused for `signin_lock_minutes`.
+    session_idle_seconds: int = Field(default=15 * 60, ge=1)
+    session_max_seconds: int = Field(default=12 * 3600, ge=60)
+    signin_max_failures: int = Field(default=5, ge=1)
+    signin_max_failures_per_address: int = Field(default=20, ge=1)
+    signin_lock_minutes: int = Field(default=15, ge=1)
+    # Proxies (addresses or networks, comma-separated) whose X-Forwarded-Proto and X-Forwarded-For are believed:
+    # requests they forward as https get Secure cookies, and the audit records the client behind them.
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Optional OpenID Connect sign-in (an identity provider the clinic runs); accounts are matched by email.
+    oidc_issuer: str | None = None
+    oidc_client_id: str | None = None
+    oidc_client_secret: str | None = None
+    oidc_label: str = Field(default="your organisation's account", max_length=60)
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _proxy_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        for entry in value or []:
+            try:
+                ipaddress.ip_network(str(entry), strict=False)
+            except ValueError:
+                raise ValueError(f"CAREPATH_TRUSTED_PROXIES: {entry!r} is not an IP address or network") from None
+        return value
+
+    @model_validator(mode="after")
+    def _staff_alert_fits_one_sms(self) -> Settings:
+        link = worklist_link(self.public_url)
+        longest = max((rule.label for rule in REASONS.values()), key=len)
+        alert = STAFF_ALERT.format(ref="0123abcd", label=longest, link=link)
+        budget = min(SINGLE_SEGMENT - (len(alert) - len(link)), _clinic_link_limit())
+        if segments(alert) > 1 or len(link) > budget:
+            raise ValueError(f"CAREPATH_PUBLIC_URL is too long: staff alerts link to {link} ({len(link)} characters) "
+                             f"and must fit one SMS, so the link can be at most {budget} characters. Use a shorter "
+                             "address for the clinic's carepath.")
+        return self
+
+    @model_validator(mode="after")
+    def _oidc_complete(self) -> Settings:
+        given = [name for name in ("oidc_issuer", "oidc_client_id", "oidc_client_secret") if getattr(self, name)]
+        if given and len(given) < 3:
+            missing = sorted({"oidc_issuer", "oidc_client_id", "oidc_client_secret"} - set(given))
+            raise ValueError(f"OpenID Connect sign-in needs {', '.join('CAREPATH_' + n.upper() for n in missing)} too")
+        if self.oidc_issuer and self.environment == "production" and not self.oidc_issuer.startswith("https://"):
+            raise ValueError("CAREPATH_OIDC_ISSUER must be an https:// address in production")
+        return self
+
+    @property
+    def oidc_enabled(self) -> bool:
+        return bool(self.oidc_issuer and self.oidc_client_id and self.oidc_client_secret)
+
     @model_validator(mode="after")
     def _complete_for_its_backend(self) -> Settings:
         if self.sms_backend == "twilio":
@@ -69,3 +135,14 @@ class Settings(BaseSettings):
             if self.public_url.startswith("http://127.0.0.1"):
                 raise ValueError("production needs CAREPATH_PUBLIC_URL, the address Twilio calls back")
         return self
+
+
+def worklist_link(public_url: str) -> str:
+    """The address staff alerts send staff to."""
+    return f"{public_url.rstrip('/')}{WORKLIST_LINK_PATH}"
+
+
+def _clinic_link_limit() -> int:
+    """The longest worklist link the clinic's definition accepts (`workflows.clinic.Clinic.worklist_url`)."""
+    limits = [item.max_length for item in Clinic.model_fields["worklist_url"].metadata if hasattr(item, "max_length")]
+    return min(limits, default=SINGLE_SEGMENT)

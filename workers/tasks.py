@@ -10,10 +10,15 @@ import logging
 import random
 from datetime import UTC, datetime, timedelta
 
-from models.inbox import report_to_workflow
+from sqlalchemy.exc import DBAPIError
+
+from models.inbox import apply_text
+from models.inbox_sweep import release_text, requeue_text
+from models.numbers import report_to_number
 from models.outbox import claim_message, deliver, mark_failed, requeue
+from models.store import ConcurrencyConflict
 from models.timers import fire_claimed
-from workers.celery_app import app
+from workers.celery_app import CRISIS_QUEUE, TEXT_QUEUE, app
 from workers.ops import connect_task_counters
 from workers.runtime import services
 from workers.sms_errors import (
@@ -32,6 +37,12 @@ connect_task_counters()  # failures and retries in the last hour, for the dashbo
 MAX_SEND_RETRIES = 8
 BACKOFF_CAP_SECONDS = 300
 PARKED_AFTER_RETRIES = timedelta(minutes=5)
+
+
+# A text that keeps conflicting (a busy workflow: timers, staff, a burst of texts) or meets a database restart is
+# retried by Celery with short jittered waits, then given back to the inbox for the scheduler's sweep.
+MAX_APPLY_RETRIES = 10
+APPLY_BACKOFF_CAP_SECONDS = 5
 
 
 def now() -> datetime:
@@ -54,6 +65,44 @@ def fire_timer(timer_id: str) -> bool:
     return fired
 
 
+@app.task(name="workers.tasks.apply_inbound_text", bind=True, acks_late=True, reject_on_worker_lost=True,
+          max_retries=MAX_APPLY_RETRIES)
+def apply_inbound_text(self, inbox_id: str) -> str:
+    """Apply one stored patient text to its workflow(s), exactly once (its event's key is the MessageSid)."""
+    svc = services()
+    try:
+        applied = apply_text(svc.store, inbox_id, now())
+    except (ConcurrencyConflict, DBAPIError) as exc:
+        if self.request.is_eager or self.request.retries >= MAX_APPLY_RETRIES:
+            _give_back(svc, inbox_id)  # the next sweep hands it out again
+            log.warning("inbound text %s not applied yet (%s): back in the inbox", inbox_id, type(exc).__name__)
+            return "released"
+        _requeue(svc, inbox_id)
+        log.info("inbound text %s: %s, retrying", inbox_id, type(exc).__name__)
+        raise self.retry(countdown=random.uniform(0, min(APPLY_BACKOFF_CAP_SECONDS, 0.2 * 2 ** self.request.retries)),
+                         exc=exc) from None
+    return applied.status if applied is not None else "already handled"
+
+
+def hand_text(inbox_id: str, crisis: bool, retry: bool = True) -> None:
+    """Send one stored text's id to a worker: a crisis text on the crisis queue, ahead of any backlog."""
+    apply_inbound_text.apply_async((inbox_id,), queue=CRISIS_QUEUE if crisis else TEXT_QUEUE, retry=retry)
+
+
+def _give_back(svc, inbox_id: str) -> None:
+    try:
+        svc.run(release_text, inbox_id)
+    except DBAPIError:  # the database is away: the row is still `queued`, and the sweep's grace brings it back
+        pass
+
+
+def _requeue(svc, inbox_id: str) -> None:
+    try:
+        svc.run(requeue_text, inbox_id, now())
+    except DBAPIError:
+        pass
+
+
 @app.task(name="workers.tasks.deliver_message", bind=True, acks_late=True, reject_on_worker_lost=True,
           max_retries=MAX_SEND_RETRIES)
 def deliver_message(self, message_id: str) -> str:
@@ -66,11 +115,12 @@ def deliver_message(self, message_id: str) -> str:
         status = deliver(svc.store, message, svc.gateway, now())
     except RecipientOptedOut as exc:
         svc.run(mark_failed, message_id, code_of(exc))
-        report_to_workflow(svc.store, message.workflow_id, "sms.opted_out_at_carrier", message_id, code_of(exc), now())
+        # The number's: every patient on it is opted out (and an answer to an unknown number has no workflow).
+        report_to_number(svc.store, message_id, "sms.opted_out_at_carrier", code_of(exc), now())
         status = "failed"
     except (InvalidRecipient, PermanentSmsError) as exc:
         svc.run(mark_failed, message_id, code_of(exc))
-        report_to_workflow(svc.store, message.workflow_id, "sms.undeliverable", message_id, code_of(exc), now())
+        report_to_number(svc.store, message_id, "sms.undeliverable", code_of(exc), now())
         status = "failed"
     except SendOutcomeUnknown as exc:
         # The provider may have the message: leave it `sending`. Its status callback marks it sent; without one, the

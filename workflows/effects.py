@@ -57,7 +57,18 @@ class SendMessage:
     drop_reason: str | None = None  # decided already: written as dropped, never sent
 
 
-Effect = ScheduleTimer | CancelTimer | FireTimer | SaveEscalation | SendMessage
+@dataclass(frozen=True)
+class DropPendingMessages:
+    """Drop every automated patient message of this workflow still waiting in the outbox (`pending` or `queued`),
+    with `reason` as the drop reason. Staff alerts and direct replies to the patient are not touched.
+
+    Emitted when a workflow becomes final (`workflow_closed`): the core cannot see the outbox, the store can.
+    """
+
+    reason: str
+
+
+Effect = ScheduleTimer | CancelTimer | FireTimer | SaveEscalation | SendMessage | DropPendingMessages
 
 
 @dataclass

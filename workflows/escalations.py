@@ -7,6 +7,8 @@ from datetime import datetime, timedelta
 
 from workflows.clock import add_business_days, end_of_local_day
 from workflows.effects import SendMessage
+from workflows.events import is_copy
+from workflows.messages import send_to_patient
 from workflows.state import Escalation
 from workflows.step import Step
 
@@ -42,6 +44,14 @@ REASONS: dict[str, ReasonRule] = {
     "call_patient": ReasonRule("routine", "coordinator", "call the patient"),
     "phone_unreachable": ReasonRule("routine", "coordinator", "phone number to check"),
 }
+
+# Worklist items that only make sense while the patient is in care: closed, with a note, when the workflow ends.
+# Clinical and safety items (crisis language, C-SSRS, PHQ-9 item 9, blood pressure, missed or low check-ins, the REMS
+# monitoring form still owed for a past session, reviews) stay open for staff to resolve.
+ACTIVE_ONLY = frozenset({
+    "referral_contact", "confirmation_missing", "reschedule_request", "rems_enrollment_missing", "call_patient",
+    "no_show", "opted_out", "phone_unreachable",
+})
 
 TIER_TWO_OWNER = {"routine": "clinic_manager", "urgent": "medical_director", "emergency": "medical_director"}
 STAFF_NUMBER_FOR_OWNER = {"clinician": "on_call", "medical_director": "medical_director", "clinic_manager": "clinic_manager"}
@@ -85,6 +95,8 @@ def raise_escalation(
         elif existing.status == "acknowledged" and severity != "routine":
             # Acknowledged is not resolved: a new urgent cause must page someone again, not just bump a counter.
             _reopen(step, existing)
+        if severity == "emergency":
+            crisis_line_to_patient(step)
         return existing
     escalation = Escalation(
         id=step.next_escalation_id(),
@@ -99,7 +111,22 @@ def raise_escalation(
     )
     step.state.escalations[escalation.id] = escalation
     _start_clock(step, escalation, deadline, ladder)
+    if severity == "emergency":
+        crisis_line_to_patient(step)
     return escalation
+
+
+def crisis_line_to_patient(step: Step) -> None:
+    """Every emergency (PROTOCOL.md §6): the patient gets the crisis line at once, whatever the hour and the cap.
+
+    Urgent and not automated, like the answer to a crisis text; sent once per event, however many emergencies it
+    raises. A shared number's copy of a text sends nothing: the first patient's record answered it.
+    """
+    if any(m.kind == "crisis" and m.recipient == "patient" for m in step.messages):
+        return
+    if is_copy(step.event.data):
+        return
+    send_to_patient(step, "crisis", automated=False, urgent=True)
 
 
 def _reopen(step: Step, escalation: Escalation) -> None:
@@ -186,6 +213,13 @@ def close(step: Step, escalation: Escalation, by: str | None, note: str | None) 
     escalation.note = note
     escalation.updated_at = step.now
     step.cancel_timer(f"escalation:{escalation.id}")
+
+
+def close_active_only(step: Step, note: str) -> None:
+    """The workflow ended: close the open items that only made sense while the patient was in care."""
+    for escalation in list(step.state.escalations.values()):
+        if escalation.reason in ACTIVE_ONLY and escalation.status != "resolved":
+            close(step, escalation, "carepath", note)
 
 
 def close_open(step: Step, reason: str, note: str, session: str | None = None) -> None:

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import warnings
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_serializer,
+    model_validator,
+)
 
 from workflows.errors import Rejected
 from workflows.protocol import Route
@@ -198,10 +207,42 @@ class Reasoned(Payload):
     clinician: Text | None = None
 
 
-class SmsReceived(Payload):
-    from_: Phone = Field(alias="from")
-    body: Annotated[str, Field(max_length=10_000)]
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+# `copy` shadows pydantic's deprecated `BaseModel.copy()`, which nothing calls: the payload's field is the bool.
+with warnings.catch_warnings():
+    warnings.filterwarnings("ignore", message='Field name "copy"', category=UserWarning)
+
+    class SmsReceived(Payload):
+        from_: Phone = Field(alias="from")
+        body: Annotated[str, Field(max_length=10_000)]
+        # Recorded and acted on, but no reply: the same text already answered on another record (a shared number).
+        copy: bool = False
+        model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+        @model_serializer(mode="wrap")
+        def _copy_only_when_set(self, handler):
+            # An ordinary text's history keeps the two fields it always had.
+            dumped = handler(self)
+            if not self.copy:
+                dumped.pop("copy", None)
+            return dumped
+
+
+def is_copy(data: Payload) -> bool:
+    """Whether an event's data is a shared number's copy of a text (recorded and acted on, never answered).
+
+    Ask this, not `getattr(data, "copy", ...)`: every other payload has pydantic's `copy()` method under that name."""
+    return isinstance(data, SmsReceived) and data.copy
+
+
+STAFF_MESSAGE_MAX = 320  # two SMS segments: staff write to patients briefly, as the clinic's own texts do
+
+
+class StaffMessage(Payload):
+    """A text a coordinator or clinician writes to the patient."""
+
+    body: Annotated[str, Field(min_length=1, max_length=STAFF_MESSAGE_MAX)]
+    urgent: bool = False  # goes at once, even in the patient's quiet hours
+    send_anyway: bool = False  # the sender confirmed a text that names a drug, a diagnosis or a score
 
 
 class ProviderReport(Payload):
@@ -243,6 +284,7 @@ PAYLOADS: dict[str, type[Payload]] = {
     "patient.withdrew": Reasoned,
     "workflow.discharged": Reasoned,
     "sms.received": SmsReceived,
+    "message.sent_by_staff": StaffMessage,
     "sms.opted_out_at_carrier": ProviderReport,
     "sms.undeliverable": ProviderReport,
     **{event_type: TimerFired for event_type in TIMER_EVENTS.values()},

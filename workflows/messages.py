@@ -12,17 +12,22 @@ from datetime import datetime, time, timedelta
 from workflows.clock import at_local_time, local
 from workflows.effects import SendMessage
 from workflows.protocol import MessagingRules
-from workflows.stages import Stage
+from workflows.stages import FINAL, Stage
 from workflows.state import OPEN_SESSION, WorkflowState
 from workflows.step import Step
 from workflows.subjects import Subject
 
 REMINDER_KINDS = frozenset({"session_reminder", "evaluation_reminder", "therapy_reminder"})
+# Texts about one visit at one time: pointless once it is cancelled or moved. A `confirm_request` asks a confirmation
+# that had to wait its turn (`workflows/conversation.py`).
+VISIT_KINDS = REMINDER_KINDS | {"confirm_request"}
 # Session texts a safety hold suspends (a no-show note deferred by quiet hours included).
-PAUSED_KINDS = REMINDER_KINDS | {"no_show"}
+PAUSED_KINDS = VISIT_KINDS | {"no_show"}
 # Without SMS, these become a coordinator's phone call: a patient must still hear about the visit or be checked on.
 CALL_INSTEAD = REMINDER_KINDS | {"checkin"}
 LOG_DAYS_KEPT = 14
+# A final workflow (withdrawn, discharged, declined) sends nothing automated: what waits in the outbox is dropped.
+WORKFLOW_CLOSED = "workflow_closed"
 
 
 def send_to_patient(
@@ -42,7 +47,7 @@ def send_to_patient(
     state, clinic = step.state, step.clinic
     when = format_when(subject_start, state.patient.timezone) if subject_start else ""
     kind, body = clinic.catalog.render(template, clinic=clinic.name, clinic_phone=clinic.phone, when=when)
-    drop = suppressed or _blocked(state, direct_reply=not automated)
+    drop = suppressed or (_closed(state) if automated else None) or _blocked(state, direct_reply=not automated)
     not_before = step.now
     if drop is None and automated and not urgent:
         not_before, deferred_by = delivery_slot(state, step.protocol.messaging, step.now)
@@ -67,6 +72,10 @@ def _blocked(state: WorkflowState, direct_reply: bool = False) -> str | None:
     if state.patient.opted_out:
         return "opted_out"
     return None
+
+
+def _closed(state: WorkflowState) -> str | None:
+    return WORKFLOW_CLOSED if state.stage in FINAL else None
 
 
 def format_when(moment: datetime, zone: str) -> str:
@@ -145,11 +154,13 @@ def recheck(state: WorkflowState, message: Pending, now: datetime, rules: Messag
     """At send time: is this message still wanted, allowed, and allowed now?"""
     if message.recipient != "patient":
         return Verdict("send")
+    if message.automated and _closed(state):
+        return Verdict("drop", WORKFLOW_CLOSED)  # final means silent; staff alerts and direct replies still go
     blocked = _blocked(state, direct_reply=not message.automated)
     if blocked:
         return Verdict("drop", blocked)
     subject = Subject.parse_optional(message.subject)
-    if message.kind in REMINDER_KINDS and not _subject_unchanged(state, subject, message.subject_start):
+    if message.kind in VISIT_KINDS and not _subject_unchanged(state, subject, message.subject_start):
         return Verdict("drop", "cancelled")
     if message.kind in PAUSED_KINDS and state.stage == Stage.PAUSED and subject is not None and subject.kind == "session":
         # A safety hold since planning: session reminders are suspended (PROTOCOL.md §2), as `reminder_due` does.

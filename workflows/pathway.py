@@ -17,7 +17,7 @@ from workflows.clinic import Clinic
 from workflows.effects import CancelTimer, Decision, FireTimer, diff_effects
 from workflows.errors import Rejected
 from workflows.events import PAYLOADS, SYSTEM, Event, TimerFired, make_event
-from workflows.handlers import care, dosing, inbound, intake, messaging, sessions
+from workflows.handlers import care, dosing, inbound, intake, messaging, sessions, staff_sms
 from workflows.protocol import Protocol
 from workflows.stages import EVENT_RULES, TIMER_EVENTS, Role, allowed_events, role_may_post
 from workflows.state import Patient, Timer, WorkflowState
@@ -52,6 +52,7 @@ HANDLERS: dict[str, Handler] = {
     "patient.withdrew": intake.patient_withdrew,
     "workflow.discharged": intake.workflow_discharged,
     "sms.received": inbound.sms_received,
+    "message.sent_by_staff": staff_sms.message_sent_by_staff,
     "sms.opted_out_at_carrier": inbound.opted_out_at_carrier,
     "sms.undeliverable": inbound.undeliverable,
 }
@@ -68,6 +69,7 @@ TIMER_HANDLERS: dict[str, Callable[[Step, Timer], None]] = {
     "checkin": lambda step, timer: messaging.checkin_due(step, timer.session),
     "checkin_nudge": lambda step, timer: messaging.checkin_nudge_due(step, timer.session),
     "checkin_missed": lambda step, timer: messaging.checkin_missed_due(step, timer.session, timer.data["elevated"]),
+    "question_expiry": lambda step, timer: messaging.question_expired(step),
 }
 assert set(TIMER_HANDLERS) == set(TIMER_EVENTS), "every timer kind needs a handler"
 
@@ -131,11 +133,14 @@ def _apply(
             raise Rejected(f"{event.type} is not handled by this version of carepath", code="not_allowed",
                            stage=state.stage, rule="event_known", allowed=allowed_events(state.stage))
         handler(step, event.data)
+    # One digit question at a time: whatever happened, the next waiting question is asked once the floor is free.
+    messaging.ask_waiting(step)
     effects = diff_effects(before, step.state)
     if fired is not None:
         # The timer that fired is recorded as fired, not cancelled, unless the handler set it again (a repeat).
         effects = [e for e in effects if not (isinstance(e, CancelTimer) and e.key == fired.key)]
         effects.insert(0, fired)
+    effects.extend(step.requests)  # before the decision's own messages, which they must not touch
     effects.extend(step.messages)
     return Decision(step.state, effects)
 

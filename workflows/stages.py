@@ -78,6 +78,7 @@ EVENT_RULES: dict[str, EventRule] = {
     "patient.withdrew": EventRule(NON_FINAL, STAFF, "patient leaves the program"),
     "workflow.discharged": EventRule(NON_FINAL, CLINICAL, "end of care"),
     "sms.received": EventRule(ALL, frozenset({Role.PATIENT}), "a patient's text"),
+    "message.sent_by_staff": EventRule(NON_FINAL, STAFF, "text the patient"),
     # Reported by the SMS provider through the workers, never posted by people.
     "sms.opted_out_at_carrier": EventRule(ALL, frozenset({Role.SYSTEM}), "the carrier says the patient opted out"),
     "sms.undeliverable": EventRule(ALL, frozenset({Role.SYSTEM}), "the number cannot take SMS"),
@@ -97,6 +98,7 @@ TIMER_EVENTS: dict[str, str] = {
     "checkin": "checkin.due",
     "checkin_nudge": "checkin.nudge_due",
     "checkin_missed": "checkin.missed",
+    "question_expiry": "question.expired",
 }
 
 def allowed_events(stage: Stage) -> list[str]:

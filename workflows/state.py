@@ -118,11 +118,18 @@ class Timer(Model):
 
 
 class Question(Model):
-    """What a digit reply answers: the most recent reminder (1 confirm, 2 reschedule) or check-in (0–10)."""
+    """A digit question put to the patient: a visit confirmation (1 confirm, 2 reschedule) or a check-in (0–10).
+
+    Asked, it is open from `asked_at` (the moment the message asking it is due to leave) until it is answered or
+    `expires_at` (a confirmation: the visit's start; a check-in: when it counts as missed). Waiting in the queue,
+    `asked_at` is when it was queued. `workflows/conversation.py` holds the rules.
+    """
 
     kind: Literal["confirm", "checkin"]
     subject: str  # a `Subject` as stored: "session:<id>" or "appointment:<id>"
     asked_at: datetime
+    expires_at: datetime | None = None
+    start: datetime | None = None  # a confirmation: the visit time it asks about (a moved visit is another question)
     clarified: bool = False  # an unreadable reply gets one clarification, not one per message
 
 
@@ -163,9 +170,12 @@ class WorkflowState(Model):
     requested_instruments: list[str] = []
     escalations: dict[str, Escalation] = {}
     timers: dict[str, Timer] = {}
-    open_question: Question | None = None
+    open_question: Question | None = None  # the one digit question put to the patient, open from its asked_at
+    earlier_question: Question | None = None  # the question it took over from: answerable until it opens
+    queued_questions: list[Question] = []  # to be asked, in turn, once the open question is answered or expires
     checkins: dict[str, Checkin] = {}
     message_log: dict[str, int] = {}  # patient-local date → automated messages planned to leave that day
+    questions_asked_again: int = Field(default=0, ge=0)  # waiting confirmations asked so far (each its own message)
     escalation_count: int = Field(default=0, ge=0)
 
     def open_escalation(self, reason: str) -> Escalation | None:

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from typing import Literal, NoReturn
 
 from workflows.clinic import Clinic
-from workflows.effects import SendMessage
+from workflows.effects import DropPendingMessages, SendMessage
 from workflows.errors import Rejected
 from workflows.events import Event
 from workflows.protocol import Protocol
@@ -25,6 +25,8 @@ class Step:
     protocol: Protocol
     clinic: Clinic
     messages: list[SendMessage] = field(default_factory=list)
+    # Effects that are neither timers, escalations nor new messages (those are derived or collected on their own).
+    requests: list[DropPendingMessages] = field(default_factory=list)
 
     def reject(self, message: str, rule: str, code: str = "rule", field: str | None = None) -> NoReturn:
         raise Rejected(

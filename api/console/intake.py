@@ -17,6 +17,7 @@ from api.console.web import Staff, form_key, render
 from api.dashboard.access import page_router
 from api.deps import ServicesDep, actor_of
 from api.errors import status_of
+from api.views import number_warnings
 from models.tables import User
 from workers.runtime import Services
 from workflows.errors import Rejected
@@ -70,7 +71,9 @@ def _take_referral(request: Request, svc: Services, user: User, form: Any) -> Re
         log.info("console: referral refused (%s, field %s)", exc.code, exc.field)  # never the values typed
         return _again(request, svc, user, fields, form, key, exc.field, _helpful(exc, form), status_of(exc))
     done = "duplicate" if outcome.duplicate else "recorded"
-    return RedirectResponse(f"/console/patients/{outcome.workflow_id}?{done}={EVENT}", status_code=303)
+    # A number on file for another patient, or one that said STOP: accepted, and the page opens with the warning.
+    check = "&check=number" if number_warnings(svc.engine, event.data.patient.phone, outcome.patient_id) else ""
+    return RedirectResponse(f"/console/patients/{outcome.workflow_id}?{done}={EVENT}{check}", status_code=303)
 
 
 def _again(request: Request, svc: Services, user: User, fields: list[FormField], form: Any, key: str,

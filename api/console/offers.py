@@ -20,6 +20,9 @@ from workflows.state import CLOSED_SESSION, WorkflowState
 
 # Events people post. Patients' texts and the SMS provider's reports reach the engine by their own doors.
 PEOPLE = frozenset({Role.COORDINATOR, Role.CLINICIAN, Role.OPS})
+# Events the patient page gives a panel of their own instead of a generated form (the reply box: it shows consent,
+# STOP and quiet hours before anything is typed).
+OWN_PANEL = frozenset({"message.sent_by_staff"})
 # Ids a person chooses for something new: a suggestion to start from, unique in the workflow.
 NEW_ID_PREFIX = {"session": "s", "appointment": "appt"}
 
@@ -32,7 +35,7 @@ def offered_events(stage: Stage, role: str) -> list[str]:
     """
     declared = list(EVENT_RULES)
     found = [event for event in allowed_events(stage)
-             if EVENT_RULES[event].roles & PEOPLE and role_may_post(Role(role), event)]
+             if EVENT_RULES[event].roles & PEOPLE and role_may_post(Role(role), event) and event not in OWN_PANEL]
     return sorted(found, key=lambda event: (len(EVENT_RULES[event].allowed_in) >= len(NON_FINAL), declared.index(event)))
 
 

@@ -10,15 +10,17 @@ from urllib.parse import urlencode
 from fastapi import Request
 from fastapi.responses import Response
 
-from api.console import web
+from api.console import reply, web
 from api.console.offers import Attempt, actions_for
+from api.console.reply import ReplyBox
 from api.console.web import Staff, render
 from api.dashboard.access import page_router
 from api.dashboard.chart import TRENDED, score_trend
 from api.dashboard.escalations import escalation_row
 from api.deps import ServicesDep
 from api.ids import WorkflowId
-from models.queries import listing
+from api.views import number_warnings
+from models.queries import inbox, listing
 from models.tables import EventRecord, User
 from workers.runtime import Services
 from workflows.stages import EVENT_RULES, Stage
@@ -88,16 +90,16 @@ def _next_visit(state: WorkflowState, now: datetime) -> datetime | None:
 
 @router.get("/console/patients/{workflow_id}")
 def patient(user: Staff, workflow_id: WorkflowId, request: Request, svc: ServicesDep, recorded: str = "",
-            duplicate: str = "") -> Response:
+            duplicate: str = "", texted: str = "", check: str = "") -> Response:
     """A patient's page, with the actions the pathway allows now for the signed-in role."""
-    notice = None
+    notice = reply.texted_notice(texted)
     if recorded == "referral.received":
         notice = "Referral saved: the pathway has started (referral.received)."
     elif recorded in EVENT_RULES:
         notice = f"Recorded: {EVENT_RULES[recorded].summary} ({recorded})."
     elif duplicate in EVENT_RULES:
         notice = f"Already recorded: that {duplicate} form was sent twice and applied once."
-    return patient_page(request, svc, user, workflow_id, notice=notice)
+    return patient_page(request, svc, user, workflow_id, notice=notice, check_number=check == "number")
 
 
 def not_found(request: Request, svc: Services, user: User) -> Response:
@@ -106,8 +108,11 @@ def not_found(request: Request, svc: Services, user: User) -> Response:
 
 
 def patient_page(request: Request, svc: Services, user: User, workflow_id: str, *, attempt: Attempt | None = None,
-                 notice: str | None = None, status_code: int = 200) -> Response:
-    """The page as stored now; a refused `attempt` is drawn open, beside the form it came from."""
+                 notice: str | None = None, box: ReplyBox | None = None, check_number: bool = False,
+                 status_code: int = 200) -> Response:
+    """The page as stored now; a refused `attempt` (or text in the reply `box`) is drawn open, with its reason.
+
+    `check_number` (just after intake): the number's warnings (shared, opted out) are shown at the top."""
     found = listing.workflow_with_patient(svc.engine, workflow_id)
     if found is None:
         return not_found(request, svc, user)
@@ -118,6 +123,7 @@ def patient_page(request: Request, svc: Services, user: User, workflow_id: str, 
     escalations = listing.escalations_page(svc.engine, statuses=("open", "acknowledged", "resolved"),
                                            workflow_id=workflow.id, limit=200)
     outbox = listing.messages_of(svc.engine, workflow.id)
+    number = inbox.number_record(svc.engine, person.phone)
     context = {
         "user": user, "now": now, "notice": notice, "workflow": workflow, "state": state, "patient": person,
         "flags": state.active_flags(now), "referral": history[0].data if history else {},
@@ -128,6 +134,9 @@ def patient_page(request: Request, svc: Services, user: User, workflow_id: str, 
         "escalations": [escalation_row(record, pat, now, True) for record, pat in escalations.rows],
         "messages": outbox, "timeline": timeline(history),
         "scores": [a for a in state.assessments if a.instrument in TRENDED], "trend_svg": score_trend(state.assessments),
+        "box": box or reply.reply_box(svc, state, person, now, number=number),
+        "shared": inbox.others_on_number(svc.engine, person.phone, person.id), "number": number,
+        "warnings": number_warnings(svc.engine, person.phone, person.id) if check_number else [],
     }
     return render(request, svc, "patient.html", context, status_code=status_code)
 

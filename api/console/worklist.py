@@ -22,7 +22,8 @@ from api.dashboard.escalations import escalation_row
 from api.deps import ServicesDep, actor_of
 from api.errors import status_of
 from api.ids import EscalationId
-from models.queries import listing
+from models import unattached
+from models.queries import inbox, listing
 from models.store import ConcurrencyConflict
 from models.tables import User
 from workers.runtime import Services
@@ -58,8 +59,11 @@ def page(request: Request, svc: Services, user: User, filters: dict[str, str], *
                                   owner_role=filters["owner"] or None,
                                   acknowledged_by=user.name if filters["mine"] else None, limit=200)
     rows = []
+    # An unknown number's emergency has no patient: roles that see patients read the text that raised it instead.
+    texts = inbox.texts_by_id(svc.engine, [r.inbox_id for r, _ in found.rows if r.inbox_id]) if show else {}
     for record, patient in found.rows:
         row = escalation_row(record, patient, now, show)
+        row["text"] = texts[record.inbox_id].body if record.inbox_id in texts else None
         row["mine"] = record.acknowledged_by == user.name
         if failed and failed["id"] == record.id:
             row["error"], row["typed_note"] = failed["message"], failed["note"]
@@ -107,8 +111,11 @@ def _act(request: Request, svc: Services, user: User, escalation_id: str, event_
             return refused(f"The note is at most {NOTE_MAX} characters of text.", 422)
         data["note"] = note
     try:
-        event = make_event(event_type, data, actor=actor_of(user), idempotency_key=key)
-        svc.store.apply(record.workflow_id, event, request.app.state.clock(), retries=2)
+        if record.workflow_id is None:  # an unknown number's emergency: no history, its row is the record
+            unattached.settle(svc.store, record.id, event_type, user.name, request.app.state.clock(), data.get("note"))
+        else:
+            event = make_event(event_type, data, actor=actor_of(user), idempotency_key=key)
+            svc.store.apply(record.workflow_id, event, request.app.state.clock(), retries=2)
     except Rejected as exc:
         log.info("console: %s refused for escalation %s (%s)", event_type, record.id, exc.code)
         return refused(exc.describe(), status_of(exc))

@@ -14,6 +14,7 @@ from api import policy
 from api.dashboard.access import SignedIn, page_router
 from api.deps import ServicesDep, actor_of
 from api.ids import EscalationId
+from models import unattached
 from models.queries import listing
 from models.tables import EscalationRecord, PatientRow, User
 from workers.runtime import Services
@@ -39,15 +40,16 @@ def notice(msg: str | None) -> str | None:
     return NOTICES.get(msg or "")
 
 
-def escalation_row(record: EscalationRecord, patient: PatientRow, now: datetime, show: bool) -> dict[str, Any]:
-    """One worklist row; the patient's name only for roles that see patients (`show`)."""
+def escalation_row(record: EscalationRecord, patient: PatientRow | None, now: datetime, show: bool) -> dict[str, Any]:
+    """One worklist row; the patient's name only for roles that see patients (`show`). No patient: an emergency from
+    an unknown number, with the id of the text that raised it."""
     return {"id": record.id, "workflow_id": record.workflow_id, "reason": record.reason, "severity": record.severity,
             "tier": record.tier, "owner_role": record.owner_role, "status": record.status, "count": record.count,
             "raised_at": record.raised_at, "age_seconds": (now - record.raised_at).total_seconds(),
             "ack_deadline": record.ack_deadline, "acknowledged_by": record.acknowledged_by,
             "resolved_by": record.resolved_by, "note": record.note,
             "overdue": record.status == "open" and record.ack_deadline < now,
-            "patient_name": patient.name if show else None}
+            "patient_name": patient.name if show and patient else None, "inbox_id": record.inbox_id}
 
 
 @router.post("/dashboard/escalations/{escalation_id}/acknowledge")
@@ -75,9 +77,12 @@ def act(request: Request, svc: Services, user: User, escalation_id: str, event_t
     if found is None:
         return after(back, "unknown")
     record, _patient = found
-    event = make_event(event_type, {"escalation": record.id, "by": user.name, **extra}, actor=actor_of(user))
     try:
-        svc.store.apply(record.workflow_id, event, request.app.state.clock(), retries=2)
+        if record.workflow_id is None:  # an unknown number's emergency: no history, its row is the record
+            unattached.settle(svc.store, record.id, event_type, user.name, request.app.state.clock(), extra.get("note"))
+        else:
+            event = make_event(event_type, {"escalation": record.id, "by": user.name, **extra}, actor=actor_of(user))
+            svc.store.apply(record.workflow_id, event, request.app.state.clock(), retries=2)
     except Rejected as exc:
         log.info("dashboard: %s refused for escalation %s (%s)", event_type, record.id, exc.code)
         return after(back, "rejected")

@@ -1,4 +1,5 @@
-"""What every page response carries (no caching, a strict CSP, no sniffing), and the static files pages load."""
+"""What every response carries (never framed, no sniffing, no referrer; no caching where patient or account data
+may be), what every page adds (a strict CSP), and the static files pages load."""
 
 from __future__ import annotations
 
@@ -6,6 +7,11 @@ from pathlib import Path
 
 from fastapi import APIRouter
 from fastapi.responses import FileResponse, Response
+from starlette.datastructures import MutableHeaders
+from starlette.requests import HTTPConnection
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api.forwarded import is_https
 
 STATIC = Path(__file__).parent / "static"
 STATIC_MAX_AGE = 300  # stylesheets and scripts change only with a release; five minutes keeps a deploy visible
@@ -21,6 +27,44 @@ def secured(response: Response, scripts: bool = False) -> Response:
                                                    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
     response.headers["X-Content-Type-Options"] = "nosniff"
     return response
+
+
+# Everything under these may carry patient or account data: never kept by a browser or a proxy.
+NO_STORE_PREFIXES = ("/v1/", "/console", "/dashboard", "/admin", "/login", "/logout", "/account", "/worklist", "/docs",
+                     "/openapi.json", "/metrics")
+API_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+HSTS_SECONDS = 365 * 24 * 3600
+
+
+class SecurityHeaders:
+    """ASGI middleware for every response, the API's included: no framing (X-Frame-Options DENY and CSP
+    frame-ancestors 'none' when the response has no CSP of its own), nosniff, no Referer, `Cache-Control: no-store`
+    unless the response chose its own caching (static files), and HSTS over HTTPS."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path = scope.get("path", "")
+        no_store = path.startswith(NO_STORE_PREFIXES)
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                headers["X-Frame-Options"] = "DENY"
+                headers["X-Content-Type-Options"] = "nosniff"
+                headers["Referrer-Policy"] = "no-referrer"
+                headers.setdefault("Content-Security-Policy", API_CSP)
+                if no_store:
+                    headers.setdefault("Cache-Control", "no-store")
+                if "app" in scope and is_https(HTTPConnection(scope)):
+                    headers["Strict-Transport-Security"] = f"max-age={HSTS_SECONDS}"
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
 
 
 def static_file(path: Path, media_type: str) -> FileResponse:

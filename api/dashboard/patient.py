@@ -17,7 +17,7 @@ from api.dashboard.templating import REFRESH_SECONDS, page
 from api.deps import ServicesDep
 from api.ids import UnknownId, WorkflowId
 from api.views import event_view
-from models.queries import listing
+from models.queries import inbox, listing
 from workflows.state import WorkflowState
 
 router = page_router()
@@ -52,5 +52,8 @@ def patient_page(user: SignedIn, workflow_id: WorkflowId, request: Request, svc:
                       "error_code": m.error_code, "body": m.body if show else None} for m in outbox],
         "scores": [a for a in state.assessments if a.instrument in TRENDED],
         "trend_svg": score_trend(state.assessments),
+        # Others on the same phone number: by workflow id for ops, by name too for roles that see patients.
+        "shared": [{"workflow_id": w.id, "name": p.name if show else None}
+                   for w, p in inbox.others_on_number(svc.engine, patient.phone, patient.id)],
     }
     return page(request, svc, "patient.html", context)

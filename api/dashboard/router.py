@@ -1,9 +1,20 @@
-"""All dashboard routes, in one router for `create_app`."""
+"""All dashboard routes (and signing in, the account page and the admin pages), in one router for `create_app`."""
 
 from fastapi import APIRouter
 
-from api.dashboard import escalations, headers, overview, patient, signin
+from api.dashboard import (
+    account,
+    admin_audit,
+    admin_users,
+    escalations,
+    headers,
+    oidc,
+    overview,
+    patient,
+    second_factor,
+    signin,
+)
 
 router = APIRouter(include_in_schema=False)
-for _part in (signin, headers, overview, patient, escalations):
+for _part in (signin, second_factor, oidc, account, headers, overview, patient, escalations, admin_users, admin_audit):
     router.include_router(_part.router)

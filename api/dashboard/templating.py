@@ -9,6 +9,7 @@ import json
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from fastapi import Request
@@ -17,6 +18,7 @@ from fastapi.templating import Jinja2Templates
 from jinja2 import Environment
 
 from api import policy
+from api.dashboard.csrf import FormsCarryTheToken, csrf_field
 from api.dashboard.headers import secured
 from workers.runtime import Services
 
@@ -63,13 +65,24 @@ def compact(data: dict) -> str:
     return text if len(text) <= 300 else text[:297] + "…"
 
 
+def auto_refresh_url(request: Request) -> str:
+    """This page's address marked as a reload by the page itself (`?auto=1`), which does not keep a session awake."""
+    query = [(key, value) for key, value in request.query_params.multi_items() if key != "auto"]
+    return f"{request.url.path}?{urlencode([*query, ('auto', '1')])}"
+
+
 def configure(env: Environment) -> None:
-    """Give a template environment the pages' filters, and the policy's answer to who sees patients (the navigation)."""
+    """Give a template environment the pages' filters, the policy's answers the navigation asks (who sees patients,
+    who administers), and the form token in every POST form (`api.dashboard.csrf`)."""
     env.filters["local"] = local
     env.filters["duration"] = duration
     env.filters["compact"] = compact
     env.filters["label"] = lambda value: str(value).replace("_", " ")
     env.globals["sees_patients"] = policy.sees_patients
+    env.globals["administers"] = policy.administers
+    env.globals["csrf_field"] = csrf_field
+    env.globals["auto_refresh_url"] = auto_refresh_url
+    env.add_extension(FormsCarryTheToken)
 
 
 configure(templates.env)

@@ -15,6 +15,7 @@ from api.policy import sees_patients
 from api.routes.workflows import Limit, Offset, Page, page_of
 from api.schemas import AcknowledgeIn, ResolveIn, error_responses, links_to_escalation
 from api.views import EscalationView, escalation_view
+from models import unattached
 from models.queries import listing
 from models.tables import User
 from workflows.events import make_event
@@ -27,9 +28,9 @@ OwnerRole = Literal["coordinator", "clinician", "medical_director", "clinic_mana
 
 class EscalationActed(BaseModel):
     escalation: EscalationView
-    workflow_id: str
-    stage: str
-    event_id: int
+    workflow_id: str | None = None  # None (and no stage, no event): an unknown number's emergency, changed in place
+    stage: str | None = None
+    event_id: int | None = None
     duplicate: bool = False
 
 
@@ -79,6 +80,9 @@ def _act(svc, user: User, now, escalation_id: str, event_type: str, extra: dict,
     storable(data, "")
     storable(key, "idempotency_key")
     event = make_event(event_type, data, actor=actor_of(user), idempotency_key=key)
+    if record.workflow_id is None:
+        record = unattached.settle(svc.store, record.id, event_type, user.name, now, extra.get("note"))
+        return EscalationActed(escalation=escalation_view(record, None, sees_patients(user)))
     outcome = svc.store.apply(record.workflow_id, event, now, retries=2)
     record, patient = listing.escalation(svc.engine, record.id)
     return EscalationActed(escalation=escalation_view(record, patient, sees_patients(user)),

@@ -12,9 +12,8 @@ from api.deps import Now, ServicesDep
 from api.errors import ApiError
 from api.schemas import error_responses
 from api.twilio_signature import verified_form
-from models.inbox import receive_sms
+from workers.inbound import accept_text
 from workers.status_callbacks import handle_status_callback
-from workflows.errors import Rejected
 
 log = logging.getLogger("carepath.webhooks")
 router = APIRouter(prefix="/v1/webhooks/twilio", tags=["webhooks"])
@@ -34,24 +33,19 @@ def _clean(value: str | None) -> str:
     return (value or "").replace("\x00", "")
 
 
-@router.post("/sms", response_class=Response, openapi_extra=_form_body("From", "Body", "MessageSid"),
-             responses={200: {"description": "Empty TwiML", "content": {"application/xml": {}}},
+@router.post("/sms", response_class=Response, openapi_extra=_form_body("From", "To", "Body", "MessageSid"),
+             responses={200: {"description": "Empty TwiML: the text is stored", "content": {"application/xml": {}}},
                         **error_responses(400, 403, 413, 422)})
 async def inbound_sms(request: Request, svc: ServicesDep, now: Now) -> Response:
-    """A patient's text: applied as `sms.received` to their workflow (idempotent on Twilio's MessageSid)."""
+    """A patient's text: stored in the inbox (once per MessageSid) and answered at once; applied to the workflow after."""
     form = await verified_form(request, svc.settings)
-    phone, body, sid = _clean(form.get("From")), _clean(form.get("Body")), _clean(form.get("MessageSid"))
+    phone, body = _clean(form.get("From")), _clean(form.get("Body"))
+    sid = _clean(form.get("MessageSid") or form.get("SmsSid"))
     if not phone:
         raise ApiError(422, "invalid request: From: required", details={"field": "From"})
-    key = f"twilio:{sid}" if sid and len(sid) <= MAX_ID_LENGTH else None
-    try:
-        outcome = await run_in_threadpool(receive_sms, svc.store, phone, body, now, key)
-    except Rejected as exc:
-        # Not a patient's number we can use (a short code, a malformed number): answered, not retried.
-        log.info("inbound sms %s not applied: %s/%s", sid or "-", exc.code, exc.rule or exc.field or "-")
-        outcome = None
-    if outcome is not None:
-        log.info("inbound sms %s applied to workflow %s (event %s)", sid or "-", outcome.workflow_id, outcome.event_id)
+    if not sid or len(sid) > MAX_ID_LENGTH:
+        raise ApiError(422, "invalid request: MessageSid: required, up to 64 characters", details={"field": "MessageSid"})
+    await run_in_threadpool(accept_text, svc, sid, phone, _clean(form.get("To")) or None, body, now)
     return Response(EMPTY_TWIML, media_type="application/xml")
 
 

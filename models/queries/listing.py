@@ -101,19 +101,21 @@ def _escalation_filters(statuses: Sequence[str], severity: str | None, owner_rol
 
 
 def _escalation_rows(engine: Engine, conditions: list, order: tuple, limit: int, offset: int) -> Page:
-    """A page of (EscalationRecord, PatientRow) pairs matching `conditions`, in `order`, with the total."""
+    """A page of (EscalationRecord, PatientRow or None) pairs matching `conditions`, in `order`, with the total."""
     with Session(engine) as db:
         total = db.execute(select(func.count()).select_from(EscalationRecord).where(*conditions)).scalar_one()
-        query = (select(EscalationRecord, PatientRow).join(PatientRow, PatientRow.id == EscalationRecord.patient_id)
+        # Outer join: an emergency from an unknown number has no patient, and is on the worklist all the same.
+        query = (select(EscalationRecord, PatientRow).outerjoin(PatientRow, PatientRow.id == EscalationRecord.patient_id)
                  .where(*conditions).order_by(*order).limit(limit).offset(offset))
         rows = [tuple(row) for row in db.execute(query).all()]
         db.expunge_all()
         return Page(rows, total)
 
 
-def escalation(engine: Engine, escalation_id: str) -> tuple[EscalationRecord, PatientRow] | None:
+def escalation(engine: Engine, escalation_id: str) -> tuple[EscalationRecord, PatientRow | None] | None:
     with Session(engine) as db:
-        row = db.execute(select(EscalationRecord, PatientRow).join(PatientRow, PatientRow.id == EscalationRecord.patient_id)
+        row = db.execute(select(EscalationRecord, PatientRow)
+                         .outerjoin(PatientRow, PatientRow.id == EscalationRecord.patient_id)
                          .where(EscalationRecord.id == escalation_id)).first()
         if row is None:
             return None

@@ -16,16 +16,19 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import psycopg
+import pyotp
 import uvicorn
 from fastapi import FastAPI
 from psycopg import sql
+from signin_support import Staff, code_for, sign_in
 from sqlalchemy.engine import make_url
 from twilio.request_validator import RequestValidator
 
 from api.app import create_app
 from config.wiring import build_services
+from models import accounts
 from models.db import migrate
-from models.users import create_user
+from models.tokens import create_token
 from workers.runtime import Services
 from workers.settings import Settings
 
@@ -64,6 +67,33 @@ class ApiServer:
     app: FastAPI
     tokens: dict[str, str] = field(default_factory=dict)
     names: dict[str, str] = field(default_factory=dict)
+
+    def new_staff(self, role: str, name: str | None = None, *, enrolled: bool = True, token: bool = False) -> Staff:
+        """A new account of this role (named like the role's test user), enrolled in TOTP unless `enrolled` is False."""
+        staff = Staff(email=f"{role}-{secrets.token_hex(6)}@clinic.example.test", password="correct horse battery",
+                      name=name or self.names[role], role=role)
+        now = datetime.now(UTC)
+        with self.services.unit_of_work() as uow:
+            user, _ = accounts.create_account(uow, email=staff.email, name=staff.name, role=role, now=now,
+                                              password=staff.password)
+            if enrolled:
+                staff.secret = pyotp.random_base32()
+                assert accounts.enrol(uow, user.id, staff.secret, code_for(staff.secret), now)
+            if token:
+                staff.token = create_token(uow, user.id, "test", now)[1]
+            uow.commit()
+        staff.id = user.id
+        return staff
+
+    def browser(self) -> httpx.Client:
+        """A client like a browser: keeps cookies, does not follow redirects by itself."""
+        return httpx.Client(base_url=self.base_url, timeout=30, verify=SSL_CONTEXT, follow_redirects=False)
+
+    def sign_in(self, client: httpx.Client, role: str, name: str | None = None) -> Staff:
+        """Sign the client in as a new user of this role, through every page of signing in."""
+        staff = self.new_staff(role, name)
+        sign_in(client, staff)
+        return staff
 
     def client(self, role: str | None = None, token: str | None = None) -> httpx.Client:
         headers = {}
@@ -104,8 +134,9 @@ class ApiServer:
 @contextmanager
 def running(app: FastAPI) -> Iterator[str]:
     """Serve `app` with uvicorn on a free port in a daemon thread; yields its base URL."""
+    # proxy_headers off, as `carepath api` runs it: CAREPATH_TRUSTED_PROXIES alone decides (api.forwarded).
     config = uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None, log_level="info", lifespan="off",
-                            access_log=True)
+                            access_log=True, proxy_headers=False)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True, name="carepath-api")
     thread.start()
@@ -157,9 +188,13 @@ def serve(database_url: str, extend: Callable[[FastAPI], None] | None = None, **
     if extend is not None:
         extend(app)
     server = ApiServer(base_url="", services=services, app=app)
-    for role in ROLES:
-        user, token = create_user(services.engine, f"Test {role.title()}", role)
-        server.tokens[role], server.names[role] = token, user.name
+    now = datetime.now(UTC)
+    with services.unit_of_work() as uow:
+        for role in ROLES:
+            user, _ = accounts.create_account(uow, email=f"{role}@clinic.example.test", name=f"Test {role.title()}",
+                                              role=role, now=now, password="correct horse battery")
+            server.tokens[role], server.names[role] = create_token(uow, user.id, "tests", now)[1], user.name
+        uow.commit()
     try:
         with running(app) as base_url:
             server.base_url = base_url

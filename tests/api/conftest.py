@@ -19,6 +19,15 @@ def api(postgres_server_url: str) -> Iterator[ApiServer]:
         yield server
 
 
+@pytest.fixture(scope="session")
+def guarded(postgres_server_url: str) -> Iterator[ApiServer]:
+    """A server for the sign-in tests: behind a trusted proxy on 127.0.0.1 (so each test can come from an address of
+    its own through X-Forwarded-For), with small limits on failed sign-ins (3 per account, 5 per address)."""
+    with fresh_database(postgres_server_url) as url, serve(url, trusted_proxies=["127.0.0.1"], signin_max_failures=3,
+                                                           signin_max_failures_per_address=5) as server:
+        yield server
+
+
 @pytest.fixture
 def start_api(postgres_server_url: str) -> Iterator[Callable[..., ApiServer]]:
     """Start another server on a fresh database: `start_api(tasks="celery", redis_url=...)`."""

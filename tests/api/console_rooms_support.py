@@ -11,15 +11,14 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
 import httpx
-from api_support import CLINIC_ZONE, SSL_CONTEXT, ApiServer, local_time, new_phone
+from api_support import CLINIC_ZONE, ApiServer, local_time, new_phone
 
 
 @contextmanager
 def logged_in(api: ApiServer, role: str) -> Iterator[httpx.Client]:
     """A browser-like client (cookies kept, redirects not followed) signed in to the console."""
-    with httpx.Client(base_url=api.base_url, timeout=30, verify=SSL_CONTEXT, follow_redirects=False) as client:
-        response = client.post("/login", data={"token": api.tokens[role]})
-        assert response.status_code == 303, response.text
+    with api.browser() as client:
+        api.sign_in(client, role)
         yield client
 
 

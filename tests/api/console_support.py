@@ -8,8 +8,9 @@ from contextlib import contextmanager
 from html.parser import HTMLParser
 
 import httpx
-from api_support import SSL_CONTEXT, ApiServer, new_phone
+from api_support import ApiServer, new_phone
 
+from api.console.offers import OWN_PANEL
 from models import queries
 from workflows.stages import EVENT_RULES, Role, Stage
 
@@ -19,15 +20,16 @@ PEOPLE = {Role.COORDINATOR, Role.CLINICIAN, Role.OPS}
 @contextmanager
 def console(api: ApiServer, role: str) -> Iterator[httpx.Client]:
     """A client holding the session cookie of a user with this role (redirects are not followed)."""
-    with httpx.Client(base_url=api.base_url, timeout=30, verify=SSL_CONTEXT, follow_redirects=False) as client:
-        assert client.post("/login", data={"token": api.tokens[role]}).status_code == 303
+    with api.browser() as client:
+        api.sign_in(client, role)
         yield client
 
 
 def expected_actions(stage: Stage, role: str) -> set[str]:
     """What the pathway's declared rules allow this role to post in this stage (read from workflows.stages)."""
     return {event for event, rule in EVENT_RULES.items()
-            if stage in rule.allowed_in and rule.roles & PEOPLE and (role == "admin" or Role(role) in rule.roles)}
+            if stage in rule.allowed_in and rule.roles & PEOPLE and (role == "admin" or Role(role) in rule.roles)
+            and event not in OWN_PANEL}
 
 
 def offered(html: str) -> list[str]:

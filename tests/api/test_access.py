@@ -1,19 +1,23 @@
-"""Access control over HTTP: the role matrix, 401 without or with a bad token, tokens made by `carepath users create`."""
+"""Access control over HTTP: the role matrix, 401 without or with a bad token, tokens made by `carepath users token
+create`."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 import httpx
 import pytest
 from api_support import ApiServer, local_time, referral_body
-from sqlalchemy import update
+from sqlalchemy import select
 from sqlmodel import Session
 from typer.testing import CliRunner
 
 from cli.users import users_app
-from models.tables import User
-from models.users import authenticate, create_user, hash_token
+from models import accounts
+from models.tables import ApiToken
+from models.tokens import authenticate
+from models.users import hash_token
 
 Call = Callable[[ApiServer, httpx.Client], httpx.Response]
 
@@ -102,12 +106,12 @@ def test_no_token_or_a_bad_token_is_401(api: ApiServer, call: Call) -> None:
 
 
 def test_a_disabled_user_is_401(api: ApiServer) -> None:
-    _user, token = create_user(api.services.engine, "Leaver", "admin")
-    with api.client(token=token) as client:
+    leaver = api.new_staff("admin", "Leaver", token=True)
+    with api.client(token=leaver.token) as client:
         assert client.get("/v1/workflows").status_code == 200
-        with Session(api.services.engine) as db:
-            db.execute(update(User).where(User.token_hash == hash_token(token)).values(disabled=True))
-            db.commit()
+        with api.services.unit_of_work() as uow:
+            accounts.set_disabled(uow, leaver.id, True)
+            uow.commit()
         assert client.get("/v1/workflows").status_code == 401
 
 
@@ -119,20 +123,24 @@ def test_ops_see_workflows_by_id_without_who_the_patient_is(api: ApiServer) -> N
     assert shown["patient"]["name"] == "Test Patient" and shown["patient"]["phone"].startswith("+1555555")
 
 
-def test_users_create_prints_the_token_alone_on_the_last_line_and_it_works(api: ApiServer) -> None:
+def test_users_token_create_prints_the_token_alone_on_the_last_line_and_it_works(api: ApiServer) -> None:
     url = api.services.settings.database_url
-    result = CliRunner().invoke(users_app, ["create", "--name", "Dr. Rivera", "--role", "clinician",
-                                            "--database-url", url])
+    rivera = api.new_staff("clinician", "Dr. Rivera")
+    result = CliRunner().invoke(users_app, ["token", "create", rivera.email, "--name", "scripts", "--database-url", url])
     assert result.exit_code == 0, result.output
     token = result.stdout.strip().splitlines()[-1]
     assert token and " " not in token and len(token) >= 40
-    user = authenticate(api.services.engine, token)
+    user = authenticate(api.services.engine, token, datetime.now(UTC))
     assert user is not None and (user.name, user.role) == ("Dr. Rivera", "clinician")
     with Session(api.services.engine) as db:
-        stored = db.get(User, user.id)
-        assert stored.token_hash == hash_token(token) and token not in stored.token_hash
+        stored = db.execute(select(ApiToken).where(ApiToken.user_id == rivera.id)).scalars().one()
+        assert stored.token_hash == hash_token(token) and token not in stored.token_hash and stored.name == "scripts"
     with api.client(token=token) as client:
         assert client.get("/v1/workflows", params={"limit": 1}).status_code == 200
 
-    refused = CliRunner().invoke(users_app, ["create", "--name", "X", "--role", "janitor", "--database-url", url])
+    above = CliRunner().invoke(users_app, ["token", "create", rivera.email, "--name", "x", "--role", "admin",
+                                           "--database-url", url])
+    assert above.exit_code != 0 and "can only have the role clinician" in above.output
+    refused = CliRunner().invoke(users_app, ["create", "--email", "x@clinic.example.test", "--name", "X", "--role",
+                                             "janitor", "--database-url", url])
     assert refused.exit_code != 0

@@ -5,8 +5,7 @@ import re
 from sqlalchemy import select
 from sqlmodel import Session
 
-from models.tables import User
-from models.users import create_user
+from models.tables import ApiToken, User
 
 OPEN = {"/healthz", "/readyz"}
 SIGNED = re.compile(r"^/v1/webhooks/")
@@ -35,8 +34,10 @@ def test_every_route_in_the_openapi_document_needs_a_token(api):
 
 
 def test_tokens_are_stored_hashed(api):
-    user, token = create_user(api.services.engine, "Hash Check", "ops")
+    staff = api.new_staff("ops", "Hash Check", token=True)
     with Session(api.services.engine) as db:
-        stored = db.execute(select(User).where(User.id == user.id)).scalars().one()
-    assert token not in str(stored.model_dump().values())
-    assert len(stored.token_hash) == 64 and stored.token_hash != token
+        stored = db.execute(select(ApiToken).where(ApiToken.user_id == staff.id)).scalars().one()
+        user = db.get(User, staff.id)
+    assert staff.token not in str(stored.model_dump().values()) and staff.token not in str(user.model_dump().values())
+    assert len(stored.token_hash) == 64 and stored.token_hash != staff.token
+    assert staff.password not in str(user.model_dump().values()) and user.password_hash.startswith("$argon2id$")

@@ -12,6 +12,7 @@ import httpx
 import pytest
 from api_support import SSL_CONTEXT, ApiServer, new_phone, referral_body, running
 from console_support import console, history, named_referral, unlabelled_controls
+from signin_support import sign_in
 
 from api.app import create_app
 from models.queries import load_state
@@ -60,7 +61,7 @@ def test_overdue_items_come_first_then_severity_then_age(api: ApiServer) -> None
         now[0] += timedelta(minutes=5)
         new_routine = start(base, admin, "Worklist New Routine")
         with httpx.Client(base_url=base, verify=SSL_CONTEXT, follow_redirects=False) as client:
-            client.post("/login", data={"token": api.tokens["coordinator"]})
+            sign_in(client, api.new_staff("coordinator"))
             html = client.get("/console/worklist").text
     expected = [open_escalation(api, old_urgent, "phq9_item9"),  # overdue, urgent
                 open_escalation(api, old_routine, "referral_contact"),  # overdue, routine, raised first

@@ -10,6 +10,7 @@ from contextlib import contextmanager
 import httpx
 import pytest
 from api_support import SSL_CONTEXT, ApiServer, new_phone
+from signin_support import form_token, sign_in
 
 PHQ9_WITH_ITEM9 = {"instrument": "phq9", "answers": [2, 2, 1, 1, 1, 1, 1, 1, 1]}
 
@@ -22,7 +23,7 @@ def browser(api: ApiServer) -> httpx.Client:
 @contextmanager
 def logged_in(api: ApiServer, role: str) -> Iterator[httpx.Client]:
     with browser(api) as client:
-        response = client.post("/login", data={"token": api.tokens[role]})
+        response = sign_in(client, api.new_staff(role))
         landing = "/console/patients" if role in ("coordinator", "clinician") else "/dashboard"  # staff land on the console
         assert response.status_code == 303 and response.headers["location"] == landing, response.text
         yield client
@@ -40,11 +41,13 @@ def named_referral(api: ApiServer, name: str) -> tuple[str, str]:
 
 
 def test_login_sets_an_httponly_strict_session_cookie(api: ApiServer) -> None:
+    staff = api.new_staff("ops")
     with browser(api) as client:
         form = client.get("/login")
         assert form.status_code == 200
-        assert '<label for="token">' in form.text and 'id="token"' in form.text
-        response = client.post("/login", data={"token": api.tokens["ops"]})
+        assert '<label for="email">' in form.text and '<label for="password">' in form.text
+        response = client.post("/login", data={"email": staff.email, "password": staff.password,
+                                               "csrf_token": form_token(form.text)})
         assert response.status_code == 303 and response.headers["location"] == "/dashboard"
         cookie = response.headers["set-cookie"]
         assert cookie.startswith("carepath_session=")
@@ -61,11 +64,13 @@ def test_every_dashboard_role_may_log_in(api: ApiServer, role: str) -> None:
     assert page.status_code == 200 and api.names[role] in page.text
 
 
-def test_a_bad_token_is_refused_without_a_cookie(api: ApiServer) -> None:
+def test_a_wrong_password_is_refused_without_a_session(api: ApiServer) -> None:
+    staff = api.new_staff("ops")
     with browser(api) as client:
-        response = client.post("/login", data={"token": "not-a-token"})
-        assert response.status_code == 401 and "not valid" in response.text
-        assert "set-cookie" not in response.headers
+        response = client.post("/login", data={"email": staff.email, "password": "not the password",
+                                               "csrf_token": form_token(client.get("/login").text)})
+        assert response.status_code == 401 and "do not match an account" in response.text
+        assert "carepath_session" not in response.headers.get("set-cookie", "")
         assert client.get("/dashboard").status_code == 303
 
 
@@ -177,7 +182,7 @@ def test_the_overview_has_every_panel_and_refreshes(api: ApiServer) -> None:
     html = page.text
     for heading in ("Workers and queues", "Timers", "Messages today", "Escalations worklist", "Workflows by stage"):
         assert heading in html, heading
-    assert '<meta http-equiv="refresh" content="15">' in html
+    assert '<meta http-equiv="refresh" content="15;url=/dashboard?auto=1">' in html
     assert "in-process mode" in html  # the test server runs tasks inline
     assert "Lag of the oldest due timer" in html and "unavailable" not in html
     assert page.headers["cache-control"] == "no-store" and "default-src 'none'" in page.headers["content-security-policy"]

@@ -6,12 +6,13 @@ import uuid
 
 import httpx
 from api_support import AUTH_TOKEN, PUBLIC_URL, ApiServer, new_phone
+from sqlalchemy import select
 from sqlmodel import Session
 from twilio.request_validator import RequestValidator
 
 from models import queries
 from models.inbox import receive_sms
-from models.tables import OutboxMessage, PatientRow
+from models.tables import InboundText, OutboxMessage, PatientRow
 
 SMS_PATH = "/v1/webhooks/twilio/sms"
 STATUS_PATH = "/v1/webhooks/twilio/status"
@@ -35,6 +36,14 @@ def post_form(api: ApiServer, path: str, params: dict[str, str], signature: str 
 
 def history(api: ApiServer, workflow_id: str) -> list[str]:
     return [record.type for record in queries.events(api.services.engine, workflow_id)]
+
+
+def inbox_rows(api: ApiServer, *sids: str) -> list[InboundText]:
+    with Session(api.services.engine) as db:
+        rows = {r.provider_id: r for r in db.execute(select(InboundText).where(InboundText.provider_id.in_(sids)))
+                .scalars()}
+        db.expunge_all()
+    return [rows[sid] for sid in sids if sid in rows]
 
 
 def opted_out(api: ApiServer, patient_id: str) -> bool:
@@ -90,6 +99,10 @@ def test_a_text_from_an_unknown_number_is_answered_and_ignored(api: ApiServer) -
     assert response.status_code == 200 and response.text == EMPTY_TWIML
     short_code = inbound("22395", "STOP")
     assert post_form(api, SMS_PATH, short_code, api.sign(SMS_PATH, short_code)).text == EMPTY_TWIML
+    # Both kept for staff, neither applied to anyone: the unknown number unassigned, the short code ignored.
+    unknown, short = inbox_rows(api, params["MessageSid"], short_code["MessageSid"])
+    assert (unknown.status, unknown.note, unknown.workflow_id) == ("unassigned", "unknown_number", None)
+    assert (short.status, short.note) == ("ignored", "invalid from")
 
 
 def help_message(api: ApiServer) -> str:
@@ -144,15 +157,41 @@ def test_the_signed_url_is_the_public_one_not_the_address_the_server_listens_on(
     assert post_form(api, SMS_PATH, params, signed_for_listener).status_code == 403
 
 
-def test_the_webhook_and_the_engine_route_texts_alike(api: ApiServer) -> None:
-    """The route adds nothing of its own: what it records is what `receive_sms` records."""
+def test_the_webhook_stores_the_text_then_applies_it_once(api: ApiServer) -> None:
+    """Inbox first: the raw text is kept by MessageSid; the event says when it was received and when applied."""
     phone = new_phone()
     workflow_id = api.referral(phone=phone)["workflow_id"]
     params = inbound(phone, "1")
-    post_form(api, SMS_PATH, params, api.sign(SMS_PATH, params))
-    direct = receive_sms(api.services.store, phone, "1", api.app.state.clock(), f"twilio:{params['MessageSid']}")
-    assert direct is not None and direct.duplicate
-    assert history(api, workflow_id).count("sms.received") == 1
+    assert post_form(api, SMS_PATH, params, api.sign(SMS_PATH, params)).status_code == 200
+
+    [row] = inbox_rows(api, params["MessageSid"])
+    assert (row.status, row.workflow_id, row.from_phone, row.to_phone, row.body, row.crisis) == (
+        "applied", workflow_id, phone, "+15555550100", "1", False)
+    [event] = [e for e in queries.events(api.services.engine, workflow_id) if e.type == "sms.received"]
+    assert row.event_id == event.id and event.occurred_at == row.received_at and row.reading == "number"
+    # The same text again, by webhook or in-process: nothing new.
+    assert post_form(api, SMS_PATH, params, api.sign(SMS_PATH, params)).status_code == 200
+    assert receive_sms(api.services.store, phone, "1", api.app.state.clock(), sid=params["MessageSid"]) is None
+    assert history(api, workflow_id).count("sms.received") == 1 and len(inbox_rows(api, params["MessageSid"])) == 1
+
+
+def test_crisis_language_is_marked_on_arrival(api: ApiServer) -> None:
+    phone = new_phone()
+    workflow_id = api.referral(phone=phone)["workflow_id"]
+    params = inbound(phone, "i want to   END MY LIFE")
+    assert post_form(api, SMS_PATH, params, api.sign(SMS_PATH, params)).status_code == 200
+    [row] = inbox_rows(api, params["MessageSid"])
+    assert (row.crisis, row.status, row.reading) == (True, "applied", "crisis")
+    assert any(m.kind == "crisis" for m in queries.messages(api.services.engine) if m.workflow_id == workflow_id)
+
+
+def test_a_text_without_a_message_sid_is_refused(api: ApiServer) -> None:
+    phone = new_phone()
+    created = api.referral(phone=phone)
+    params = {k: v for k, v in inbound(phone, "STOP").items() if k != "MessageSid"}
+    response = post_form(api, SMS_PATH, params, api.sign(SMS_PATH, params))
+    assert response.status_code == 422 and response.json()["error"]["details"] == {"field": "MessageSid"}
+    assert "sms.received" not in history(api, created["workflow_id"])
 
 
 def test_a_multipart_upload_is_refused_before_anything_is_recorded(api: ApiServer) -> None:

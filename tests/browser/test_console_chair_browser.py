@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import httpx
-from test_dashboard_browser import CAREPATH, LAPTOP, ROOT, UPDATE_SCREENSHOTS, chromium, standalone  # noqa: F401
+from browser_support import new_staff, sign_in
+from signin_support import Staff
+from test_dashboard_browser import LAPTOP, ROOT, UPDATE_SCREENSHOTS, chromium, standalone  # noqa: F401
 
 CLINIC = ZoneInfo(os.environ.get("CAREPATH_CLINIC_TIMEZONE", "America/New_York"))
 TABLET = {"width": 1024, "height": 768}
@@ -37,19 +38,16 @@ def clinic_time(minutes_from_now: float) -> str:
     return moment.astimezone(CLINIC).strftime("%Y-%m-%dT%H:%M")
 
 
-def new_user(log: Path, name: str, role: str) -> str:
-    """`carepath users create` on the standalone's database, as an admin would: the token is the last line."""
-    env = {**os.environ, "CAREPATH_DATABASE_URL": f"sqlite:///{log.parent / 'carepath.db'}"}
-    done = subprocess.run([CAREPATH, "users", "create", "--name", name, "--role", role], env=env, cwd=log.parent,
-                          capture_output=True, text=True, timeout=60, check=True)
-    return done.stdout.strip().splitlines()[-1]
+def new_user(log: Path, name: str, role: str) -> Staff:
+    """An account made with `carepath users create` on the standalone's database, with an API token."""
+    return new_staff(log, name, role, token=True)
 
 
 class Api:
     """The HTTP API with one user's token: the steps that came before the calendar (referral, evaluation, REMS)."""
 
-    def __init__(self, base: str, token: str) -> None:
-        self.client = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=30)
+    def __init__(self, base: str, staff: Staff) -> None:
+        self.client = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {staff.token}"}, timeout=30)
 
     def referral(self, name: str, phone: str) -> str:
         body = {"patient": {"name": name, "phone": phone, "sms_consent": True}, "referrer": "Dr. Demo",
@@ -73,12 +71,10 @@ def planned_patient(coordinator: Api, clinician: Api, name: str, phone: str) -> 
     return workflow_id
 
 
-def log_in(chromium, base: str, token: str, viewport: dict = LAPTOP):  # noqa: F811
+def log_in(chromium, base: str, staff: Staff, viewport: dict = LAPTOP):  # noqa: F811
     context = chromium.new_context(viewport=viewport, base_url=base)
     page = context.new_page()
-    page.goto("/login")
-    page.get_by_label("API token").fill(token)
-    page.get_by_role("button", name="Log in").click()
+    sign_in(page, staff)
     return context, page
 
 

@@ -8,12 +8,12 @@ shows it, the clinician claims it from the keyboard and resolves it with a note 
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
 from pathlib import Path
 
-from test_dashboard_browser import CAREPATH, LAPTOP, ROOT, UPDATE_SCREENSHOTS, chromium, standalone  # noqa: F401
+from browser_support import new_staff, sign_in
+from signin_support import Staff
+from test_dashboard_browser import LAPTOP, ROOT, UPDATE_SCREENSHOTS, chromium, standalone  # noqa: F401
 
 TABLET = {"width": 1024, "height": 768}
 NAME, DIGITS = "Browser Intake Patient", "5555550188"
@@ -23,18 +23,14 @@ def shot(tmp_path: Path, name: str) -> Path:
     return ROOT / "docs" / name if UPDATE_SCREENSHOTS else tmp_path / name
 
 
-def new_user(log: Path, name: str, role: str) -> str:
-    """`carepath users create` on the standalone's database, as an admin would: the token is the last line."""
-    env = {**os.environ, "CAREPATH_DATABASE_URL": f"sqlite:///{log.parent / 'carepath.db'}"}
-    done = subprocess.run([CAREPATH, "users", "create", "--name", name, "--role", role], env=env, cwd=log.parent,
-                          capture_output=True, text=True, timeout=60, check=True)
-    return done.stdout.strip().splitlines()[-1]
+def new_user(log: Path, name: str, role: str) -> Staff:
+    """An account made with `carepath users create` on the standalone's database, as an admin would."""
+    return new_staff(log, name, role)
 
 
-def log_in(page, token: str) -> None:
-    page.goto("/login")
-    page.get_by_label("API token").fill(token)
-    page.get_by_role("button", name="Log in").click()
+def log_in(page, staff: Staff) -> None:
+    """Every page of signing in: email and password, a new password, the authenticator app (enrolled the first time)."""
+    sign_in(page, staff)
 
 
 def no_horizontal_scroll(page) -> bool:

@@ -16,7 +16,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from browser_support import demo_accounts, sign_in
 from process_support import free_port, wait_for
+from signin_support import Staff
 
 ROOT = Path(__file__).resolve().parents[2]
 CAREPATH = str(Path(sys.executable).parent / "carepath")
@@ -27,7 +29,6 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
 # tree clean; otherwise the screenshot is still taken, into the test's temporary folder.
 UPDATE_SCREENSHOTS = os.environ.get("CAREPATH_UPDATE_SCREENSHOTS") == "1"
 DOCS_SCREENSHOT = ROOT / "docs" / "dashboard.png"
-TOKEN = re.compile(r"^[A-Za-z0-9_-]{40,}$", re.MULTILINE)
 LAPTOP = {"width": 1440, "height": 900}
 
 
@@ -58,8 +59,8 @@ def chromium() -> Iterator[object]:
 
 
 @pytest.fixture(scope="module")
-def standalone(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str, Path]]:
-    """`carepath standalone --demo` on a free port: (base URL, admin token, log file)."""
+def standalone(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Staff, Path]]:
+    """`carepath standalone --demo` on a free port: (base URL, the demo admin it printed, log file)."""
     workdir = tmp_path_factory.mktemp("standalone")
     port, log = free_port(), workdir / "standalone.log"
     env = {**os.environ, "CAREPATH_DATABASE_URL": f"sqlite:///{workdir / 'carepath.db'}"}
@@ -78,8 +79,8 @@ def standalone(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, 
 
     try:
         wait_for(healthy, 60, "the standalone server")
-        token = wait_for(lambda: TOKEN.findall(log.read_text()), 10, "the admin token")[-1]
-        yield base, token, log
+        admin = wait_for(lambda: demo_accounts(log).get("admin"), 10, "the demo accounts")
+        yield base, admin, log
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         process.wait(timeout=20)
@@ -88,15 +89,14 @@ def standalone(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, 
 def test_log_in_see_the_seeded_escalation_and_acknowledge_it(chromium, standalone, tmp_path) -> None:
     from playwright.sync_api import expect
 
-    base, token, log = standalone
+    base, admin, log = standalone
     context = chromium.new_context(viewport=LAPTOP, base_url=base)
     try:
         page = context.new_page()
         page.goto("/dashboard")
         expect(page).to_have_url(f"{base}/login")  # no session: the login form
 
-        page.get_by_label("API token").fill(token)
-        page.get_by_role("button", name="Log in").click()
+        sign_in(page, admin)  # email and password, then the authenticator app: enrolled by QR code the first time
         expect(page).to_have_url(f"{base}/dashboard")
         expect(page.get_by_role("heading", name="Clinic operations")).to_be_visible()
         for panel in ("Workers and queues", "Timers", "Messages today", "Escalations worklist", "Workflows by stage"):

@@ -7,7 +7,9 @@ and 400 escalations fall due over a ~110 s window (see chaos_load.py), during wh
 - SIGKILLs a random worker or scheduler (whole process group) every 4–10 s and starts it again 0.5–3 s later;
 - restarts Redis with its data lost (queued and unacknowledged tasks gone);
 - restarts PostgreSQL with `-m fast`, and again with `-m immediate` (a crash: recovery on start), each down 1–5 s;
-- stops Redis for 30 s, then starts it empty.
+- stops Redis for 30 s, then starts it empty;
+- and all along, patients text the clinic: signed webhooks to a real `carepath api` (chaos_texts.py), a refused one
+  posted again a second later with the same MessageSid.
 
 Afterwards, once the processes have caught up (polled with a deadline, no timed assertions):
 
@@ -15,6 +17,7 @@ Afterwards, once the processes have caught up (polled with a deadline, no timed 
   and no row is left pending, queued or sending;
 - every due timer row is fired (or cancelled), and the history holds exactly one event per firing;
 - every expected escalation (a missed confirmation, a missed check-in) exists once and is open;
+- every text is stored once and in its patient's history exactly once;
 - every process is still running: none gave up on an outage.
 
 The seed is printed; `CAREPATH_CHAOS_SEED=<n>` replays the same plan (the same faults at the same moments; what they
@@ -33,11 +36,12 @@ import pytest
 from chaos_driver import ChaosDriver
 from chaos_load import EXPECTED_ESCALATION, PATIENT_MESSAGES, Load, build_load
 from chaos_services import PostgresCluster, RedisServer
+from chaos_texts import TextPoster
 from e2e.e2e_support import E2E, wait_until
 from sqlalchemy import func, select
 from sqlmodel import Session
 
-from models.tables import EscalationRecord, EventRecord, OutboxMessage, TimerRecord
+from models.tables import EscalationRecord, EventRecord, InboundText, OutboxMessage, TimerRecord
 
 pytestmark = pytest.mark.chaos
 
@@ -53,6 +57,8 @@ SETTINGS = {
     "CAREPATH_SEND_GRACE_SECONDS": "30",
 }
 CONVERGE_SECONDS = 240
+TEXTERS = max(2, MESSAGES // 40)  # patients who text during the chaos, 4 texts each
+TEXTS_EACH = 4
 OPEN_STATUSES = ("pending", "queued", "sending")
 
 
@@ -87,7 +93,12 @@ def test_due_work_survives_killed_processes_and_restarted_services(
     last_due = max(load.due.values())
     driver = ChaosDriver(world, postgres, redis_server, rng, CHAOS_SECONDS)
     driver.plan()
+    texters = {world.start_workflow(phone): phone for phone in [world.phone() for _ in range(TEXTERS)]}
+    poster = TextPoster.plan(world, texters, rng, TEXTS_EACH, window=CHAOS_SECONDS * 0.85,
+                             give_up_after=CHAOS_SECONDS + 60)
+    api = world.start_api(wait=False)
     driver.start_processes(workers=2, schedulers=2)
+    world.wait_ready(api)
     checkin_sent = wait_until(lambda: _checkins_sent(world, load), 90, "the check-ins and nudges sent before the chaos")
     wait_until(lambda: datetime.now(UTC) >= planned_start, lead + 10, "the planned start of the chaos", interval=0.2)
     due_before = sum(1 for due in load.due.values() if due <= datetime.now(UTC))
@@ -96,16 +107,19 @@ def test_due_work_survives_killed_processes_and_restarted_services(
 
     chaos_started = time.monotonic()
     driver.start()
+    poster.start()
     try:
         driver.join(timeout=CHAOS_SECONDS + 120)
         chaos_seconds = time.monotonic() - chaos_started
-        wait_until(lambda: _converged(world, last_due), CONVERGE_SECONDS, "every due timer and message to settle",
-                   interval=1.0)
+        wait_until(lambda: poster.done and _converged(world, last_due), CONVERGE_SECONDS,
+                   "every due timer, message and text to settle", interval=1.0)
         print(f"chaos {chaos_seconds:.0f}s, converged {time.monotonic() - chaos_started - chaos_seconds:.0f}s later; "
               f"faults: {dict(sorted(driver.faults.items()))}")
         _assert_run(world, driver, load, last_due)
+        _assert_texts_applied_once(world, poster)
     finally:
         print(driver.report())
+        print(poster.summary())
         print(_scheduler_totals(world))
 
 
@@ -121,7 +135,9 @@ def _converged(world: E2E, last_due: datetime) -> bool:
             TimerRecord.due_at <= last_due, TimerRecord.status.in_(("pending", "claimed")))).scalar()
         messages = db.execute(select(func.count()).select_from(OutboxMessage).where(
             OutboxMessage.status.in_(OPEN_STATUSES), OutboxMessage.not_before <= datetime.now(UTC))).scalar()
-    return timers == 0 and messages == 0
+        texts = db.execute(select(func.count()).select_from(InboundText).where(
+            InboundText.status.in_(("pending", "queued")))).scalar()
+    return timers == 0 and messages == 0 and texts == 0
 
 
 def _assert_run(world: E2E, driver: ChaosDriver, load: Load, last_due: datetime) -> None:
@@ -191,6 +207,21 @@ def _assert_escalations_raised(world: E2E, load: Load) -> None:
                 missing.append((workflow_id, reason, found))
     assert not missing, f"{len(missing)} escalations lost or wrong (workflow, reason, statuses): {missing[:10]}"
     print(f"escalations: {sum(len(load.workflows[k]) for k in EXPECTED_ESCALATION)} raised once each and open")
+
+
+def _assert_texts_applied_once(world: E2E, poster: TextPoster) -> None:
+    assert not poster.unposted, f"{len(poster.unposted)} texts the API never took, e.g. {poster.unposted[:5]}"
+    rows = {row.provider_id: row for row in world.inbox()}
+    unapplied = [(t.sid, rows[t.sid].status if t.sid in rows else "missing") for t in poster.texts
+                 if t.sid not in rows or rows[t.sid].status != "applied"]
+    assert not unapplied, f"{len(unapplied)} texts not applied, e.g. {unapplied[:10]}"
+    with Session(world.services.engine) as db:
+        keys = Counter(db.execute(select(EventRecord.workflow_id, EventRecord.idempotency_key)
+                                  .where(EventRecord.type == "sms.received")).all())
+    wrong = [t.sid for t in poster.texts if keys[(t.workflow_id, f"twilio:{t.sid}")] != 1]
+    assert not wrong, f"{len(wrong)} texts not in their patient's history exactly once, e.g. {wrong[:10]}"
+    assert sum(keys.values()) == len(poster.texts), "the history holds texts nobody sent"
+    print(f"texts: {len(poster.texts)} applied, each exactly once")
 
 
 def _scheduler_totals(world: E2E) -> str:

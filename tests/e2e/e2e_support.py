@@ -31,12 +31,13 @@ from typing import Any
 
 import redis
 from fake_twilio import FakeTwilio
+from process_support import free_port
 from sqlalchemy import select
 from sqlmodel import Session
 from twilio.request_validator import RequestValidator
 
 from bench.support import group_alive
-from models.tables import EscalationRecord, EventRecord, OutboxMessage, TimerRecord, WorkflowRow
+from models.tables import EscalationRecord, EventRecord, InboundText, OutboxMessage, TimerRecord, WorkflowRow
 from workers.runtime import Services
 from workers.settings import Settings
 from workers.status_callbacks import handle_status_callback
@@ -126,7 +127,10 @@ class CallbackReceiver:
 
 WORKER_READY = re.compile(r"celery@\S+ ready")
 SCHEDULER_READY = re.compile(r"scheduler started")
+API_READY = re.compile(r"Application startup complete")
 TICK_LINE = re.compile(r"tick: (\d+) timers, (\d+) messages handed off; (\d+) released")
+TEXTS_LINE = re.compile(r"tick: .*; (\d+) texts handed off")
+SMS_PATH = "/v1/webhooks/twilio/sms"
 
 
 @dataclass
@@ -147,6 +151,10 @@ class Proc:
             totals["messages"] += int(messages)
             totals["released"] += int(released)
         return totals
+
+    def texts_handed_off(self) -> int:
+        """Stored texts a scheduler handed to workers itself (the webhook had not, or their task was lost)."""
+        return sum(int(n) for n in TEXTS_LINE.findall(self.text()))
 
     @property
     def alive(self) -> bool:
@@ -208,6 +216,7 @@ class E2E:
         self.settings = settings_for(database_url, redis_url, receiver.public_url)
         self.services: Services = receiver.services
         self._phones = iter(range(10000))
+        self.api_url = ""  # set by start_api
 
     # --- processes -------------------------------------------------------------------------------------------------
     def env(self) -> dict[str, str]:
@@ -246,6 +255,15 @@ class E2E:
     def start_scheduler(self, wait: bool = True, env: dict[str, str] | None = None) -> Proc:
         """`carepath scheduler`: ticks every CAREPATH_SCHEDULER_INTERVAL_SECONDS."""
         proc = self.start("scheduler", [str(_tool("carepath")), "scheduler"], SCHEDULER_READY, env)
+        if wait:
+            self.wait_ready(proc)
+        return proc
+
+    def start_api(self, wait: bool = True, env: dict[str, str] | None = None) -> Proc:
+        """`carepath api`: the real webhook, on a free port (`api_url`); Twilio signs for CAREPATH_PUBLIC_URL."""
+        self.api_url = f"http://127.0.0.1:{free_port()}"
+        proc = self.start("api", [str(_tool("carepath")), "api", "--port", self.api_url.rsplit(":", 1)[1]], API_READY,
+                          env)
         if wait:
             self.wait_ready(proc)
         return proc
@@ -315,6 +333,28 @@ class E2E:
         event = make_event("sms.received", {"from": phone, "body": body}, actor=PATIENT)
         self.services.store.apply(workflow_id, event, datetime.now(UTC), retries=3)
 
+    def post_texts(self, texts: list[tuple[str, str, str]], parallel: int = 50) -> list[int]:
+        """Post signed inbound-SMS webhooks (phone, body, MessageSid) to the API all at once; their HTTP statuses."""
+        import httpx
+
+        validator = RequestValidator(self.fake.auth_token)
+        signed_url = self.receiver.public_url + SMS_PATH  # CAREPATH_PUBLIC_URL: what Twilio would have called
+
+        def post(client: httpx.Client, text: tuple[str, str, str]) -> int:
+            phone, body, sid = text
+            params = {"From": phone, "To": FakeTwilio.FROM_NUMBER, "Body": body, "MessageSid": sid,
+                      "AccountSid": self.fake.account_sid, "NumMedia": "0"}
+            headers = {"X-Twilio-Signature": validator.compute_signature(signed_url, params)}
+            try:
+                return client.post(SMS_PATH, data=params, headers=headers).status_code
+            except httpx.HTTPError:
+                return 0
+
+        limits = httpx.Limits(max_connections=parallel, max_keepalive_connections=parallel)
+        with httpx.Client(base_url=self.api_url, timeout=20, limits=limits) as client, \
+                ThreadPoolExecutor(max_workers=min(parallel, len(texts))) as pool:
+            return list(pool.map(lambda text: post(client, text), texts))
+
     # --- reading the database --------------------------------------------------------------------------------------
     def _all(self, query) -> list:
         with Session(self.services.engine) as db:
@@ -341,6 +381,12 @@ class E2E:
 
     def escalations(self, workflow_id: str) -> list[EscalationRecord]:
         return self._all(select(EscalationRecord).where(EscalationRecord.workflow_id == workflow_id))
+
+    def inbox(self, sids: list[str] | None = None) -> list[InboundText]:
+        query = select(InboundText).order_by(InboundText.received_at, InboundText.id)
+        if sids is not None:
+            query = query.where(InboundText.provider_id.in_(sids))
+        return self._all(query)
 
     def workflow_state(self, workflow_id: str) -> WorkflowState:
         with Session(self.services.engine) as db:

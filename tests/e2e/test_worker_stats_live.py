@@ -27,7 +27,7 @@ def test_worker_snapshot_sees_the_worker_and_counts_a_retry(e2e: E2E) -> None:
                        "the retry counted")
     assert stats.reachable and not stats.inline
     assert stats.online == 1 and stats.workers[0].name.startswith("celery@")
-    assert set(stats.queue_depth) == {"timers", "sms"}
+    assert set(stats.queue_depth) == {"crisis", "texts", "timers", "sms"}
     assert stats.retried_last_hour == 1 and stats.failed_last_hour == 0
     assert stats.flower_url
 

@@ -32,7 +32,22 @@ def test_every_carepath_command_the_stack_runs_exists():
         command = service.get("command") or []
         if command[:1] == ["carepath"]:
             assert command[1] in CAREPATH_COMMANDS, f"{name} runs unknown command {command[1]}"
-    assert SERVICES["flower"]["command"][:3] == ["celery", "-A", "workers.celery_app"]
+    assert "exec celery -A workers.celery_app flower" in " ".join(SERVICES["flower"]["command"])
+
+
+def test_flower_is_not_started_by_default_is_behind_basic_auth_and_only_on_loopback():
+    flower = SERVICES["flower"]
+    assert flower["profiles"] == ["flower"]
+    command = " ".join(flower["command"])
+    assert 'test -n "$$FLOWER_BASIC_AUTH" || {' in command and "exit 1" in command  # refuses to start without it
+    assert '--basic-auth="$$FLOWER_BASIC_AUTH"' in command
+    assert flower["ports"] == ["127.0.0.1:5555:5555"]
+
+
+def test_docker_builds_leave_out_the_virtualenv_the_databases_and_git():
+    ignored = set((ROOT / ".dockerignore").read_text().split())
+    assert {".venv", ".git", "*.db", "*.db-wal", "*.db-shm", "*.sqlite3"} <= ignored
+    assert {"/carepath.db-wal", "/carepath.db-shm"} <= set((ROOT / ".gitignore").read_text().split())
 
 
 def test_one_image_configured_by_environment():

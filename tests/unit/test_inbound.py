@@ -245,17 +245,26 @@ def test_a_digit_with_no_open_question_changes_nothing_and_gets_no_reply():
     assert patient.state == before
 
 
-def test_the_most_recent_question_wins_a_reminder_after_the_checkin():
+def test_a_reminder_while_a_checkin_is_open_asks_nothing_and_its_confirmation_is_asked_after():
+    """One digit question at a time: the check-in keeps the digits; the reminder tells the time and asks nothing."""
     patient = checked_in()
     now_local = patient.local(patient.now)
     later = local_at(now_local.date() + timedelta(days=3), 13)  # across the DST change: 72 h before is 12:00
     patient.post("session.scheduled", {"session": "s2", "start": later})
     patient.advance_to(later - timedelta(hours=72) + timedelta(minutes=5))
-    assert patient.state.open_question.subject == "session:s2"
+    reminder = patient.to_patient("session_reminder")[-1]
+    assert reminder.drop_reason is None and "Tue Mar 10 at 1:00 PM" in reminder.body
+    assert "Reply" not in reminder.body, "no reply ask while the check-in is open"
+    assert patient.state.open_question.subject == "session:s1"
+    patient.text("1")
+    assert patient.state.checkins["s1"].score == 1, "the only question asked was the check-in"
+    assert patient.session("s2").status == "scheduled"
+    (ask,) = patient.to_patient("confirm_request")
+    assert ask.body == f"{patient.clinic.name}: Reply 1 to confirm your visit Tue Mar 10 at 1:00 PM, 2 to reschedule."
+    assert (ask.automated, ask.drop_reason, ask.not_before, ask.subject) == (True, None, patient.now, "session:s2")
+    patient.advance(minutes=10)
     patient.text("1")
     assert patient.session("s2").status == "confirmed"
-    assert patient.state.checkins["s1"].answered_at is None, "1 confirmed the visit, it was not a score"
-    assert patient.escalation("low_checkin") is None
 
 
 def test_the_most_recent_question_wins_a_checkin_after_the_reminder():

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from workflows import escalations
-from workflows.events import ProviderReport, SmsReceived
+from workflows import conversation, escalations
+from workflows.events import ProviderReport, SmsReceived, is_copy
 from workflows.handlers import messaging, sessions
 from workflows.inbound import read
 from workflows.messages import send_to_patient
@@ -26,22 +26,26 @@ def sms_received(step: Step, data: SmsReceived) -> None:
 
 def _reply(step: Step, template: str, **options) -> None:
     # A direct answer to the patient's own message: not automated, so quiet hours and the cap do not hold it back.
+    if is_copy(step.event.data):
+        return  # a shared number's copy: the same text is answered on the first patient's record
     send_to_patient(step, template, automated=False, **options)
 
 
 def _crisis(step: Step, _number) -> None:
+    # An emergency: raising it sends the patient the crisis line at once, whatever the hour (`escalations.py`).
     escalations.raise_escalation(step, "crisis_language")
-    _reply(step, "crisis", urgent=True)
 
 
 def _opt_out(step: Step, _number) -> None:
     step.state.patient.opted_out = True
-    step.state.open_question = None
+    conversation.forget_due(step.state, step.now)
+    step.state.queued_questions = []  # nothing more is asked; after START, the next reminders ask again
     escalations.raise_escalation(step, "opted_out")
 
 
 def _opt_in(step: Step, _number) -> None:
     step.state.patient.opted_out = False
+    conversation.forget_due(step.state, step.now)  # what fell due while opted out was dropped, never seen
     escalations.close_open(step, "opted_out", "patient opted back in")
     _reply(step, "opt_in_confirm")
 
@@ -51,40 +55,36 @@ def _help(step: Step, _number) -> None:
 
 
 def _answer(step: Step, number: int) -> None:
-    question = step.state.open_question
-    if question is None:
+    """A digit answers the question open for this patient now, if it fits it (`workflows/conversation.py`)."""
+    question = conversation.answering(step.state, step.now)
+    if question is None or not conversation.fits(question, number):
         _unreadable(step, number)
         return
     subject = Subject.parse(question.subject)
-    if question.kind == "checkin" and 0 <= number <= 10 and subject.key in step.state.checkins:
+    if question.kind == "checkin":
         messaging.answer_checkin(step, subject.key, number)
-        step.state.open_question = None
-        _reply(step, "checkin_received")
-    elif question.kind == "confirm" and number == 1 and _confirm(step, subject):
-        step.state.open_question = None
-    elif question.kind == "confirm" and number == 2:
-        escalations.raise_escalation(step, "reschedule_request", session=subject.key if subject.kind == "session" else None)
-        step.state.open_question = None
-        _reply(step, "reschedule_requested")
+        _reply(step, "checkin_received", subject=subject)
+    elif number == 1:
+        _confirm(step, subject)
     else:
-        _unreadable(step, number)
+        escalations.raise_escalation(step, "reschedule_request", session=subject.key if subject.kind == "session" else None)
+        _reply(step, "reschedule_requested", subject=subject)
+    # Answered: the next waiting question, if any, is asked after this decision (`messaging.ask_waiting`).
+    conversation.answered(step.state, question.kind, question.subject)
 
 
-def _confirm(step: Step, subject: Subject) -> bool:
-    visit = step.state.visit(subject)
-    if visit is None or visit.status not in ("scheduled", "confirmed"):
-        return False
+def _confirm(step: Step, subject: Subject) -> None:
+    visit = step.state.visit(subject)  # an open question's visit is still on (`conversation.is_live`)
     if subject.kind == "session":
         sessions.confirm(step, visit)
     else:
         visit.status = "confirmed"
-    _reply(step, "confirmed", subject_start=visit.start)
-    return True
+    _reply(step, "confirmed", subject=subject, subject_start=visit.start)
 
 
 def _unreadable(step: Step, _number) -> None:
     """Kept in the history for staff; one clarification per open question, not one per message."""
-    question = step.state.open_question
+    question = conversation.answering(step.state, step.now)
     if question is not None and not question.clarified:
         question.clarified = True
         _reply(step, "clarify")

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from workflows import escalations
+from workflows import conversation, escalations
 from workflows.clock import clinic_time
+from workflows.effects import DropPendingMessages
 from workflows.events import (
     EvaluationCompleted,
     EvaluationRescheduled,
@@ -13,6 +14,7 @@ from workflows.events import (
     ReviewCompleted,
 )
 from workflows.handlers import messaging
+from workflows.messages import WORKFLOW_CLOSED
 from workflows.stages import FINAL, Stage
 from workflows.state import OPEN_SESSION, Appointment, SessionStatus
 from workflows.step import Step
@@ -96,16 +98,20 @@ def safety_hold(step: Step, data: Reasoned) -> None:
 def safety_cleared(step: Step, data: Reasoned) -> None:
     """The hold is lifted: back to the stage it paused."""
     step.transition(STAGE_LEFT)
+    conversation.park_sessions(step.state, step.now)  # confirmations whose texts fell due in the hold: asked again
 
 
 def pause(step: Step) -> None:
     if step.state.stage in FINAL or step.state.stage == Stage.PAUSED:
         return
     step.transition(Stage.PAUSED)
+    conversation.park_sessions(step.state, step.now)
 
 
 def close_workflow(step: Step, stage: Stage, why: str) -> None:
-    """A final stage: nothing left on the calendar, no timer left running. Open escalations stay on the worklist."""
+    """A final stage: nothing left on the calendar, no timer left running, and final means silent: every automated
+    patient text still waiting in the outbox is dropped (`workflow_closed`), nothing is asked any more, and the
+    worklist items that only made sense in care are closed with a note. Clinical and safety items stay open."""
     for session in step.state.sessions.values():
         if session.status == SessionStatus.DOSED:
             # A patient still under monitoring must be discharged from the chair before the workflow can close.
@@ -117,6 +123,9 @@ def close_workflow(step: Step, stage: Stage, why: str) -> None:
         if appointment.status in ("scheduled", "confirmed"):
             appointment.status = "cancelled"
     step.cancel_all_timers()
+    conversation.withdraw_all(step.state)
+    step.requests.append(DropPendingMessages(WORKFLOW_CLOSED))
+    escalations.close_active_only(step, f"workflow closed: {why}")
     step.transition(stage)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from workflows import escalations
+from workflows import conversation, escalations
 from workflows.clock import clinic_time
 from workflows.events import SessionCancelled, SessionRef, SessionRescheduled, SessionScheduled
 from workflows.handlers import dosing, messaging
@@ -73,8 +73,9 @@ def session_cancelled(step: Step, data: SessionCancelled) -> None:
 
 
 def session_confirmed(step: Step, data: SessionRef) -> None:
-    """Staff confirmed the session with the patient."""
+    """Staff confirmed the session with the patient: their confirmation question is answered too."""
     confirm(step, open_session(step, data.session))
+    conversation.answered(step.state, "confirm", str(Subject.session(data.session)))
 
 
 def confirm(step: Step, session: Session) -> None:

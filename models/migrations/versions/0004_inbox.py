@@ -1,4 +1,5 @@
-"""The inbox: every inbound text stored on arrival (keyed by MessageSid), applied to a workflow after.
+"""The inbox: every inbound text stored on arrival (keyed by MessageSid), applied to a workflow after; and delivery
+receipts, each (MessageSid, status) recorded once.
 
 Revision ID: 0004
 Revises: 0003
@@ -47,9 +48,24 @@ def upgrade() -> None:
     op.create_index("ix_inbox_workflow_id", "inbox", ["workflow_id"])
     op.create_index("ix_inbox_pending", "inbox", ["received_at"], postgresql_where=sa.text("status = 'pending'"),
                     sqlite_where=sa.text("status = 'pending'"))
+    op.create_table(
+        "message_receipts",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("message_id", sqlmodel.sql.sqltypes.AutoString(length=36), nullable=False),
+        sa.Column("provider_id", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("status", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+        sa.Column("error_code", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=True),
+        sa.Column("received_at", models.types.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(["message_id"], ["outbox.id"]),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("provider_id", "status", name="uq_message_receipts_sid_status"),
+    )
+    op.create_index("ix_message_receipts_message_id", "message_receipts", ["message_id"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_message_receipts_message_id", table_name="message_receipts")
+    op.drop_table("message_receipts")
     op.drop_index("ix_inbox_pending", table_name="inbox")
     op.drop_index("ix_inbox_workflow_id", table_name="inbox")
     op.drop_index("ix_inbox_status", table_name="inbox")
