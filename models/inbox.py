@@ -1,10 +1,10 @@
 """The inbox: a patient's text is stored on arrival (keyed by MessageSid), then applied to its workflow(s) once.
 
-`take_in` writes the raw text in one short transaction (a repeated MessageSid writes nothing); crisis language is
-read from the raw text there, so a crisis text is handed out and swept ahead of the rest. `apply_text` applies a
-stored text as `sms.received` (idempotency key `twilio:<MessageSid>`, `occurred_at` = when it was received) in one
-transaction with the row's new status, so a worker killed mid-apply leaves the row as it was, for the sweep.
-Row operations for the scheduler are in `models/inbox_sweep.py`.
+`take_in` (`models/inbox_arrival.py`) writes the raw text in one short transaction (a repeated MessageSid writes
+nothing); crisis language is read from the raw text there, so a crisis text is handed out and swept ahead of the
+rest. `apply_text` applies a stored text as `sms.received` (idempotency key `twilio:<MessageSid>`, `occurred_at` =
+when it was received) in one transaction with the row's new status, so a worker killed mid-apply leaves the row as it
+was, for the sweep. Row operations for the scheduler are in `models/inbox_sweep.py`.
 """
 
 from __future__ import annotations
@@ -14,36 +14,33 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Boolean, bindparam, select, text, update
+from sqlalchemy import select, update
 
+from models.inbox_arrival import (  # noqa: F401 - the arrival side, re-exported: one place to import the inbox from
+    APPLIED,
+    IGNORED,
+    PENDING,
+    QUEUED,
+    UNASSIGNED,
+    WAITING,
+    Arrival,
+    Incoming,
+    sms_event,
+    take_in,
+    take_in_many,
+)
 from models.routing import route_text
 from models.store import ConcurrencyConflict, Outcome, WorkflowStore
 from models.tables import InboundText
-from models.types import UTCDateTime
 from models.unit_of_work import UnitOfWork
-from workflows.catalog import Catalog
 from workflows.errors import Rejected
 from workflows.events import make_event
 from workflows.inbound import read
 
 log = logging.getLogger("carepath.inbox")
 
-PENDING, QUEUED, APPLIED, UNASSIGNED, IGNORED = "pending", "queued", "applied", "unassigned", "ignored"
-WAITING = (PENDING, QUEUED)  # not applied yet: a worker or the sweep will
 # Conflicts with a concurrent writer on the same workflow (a timer, staff, another text) settle in a few re-reads.
 APPLY_RETRIES = 5
-PATIENT = {"role": "patient"}
-PHONE_LENGTH = 20
-
-
-@dataclass(frozen=True)
-class Arrival:
-    """A stored text: its inbox id, whether it reads as crisis, and whether this call stored it (False: a repeat)."""
-
-    id: str
-    crisis: bool
-    new: bool
-    status: str
 
 
 @dataclass(frozen=True)
@@ -55,41 +52,8 @@ class Applied:
     event_id: int | None = None
 
 
-# A repeated MessageSid stores nothing and returns no id. Plain SQL that PostgreSQL and SQLite both speak, compiled
-# once: the dialects' own `insert().on_conflict_do_nothing()` is never cached, and costs more to compile per webhook
-# than the insert costs to run.
-_COLUMNS = ("id", "provider_id", "from_phone", "to_phone", "body", "received_at", "crisis", "status", "attempts",
-            "claimed_at", "note")
-_STORE = text(f"INSERT INTO inbox ({', '.join(_COLUMNS)}) VALUES ({', '.join(':' + c for c in _COLUMNS)}) "
-              "ON CONFLICT (provider_id) DO NOTHING RETURNING id").bindparams(
-    bindparam("received_at", type_=UTCDateTime()), bindparam("claimed_at", type_=UTCDateTime()),
-    bindparam("crisis", type_=Boolean()))
-
-
 def idempotency_key(text: InboundText) -> str:
     return f"twilio:{text.provider_id}"
-
-
-def take_in(uow: UnitOfWork, sid: str, from_phone: str, to_phone: str | None, body: str, received_at: datetime,
-            catalog: Catalog, handed_off: bool = False) -> Arrival:
-    """Store a text as it arrived (`queued` when the caller hands it to a worker next); a repeated sid stores nothing."""
-    status, note, phone = (QUEUED if handed_off else PENDING), None, from_phone[:PHONE_LENGTH]
-    try:
-        phone = _sms_event(from_phone, body).data.from_
-    except Rejected as exc:  # not a number a patient can write from, or a body no event can carry: kept, not applied
-        status, note = IGNORED, f"invalid {exc.field or 'data'}"[:200]
-    crisis = catalog.mentions_crisis(body)
-    values = {"id": str(uuid.uuid4()), "provider_id": sid, "from_phone": phone, "to_phone": (to_phone or "")[:PHONE_LENGTH]
-              or None, "body": body, "received_at": received_at, "crisis": crisis, "status": status, "attempts": 0,
-              "claimed_at": received_at if status == QUEUED else None, "note": note}
-    # Core, one statement compiled once: this runs for every webhook, at hundreds a second.
-    connection = uow.db.connection()
-    stored = connection.execute(_STORE, values).scalar()
-    if stored is not None:
-        return Arrival(stored, crisis, True, status)
-    earlier = connection.execute(select(InboundText.id, InboundText.crisis, InboundText.status)
-                                 .where(InboundText.provider_id == sid)).one()
-    return Arrival(earlier.id, earlier.crisis, False, earlier.status)
 
 
 def apply_text(store: WorkflowStore, inbox_id: str, now: datetime, retries: int = APPLY_RETRIES) -> Applied | None:
@@ -123,7 +87,7 @@ def _apply_in(store: WorkflowStore, uow: UnitOfWork, inbox_id: str, now: datetim
     refused: list[str] = []
     for number, workflow_id in enumerate(routing.workflow_ids):
         # The first workflow answers the patient; the others (a shared number) record the same text as a copy.
-        event = _sms_event(text.from_phone, text.body, idempotency_key(text), text.received_at, copy=number > 0)
+        event = sms_event(text.from_phone, text.body, idempotency_key(text), text.received_at, copy=number > 0)
         try:  # a refusal is raised before anything is written: the other workflows still get the text
             outcomes.append(store.apply_in(uow, workflow_id, event, now))
         except Rejected as exc:
@@ -141,12 +105,6 @@ def _finish(uow: UnitOfWork, text: InboundText, now: datetime, applied: Applied,
         status=applied.status, workflow_id=applied.workflow_id, event_id=applied.event_id, applied_at=now,
         claimed_at=None, attempts=InboundText.attempts + 1, **values))
     return applied
-
-
-def _sms_event(phone: str, body: str, key: str | None = None, received_at: datetime | None = None,
-               copy: bool = False):
-    data = {"from": phone, "body": body, **({"copy": True} if copy else {})}
-    return make_event("sms.received", data, actor=PATIENT, idempotency_key=key, occurred_at=received_at)
 
 
 def receive_sms(store: WorkflowStore, phone: str, body: str, now: datetime, sid: str | None = None,

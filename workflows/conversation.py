@@ -66,15 +66,22 @@ def answering(state: WorkflowState, now: datetime) -> Question | None:
 
 
 def is_live(state: WorkflowState, question: Question, now: datetime) -> bool:
+    """An asked question that stands, and may be answered now: not while the patient is opted out, nor a session's
+    while a safety hold suspends session texts (PROTOCOL.md §2)."""
+    if state.patient.opted_out or not stands(state, question, now):
+        return False
+    return not (question.kind == "confirm" and state.stage == Stage.PAUSED
+                and Subject.parse(question.subject).kind == "session")
+
+
+def stands(state: WorkflowState, question: Question, now: datetime) -> bool:
     """An asked question not yet answered, not expired, and still about something that stands."""
-    if (question.expires_at is not None and now >= question.expires_at) or state.patient.opted_out:
+    if question.expires_at is not None and now >= question.expires_at:
         return False
     subject = Subject.parse(question.subject)
     if question.kind == "checkin":
         checkin = state.checkins.get(subject.key)
         return checkin is not None and checkin.answered_at is None
-    if subject.kind == "session" and state.stage == Stage.PAUSED:
-        return False  # a safety hold suspends session texts (PROTOCOL.md §2): their questions are not open meanwhile
     return _visit_ahead(state, subject, question, now, ("scheduled", "confirmed"))
 
 
@@ -101,9 +108,9 @@ def holding_floor(state: WorkflowState, now: datetime) -> Question | None:
     current = state.open_question
     if current is None:
         return None
-    if current.asked_at > now or is_live(state, current, now):
-        return current
-    return None
+    if current.asked_at > now:
+        return current if stands(state, current, now) else None  # its message is still to leave: it will ask
+    return current if is_live(state, current, now) else None
 
 
 def may_ask(state: WorkflowState, kind: str, subject: str, now: datetime) -> bool:
@@ -114,19 +121,24 @@ def may_ask(state: WorkflowState, kind: str, subject: str, now: datetime) -> boo
     holder = holding_floor(state, now)
     if holder is None or (holder.kind, holder.subject) == (kind, subject):
         return True  # nothing open, or the same question again (the next reminder of the same visit)
-    # Outranking takes the floor only from a question whose message has left: never two asks leaving together.
-    return holder.asked_at < now and RANK[kind] > RANK[holder.kind]
+    # Outranking takes the floor only from a question whose messages have left: never two asks open together.
+    still_to_leave = holder.asked_at >= now or (holder.reasked_at is not None and holder.reasked_at >= now)
+    return not still_to_leave and RANK[kind] > RANK[holder.kind]
 
 
 def put(state: WorkflowState, question: Question, now: datetime) -> None:
     """A message asks `question` (`may_ask` allowed it): it holds the floor from its `asked_at`."""
     holder = holding_floor(state, now)
     if holder is not None and (holder.kind, holder.subject) == (question.kind, question.subject):
-        return  # already the open question: the new message repeats it
+        # Already the open question: the new message repeats it. If it leaves later, the question is open again
+        # from then even if answered meanwhile (the patient will read the ask again).
+        if question.asked_at > holder.asked_at:
+            holder.reasked_at = max(holder.reasked_at or question.asked_at, question.asked_at)
+        return
     if holder is not None:
         # Outranked: answerable until the new question's message leaves, then it waits its turn.
         state.earlier_question = holder if question.asked_at > now else None
-        enqueue(state, holder.model_copy(update={"clarified": False}))
+        enqueue(state, holder.model_copy(update={"clarified": False, "reasked_at": None}))
     else:
         state.earlier_question = None
     state.open_question = question
@@ -140,13 +152,21 @@ def enqueue(state: WorkflowState, question: Question) -> None:
     state.queued_questions = waiting
 
 
-def answered(state: WorkflowState, kind: str, subject: str) -> None:
-    """The patient (or staff, for a confirmation) answered: the question closes and stops waiting."""
+def answered(state: WorkflowState, kind: str, subject: str, now: datetime) -> None:
+    """The patient (or staff, for a confirmation) answered: the question closes and stops waiting (it opens again
+    when a message asking it again, not yet left, leaves)."""
     for field in ("open_question", "earlier_question"):
         question = getattr(state, field)
-        if question is not None and (question.kind, question.subject) == (kind, subject):
-            setattr(state, field, None)
+        if question is not None and (question.kind, question.subject) == (kind, subject) and question.asked_at <= now:
+            setattr(state, field, _asked_again(question, now))
     state.queued_questions = [q for q in state.queued_questions if (q.kind, q.subject) != (kind, subject)]
+
+
+def _asked_again(question: Question, now: datetime) -> Question | None:
+    """A question closed now: gone, unless a message asking it again is still to leave (then open from then)."""
+    if question.reasked_at is not None and question.reasked_at > now:
+        return question.model_copy(update={"asked_at": question.reasked_at, "reasked_at": None, "clarified": False})
+    return None
 
 
 def park_sessions(state: WorkflowState, now: datetime) -> None:
@@ -158,8 +178,10 @@ def park_sessions(state: WorkflowState, now: datetime) -> None:
         question = getattr(state, field)
         if (question is not None and question.kind == "confirm" and question.asked_at <= now
                 and Subject.parse(question.subject).kind == "session"):
-            setattr(state, field, None)
-            enqueue(state, question.model_copy(update={"clarified": False}))
+            again = _asked_again(question, now)
+            setattr(state, field, again)
+            if again is None:
+                enqueue(state, question.model_copy(update={"clarified": False, "reasked_at": None}))
 
 
 def forget_due(state: WorkflowState, now: datetime) -> None:
@@ -169,7 +191,7 @@ def forget_due(state: WorkflowState, now: datetime) -> None:
     for field in ("open_question", "earlier_question"):
         question = getattr(state, field)
         if question is not None and question.asked_at <= now:
-            setattr(state, field, None)
+            setattr(state, field, _asked_again(question, now))
 
 
 def withdraw_all(state: WorkflowState) -> None:

@@ -130,6 +130,7 @@ class Question(Model):
     asked_at: datetime
     expires_at: datetime | None = None
     start: datetime | None = None  # a confirmation: the visit time it asks about (a moved visit is another question)
+    reasked_at: datetime | None = None  # a later message asks it again (the visit's next reminder, not yet left)
     clarified: bool = False  # an unreadable reply gets one clarification, not one per message
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Annotated
 
@@ -12,7 +13,8 @@ from api.deps import Now, ServicesDep
 from api.errors import ApiError
 from api.schemas import error_responses
 from api.twilio_signature import verified_form
-from workers.inbound import accept_text
+from models.inbox import Incoming
+from workers.inbound import ANSWER_TIMEOUT_SECONDS, applies_here, apply_now, submit_text
 from workers.status_callbacks import handle_status_callback
 
 log = logging.getLogger("carepath.webhooks")
@@ -45,7 +47,11 @@ async def inbound_sms(request: Request, svc: ServicesDep, now: Now) -> Response:
         raise ApiError(422, "invalid request: From: required", details={"field": "From"})
     if not sid or len(sid) > MAX_ID_LENGTH:
         raise ApiError(422, "invalid request: MessageSid: required, up to 64 characters", details={"field": "MessageSid"})
-    await run_in_threadpool(accept_text, svc, sid, phone, _clean(form.get("To")) or None, body, now)
+    # Stored by this process's inbox writer (with the other texts arriving now), then handed to a worker.
+    stored = submit_text(svc, Incoming(sid, phone, _clean(form.get("To")) or None, body, now))
+    arrival = await asyncio.wait_for(asyncio.wrap_future(stored), ANSWER_TIMEOUT_SECONDS)
+    if applies_here(svc, arrival):  # the inline mode (standalone): applied before answering
+        await run_in_threadpool(apply_now, svc, arrival, now)
     return Response(EMPTY_TWIML, media_type="application/xml")
 
 

@@ -14,7 +14,7 @@ from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
 
 from models.db import make_engine, migrate
-from models.inbox import apply_text, receive_sms, take_in
+from models.inbox import Incoming, apply_text, receive_sms, take_in, take_in_many
 from models.inbox_sweep import (
     hand_off_waiting_texts,
     release_text,
@@ -57,6 +57,21 @@ def test_a_text_is_stored_once_per_message_sid(engine: Engine) -> None:
         "pending", PHONE, "+15555550100", "running late", False)
     with Session(engine) as db:
         assert db.execute(select(func.count()).select_from(InboundText)).scalar_one() == 1
+
+
+def test_texts_that_arrived_together_are_stored_in_one_statement(engine: Engine) -> None:
+    earlier = store_text(engine, "SMb0", "first")
+    batch = [Incoming(sid, PHONE, None, body, T0) for sid, body in
+             (("SMb1", "1"), ("SMb0", "first"), ("SMb2", "I want to die"), ("SMb1", "1"), ("SMb3", "x"))]
+
+    arrivals = run_committed(engine, take_in_many, batch, CATALOG, lambda crisis: crisis)
+
+    assert [a.new for a in arrivals] == [True, False, True, False, True]
+    assert arrivals[1].id == earlier.id and arrivals[3].id == arrivals[0].id
+    assert [(a.crisis, a.status) for a in (arrivals[0], arrivals[2], arrivals[4])] == [
+        (False, "pending"), (True, "queued"), (False, "pending")]  # handed off: the crisis text only
+    with Session(engine) as db:
+        assert db.execute(select(func.count()).select_from(InboundText)).scalar_one() == 4
 
 
 def test_a_stored_text_is_applied_once_as_received(pathway: WorkflowStore, engine: Engine) -> None:
@@ -200,7 +215,7 @@ def test_the_webhook_waits_out_a_short_database_outage(engine: Engine, database_
     real_run, failures = Services.run, iter([True, True])
 
     def flaky_run(self, operation, *args, **kwargs):
-        if operation is take_in and next(failures, False):
+        if operation is take_in_many and next(failures, False):
             raise OperationalError("INSERT", {}, ConnectionError("the server closed the connection"))
         return real_run(self, operation, *args, **kwargs)
 

@@ -144,6 +144,7 @@ class Conversation(Run):
 
     def text(self, body: str) -> None:
         """The patient texts now; a digit is checked against the model of what they were asked."""
+        self.dispatch()  # what is due to leave now has left: the patient's text comes after it
         reading = read(body, CLINIC.catalog)
         expected = self.open_question()
         before, self.last_decision = self.state, None

@@ -44,8 +44,9 @@ def _opt_out(step: Step, _number) -> None:
 
 
 def _opt_in(step: Step, _number) -> None:
+    if step.state.patient.opted_out:
+        conversation.forget_due(step.state, step.now)  # what fell due while opted out was dropped, never seen
     step.state.patient.opted_out = False
-    conversation.forget_due(step.state, step.now)  # what fell due while opted out was dropped, never seen
     escalations.close_open(step, "opted_out", "patient opted back in")
     _reply(step, "opt_in_confirm")
 
@@ -70,7 +71,7 @@ def _answer(step: Step, number: int) -> None:
         escalations.raise_escalation(step, "reschedule_request", session=subject.key if subject.kind == "session" else None)
         _reply(step, "reschedule_requested", subject=subject)
     # Answered: the next waiting question, if any, is asked after this decision (`messaging.ask_waiting`).
-    conversation.answered(step.state, question.kind, question.subject)
+    conversation.answered(step.state, question.kind, question.subject, step.now)
 
 
 def _confirm(step: Step, subject: Subject) -> None:

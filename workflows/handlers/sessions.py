@@ -75,7 +75,7 @@ def session_cancelled(step: Step, data: SessionCancelled) -> None:
 def session_confirmed(step: Step, data: SessionRef) -> None:
     """Staff confirmed the session with the patient: their confirmation question is answered too."""
     confirm(step, open_session(step, data.session))
-    conversation.answered(step.state, "confirm", str(Subject.session(data.session)))
+    conversation.answered(step.state, "confirm", str(Subject.session(data.session)), step.now)
 
 
 def confirm(step: Step, session: Session) -> None:
