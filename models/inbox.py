@@ -87,8 +87,8 @@ def _apply_in(store: WorkflowStore, uow: UnitOfWork, inbox_id: str, now: datetim
     refused: list[str] = []
     for number, workflow_id in enumerate(routing.workflow_ids):
         # The first workflow answers the patient; the others (a shared number) record the same text as a copy.
-        event = sms_event(text.from_phone, text.body, idempotency_key(text), text.received_at, copy=number > 0)
         try:  # a refusal is raised before anything is written: the other workflows still get the text
+            event = sms_event(text.from_phone, text.body, idempotency_key(text), text.received_at, copy=number > 0)
             outcomes.append(store.apply_in(uow, workflow_id, event, now))
         except Rejected as exc:
             refused.append(exc.rule or exc.code)

@@ -16,6 +16,9 @@ a patient at a time:
   (check-ins first, then confirmations by visit time) in a message of its own: a check-in not yet asked and not yet
   missed (missed while waiting, it becomes a call task), a confirmation of a visit still ahead, at the same time, and
   unconfirmed. A safety hold parks an open session confirmation, asked again once the hold is cleared.
+- A question is open only while its message can have reached the patient: STOP closes what was asked (and at START,
+  what fell due meanwhile, dropped at send time), a hold what its texts could not say. A later message asking the same
+  question again (the visit's next reminder, the check-in's nudge) opens it again when it leaves.
 - A digit that fits no open question gets one clarification per question (none when nothing is open); words too.
 
 This module is bookkeeping on `WorkflowState`; `workflows/handlers/messaging.py` sends the messages, and after every

@@ -65,6 +65,7 @@ class Load:
     """How one open-loop run went: latencies in ms (from each request's planned start) and what failed."""
 
     latencies_ms: list[float] = field(default_factory=list)
+    planned_s: list[float] = field(default_factory=list)  # each answered request's planned start, from the first
     seconds: float = 0.0  # from the first planned start to the last answer
     errors: int = 0
     error_kinds: dict[str, int] = field(default_factory=dict)
@@ -75,6 +76,7 @@ class Load:
         self.error_kinds[kind] = self.error_kinds.get(kind, 0) + 1
 
     def merge(self, other: Load) -> Load:
+        self.planned_s += [t + self.seconds for t in other.planned_s]
         self.latencies_ms += other.latencies_ms
         self.seconds += other.seconds
         self.errors += other.errors
@@ -93,7 +95,16 @@ class Load:
         return {"requests": answered, "answered_per_s": round(answered / self.seconds, 1) if self.seconds else None,
                 "p50_ms": _round(self.percentile(50)),
                 "p99_ms": _round(self.percentile(99)), "max_ms": _round(max(self.latencies_ms, default=None)),
-                "errors": self.errors, "error_kinds": self.error_kinds}
+                "errors": self.errors, "error_kinds": self.error_kinds,
+                "p99_ms_by_window": self.p99_by_window(max(1.0, self.seconds / 6))}
+
+    def p99_by_window(self, seconds: float) -> list[float]:
+        """p99 of each `seconds`-long stretch of the run: a tail spread evenly, or a few stalls."""
+        windows: dict[int, list[float]] = {}
+        for at, latency in zip(self.planned_s, self.latencies_ms, strict=True):
+            windows.setdefault(int(at // seconds), []).append(latency)
+        return [round(quantiles(v, n=100, method="inclusive")[98], 1) if len(v) > 1 else round(v[0], 1)
+                for _, v in sorted(windows.items())]
 
 
 def _round(value: float | None) -> float | None:
@@ -196,6 +207,7 @@ async def open_loop(base_url: str, planned: list[Planned], rate: float) -> Load:
             return
         if 200 <= status < 300:
             load.latencies_ms.append((time.perf_counter() - planned_at) * 1000)
+            load.planned_s.append(planned_at - start)
             if planned[i].sid:
                 load.accepted.append(planned[i].sid)
         else:

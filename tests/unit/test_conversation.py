@@ -285,6 +285,60 @@ def test_stop_withdraws_every_question_waiting():
     assert patient.state.checkins["s1"].answered_at is None and asks(patient) == []
 
 
+def test_a_safety_hold_parks_an_open_confirmation_and_it_is_asked_again_after_the_hold():
+    patient = planned()
+    patient.post("session.scheduled", {"session": "s1", "start": local_at(SAT, 10)})
+    patient.advance_to(local_at(WED, 10, 5))
+    patient.post("safety.hold", {"reason": "clinical concern", "clinician": "Dr. Berg"})
+    assert patient.state.open_question is None and patient.state.queued_questions[0].subject == "session:s1"
+    assert replies(patient.text("1")) == [] and patient.session("s1").status == "scheduled", "nothing open meanwhile"
+    patient.post("safety.cleared", {"reason": "reviewed", "clinician": "Dr. Berg"})
+    (ask,) = asks(patient)
+    assert (ask.subject, ask.not_before) == ("session:s1", patient.now)
+    patient.text("1")
+    assert patient.session("s1").status == "confirmed"
+
+
+def test_a_question_answered_before_its_next_reminder_leaves_is_open_again_when_it_leaves():
+    patient = planned()
+    visit = local_at(SAT, 7, 30)  # the 24-hour reminder falls due at 07:30 on Friday and leaves at 08:00
+    patient.post("session.scheduled", {"session": "s1", "start": visit})
+    patient.advance_to(local_at(FRI, 7, 45))
+    assert patient.state.open_question.subject == "session:s1", "asked by the 72-hour reminder"
+    patient.text("2")
+    assert patient.escalation("reschedule_request").status == "open"
+    patient.advance_to(local_at(FRI, 7, 59))
+    assert answering(patient.state, patient.now) is None
+    patient.advance(minutes=6)
+    assert ASK in reminders(patient, "s1")[-1].body
+    patient.text("1")
+    assert patient.session("s1").status == "confirmed", "the reminder that left at 08:00 asked again"
+
+
+def test_a_reminder_due_while_opted_out_asks_nothing_after_start_but_one_still_to_leave_does():
+    for back_at, confirmed in ((local_at(WED, 9), False), (local_at(WED, 7, 45), True)):
+        patient = planned()
+        patient.post("session.scheduled", {"session": "s1", "start": local_at(SAT, 7)})  # asked Wednesday 08:00
+        patient.advance_to(local_at(WED, 7, 30))
+        patient.text("STOP")
+        patient.advance_to(back_at)
+        patient.text("START")
+        patient.advance_to(local_at(WED, 9, 5))
+        decision = patient.text("1")
+        assert (patient.session("s1").status == "confirmed") is confirmed
+        if not confirmed:
+            assert replies(decision) == [], "its text was dropped while opted out: nothing was open"
+
+
+def test_start_without_a_stop_closes_nothing():
+    patient = planned()
+    patient.post("session.scheduled", {"session": "s1", "start": local_at(SAT, 10)})
+    patient.advance_to(local_at(WED, 10, 5))
+    patient.text("START")
+    patient.text("1")
+    assert patient.session("s1").status == "confirmed"
+
+
 # --- answerable: the pure check other layers use -----------------------------------------------------------------------
 
 

@@ -116,12 +116,20 @@ def ask_checkin(step: Step, session_id: str, expires_at: datetime) -> bool:
 
 
 def checkin_nudge_due(step: Step, session_id: str) -> None:
+    """No reply yet: the nudge asks the check-in again (it is the open question once more when it leaves)."""
     checkin = step.state.checkins.get(session_id)
     if checkin is None or checkin.answered_at is not None:
         return
-    send_to_patient(step, "checkin_nudge", automated=True, subject=Subject.session(session_id), session=session_id,
-                    expires_at=checkin.sent_at + timedelta(hours=step.protocol.messaging.checkin_missed_hours),
-                    dedupe_key=f"checkin_nudge:{step.state.workflow_id}:{session_id}")
+    subject, expires_at = str(Subject.session(session_id)), checkin.sent_at + timedelta(
+        hours=step.protocol.messaging.checkin_missed_hours)
+    if not conversation.may_ask(step.state, "checkin", subject, step.now):
+        return  # another question holds the floor (after an opt-out and back in, say): no second ask
+    message = send_to_patient(step, "checkin_nudge", automated=True, subject=Subject.session(session_id),
+                              session=session_id, expires_at=expires_at,
+                              dedupe_key=f"checkin_nudge:{step.state.workflow_id}:{session_id}")
+    if message.drop_reason is None:
+        conversation.put(step.state, Question(kind="checkin", subject=subject, asked_at=message.not_before or step.now,
+                                              expires_at=expires_at), step.now)
 
 
 def checkin_missed_due(step: Step, session_id: str, elevated: bool) -> None:
