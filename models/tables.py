@@ -185,7 +185,11 @@ class InboundText(SQLModel, table=True):
 
     __tablename__ = "inbox"
     __table_args__ = (Index("ix_inbox_pending", "received_at", postgresql_where=text("status = 'pending'"),
-                            sqlite_where=text("status = 'pending'")),)
+                            sqlite_where=text("status = 'pending'")),
+                      # The scheduler's sweep every second: handed out long ago and still not applied. Without it the
+                      # sweep reads every handed-out text, thousands in a burst, each tick.
+                      Index("ix_inbox_queued", "claimed_at", postgresql_where=text("status = 'queued'"),
+                            sqlite_where=text("status = 'queued'")))
     id: str = Field(primary_key=True, max_length=36)
     provider_id: str = Field(max_length=64, unique=True)  # Twilio's MessageSid: a repeated webhook stores nothing new
     from_phone: str = Field(max_length=20, index=True)

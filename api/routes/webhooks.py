@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
@@ -17,7 +16,6 @@ from models.inbox import Incoming
 from workers.inbound import ANSWER_TIMEOUT_SECONDS, applies_here, apply_now, submit_text
 from workers.status_callbacks import handle_status_callback
 
-log = logging.getLogger("carepath.webhooks")
 router = APIRouter(prefix="/v1/webhooks/twilio", tags=["webhooks"])
 
 # Replies go out through the outbox (policy, quiet hours, delivery receipts), never inline in the TwiML answer.
@@ -49,7 +47,8 @@ async def inbound_sms(request: Request, svc: ServicesDep, now: Now) -> Response:
         raise ApiError(422, "invalid request: MessageSid: required, up to 64 characters", details={"field": "MessageSid"})
     # Stored by this process's inbox writer (with the other texts arriving now), then handed to a worker.
     stored = submit_text(svc, Incoming(sid, phone, _clean(form.get("To")) or None, body, now))
-    arrival = await asyncio.wait_for(asyncio.wrap_future(stored), ANSWER_TIMEOUT_SECONDS)
+    async with asyncio.timeout(ANSWER_TIMEOUT_SECONDS):
+        arrival = await asyncio.wrap_future(stored)
     if applies_here(svc, arrival):  # the inline mode (standalone): applied before answering
         await run_in_threadpool(apply_now, svc, arrival, now)
     return Response(EMPTY_TWIML, media_type="application/xml")
