@@ -55,7 +55,6 @@ API_WORKERS = 2  # as docker-compose.yml runs the API
 WORKER_CONCURRENCY = 2  # `carepath worker`'s default
 DRAIN_TIMEOUT_SECONDS = 900
 BACKGROUND_NICE = 19
-NICE = ["nice", "-n", str(BACKGROUND_NICE)]
 TEXTS_HANDED = re.compile(r"tick: .*; (\d+) texts handed off")
 MAX_CONNECTIONS = 256  # keep-alive connections the load generator may open (Twilio opens its own per request)
 
@@ -346,8 +345,9 @@ def inbound_webhooks(ctx: BenchContext) -> Figure:
                           UVICORN_READY)
         # The worker and the scheduler share the two cores at a lower CPU priority, as they would run on cores of their
         # own in production: applying a text may wait, answering Twilio may not (`BACKGROUND_NICE`).
-        procs.start("worker", [*NICE, tool("carepath"), "worker", "-c", str(WORKER_CONCURRENCY)], env, WORKER_READY)
-        scheduler = procs.start("scheduler", [*NICE, tool("carepath"), "scheduler"], env, SCHEDULER_READY)
+        procs.start("worker", [tool("carepath"), "worker", "-c", str(WORKER_CONCURRENCY)], env, WORKER_READY,
+                    nice=BACKGROUND_NICE)
+        scheduler = procs.start("scheduler", [tool("carepath"), "scheduler"], env, SCHEDULER_READY, nice=BACKGROUND_NICE)
         wait_until_answering(base_url, api)
         texts = inbound_texts(base_url, patients, count + RATE)
         health = [Planned("GET", "/healthz")] * (count // 2)
