@@ -14,7 +14,7 @@ from datetime import datetime
 from sqlalchemy import case, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from models.store import Outcome, WorkflowStore
+from models.store import Outcome, WorkflowStore, number_blocked
 from models.tables import OutboxMessage, PatientRow, PhoneNumber, WorkflowRow
 from models.unit_of_work import UnitOfWork
 from workflows.events import make_event
@@ -36,12 +36,7 @@ def number_of(uow: UnitOfWork, phone: str) -> PhoneNumber | None:
 
 def send_blocked(uow: UnitOfWork, phone: str) -> str | None:
     """Why nothing may be texted to this number now (`opted_out`, `undeliverable`), or None."""
-    found = uow.db.execute(select(PhoneNumber.opted_out, PhoneNumber.undeliverable)
-                           .where(PhoneNumber.phone == phone)).first()
-    if found is None:
-        return None
-    opted_out, undeliverable = found
-    return "opted_out" if opted_out else "undeliverable" if undeliverable else None
+    return number_blocked(uow.db, phone)
 
 
 def blocks(uow: UnitOfWork, message: OutboxMessage) -> str | None:

@@ -7,7 +7,7 @@ their own and commit it; `start_in`/`apply_in` write into a unit of work the cal
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from sqlalchemy import Engine, select, update
@@ -15,12 +15,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from models import projections
-from models.tables import EventRecord, PatientRow, WorkflowRow
+from models.tables import EventRecord, PatientRow, PhoneNumber, WorkflowRow
 from models.unit_of_work import UnitOfWork
 from workflows.clinic import Clinic
 from workflows.effects import Decision, Effect
 from workflows.errors import Rejected
-from workflows.events import Event, dump_data
+from workflows.events import Event, dump_data, make_event
 from workflows.pathway import decide, start
 from workflows.protocol import ProtocolBook
 from workflows.state import WorkflowState
@@ -104,7 +104,13 @@ class WorkflowStore:
             if earlier is None:
                 raise
             return earlier
-        return Outcome(workflow_id, patient_id, decision.state.stage, record.id, effects=decision.effects)
+        started = Outcome(workflow_id, patient_id, decision.state.stage, record.id, effects=decision.effects)
+        if blocked := number_blocked(db, decision.state.patient.phone):
+            # Consent belongs to the number: a patient referred onto one that said STOP starts opted out, in their own
+            # history, so their reminders become calls (not texts dropped at send time) and a coordinator is told.
+            told = self.apply_in(uow, workflow_id, make_event("sms.number_blocked", {"reason": blocked}), now)
+            started = replace(started, stage=told.stage, effects=[*started.effects, *told.effects])
+        return started
 
     def apply_in(self, uow: UnitOfWork, workflow_id: str, event: Event, now: datetime) -> Outcome:
         """Write one event and its effects into the caller's unit of work (not committed), or raise and write nothing."""
@@ -173,3 +179,11 @@ def _earlier_outcome(workflow: WorkflowRow, earlier: EventRecord, event: Event) 
             code="not_allowed", stage=workflow.stage, rule="idempotency_key_reuse",
         )
     return Outcome(workflow.id, workflow.patient_id, earlier.stage_after, earlier.id, duplicate=True)
+
+
+def number_blocked(db: Session, phone: str) -> str | None:
+    """Why nothing may be texted to this number now (`opted_out`, `undeliverable`), or None (`models/numbers.py`)."""
+    found = db.execute(select(PhoneNumber.opted_out, PhoneNumber.undeliverable).where(PhoneNumber.phone == phone)).first()
+    if found is None:
+        return None
+    return "opted_out" if found.opted_out else "undeliverable" if found.undeliverable else None

@@ -245,6 +245,12 @@ class StaffMessage(Payload):
     send_anyway: bool = False  # the sender confirmed a text that names a drug, a diagnosis or a score
 
 
+class NumberBlocked(Payload):
+    """A new patient's number was already closed to texts when they were referred: what the number's record says."""
+
+    reason: Literal["opted_out", "undeliverable"]
+
+
 class ProviderReport(Payload):
     """What the SMS provider said about one of our messages: ids and codes only."""
 
@@ -286,6 +292,7 @@ PAYLOADS: dict[str, type[Payload]] = {
     "sms.received": SmsReceived,
     "message.sent_by_staff": StaffMessage,
     "sms.opted_out_at_carrier": ProviderReport,
+    "sms.number_blocked": NumberBlocked,
     "sms.undeliverable": ProviderReport,
     **{event_type: TimerFired for event_type in TIMER_EVENTS.values()},
 }

@@ -55,6 +55,7 @@ HANDLERS: dict[str, Handler] = {
     "message.sent_by_staff": staff_sms.message_sent_by_staff,
     "sms.opted_out_at_carrier": inbound.opted_out_at_carrier,
     "sms.undeliverable": inbound.undeliverable,
+    "sms.number_blocked": inbound.number_blocked,
 }
 
 TIMER_HANDLERS: dict[str, Callable[[Step, Timer], None]] = {

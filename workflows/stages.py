@@ -82,6 +82,8 @@ EVENT_RULES: dict[str, EventRule] = {
     # Reported by the SMS provider through the workers, never posted by people.
     "sms.opted_out_at_carrier": EventRule(ALL, frozenset({Role.SYSTEM}), "the carrier says the patient opted out"),
     "sms.undeliverable": EventRule(ALL, frozenset({Role.SYSTEM}), "the number cannot take SMS"),
+    # Recorded by the store when a patient is referred onto a number that already said STOP or cannot take texts.
+    "sms.number_blocked": EventRule(ALL, frozenset({Role.SYSTEM}), "the patient's number was closed to texts already"),
 }
 
 # Events the engine makes itself when a durable timer falls due. They are never refused: a timer that became pointless

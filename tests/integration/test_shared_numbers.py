@@ -98,8 +98,12 @@ def test_stop_from_a_shared_number_stops_automated_texts_to_every_patient_on_it(
     with Session(engine) as db:
         number = db.get(PhoneNumber, SHARED)
         assert number.opted_out and number.opted_out_by == "keyword"
-    # A patient referred on the number afterwards never learned it: the number's record stops the text at send time.
+    # A patient referred on the number afterwards starts opted out in their own record: a coordinator is told, and
+    # their reminders are calls; the number's record would still stop any text at send time.
     third = patient_on(pathway, "Cy Shared")
+    assert types(engine, third) == ["referral.received", "sms.number_blocked"]
+    assert state(engine, third).patient.opted_out
+    assert state(engine, third).open_escalation("opted_out") is not None
     book_evaluation(pathway, third)
     gateway = ConsoleGateway(quiet=True)
     for day in range(1, 5):
@@ -113,6 +117,23 @@ def test_stop_from_a_shared_number_stops_automated_texts_to_every_patient_on_it(
     text(pathway, engine, "start", "SMstart", at=T0 + timedelta(days=4, hours=2))
     assert not inbox_queries.number_record(engine, SHARED).opted_out
     assert not any(state(engine, w).patient.opted_out for w in (first, second, third))
+
+
+def test_a_patient_referred_onto_an_unreachable_number_gets_a_call_task_from_the_start(pathway: WorkflowStore,
+                                                                                     engine: Engine) -> None:
+    first = patient_on(pathway, "Ana Landline")
+    book_evaluation(pathway, first)
+    fire_due_timers(pathway, ASKED)
+    [reminder] = outbox(engine, workflow_id=first, kind="evaluation_reminder")
+    report_to_number(pathway, reminder.id, "sms.undeliverable", "21614", ASKED)  # not a mobile number
+
+    second = patient_on(pathway, "Ben Landline")
+    unreferred = patient_on(pathway, "Cy Mobile", phone="+15555550143")
+
+    assert types(engine, second) == ["referral.received", "sms.number_blocked"]
+    assert state(engine, second).open_escalation("phone_unreachable") is not None
+    assert not state(engine, second).patient.opted_out  # unreachable is not a STOP: a new number fixes it
+    assert types(engine, unreferred) == ["referral.received"]  # a number nothing is known against: nothing added
 
 
 def test_the_carriers_opt_out_is_the_numbers_and_every_workflow_on_it_learns_it(pathway: WorkflowStore,

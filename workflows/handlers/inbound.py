@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from workflows import conversation, escalations
-from workflows.events import ProviderReport, SmsReceived, is_copy
+from workflows.events import NumberBlocked, ProviderReport, SmsReceived, is_copy
 from workflows.handlers import messaging, sessions
 from workflows.inbound import read
 from workflows.messages import send_to_patient
@@ -99,3 +99,12 @@ def opted_out_at_carrier(step: Step, data: ProviderReport) -> None:
 def undeliverable(step: Step, data: ProviderReport) -> None:
     """An invalid or non-mobile number: a coordinator must call and fix it."""
     escalations.raise_escalation(step, "phone_unreachable")
+
+
+def number_blocked(step: Step, data: NumberBlocked) -> None:
+    """Referred onto a number that had said STOP (or cannot take texts): this patient is opted out from the start, so
+    every reminder becomes a call, and the coordinator gets the same task as after the patient's own STOP."""
+    if data.reason == "opted_out":
+        _opt_out(step, None)
+    else:
+        undeliverable(step, data)
