@@ -28,11 +28,13 @@ from workers.runtime import Services
 bearer = HTTPBearer(auto_error=False, description="An API token (`carepath users token create`, or the admin pages).")
 
 
-def get_services(request: Request) -> Services:
+# Both are async only so that FastAPI calls them on the event loop: a plain `def` dependency costs every request a
+# round trip through the thread pool, for an attribute read.
+async def get_services(request: Request) -> Services:
     return request.app.state.services
 
 
-def get_now(request: Request) -> datetime:
+async def get_now(request: Request) -> datetime:
     return request.app.state.clock()
 
 
