@@ -18,6 +18,8 @@ from models.inbox import receive_sms
 from models.outbox import deliver_due, next_message_due
 from models.store import WorkflowStore
 from models.timers import fire_due_timers, next_due_at
+from models.unattached import next_repage_at, repage_overdue
+from models.unit_of_work import run_committed
 from workers.gateways import ConsoleGateway
 from workflows.clinic import Clinic, StaffNumbers
 from workflows.errors import Rejected
@@ -72,10 +74,11 @@ def _advance(store: WorkflowStore, run: Run, until: datetime, inclusive: bool) -
     """Fire timers and send messages due before `until` (and at it, when inclusive), each at its own virtual time."""
     while True:
         with store.unit_of_work() as uow:
-            due = min((t for t in (next_due_at(uow), next_message_due(uow)) if t), default=None)
+            due = min((t for t in (next_due_at(uow), next_message_due(uow), next_repage_at(uow)) if t), default=None)
         if due is None or due > until or (due == until and not inclusive):
             return
         run.timers_fired += fire_due_timers(store, due)
+        run_committed(store.engine, repage_overdue, store, due)
         deliver_due(store, run.gateway, due)
 
 

@@ -1,8 +1,10 @@
 """Answers and worklist items that belong to no workflow: a text from a number no patient owns, or one several do.
 
 - Crisis language from a number carepath does not know: the crisis line goes back at once and an emergency worklist
-  item is raised with no patient attached (`inbox_id` names the text). With no workflow there is no escalation ladder
-  (its timers belong to a workflow), so the on-call clinician and the medical director are both texted at once.
+  item is raised with no patient attached (`inbox_id` names the text). The on-call clinician and the medical director
+  are both texted at once; until someone acknowledges it, the medical director is texted again every
+  `emergency_repeat_minutes` (`repage_overdue`, from the scheduler's tick and the simulator: a ladder's timers
+  belong to a workflow, so the item's own deadline is its ladder).
 - A text from a shared number that staff must assign: the number gets one short acknowledgement, not one per text
   while earlier ones still wait for staff.
 - Acknowledging and resolving such an item changes its row (there is no history to append to); the worklist, the
@@ -16,7 +18,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from models.store import WorkflowStore
 from models.tables import EscalationRecord, InboundText, OutboxMessage
@@ -51,6 +53,38 @@ def answer_unknown_crisis(uow: UnitOfWork, store: WorkflowStore, text: InboundTe
             _message(uow, f"crisis:{text.id}:{role}", "staff_alert", "clinician" if role == "on_call" else role,
                      number, alert, now, urgent=True, escalation=escalation_id)
     return escalation_id
+
+
+def _overdue(now: datetime | None = None):
+    """Open emergencies with no workflow (an unknown number's crisis), past their deadline when `now` is given."""
+    where = [EscalationRecord.workflow_id.is_(None), EscalationRecord.status == "open",
+             EscalationRecord.severity == "emergency"]
+    return where if now is None else [*where, EscalationRecord.ack_deadline <= now]
+
+
+def next_repage_at(uow: UnitOfWork) -> datetime | None:
+    """When the next unacknowledged patient-less emergency falls due to be paged again (None: none is open)."""
+    return uow.db.execute(select(func.min(EscalationRecord.ack_deadline)).where(*_overdue())).scalar()
+
+
+def repage_overdue(uow: UnitOfWork, store: WorkflowStore, now: datetime) -> int:
+    """Page the medical director again for each patient-less emergency past its deadline, and set the next deadline
+    `emergency_repeat_minutes` from now (PROTOCOL.md §6: "then every 15 min until acknowledged"). Returns how many."""
+    clinic = store.clinic
+    repeat = timedelta(minutes=store.protocols.current.escalations.emergency_repeat_minutes)
+    overdue = uow.db.execute(select(EscalationRecord).where(*_overdue(now)).with_for_update(skip_locked=True)).scalars()
+    paged = 0
+    for record in overdue:
+        number = clinic.staff.medical_director or clinic.staff.on_call
+        if number is not None:
+            role = "medical_director" if clinic.staff.medical_director else "clinician"
+            _message(uow, f"crisis:{record.inbox_id}:repage:{record.ack_deadline.isoformat()}", "staff_alert", role,
+                     number, STAFF_ALERT.format(link=clinic.worklist_url), now, urgent=True, escalation=record.id)
+        # From now, not from the missed deadline: a scheduler that was down for an hour pages once, not four times.
+        record.tier, record.owner_role, record.ack_deadline, record.updated_at = 2, "medical_director", now + repeat, now
+        uow.db.add(record)
+        paged += 1
+    return paged
 
 
 def acknowledge_shared(uow: UnitOfWork, store: WorkflowStore, text: InboundText) -> bool:

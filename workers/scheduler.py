@@ -18,6 +18,7 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from models.inbox_sweep import hand_off_waiting_texts, return_unhanded_texts, sweep_texts
 from models.outbox import hand_off_due_messages, return_unhanded, sweep_messages
 from models.timers import claim_due_timers, release_claims, release_stale_claims
+from models.unattached import repage_overdue
 from workers.reconcile import reconcile_stale_sends
 from workers.runtime import Services, services
 
@@ -31,6 +32,7 @@ class TickResult:
     released: int = 0
     reconciled: int = 0  # stale sends the provider turned out to have: marked sent, not resent
     texts: int = 0  # patients' texts handed to workers (a text's webhook hands it out itself; these were waiting)
+    repaged: int = 0  # unacknowledged emergencies with no workflow whose medical director was texted again
 
 
 def tick(svc: Services, now: datetime | None = None) -> TickResult:
@@ -50,6 +52,7 @@ def tick(svc: Services, now: datetime | None = None) -> TickResult:
                             lambda rest: svc.run(return_unhanded_texts, rest, now))
     timer_ids = [claimed.id for claimed in svc.run(claim_due_timers, now)]
     result.timers = hand_off(timer_ids, fire_timer.delay, lambda rest: svc.run(release_claims, rest, now))
+    result.repaged = svc.run(repage_overdue, svc.store, now)  # before the hand-off, which sends its pages
     message_ids = svc.run(hand_off_due_messages, now)
     result.messages = hand_off(message_ids, deliver_message.delay, lambda rest: svc.run(return_unhanded, rest, now))
     # Last: its provider lookups may be slow (or fail), and must not hold up due timers. What it returns to `pending`
@@ -57,9 +60,10 @@ def tick(svc: Services, now: datetime | None = None) -> TickResult:
     reconciled = reconcile_stale_sends(svc, now)
     result.released += reconciled.resent
     result.reconciled = reconciled.found
-    if result.timers or result.messages or result.released or result.reconciled or result.texts:
-        log.info("tick: %d timers, %d messages handed off; %d released; %d reconciled; %d texts handed off",
-                 result.timers, result.messages, result.released, result.reconciled, result.texts)
+    if result.timers or result.messages or result.released or result.reconciled or result.texts or result.repaged:
+        log.info("tick: %d timers, %d messages handed off; %d released; %d reconciled; %d texts handed off; "
+                 "%d emergencies without a workflow paged again", result.timers, result.messages, result.released,
+                 result.reconciled, result.texts, result.repaged)
     return result
 
 

@@ -15,11 +15,19 @@ from workflows.events import make_event
 COORDINATOR = {"role": "coordinator", "name": "c"}
 
 
+def zone_where_it_is_midday() -> str:
+    """A fixed-offset zone in which it is about noon now: the in-process tasks read the wall clock, and a reminder
+    that fell due in the clinic's quiet hours would wait (and be dropped), whenever the suite happens to run."""
+    offset = (12 - datetime.now(UTC).hour + 12) % 24 - 12  # -12 … +11 hours from UTC
+    return "Etc/GMT" + (f"{-offset:+d}" if offset else "")  # POSIX signs: Etc/GMT-3 is three hours ahead of UTC
+
+
 @pytest.fixture
 def inline_services(sqlite_database_url, monkeypatch):
     monkeypatch.setenv("CAREPATH_DATABASE_URL", sqlite_database_url)
     monkeypatch.setenv("CAREPATH_TASKS", "inline")
     monkeypatch.setenv("CAREPATH_SMS_BACKEND", "console")
+    monkeypatch.setenv("CAREPATH_CLINIC_TIMEZONE", zone_where_it_is_midday())
     migrate(sqlite_database_url)
     wiring.install()  # a fresh factory: services built from the environment just set
     yield wiring.services()

@@ -238,6 +238,32 @@ def test_crisis_language_from_an_unknown_number_gets_the_crisis_line_and_a_workl
     assert applied.status == "unassigned" and len(outbox(engine, to_phone=UNKNOWN)) == 1
 
 
+def test_an_unknown_numbers_emergency_pages_the_medical_director_every_15_minutes_until_acknowledged(
+        pathway: WorkflowStore, engine: Engine) -> None:
+    inbox_id, _ = text(pathway, engine, "i want to die", "SMunknownladder", phone=UNKNOWN)
+    item_id = unattached.escalation_id_for(inbox_id)
+
+    def pages() -> list[OutboxMessage]:
+        return [m for m in outbox(engine, kind="staff_alert", escalation_id=item_id)
+                if m.to_phone == CLINIC.staff.medical_director]
+
+    assert run_committed(engine, unattached.repage_overdue, pathway, ASKED + timedelta(minutes=14)) == 0
+    assert len(pages()) == 1, "paged at once, not again before the deadline"
+    # The deadline passes: paged again, tier 2; a scheduler that comes back 40 minutes late pages once, not thrice.
+    assert run_committed(engine, unattached.repage_overdue, pathway, ASKED + timedelta(minutes=55)) == 1
+    assert run_committed(engine, unattached.repage_overdue, pathway, ASKED + timedelta(minutes=56)) == 0
+    assert len(pages()) == 2
+    with Session(engine) as db:
+        item = db.get(EscalationRecord, item_id)
+        assert (item.tier, item.ack_deadline) == (2, ASKED + timedelta(minutes=70))
+    assert run_committed(engine, unattached.repage_overdue, pathway, ASKED + timedelta(minutes=70)) == 1
+    assert len(pages()) == 3
+    # Acknowledged: the paging stops.
+    unattached.settle(pathway, item_id, "escalation.acknowledged", "Dr On Call", ASKED + timedelta(minutes=71))
+    assert run_committed(engine, unattached.repage_overdue, pathway, ASKED + timedelta(hours=3)) == 0
+    assert len(pages()) == 3
+
+
 def test_assigning_a_waiting_text_applies_it_once(pathway: WorkflowStore, engine: Engine) -> None:
     first, second = patient_on(pathway, "Ana Assign"), patient_on(pathway, "Ben Assign")
     asked_to_confirm(pathway, first, second)
