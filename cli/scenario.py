@@ -15,6 +15,8 @@ import phonenumbers
 import yaml
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
+from workflows.rota import RotaLine
+
 
 class ScenarioError(ValueError):
     """A scenario that cannot be run; str() is "<file name>:<line>: <message>" when the line is known."""
@@ -109,6 +111,8 @@ class StaffSpec(BaseModel):
     on_call: Phone | None = None
     medical_director: Phone | None = None
     clinic_manager: Phone | None = None
+    # Who holds a role when, in clinic time (the lines of a network scenario's `rota:`); replaces that role's number.
+    rota: list[RotaLine] = []
 
 
 class PatientSpec(BaseModel):

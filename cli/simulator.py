@@ -24,6 +24,7 @@ from workers.gateways import ConsoleGateway
 from workflows.clinic import Clinic, StaffNumbers
 from workflows.errors import Rejected
 from workflows.events import localize_times, make_event
+from workflows.rota import Rota
 from workflows.stages import EVENT_RULES, Role
 
 
@@ -50,9 +51,9 @@ def protocol_book(scenario: Scenario) -> ProtocolBook:
 
 
 def clinic_of(scenario: Scenario) -> Clinic:
-    staff = StaffNumbers(**scenario.staff.model_dump())
+    staff = StaffNumbers(**scenario.staff.model_dump(exclude={"rota"}))
     return build_clinic(name=scenario.clinic.name, phone=scenario.clinic.phone, timezone=scenario.clinic.timezone,
-                        staff=staff)
+                        staff=staff, rota=Rota(lines=tuple(scenario.staff.rota)))
 
 
 def simulate(scenario: Scenario, engine: Engine, on_progress: Callable[[datetime], None] | None = None) -> Run:

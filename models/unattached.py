@@ -48,7 +48,7 @@ def answer_unknown_crisis(uow: UnitOfWork, store: WorkflowStore, text: InboundTe
     _message(uow, f"crisis:{text.id}", kind, "patient", text.from_phone, body, now, urgent=True)
     alert = STAFF_ALERT.format(link=clinic.worklist_url)
     for role in ("on_call", "medical_director"):
-        number = getattr(clinic.staff, role)
+        number = clinic.staff_number(role, now)
         if number is not None:
             _message(uow, f"crisis:{text.id}:{role}", "staff_alert", "clinician" if role == "on_call" else role,
                      number, alert, now, urgent=True, escalation=escalation_id)
@@ -75,9 +75,10 @@ def repage_overdue(uow: UnitOfWork, store: WorkflowStore, now: datetime) -> int:
     overdue = uow.db.execute(select(EscalationRecord).where(*_overdue(now)).with_for_update(skip_locked=True)).scalars()
     paged = 0
     for record in overdue:
-        number = clinic.staff.medical_director or clinic.staff.on_call
+        director = clinic.staff_number("medical_director", now)
+        number = director or clinic.staff_number("on_call", now)
         if number is not None:
-            role = "medical_director" if clinic.staff.medical_director else "clinician"
+            role = "medical_director" if director else "clinician"
             _message(uow, f"crisis:{record.inbox_id}:repage:{record.ack_deadline.isoformat()}", "staff_alert", role,
                      number, STAFF_ALERT.format(link=clinic.worklist_url), now, urgent=True, escalation=record.id)
         # From now, not from the missed deadline: a scheduler that was down for an hour pages once, not four times.

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from workflows.catalog import Catalog
 from workflows.events import Phone, TimeZone
+from workflows.rota import Rota
 
 
 class StaffNumbers(BaseModel):
@@ -23,8 +26,15 @@ class Clinic(BaseModel):
     name: str = Field(default="carepath demo clinic", min_length=1, max_length=40)
     phone: Phone = "+15555550100"
     timezone: TimeZone = "America/New_York"
-    staff: StaffNumbers = StaffNumbers()
+    staff: StaffNumbers = StaffNumbers()  # one number per role, at every hour
+    rota: Rota = Rota()  # who holds a role when; where it names a role, it replaces that role's single number
     worklist_url: str = Field(default="http://127.0.0.1:8000/worklist", max_length=40)
+
+    def staff_number(self, role: str, moment: datetime) -> str | None:
+        """Whom a page for `role` (`on_call`, `medical_director`, `clinic_manager`) reaches at `moment`."""
+        if any(line.role == role for line in self.rota.lines):
+            return self.rota.holder(role, moment, self.timezone)
+        return getattr(self.staff, role, None)
 
     @model_validator(mode="after")
     def _name_is_safe_on_a_lock_screen(self) -> Clinic:

@@ -154,7 +154,7 @@ def alert_staff(step: Step, escalation: Escalation) -> None:
     """Text the staff member who owns the escalation now. Ids only: no name, score or clinical detail."""
     # Tier 1 pages the on-call clinician whoever owns the item; tier 2 pages the owner above them.
     number_key = "on_call" if escalation.tier == 1 else STAFF_NUMBER_FOR_OWNER.get(escalation.owner_role)
-    number = getattr(step.clinic.staff, number_key) if number_key else None
+    number = step.clinic.staff_number(number_key, step.now) if number_key else None
     if number is None:
         return
     label = REASONS[escalation.reason].label

@@ -21,6 +21,7 @@ from pathway_helpers import (
 
 from config.clinic import build_clinic
 from workflows.effects import SendMessage
+from workflows.rota import Rota, RotaLine
 
 CLINIC_MANAGER = "+15555550192"
 STAFF_ALERT = re.compile(r"^carepath: patient #\S{1,8} needs follow-up \([a-z -]+\)\. Worklist: \S+$")
@@ -341,3 +342,18 @@ def test_a_second_item9_does_not_request_a_second_cssrs():
     submit(patient, "phq9", phq9(item9=1))
     submit(patient, "phq9", phq9(item9=1))
     assert patient.state.requested_instruments == ["cssrs"]
+
+
+# --- the rota: a page reaches whoever is on call at that moment ------------------------------------------------
+
+
+@pytest.mark.parametrize(("hours_after_nine", "paged"), [(0, "+15555550190"), (10, "+15555550192")])
+def test_a_page_goes_to_whoever_the_rota_has_on_call_at_that_moment(hours_after_nine: int, paged: str) -> None:
+    clinic = build_clinic(staff={"medical_director": MEDICAL_DIRECTOR}, rota=Rota(lines=(
+        RotaLine.model_validate({"role": "on_call", "phone": "+15555550190", "from": "08:00", "to": "18:00"}),
+        RotaLine.model_validate({"role": "on_call", "phone": "+15555550192", "from": "18:00", "to": "08:00"}))))
+    patient = PatientDriver(clinic=clinic)
+    patient.advance(hours=hours_after_nine)  # from 09:00 in New York: by day, or at 19:00 (the night shift)
+    submit(patient, "phq9", phq9(item9=1))
+    patient.advance(minutes=60)  # unacknowledged: tier 2, the medical director (no rota line: the clinic's number)
+    assert [m.to for _, m in patient.staff_alerts()] == [paged, MEDICAL_DIRECTOR]
