@@ -8,15 +8,16 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
 from api.checks import clinic_local, storable
-from api.deps import CurrentUser, Now, ServicesDep, actor_of
+from api.deps import CurrentUser, Now, ServicesDep
 from api.errors import ApiError
+from api.identity import user_event
 from api.ids import WorkflowId
 from api.policy import sees_patients
 from api.schemas import EventApplied, EventIn, error_responses, links_to_workflow
 from api.views import EventView, WorkflowDetail, WorkflowSummary, event_view, workflow_detail, workflow_summary
 from models.queries import listing
 from workflows.errors import Rejected
-from workflows.events import localize_times, make_event
+from workflows.events import localize_times
 from workflows.stages import EVENT_RULES, Role, Stage, role_may_post
 
 router = APIRouter(prefix="/v1/workflows", tags=["workflows"])
@@ -81,7 +82,7 @@ def post_event(user: CurrentUser, workflow_id: WorkflowId, body: EventIn, svc: S
     storable(body.data, "data")
     storable(body.idempotency_key, "idempotency_key")
     zone = svc.store.clinic.timezone
-    event = make_event(body.type, localize_times(body.data, zone), actor=actor_of(user),
+    event = user_event(user, body.type, localize_times(body.data, zone),
                        idempotency_key=body.idempotency_key, occurred_at=clinic_local(body.occurred_at, zone))
     outcome = svc.store.apply(workflow.id, event, now, retries=2)
     return EventApplied(workflow_id=outcome.workflow_id, stage=outcome.stage, event_id=outcome.event_id,

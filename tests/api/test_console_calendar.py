@@ -173,7 +173,7 @@ def test_a_safety_hold_shows_on_the_calendar_as_held(api: ApiServer) -> None:
     workflow_id, _ = patient(api)
     day = day_ahead(3)
     post_ok(api, workflow_id, "session.scheduled", {"session": "s1", "start": f"{day}T15:00:00"})
-    post_ok(api, workflow_id, "safety.hold", {"reason": "C-SSRS review", "clinician": "Dr. Chen"}, "clinician")
+    post_ok(api, workflow_id, "safety.hold", {"reason": "C-SSRS review"}, "clinician")
     with logged_in(api, "clinician") as client:
         assert items(calendar(client, day).text, workflow_id) == {"s1": "held (safety hold)"}
 

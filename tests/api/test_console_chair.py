@@ -117,7 +117,7 @@ def test_a_session_charted_late_is_discharged_once_its_gates_are_closed(api: Api
     assert "Patient discharged." in page.text and 'id="session-status">discharged<' in page.text
     assert session_of(api, workflow_id)["status"] == "discharged"
     dose_event = next(e for e in history(api, workflow_id) if e["type"] == "dose.administered")
-    assert dose_event["actor"] == {"role": "clinician", "name": api.names["clinician"]}
+    assert dose_event["actor"] == {"role": "clinician", "name": api.names["clinician"], "user_id": api.user_ids["clinician"]}
 
 
 def test_a_dose_charted_before_its_pre_dose_reading_is_refused_by_the_engine(api: ApiServer) -> None:

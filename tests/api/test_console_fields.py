@@ -69,7 +69,7 @@ def test_ticked_codes_become_a_list_and_nested_fields_a_nested_payload() -> None
     sources = Sources(zone=ZONE, multiple={"contraindications": []})
     fields = describe(PAYLOADS["evaluation.completed"], sources)
     data = parse(fields, form(eligible="no", contraindications=["psychosis_or_mania", "pregnancy_or_lactation"],
-                              clinician="Dr. Chen", reason="contraindicated"), ZONE)
+                              reason="contraindicated"), ZONE)
     assert data["contraindications"] == ["psychosis_or_mania", "pregnancy_or_lactation"]
     fields = describe(PAYLOADS["referral.received"], Sources(zone=ZONE, ticked=frozenset({"sms_consent"})))
     data = parse(fields, form(patient__name="Test Patient", patient__phone="+15555550199", referrer="Dr. A",
