@@ -73,7 +73,10 @@ def workflow_history(user: CurrentUser, workflow_id: WorkflowId, svc: ServicesDe
                               "links": links_to_workflow("workflow_id")},
                         **error_responses(400, 401, 403, 404, 409, 413, 422)})
 def post_event(user: CurrentUser, workflow_id: WorkflowId, body: EventIn, svc: ServicesDep, now: Now) -> EventApplied:
-    """Apply one event as the calling user: 409 when not allowed now or a rule refuses it, 422 for invalid data."""
+    """Apply one event as the calling user: 409 when not allowed now or a rule refuses it, 422 for invalid data.
+
+    The caller is the actor (role, name, user id). `by` and `clinician` are the caller too: left out, they are filled
+    with the caller's name; naming anyone else is refused with 403 and nothing is written."""
     if not role_may_post(Role(user.role), body.type):
         roles = ", ".join(sorted(EVENT_RULES[body.type].roles))
         raise Rejected(f"role {user.role} may not post {body.type} (allowed roles: {roles}, admin)", code="forbidden",
