@@ -92,7 +92,3 @@ StaffUser = Annotated[User, Depends(require_roles(policy.STARTS_REFERRALS))]
 WorklistUser = Annotated[User, Depends(require_roles(policy.ACTS_ON_ESCALATIONS))]
 OpsUser = Annotated[User, Depends(require_roles(policy.READS_METRICS))]
 
-
-def actor_of(user: User) -> dict[str, str]:
-    """The actor recorded on every event the user causes."""
-    return {"role": user.role, "name": user.name}

@@ -72,7 +72,10 @@ class ReferralIn(ReferralReceived):
 
 
 class EventIn(BaseModel):
-    """One event for a workflow: its type and data as EVENTS.md lists them; times without offset are clinic-local."""
+    """One event for a workflow: its type and data as EVENTS.md lists them; times without offset are clinic-local.
+
+    There is no actor here: the caller's token says who. `by`/`clinician` in the data may be left out (filled with
+    the caller's name) and may not name anyone else."""
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
         {"type": "evaluation.scheduled", "data": {"start": "2026-03-04T10:00:00"}, "idempotency_key": "eval-1"},

@@ -110,8 +110,11 @@ class WorkflowDetail(WorkflowSummary):
 
 
 class ActorView(BaseModel):
+    """Who caused the event: the role, the display name at the time and, for a signed-in user, their id."""
+
     role: str
     name: str | None = None
+    user_id: str | None = None
 
 
 class EventView(BaseModel):
@@ -166,7 +169,7 @@ def workflow_detail(workflow: WorkflowRow, patient: PatientRow, now: datetime, s
 def event_view(record: EventRecord, show_patient: bool) -> EventView:
     data = record.data if show_patient else {k: v for k, v in record.data.items() if k not in PATIENT_DATA_KEYS}
     return EventView(id=record.id, seq=record.seq, type=record.type, data=data,
-                     actor=ActorView(role=record.actor_role, name=record.actor_name),
+                     actor=ActorView(role=record.actor_role, name=record.actor_name, user_id=record.actor_user_id),
                      idempotency_key=record.idempotency_key, occurred_at=record.occurred_at,
                      recorded_at=record.recorded_at, stage_after=record.stage_after)
 

@@ -149,6 +149,9 @@ class TimelineLine(BaseModel):
             raise ValueError("an `sms` line takes no data, actor or idempotency_key")
         if self.actor is not None and not (isinstance(self.actor.get("role"), str) and self.actor["role"]):
             raise ValueError("actor needs a `role`, e.g. {role: coordinator, name: Sam}")
+        if self.actor is not None and "user_id" in self.actor:
+            raise ValueError("actor takes a `role` and a `name`: a scenario's staff are simulated, and a `user_id` is"
+                             " only ever the signed-in user's")
         return self
 
 

@@ -154,7 +154,7 @@ def _append_event(db: Session, workflow_id: str, seq: int, event: Event, now: da
                   decision: Decision) -> EventRecord:
     record = EventRecord(
         workflow_id=workflow_id, seq=seq, type=event.type, data=dump_data(event), actor_role=event.actor.role,
-        actor_name=event.actor.name, idempotency_key=event.idempotency_key,
+        actor_name=event.actor.name, actor_user_id=event.actor.user_id, idempotency_key=event.idempotency_key,
         occurred_at=event.occurred_at or now, recorded_at=now, stage_after=decision.state.stage,
     )
     db.add(record)

@@ -58,7 +58,9 @@ class EventRecord(SQLModel, table=True):
     type: str = Field(max_length=64, index=True)
     data: dict = Field(sa_column=Column(JSONDocument, nullable=False))
     actor_role: str = Field(max_length=32)
-    actor_name: str | None = Field(default=None, max_length=200)
+    actor_name: str | None = Field(default=None, max_length=200)  # the display name at the time
+    # The signed-in user who caused it (immutable, unlike a name); None for carepath, the patient, the simulator.
+    actor_user_id: str | None = Field(default=None, foreign_key="users.id", max_length=36)
     idempotency_key: str | None = Field(default=None, max_length=200)
     occurred_at: datetime = utc_column(nullable=False)
     recorded_at: datetime = utc_column(nullable=False)

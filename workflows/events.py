@@ -300,12 +300,28 @@ assert set(EVENT_RULES) <= set(PAYLOADS), "every declared event needs a payload"
 
 
 class Actor(BaseModel):
+    """Who caused an event: a role, the display name at the time, and for a signed-in user their immutable id.
+
+    `user_id` is None for carepath itself (timers), the patient (texts) and the simulator's staff; a name can change
+    or be shared, the id cannot, so "who did this" is answered by the id and the name is what people read."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
     role: Role
     name: Annotated[str, Field(max_length=200)] | None = None
+    user_id: Annotated[str, Field(min_length=1, max_length=36)] | None = None
 
 
 SYSTEM = Actor(role=Role.SYSTEM, name="carepath")
+
+# Fields of event data that claim who did something. When a user posts, they are the user: filled from the session
+# when absent, and refused when they name someone else (`api.identity`); a form never asks for them.
+IDENTITY_FIELDS = ("by", "clinician")
+
+
+def identity_fields(event_type: str) -> tuple[str, ...]:
+    """The identity fields the event's payload has (none for an unknown type)."""
+    model = PAYLOADS.get(event_type)
+    return tuple(name for name in IDENTITY_FIELDS if model is not None and name in model.model_fields)
 
 
 class Event(BaseModel):

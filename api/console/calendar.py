@@ -22,15 +22,15 @@ from api.console.booking import KINDS, Span, booking_event, default_start, span_
 from api.console.charting import FormProblem
 from api.console.web import Staff
 from api.dashboard.access import page_router
-from api.deps import ServicesDep, actor_of
+from api.deps import ServicesDep
 from api.errors import status_of
+from api.identity import user_event
 from api.ids import WorkflowId, parse_id
 from models import queries
 from models.queries import listing
 from models.tables import User
 from workers.runtime import Services
 from workflows.errors import Rejected
-from workflows.events import make_event
 from workflows.stages import Role, role_may_post
 from workflows.state import WorkflowState
 
@@ -130,7 +130,7 @@ def _already_booked(svc: Services, workflow_id: str, key: str | None) -> bool:
 
 def _post(request: Request, svc: Services, user: User, workflow_id: str, event_type: str, data: dict,
           form: dict[str, str]) -> None:
-    event = make_event(event_type, data, actor=actor_of(user), idempotency_key=web.form_key(form, "key"))
+    event = user_event(user, event_type, data, idempotency_key=web.form_key(form, "key"))
     svc.store.apply(workflow_id, event, web.now_of(request), retries=2)
 
 

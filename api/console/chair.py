@@ -24,14 +24,14 @@ from api.console.charting import ACTIONS, Charted, FormProblem, parse
 from api.console.web import Staff
 from api.dashboard.access import page_router
 from api.dashboard.headers import static_file
-from api.deps import ServicesDep, actor_of
+from api.deps import ServicesDep
 from api.errors import status_of
+from api.identity import user_event
 from api.ids import WorkflowId
 from models.queries import listing
 from models.tables import User
 from workers.runtime import Services
 from workflows.errors import Rejected
-from workflows.events import make_event
 from workflows.gates import chair_gates
 from workflows.stages import Role, role_may_post
 from workflows.state import OPEN_SESSION, SessionStatus, WorkflowState
@@ -71,8 +71,8 @@ async def chart(user: Staff, workflow_id: WorkflowId, session_id: str, action: s
     now = web.now_of(request)
     session = state.sessions[session_id]
     try:
-        charted: Charted = parse(action, form, session, ZoneInfo(svc.settings.clinic_timezone), now, clinician=user.name)
-        event = make_event(charted.event_type, charted.data, actor=actor_of(user), occurred_at=charted.occurred_at,
+        charted: Charted = parse(action, form, session, ZoneInfo(svc.settings.clinic_timezone), now)
+        event = user_event(user, charted.event_type, charted.data, occurred_at=charted.occurred_at,
                            idempotency_key=web.form_key(form, "key"))
         svc.store.apply(workflow.id, event, now, retries=2)
     except FormProblem as problem:

@@ -31,8 +31,7 @@ class Charted:
     occurred_at: datetime | None  # None: now
 
 
-def parse(action: str, form: Mapping[str, str], session: Session, zone: ZoneInfo, now: datetime,
-          clinician: str) -> Charted:
+def parse(action: str, form: Mapping[str, str], session: Session, zone: ZoneInfo, now: datetime) -> Charted:
     """The event a chair form asks for; raises FormProblem for input that is not even of the right shape."""
     data: dict = {"session": session.id}
     if action == "vitals":
@@ -52,7 +51,7 @@ def parse(action: str, form: Mapping[str, str], session: Session, zone: ZoneInfo
     elif action == "discharge":
         data["sedation_resolved"] = form.get("sedation_resolved") == "yes"
         data["dissociation_resolved"] = form.get("dissociation_resolved") == "yes"
-        data["clinician"] = clinician
+        # The discharging clinician is the signed-in user: `api.identity` fills `clinician`.
     # The order of a visit's steps (no dose before the arrival, ...) is the engine's rule (`charted_in_order`).
     return Charted(ACTIONS[action], data, charted_time(form.get("at", ""), zone, now))
 

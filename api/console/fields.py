@@ -3,6 +3,9 @@
 The payload models in `workflows.events` are the one description of what an event carries: this module reads their
 fields (type, required, default, limits) and never restates a rule. Validation stays the engine's: parsing here only
 turns strings into the types the form asked for (a number, a time), and `make_event` judges the result.
+
+Fields that claim who did something (`by`, `clinician`: `IDENTITY_FIELDS`) are never asked: the signed-in user is
+who did it, and `api.identity` fills them from the session.
 """
 
 from __future__ import annotations
@@ -21,13 +24,15 @@ import annotated_types
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
+from workflows.events import IDENTITY_FIELDS
+
 # A few field names read better spelled out; every other label is the field name with spaces.
 LABELS = {
     "spo2": "SpO₂ (%)", "dose_mg": "Dose (mg)", "dose_mg_per_kg": "Dose (mg/kg)", "weight_kg": "Weight (kg)",
     "heart_rate": "Heart rate (beats/min)", "systolic": "Systolic (mmHg)", "diastolic": "Diastolic (mmHg)",
     "sms_consent": "Consents to SMS", "timezone": "Time zone", "date_of_birth": "Date of birth",
     "prior_treatments": "Prior treatments", "enrollment_id": "REMS enrollment id", "phone": "Mobile phone",
-    "by": "Recorded by", "start": "Starts",
+    "start": "Starts",
 }
 # Help for the fields whose format a person cannot guess from the type alone.
 HELP = {
@@ -151,10 +156,12 @@ def _limits(kind: str, annotation: Any, metadata: list[Any]) -> tuple[dict[str, 
 
 
 def describe(model: type[BaseModel], sources: Sources, *, prefix: str = "") -> list[FormField]:
-    """The inputs for a payload model, in its field order; nested models become dotted names."""
+    """The inputs for a payload model, in its field order; nested models become dotted names. No identity fields."""
     fields: list[FormField] = []
     for name, info in model.model_fields.items():
         key = info.alias or name
+        if not prefix and key in IDENTITY_FIELDS:
+            continue  # filled from the session, never typed
         form_name = f"{prefix}{key}"
         annotation, metadata, optional = _unwrap(info.annotation)
         metadata = [*info.metadata, *metadata]

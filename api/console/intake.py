@@ -15,13 +15,14 @@ from starlette.concurrency import run_in_threadpool
 from api.console.fields import FormError, FormField, Sources, describe, parse, refill
 from api.console.web import Staff, form_key, render
 from api.dashboard.access import page_router
-from api.deps import ServicesDep, actor_of
+from api.deps import ServicesDep
 from api.errors import status_of
+from api.identity import user_event
 from api.views import number_warnings
 from models.tables import User
 from workers.runtime import Services
 from workflows.errors import Rejected
-from workflows.events import ReferralReceived, make_event
+from workflows.events import ReferralReceived
 
 log = logging.getLogger("carepath.console")
 router = page_router()
@@ -62,8 +63,7 @@ def _take_referral(request: Request, svc: Services, user: User, form: Any) -> Re
     fields = intake_fields(svc)
     key = form_key(form) or str(uuid.uuid4())
     try:
-        event = make_event(EVENT, parse(fields, form, svc.settings.clinic_timezone), actor=actor_of(user),
-                           idempotency_key=key)
+        event = user_event(user, EVENT, parse(fields, form, svc.settings.clinic_timezone), idempotency_key=key)
         outcome = svc.store.start(event, request.app.state.clock())
     except FormError as exc:
         return _again(request, svc, user, fields, form, key, exc.name, exc.message, 422)

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 from api.console.fields import Choice, FormField, Sources, describe, refill
 from models.tables import User
-from workflows.events import CONTRAINDICATIONS, PAYLOADS, EscalationRef, SessionRef
+from workflows.events import CONTRAINDICATIONS, PAYLOADS, EscalationRef, SessionRef, identity_fields
 from workflows.stages import EVENT_RULES, NON_FINAL, Role, Stage, allowed_events, role_may_post
 from workflows.state import CLOSED_SESSION, WorkflowState
 
@@ -50,6 +50,7 @@ class Action:
     error: str | None = None
     open: bool = False
     blocked: str | None = None  # why it cannot be sent now (nothing to choose from)
+    signed_as: str | None = None  # the name its `by`/`clinician` records: the signed-in user's, never typed
 
 
 @dataclass
@@ -66,8 +67,7 @@ class Attempt:
 def sources_for(model: type, state: WorkflowState, user: User, zone: str) -> Sources:
     """Choices from the workflow for fields whose name and payload say they refer to something that exists."""
     tz = ZoneInfo(zone)
-    sources = Sources(zone=zone, multiple={"contraindications": [Choice(c, c.replace("_", " ")) for c in CONTRAINDICATIONS]},
-                      suggested={"clinician": user.name, "by": user.name})
+    sources = Sources(zone=zone, multiple={"contraindications": [Choice(c, c.replace("_", " ")) for c in CONTRAINDICATIONS]})
     sessions = sorted(state.sessions.values(), key=lambda s: s.start)
     if issubclass(model, SessionRef):
         sources.choices["session"] = [
@@ -93,7 +93,8 @@ def actions_for(state: WorkflowState, user: User, zone: str, attempt: Attempt | 
     for event in offered_events(state.stage, user.role):
         model = PAYLOADS[event]
         fields = describe(model, sources_for(model, state, user, zone))
-        action = Action(event=event, summary=EVENT_RULES[event].summary, fields=fields, key=str(uuid.uuid4()))
+        action = Action(event=event, summary=EVENT_RULES[event].summary, fields=fields, key=str(uuid.uuid4()),
+                        signed_as=user.name if identity_fields(event) else None)
         empty = [f.label.lower() for f in fields if f.kind == "select" and f.required and not f.choices]
         if empty:
             action.blocked = f"Nothing to choose for {', '.join(empty)} yet."

@@ -21,8 +21,9 @@ from api.console import patients, web
 from api.console.reply import ReplyBox, blocked_reason, reply_box
 from api.console.web import Staff, form_key
 from api.dashboard.access import page_router
-from api.deps import ServicesDep, actor_of
+from api.deps import ServicesDep
 from api.errors import status_of
+from api.identity import user_event
 from api.ids import WorkflowId, parse_id
 from models.queries import inbox, listing
 from models.store import ConcurrencyConflict
@@ -30,7 +31,7 @@ from models.tables import User
 from workers.runtime import Services
 from workflows.effects import SendMessage
 from workflows.errors import Rejected
-from workflows.events import STAFF_MESSAGE_MAX, make_event
+from workflows.events import STAFF_MESSAGE_MAX
 from workflows.handlers.staff_sms import KIND
 from workflows.state import WorkflowState
 
@@ -69,7 +70,7 @@ def _send(request: Request, svc: Services, user: User, workflow_id: str, form: A
     if not body:
         return refused("Write the text to send.", 422)
     try:
-        event = make_event(EVENT, typed, actor=actor_of(user), idempotency_key=form_key(form))
+        event = user_event(user, EVENT, typed, idempotency_key=form_key(form))
         outcome = svc.store.apply(workflow.id, event, now, retries=2)
     except Rejected as exc:
         log.info("console: staff text refused for workflow %s (%s, rule %s)", workflow.id, exc.code, exc.rule)

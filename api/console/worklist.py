@@ -19,8 +19,9 @@ from api import policy
 from api.console.web import form_key, render
 from api.dashboard.access import SignedIn, page_router
 from api.dashboard.escalations import escalation_row
-from api.deps import ServicesDep, actor_of
+from api.deps import ServicesDep
 from api.errors import status_of
+from api.identity import user_event
 from api.ids import EscalationId
 from models import unattached
 from models.queries import inbox, listing
@@ -28,7 +29,6 @@ from models.store import ConcurrencyConflict
 from models.tables import User
 from workers.runtime import Services
 from workflows.errors import Rejected
-from workflows.events import make_event
 
 log = logging.getLogger("carepath.console")
 router = page_router()
@@ -103,7 +103,7 @@ def _act(request: Request, svc: Services, user: User, escalation_id: str, event_
     if found is None:
         return refused("That escalation no longer exists.", 404)
     record, _patient = found
-    data: dict[str, Any] = {"escalation": record.id, "by": user.name}
+    data: dict[str, Any] = {"escalation": record.id}
     if event_type == "escalation.resolved":
         if not note:
             return refused("Write a note to resolve: what was done, for whoever reads the history next.", 422)
@@ -114,7 +114,7 @@ def _act(request: Request, svc: Services, user: User, escalation_id: str, event_
         if record.workflow_id is None:  # an unknown number's emergency: no history, its row is the record
             unattached.settle(svc.store, record.id, event_type, user.name, request.app.state.clock(), data.get("note"))
         else:
-            event = make_event(event_type, data, actor=actor_of(user), idempotency_key=key)
+            event = user_event(user, event_type, data, idempotency_key=key)
             svc.store.apply(record.workflow_id, event, request.app.state.clock(), retries=2)
     except Rejected as exc:
         log.info("console: %s refused for escalation %s (%s)", event_type, record.id, exc.code)

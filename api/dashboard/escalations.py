@@ -12,14 +12,14 @@ from fastapi.responses import RedirectResponse, Response
 
 from api import policy
 from api.dashboard.access import SignedIn, page_router
-from api.deps import ServicesDep, actor_of
+from api.deps import ServicesDep
+from api.identity import user_event
 from api.ids import EscalationId
 from models import unattached
 from models.queries import listing
 from models.tables import EscalationRecord, PatientRow, User
 from workers.runtime import Services
 from workflows.errors import Rejected
-from workflows.events import make_event
 
 log = logging.getLogger("carepath.dashboard")
 router = page_router()
@@ -81,7 +81,7 @@ def act(request: Request, svc: Services, user: User, escalation_id: str, event_t
         if record.workflow_id is None:  # an unknown number's emergency: no history, its row is the record
             unattached.settle(svc.store, record.id, event_type, user.name, request.app.state.clock(), extra.get("note"))
         else:
-            event = make_event(event_type, {"escalation": record.id, "by": user.name, **extra}, actor=actor_of(user))
+            event = user_event(user, event_type, {"escalation": record.id, **extra})
             svc.store.apply(record.workflow_id, event, request.app.state.clock(), retries=2)
     except Rejected as exc:
         log.info("dashboard: %s refused for escalation %s (%s)", event_type, record.id, exc.code)

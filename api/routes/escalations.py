@@ -8,8 +8,9 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
 from api.checks import storable
-from api.deps import CurrentUser, Now, ServicesDep, WorklistUser, actor_of
+from api.deps import CurrentUser, Now, ServicesDep, WorklistUser
 from api.errors import ApiError
+from api.identity import user_event
 from api.ids import EscalationId
 from api.policy import sees_patients
 from api.routes.workflows import Limit, Offset, Page, page_of
@@ -18,7 +19,6 @@ from api.views import EscalationView, escalation_view
 from models import unattached
 from models.queries import listing
 from models.tables import User
-from workflows.events import make_event
 
 router = APIRouter(prefix="/v1/escalations", tags=["escalations"])
 Status = Literal["open", "acknowledged", "resolved"]
@@ -76,10 +76,10 @@ def _act(svc, user: User, now, escalation_id: str, event_type: str, extra: dict,
     if found is None:
         raise ApiError(404, "unknown escalation")
     record, _patient = found
-    data = {"escalation": record.id, "by": user.name, **extra}
+    data = {"escalation": record.id, **extra}
     storable(data, "")
     storable(key, "idempotency_key")
-    event = make_event(event_type, data, actor=actor_of(user), idempotency_key=key)
+    event = user_event(user, event_type, data, idempotency_key=key)
     if record.workflow_id is None:
         record = unattached.settle(svc.store, record.id, event_type, user.name, now, extra.get("note"))
         return EscalationActed(escalation=escalation_view(record, None, sees_patients(user)))

@@ -8,15 +8,16 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
 from api.checks import clinic_local, storable
-from api.deps import CurrentUser, Now, ServicesDep, actor_of
+from api.deps import CurrentUser, Now, ServicesDep
 from api.errors import ApiError
+from api.identity import user_event
 from api.ids import WorkflowId
 from api.policy import sees_patients
 from api.schemas import EventApplied, EventIn, error_responses, links_to_workflow
 from api.views import EventView, WorkflowDetail, WorkflowSummary, event_view, workflow_detail, workflow_summary
 from models.queries import listing
 from workflows.errors import Rejected
-from workflows.events import localize_times, make_event
+from workflows.events import localize_times
 from workflows.stages import EVENT_RULES, Role, Stage, role_may_post
 
 router = APIRouter(prefix="/v1/workflows", tags=["workflows"])
@@ -72,7 +73,10 @@ def workflow_history(user: CurrentUser, workflow_id: WorkflowId, svc: ServicesDe
                               "links": links_to_workflow("workflow_id")},
                         **error_responses(400, 401, 403, 404, 409, 413, 422)})
 def post_event(user: CurrentUser, workflow_id: WorkflowId, body: EventIn, svc: ServicesDep, now: Now) -> EventApplied:
-    """Apply one event as the calling user: 409 when not allowed now or a rule refuses it, 422 for invalid data."""
+    """Apply one event as the calling user: 409 when not allowed now or a rule refuses it, 422 for invalid data.
+
+    The caller is the actor (role, name, user id). `by` and `clinician` are the caller too: left out, they are filled
+    with the caller's name; naming anyone else is refused with 403 and nothing is written."""
     if not role_may_post(Role(user.role), body.type):
         roles = ", ".join(sorted(EVENT_RULES[body.type].roles))
         raise Rejected(f"role {user.role} may not post {body.type} (allowed roles: {roles}, admin)", code="forbidden",
@@ -81,7 +85,7 @@ def post_event(user: CurrentUser, workflow_id: WorkflowId, body: EventIn, svc: S
     storable(body.data, "data")
     storable(body.idempotency_key, "idempotency_key")
     zone = svc.store.clinic.timezone
-    event = make_event(body.type, localize_times(body.data, zone), actor=actor_of(user),
+    event = user_event(user, body.type, localize_times(body.data, zone),
                        idempotency_key=body.idempotency_key, occurred_at=clinic_local(body.occurred_at, zone))
     outcome = svc.store.apply(workflow.id, event, now, retries=2)
     return EventApplied(workflow_id=outcome.workflow_id, stage=outcome.stage, event_id=outcome.event_id,

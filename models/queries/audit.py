@@ -27,6 +27,7 @@ class Change:
     actor_name: str | None
     occurred_at: datetime
     recorded_at: datetime
+    actor_user_id: str | None = None  # the signed-in user who caused it; None for carepath, the patient, the simulator
 
 
 def _filtered(query, user_id: str | None, patient_id: str | None, since: datetime | None, until: datetime | None,
@@ -82,8 +83,8 @@ def changes_of_patient(engine: Engine, patient_id: str, since: datetime | None =
     with Session(engine) as db:
         rows = db.execute(query.order_by(EventRecord.recorded_at.desc(), EventRecord.id.desc())
                           .limit(SEARCH_LIMIT)).scalars().all()
-        return [Change(r.workflow_id, r.seq, r.type, r.actor_role, r.actor_name, r.occurred_at, r.recorded_at)
-                for r in rows]
+        return [Change(r.workflow_id, r.seq, r.type, r.actor_role, r.actor_name, r.occurred_at, r.recorded_at,
+                       r.actor_user_id) for r in rows]
 
 
 def failures(engine: Engine, since: datetime, *, user_id: str | None = None, address: str | None = None) -> list[datetime]:

@@ -67,6 +67,7 @@ class ApiServer:
     app: FastAPI
     tokens: dict[str, str] = field(default_factory=dict)
     names: dict[str, str] = field(default_factory=dict)
+    user_ids: dict[str, str] = field(default_factory=dict)  # role → the id of its test user
 
     def new_staff(self, role: str, name: str | None = None, *, enrolled: bool = True, token: bool = False) -> Staff:
         """A new account of this role (named like the role's test user), enrolled in TOTP unless `enrolled` is False."""
@@ -120,7 +121,7 @@ class ApiServer:
         workflow_id = self.referral()["workflow_id"]
         steps = [("evaluation_scheduled", "evaluation.scheduled", {"start": local_time(1)}, "coordinator"),
                  ("treatment_planned", "evaluation.completed",
-                  {"eligible": True, "route": "esketamine", "clinician": "Dr. Chen"}, "clinician")]
+                  {"eligible": True, "route": "esketamine"}, "clinician")]
         for reached, event_type, data, role in steps:
             if stage == "referred":
                 break
@@ -194,6 +195,7 @@ def serve(database_url: str, extend: Callable[[FastAPI], None] | None = None, **
             user, _ = accounts.create_account(uow, email=f"{role}@clinic.example.test", name=f"Test {role.title()}",
                                               role=role, now=now, password="correct horse battery")
             server.tokens[role], server.names[role] = create_token(uow, user.id, "tests", now)[1], user.name
+            server.user_ids[role] = user.id
         uow.commit()
     try:
         with running(app) as base_url:

@@ -53,7 +53,7 @@ def test_a_clinicians_only_event_is_not_offered_to_a_coordinator_and_refused_if_
     with console(api, "coordinator") as client:
         assert "evaluation.completed" not in offered(page(client, workflow_id))
         response = post(client, workflow_id, "evaluation.completed",
-                        {"eligible": "yes", "route": "esketamine", "clinician": "Dr. Chen"}, "k-coordinator")
+                        {"eligible": "yes", "route": "esketamine"}, "k-coordinator")
     assert response.status_code == 403 and "may not record evaluation.completed" in response.text
     assert history(api, workflow_id) == ["referral.received", "evaluation.scheduled"]
 
@@ -63,11 +63,11 @@ def test_a_form_asks_for_its_payloads_fields_with_the_right_inputs(api: ApiServe
     with console(api, "clinician") as client:
         form = action_section(page(client, workflow_id), "evaluation.completed")
     names = set(re.findall(r'name="([a-z_.]+)"', form)) - {"idempotency_key", "csrf_token"}
-    assert names == set(PAYLOADS["evaluation.completed"].model_fields)
+    assert names == set(PAYLOADS["evaluation.completed"].model_fields) - {"clinician"}  # the session says who
     assert re.search(r'<select id="evaluation-completed-eligible" name="eligible" required', form), "yes/no, required"
     assert '<option value="esketamine">esketamine</option>' in form and 'value="iv_ketamine"' in form
     assert 'type="checkbox" id="evaluation-completed-contraindications-1" name="contraindications"' in form
-    assert re.search(r'name="clinician" required aria-required="true"[^>]* value="Test Clinician"', form), "me, by default"
+    assert "Recorded as Test Clinician" in form, "the signed-in user, never a typed name"
     assert 'type="number" id="evaluation-completed-weight-kg"' in form and 'step="any"' in form
 
 
@@ -96,7 +96,7 @@ def test_a_refused_action_shows_the_engines_reason_keeps_the_input_and_writes_no
         html = page(client, workflow_id)
         key = action_key(html, "evaluation.completed")
         refused = post(client, workflow_id, "evaluation.completed",
-                       {"eligible": "yes", "route": "", "weight_kg": "71.5", "clinician": "Dr. Chen"}, key)
+                       {"eligible": "yes", "route": "", "weight_kg": "71.5"}, key)
     assert refused.status_code == 422
     form = action_section(refused.text, "evaluation.completed")
     assert form.startswith('" open>') or ' open>' in form.split("\n", 1)[0], "the refused form is drawn open"
@@ -120,7 +120,7 @@ def test_a_word_in_a_number_box_is_refused_before_the_engine(api: ApiServer) -> 
     workflow_id = api.workflow_in("evaluation_scheduled")
     with console(api, "clinician") as client:
         refused = post(client, workflow_id, "evaluation.completed",
-                       {"eligible": "yes", "route": "iv_ketamine", "weight_kg": "seventy", "clinician": "Dr. Chen"}, "k1")
+                       {"eligible": "yes", "route": "iv_ketamine", "weight_kg": "seventy"}, "k1")
     assert refused.status_code == 422
     assert '<p class="field-error" id="evaluation-completed-weight-kg-error">must be a number</p>' in refused.text
     assert history(api, workflow_id) == ["referral.received", "evaluation.scheduled"]

@@ -65,7 +65,8 @@ def test_the_calendar_needs_a_staff_login(api: ApiServer) -> None:
 def test_a_session_booked_from_the_calendar_shows_on_its_day_with_its_status(api: ApiServer) -> None:
     workflow_id, name = patient(api)
     day = day_ahead(3)
-    with logged_in(api, "coordinator") as client:
+    with api.browser() as client:
+        staff = api.sign_in(client, "coordinator")
         assert f'<option value="{workflow_id}"' in calendar(client, day).text  # treatment planned: bookable
         booked = book(client, day, workflow=workflow_id, kind="session", start=f"{day}T10:30", dose="56", unit="mg")
         assert booked.status_code == 303
@@ -83,7 +84,7 @@ def test_a_session_booked_from_the_calendar_shows_on_its_day_with_its_status(api
     session = session_of(api, workflow_id)
     assert session["start"].startswith(f"{day}") or datetime.fromisoformat(session["start"]).astimezone(CLINIC_ZONE).date() == day
     booking = next(e for e in history(api, workflow_id) if e["type"] == "session.scheduled")
-    assert booking["actor"] == {"role": "coordinator", "name": api.names["coordinator"]}
+    assert booking["actor"] == {"role": "coordinator", "name": staff.name, "user_id": staff.id}
 
 
 def test_an_evaluation_is_booked_for_a_referred_patient_and_moved(api: ApiServer) -> None:
@@ -173,7 +174,7 @@ def test_a_safety_hold_shows_on_the_calendar_as_held(api: ApiServer) -> None:
     workflow_id, _ = patient(api)
     day = day_ahead(3)
     post_ok(api, workflow_id, "session.scheduled", {"session": "s1", "start": f"{day}T15:00:00"})
-    post_ok(api, workflow_id, "safety.hold", {"reason": "C-SSRS review", "clinician": "Dr. Chen"}, "clinician")
+    post_ok(api, workflow_id, "safety.hold", {"reason": "C-SSRS review"}, "clinician")
     with logged_in(api, "clinician") as client:
         assert items(calendar(client, day).text, workflow_id) == {"s1": "held (safety hold)"}
 

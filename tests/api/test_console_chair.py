@@ -98,7 +98,8 @@ def test_an_early_discharge_is_refused_with_its_reason_and_the_countdown_and_not
 
 def test_a_session_charted_late_is_discharged_once_its_gates_are_closed(api: ApiServer) -> None:
     workflow_id, _ = at_the_chair(api, arrived=False)
-    with logged_in(api, "clinician") as client:
+    with api.browser() as client:
+        staff = api.sign_in(client, "clinician")
         for action, data in [("arrived", {"at": minutes_ago(130)}),
                              ("vitals", {"phase": "pre_dose", **NORMAL, "at": minutes_ago(128)}),
                              ("dose", {"dose": "56", "ride_confirmed": "yes", "fasting_confirmed": "yes",
@@ -117,7 +118,9 @@ def test_a_session_charted_late_is_discharged_once_its_gates_are_closed(api: Api
     assert "Patient discharged." in page.text and 'id="session-status">discharged<' in page.text
     assert session_of(api, workflow_id)["status"] == "discharged"
     dose_event = next(e for e in history(api, workflow_id) if e["type"] == "dose.administered")
-    assert dose_event["actor"] == {"role": "clinician", "name": api.names["clinician"]}
+    assert dose_event["actor"] == {"role": "clinician", "name": staff.name, "user_id": staff.id}
+    discharged = next(e for e in history(api, workflow_id) if e["type"] == "session.discharged")
+    assert discharged["data"]["clinician"] == staff.name  # the signed-in clinician, from the session
 
 
 def test_a_dose_charted_before_its_pre_dose_reading_is_refused_by_the_engine(api: ApiServer) -> None:

@@ -77,7 +77,8 @@ def test_other_mistakes_name_the_field_and_write_nothing(api: ApiServer, overrid
 
 def test_a_referral_starts_the_workflow_and_opens_the_patients_page(api: ApiServer) -> None:
     phone = new_phone()
-    with console(api, "coordinator") as client:
+    with api.browser() as client:
+        staff = api.sign_in(client, "coordinator")
         key = form_key(client.get("/console/referrals/new").text)
         response = client.post("/console/referrals", data=referral_form(key, phone))
         assert response.status_code == 303
@@ -92,7 +93,7 @@ def test_a_referral_starts_the_workflow_and_opens_the_patients_page(api: ApiServ
     assert detail["stage"] == "referred" and detail["urgency"] == "urgent"
     assert detail["patient"]["phone"] == phone and detail["patient"]["timezone"] == "America/Chicago"
     assert detail["patient"]["sms_consent"] is True
-    assert event["actor"] == {"role": "coordinator", "name": api.names["coordinator"]}
+    assert event["actor"] == {"role": "coordinator", "name": staff.name, "user_id": staff.id}
     assert event["data"]["prior_treatments"] == 4 and event["data"]["referrer"] == "Dr. Alvarez"
 
 

@@ -29,7 +29,7 @@ def test_a_referral_starts_a_workflow_that_events_move(api: ApiServer) -> None:
         assert isinstance(scheduled.json()["event_id"], int)
 
     completed = api.post_event(workflow_id, "evaluation.completed",
-                               {"eligible": True, "route": "esketamine", "clinician": "Dr. Chen"}, role="clinician")
+                               {"eligible": True, "route": "esketamine"}, role="clinician")
     assert completed.status_code == 200 and completed.json()["stage"] == "treatment_planned"
 
     with api.client("clinician") as client:
@@ -154,9 +154,9 @@ def test_history_lists_every_event_with_its_actor_in_order(api: ApiServer) -> No
                                                            "evaluation.completed"]
     assert [item["seq"] for item in history["items"]] == [1, 2, 3]
     assert [item["actor"] for item in history["items"]] == [
-        {"role": "coordinator", "name": api.names["coordinator"]},
-        {"role": "coordinator", "name": api.names["coordinator"]},
-        {"role": "clinician", "name": api.names["clinician"]},
+        {"role": "coordinator", "name": api.names["coordinator"], "user_id": api.user_ids["coordinator"]},
+        {"role": "coordinator", "name": api.names["coordinator"], "user_id": api.user_ids["coordinator"]},
+        {"role": "clinician", "name": api.names["clinician"], "user_id": api.user_ids["clinician"]},
     ]
     assert "patient" not in history["items"][0]["data"]  # ops see ids, not who the patient is
     assert history["items"][0]["data"]["referrer"] == "Dr. Alvarez"

@@ -65,8 +65,7 @@ def planned_patient(coordinator: Api, clinician: Api, name: str, phone: str) -> 
     """Referral, evaluation booked and completed (esketamine, eligible), REMS enrollment on file: treatment_planned."""
     workflow_id = coordinator.referral(name, phone)
     coordinator.post(workflow_id, "evaluation.scheduled", {"start": clinic_time(60 * 24)})
-    clinician.post(workflow_id, "evaluation.completed", {"eligible": True, "route": "esketamine", "weight_kg": 80,
-                                                         "clinician": "Dr. Rivera"})
+    clinician.post(workflow_id, "evaluation.completed", {"eligible": True, "route": "esketamine", "weight_kg": 80})
     coordinator.post(workflow_id, "rems.enrolled", {"enrollment_id": "REMS-BROWSER"})
     return workflow_id
 

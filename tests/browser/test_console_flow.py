@@ -99,7 +99,7 @@ def test_referral_evaluation_escalation_and_worklist(chromium, standalone, tmp_p
     complete.locator("summary").click()
     complete.get_by_label(re.compile("^Eligible")).select_option("yes")
     complete.get_by_label(re.compile("^Weight")).fill("72")
-    expect(complete.get_by_label(re.compile("^Clinician"))).to_have_value("Dr. Rivera")
+    expect(complete.locator(".signed-as")).to_contain_text("Recorded as Dr. Rivera")  # never a typed name
     complete.get_by_role("button", name="Eligibility and route").click()
     refused = page.locator('details[data-event="evaluation.completed"]')
     expect(refused.get_by_role("alert")).to_contain_text("route is required when eligible")

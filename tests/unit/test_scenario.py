@@ -159,6 +159,8 @@ def test_load_scenario_reads_a_file(tmp_path):
     ("data: {referrer: Dr. Alvarez, prior_treatments: 3}", "data: [1, 2]", "demo.yaml:25: timeline[1].data: must be a"),
     ("actor: {role: coordinator, name: Sam}", "actor: coordinator", "demo.yaml:30: timeline[2].actor: must be a"),
     ("actor: {role: coordinator, name: Sam}", "actor: {name: Sam}", "demo.yaml:26: timeline[2]: actor needs a `role`"),
+    ("actor: {role: coordinator, name: Sam}", "actor: {role: coordinator, name: Sam, user_id: u1}",
+     "demo.yaml:26: timeline[2]: actor takes a `role` and a `name`"),
     ("idempotency_key: ref-p2", "idempotency-key: ref-p2", "demo.yaml:31: timeline[2].idempotency-key: unknown"),
     ("idempotency_key: ref-p2", "line: 3", "demo.yaml:31: timeline[2].line: unknown field"),
     ("protocol: {}", "protocol: [1]", "demo.yaml:5: protocol: must be a mapping"),
