@@ -248,6 +248,9 @@ class EscalationRecord(SQLModel, table=True):
     acknowledged_by: str | None = Field(default=None, max_length=200)
     resolved_at: datetime | None = utc_column()
     resolved_by: str | None = Field(default=None, max_length=200)
+    # Only for items with no workflow (whose events are in no history): the keys that took and closed them.
+    acknowledged_key: str | None = Field(default=None, max_length=200)
+    resolved_key: str | None = Field(default=None, max_length=200)
     note: str | None = Field(default=None, sa_column=Column(String(2000)))
 
 

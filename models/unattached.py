@@ -16,14 +16,17 @@ Each writes into the caller's unit of work; ids and dedupe keys come from the te
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 
+from models import audit
 from models.store import WorkflowStore
 from models.tables import EscalationRecord, InboundText, OutboxMessage
 from models.unit_of_work import UnitOfWork
 from workflows.errors import Rejected
+from workflows.events import Event
 
 CRISIS_REASON = "crisis_language"
 # A number that was acknowledged in this window while an earlier text of it still waits for staff is not answered again.
@@ -115,25 +118,21 @@ def _message(uow: UnitOfWork, dedupe_key: str, kind: str, recipient: str, to: st
     return True
 
 
-def acknowledge(uow: UnitOfWork, escalation_id: str, by: str, now: datetime) -> EscalationRecord:
+def acknowledge(record: EscalationRecord, by: str, now: datetime, key: str | None = None) -> None:
     """Take an item without a workflow (the worklist's claim)."""
-    record = _unattached(uow, escalation_id)
     if record.status != "open":
         raise Rejected(f"escalation {record.id} is {record.status}, not open", code="not_allowed",
                        rule="escalation_open")
     record.status, record.acknowledged_at, record.acknowledged_by, record.updated_at = "acknowledged", now, by, now
-    uow.db.add(record)
-    return record
+    record.acknowledged_key = key
 
 
-def resolve(uow: UnitOfWork, escalation_id: str, by: str, note: str | None, now: datetime) -> EscalationRecord:
+def resolve(record: EscalationRecord, by: str, note: str | None, now: datetime, key: str | None = None) -> None:
     """Close an item without a workflow, with a note."""
-    record = _unattached(uow, escalation_id)
     if record.status == "resolved":
         raise Rejected(f"escalation {record.id} is already resolved", code="not_allowed", rule="escalation_open")
     record.status, record.resolved_at, record.resolved_by, record.note, record.updated_at = "resolved", now, by, note, now
-    uow.db.add(record)
-    return record
+    record.resolved_key = key
 
 
 def _unattached(uow: UnitOfWork, escalation_id: str) -> EscalationRecord:
@@ -144,13 +143,27 @@ def _unattached(uow: UnitOfWork, escalation_id: str) -> EscalationRecord:
     return record
 
 
-def settle(store: WorkflowStore, escalation_id: str, event_type: str, by: str, now: datetime,
-           note: str | None = None) -> EscalationRecord:
-    """`escalation.acknowledged` or `escalation.resolved` for an item without a workflow, in a unit of work of its own."""
+@dataclass(frozen=True)
+class Settled:
+    record: EscalationRecord
+    duplicate: bool = False  # the idempotency key took or closed it already: the first call's result, nothing written
+
+
+def settle(store: WorkflowStore, escalation_id: str, event: Event, now: datetime) -> Settled:
+    """`escalation.acknowledged` or `escalation.resolved` for an item without a workflow, in a unit of work of its own:
+    the row changes, and the audit trail records who changed it (there is no history to append the event to)."""
+    acknowledging, key = event.type == "escalation.acknowledged", event.idempotency_key
     with store.unit_of_work() as uow:
-        if event_type == "escalation.acknowledged":
-            record = acknowledge(uow, escalation_id, by, now)
+        record = _unattached(uow, escalation_id)
+        if key is not None and key == (record.acknowledged_key if acknowledging else record.resolved_key):
+            uow.db.expunge(record)  # the unit of work rolls back on leaving: keep the row as read
+            return Settled(record, duplicate=True)
+        if acknowledging:
+            acknowledge(record, event.actor.name or "", now, key)
         else:
-            record = resolve(uow, escalation_id, by, note, now)
+            resolve(record, event.actor.name or "", getattr(event.data, "note", None), now, key)
+        uow.db.add(record)
+        audit.record(uow, "change", now, user_id=event.actor.user_id, target_id=record.id, detail=event.type)
         uow.commit()
-    return record
+        uow.db.expunge(record)
+    return Settled(record)

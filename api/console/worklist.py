@@ -111,10 +111,10 @@ def _act(request: Request, svc: Services, user: User, escalation_id: str, event_
             return refused(f"The note is at most {NOTE_MAX} characters of text.", 422)
         data["note"] = note
     try:
+        event = user_event(user, event_type, data, idempotency_key=key)
         if record.workflow_id is None:  # an unknown number's emergency: no history, its row is the record
-            unattached.settle(svc.store, record.id, event_type, user.name, request.app.state.clock(), data.get("note"))
+            unattached.settle(svc.store, record.id, event, request.app.state.clock())
         else:
-            event = user_event(user, event_type, data, idempotency_key=key)
             svc.store.apply(record.workflow_id, event, request.app.state.clock(), retries=2)
     except Rejected as exc:
         log.info("console: %s refused for escalation %s (%s)", event_type, record.id, exc.code)

@@ -78,10 +78,10 @@ def act(request: Request, svc: Services, user: User, escalation_id: str, event_t
         return after(back, "unknown")
     record, _patient = found
     try:
+        event = user_event(user, event_type, {"escalation": record.id, **extra})
         if record.workflow_id is None:  # an unknown number's emergency: no history, its row is the record
-            unattached.settle(svc.store, record.id, event_type, user.name, request.app.state.clock(), extra.get("note"))
+            unattached.settle(svc.store, record.id, event, request.app.state.clock())
         else:
-            event = user_event(user, event_type, {"escalation": record.id, **extra})
             svc.store.apply(record.workflow_id, event, request.app.state.clock(), retries=2)
     except Rejected as exc:
         log.info("dashboard: %s refused for escalation %s (%s)", event_type, record.id, exc.code)

@@ -80,9 +80,10 @@ def _act(svc, user: User, now, escalation_id: str, event_type: str, extra: dict,
     storable(data, "")
     storable(key, "idempotency_key")
     event = user_event(user, event_type, data, idempotency_key=key)
-    if record.workflow_id is None:
-        record = unattached.settle(svc.store, record.id, event_type, user.name, now, extra.get("note"))
-        return EscalationActed(escalation=escalation_view(record, None, sees_patients(user)))
+    if record.workflow_id is None:  # an unknown number's emergency: no history, its row is the record
+        settled = unattached.settle(svc.store, record.id, event, now)
+        return EscalationActed(escalation=escalation_view(settled.record, None, sees_patients(user)),
+                               duplicate=settled.duplicate)
     outcome = svc.store.apply(record.workflow_id, event, now, retries=2)
     record, patient = listing.escalation(svc.engine, record.id)
     return EscalationActed(escalation=escalation_view(record, patient, sees_patients(user)),

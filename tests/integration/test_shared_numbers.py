@@ -22,7 +22,7 @@ from models.outbox import deliver_due
 from models.queries import inbox as inbox_queries
 from models.queries import listing
 from models.store import WorkflowStore
-from models.tables import EscalationRecord, InboundText, OutboxMessage, PhoneNumber
+from models.tables import AuditEntry, EscalationRecord, InboundText, OutboxMessage, PhoneNumber
 from models.timers import fire_due_timers
 from models.unit_of_work import run_committed
 from workers.gateways import ConsoleGateway
@@ -228,9 +228,17 @@ def test_crisis_language_from_an_unknown_number_gets_the_crisis_line_and_a_workl
     gateway = ConsoleGateway(quiet=True)
     assert deliver_due(pathway, gateway, ASKED) == 3
     assert sorted(kind for _id, kind in gateway.sent) == ["crisis", "staff_alert", "staff_alert"]
-    unattached.settle(pathway, item.id, "escalation.acknowledged", "Dr B", ASKED + timedelta(minutes=5))
-    with pytest.raises(Rejected):
-        unattached.settle(pathway, item.id, "escalation.acknowledged", "Dr B", ASKED + timedelta(minutes=6))
+    claim = ev("escalation.acknowledged", {"escalation": item.id}, actor={"role": "clinician", "name": "Dr B"},
+               key="claim-1")
+    first = unattached.settle(pathway, item.id, claim, ASKED + timedelta(minutes=5))
+    again = unattached.settle(pathway, item.id, claim, ASKED + timedelta(minutes=6))  # the same claim, sent twice
+    assert (first.duplicate, again.duplicate, again.record.acknowledged_at) == (False, True, ASKED + timedelta(minutes=5))
+    with pytest.raises(Rejected):  # another claim of an item taken already is refused
+        unattached.settle(pathway, item.id, claim.model_copy(update={"idempotency_key": "claim-2"}),
+                          ASKED + timedelta(minutes=6))
+    with Session(engine) as db:
+        [change] = db.execute(select(AuditEntry).where(AuditEntry.target_id == item.id)).scalars().all()
+        assert (change.action, change.detail) == ("change", "escalation.acknowledged")
     assert body not in caplog.text and "end my life" not in caplog.text, "logged without its body"
     # Sent again (the same MessageSid): nothing new. Another text from the number waits for staff, with no reply.
     run_committed(engine, take_in, "SMunknowncrisis", UNKNOWN, None, body, ASKED, CLINIC.catalog)
@@ -259,7 +267,9 @@ def test_an_unknown_numbers_emergency_pages_the_medical_director_every_15_minute
     assert run_committed(engine, unattached.repage_overdue, pathway, ASKED + timedelta(minutes=70)) == 1
     assert len(pages()) == 3
     # Acknowledged: the paging stops.
-    unattached.settle(pathway, item_id, "escalation.acknowledged", "Dr On Call", ASKED + timedelta(minutes=71))
+    unattached.settle(pathway, item_id, ev("escalation.acknowledged", {"escalation": item_id},
+                                           actor={"role": "clinician", "name": "Dr On Call"}),
+                      ASKED + timedelta(minutes=71))
     assert run_committed(engine, unattached.repage_overdue, pathway, ASKED + timedelta(hours=3)) == 0
     assert len(pages()) == 3
 
