@@ -22,11 +22,11 @@ from models.store import WorkflowStore
 from models.tables import EscalationRecord, InboundText, OutboxMessage
 from models.unit_of_work import UnitOfWork
 from workflows.errors import Rejected
+from workflows.escalations import REASONS, UNKNOWN_NUMBER_ALERT
 
 CRISIS_REASON = "crisis_language"
 # A number that was acknowledged in this window while an earlier text of it still waits for staff is not answered again.
 ACK_AGAIN_AFTER = timedelta(hours=12)
-STAFF_ALERT = "carepath: a text from an unknown number needs follow-up (safety emergency). Worklist: {link}"
 
 
 def escalation_id_for(inbox_id: str) -> str:
@@ -44,7 +44,7 @@ def answer_unknown_crisis(uow: UnitOfWork, store: WorkflowStore, text: InboundTe
                                     ack_deadline=now + timedelta(minutes=minutes)))
     kind, body = clinic.catalog.render("crisis", clinic=clinic.name, clinic_phone=clinic.phone, when="")
     _message(uow, f"crisis:{text.id}", kind, "patient", text.from_phone, body, now, urgent=True)
-    alert = STAFF_ALERT.format(link=clinic.worklist_url)
+    alert = UNKNOWN_NUMBER_ALERT.format(label=REASONS[CRISIS_REASON].label, link=clinic.item_link(escalation_id))
     for role in ("on_call", "medical_director"):
         number = getattr(clinic.staff, role)
         if number is not None:
