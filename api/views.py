@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from datetime import date, datetime
 from typing import Any
 
@@ -14,8 +15,32 @@ from models.tables import EscalationRecord, EventRecord, PatientRow, WorkflowRow
 from workflows.stages import Stage, allowed_events
 from workflows.state import WorkflowState
 
-# Event data that identifies a patient (referral.received's patient, a text's number and words): hidden from ops.
-PATIENT_DATA_KEYS = ("patient", "from", "body")
+# --- what ops see: minimum necessary, by allowlist ----------------------------------------------------------------
+# A role that does not see patients (ops) gets every view built from one of these lists: ids, stages, codes, counts,
+# timings and statuses. Nothing is hidden key by key: a field not listed here never reaches ops, whatever a record or
+# an event gains later. tests/api/test_ops_allowlist_walk.py plants patient data in every free-text field and walks
+# every route and page as ops.
+
+# Event data: which session, appointment, escalation, timer or message an event is about, when, and closed codes.
+# Not: the patient, referrer, reasons, notes, texts, clinician names, answers, vitals, doses, weights, enrolment ids.
+OPS_EVENT_DATA = ("appointment", "session", "escalation", "message", "code", "key", "due_at", "start", "phase",
+                  "instrument", "decision", "urgency", "route", "eligible", "urgent", "copy")
+# Who acted: the role, and the name only of staff (a patient's name is never an actor's name for ops).
+OPS_ACTOR_NAMED_ROLES = ("coordinator", "clinician", "ops", "admin", "system")
+OPS_EVENT = ("id", "seq", "type", "occurred_at", "recorded_at", "stage_after")
+# An escalation: its reason is a code (`workflows.escalations.REASONS`); not the resolution note, not the patient.
+OPS_ESCALATION = ("id", "workflow_id", "patient_id", "inbox_id", "reason", "severity", "tier", "owner_role", "status",
+                  "session", "count", "raised_at", "updated_at", "ack_deadline", "acknowledged_at", "acknowledged_by",
+                  "resolved_at", "resolved_by")
+# A session: when and how far it got; not the doses.
+OPS_SESSION = ("session", "status", "start", "route", "series", "dosed_at", "discharged_at")
+# A score: only when an instrument was taken; not the total, band, risk or flags.
+OPS_SCORE = ("at",)
+
+
+def allowed(values: Mapping[str, Any], fields: Iterable[str]) -> dict[str, Any]:
+    """Only the listed fields of `values` (those it has)."""
+    return {name: values[name] for name in fields if name in values}
 
 
 class PatientView(BaseModel):
@@ -145,19 +170,21 @@ def _summary_fields(workflow: WorkflowRow, patient: PatientRow, state: WorkflowS
 def workflow_detail(workflow: WorkflowRow, patient: PatientRow, now: datetime, show_patient: bool) -> WorkflowDetail:
     """Stage, sessions, open escalations, pending timers, scores and flags, from the stored state."""
     state = WorkflowState.model_validate(workflow.state)
+    score_fields = ScoreView.model_fields if show_patient else OPS_SCORE
+    session_fields = SessionView.model_fields if show_patient else OPS_SESSION
     scores: dict[str, list[ScoreView]] = {}
     for record in state.assessments:
-        scores.setdefault(record.instrument, []).append(ScoreView(**record.model_dump(include=set(ScoreView.model_fields))))
+        scores.setdefault(record.instrument, []).append(ScoreView(**allowed(record.model_dump(), score_fields)))
     return WorkflowDetail(
         **_summary_fields(workflow, patient, state, now, show_patient),
         patient=PatientView.model_validate(patient, from_attributes=True) if show_patient else None,
         paused_from=state.paused_from, protocol_version=state.protocol_version, version=workflow.version,
-        sessions=[SessionView(session=s.id, **s.model_dump(include=set(SessionView.model_fields) - {"session"}))
+        sessions=[SessionView(**allowed({**s.model_dump(), "session": s.id}, session_fields))
                   for s in sorted(state.sessions.values(), key=lambda s: s.start)],
         appointments=[AppointmentView(appointment=a.id, kind=a.kind, start=a.start, status=a.status)
                       for a in sorted(state.appointments.values(), key=lambda a: a.start)],
-        open_escalations=[EscalationView(**e.model_dump(), workflow_id=workflow.id, patient_id=workflow.patient_id,
-                                         patient_name=patient.name if show_patient else None)
+        open_escalations=[_escalation({**e.model_dump(), "workflow_id": workflow.id, "patient_id": workflow.patient_id},
+                                      patient, show_patient)
                           for e in state.escalations.values() if e.status != "resolved"],
         pending_timers=[TimerView(key=key, kind=t.kind, due_at=t.due_at, session=t.session)
                         for key, t in sorted(state.timers.items(), key=lambda item: item[1].due_at)],
@@ -167,17 +194,27 @@ def workflow_detail(workflow: WorkflowRow, patient: PatientRow, now: datetime, s
 
 
 def event_view(record: EventRecord, show_patient: bool) -> EventView:
-    data = record.data if show_patient else {k: v for k, v in record.data.items() if k not in PATIENT_DATA_KEYS}
-    return EventView(id=record.id, seq=record.seq, type=record.type, data=data,
-                     actor=ActorView(role=record.actor_role, name=record.actor_name, user_id=record.actor_user_id),
-                     idempotency_key=record.idempotency_key, occurred_at=record.occurred_at,
-                     recorded_at=record.recorded_at, stage_after=record.stage_after)
+    """An event of the history; for ops, its allowlisted fields and data only (`OPS_EVENT`, `OPS_EVENT_DATA`)."""
+    if show_patient:
+        return EventView(id=record.id, seq=record.seq, type=record.type, data=record.data,
+                         actor=ActorView(role=record.actor_role, name=record.actor_name, user_id=record.actor_user_id),
+                         idempotency_key=record.idempotency_key, occurred_at=record.occurred_at,
+                         recorded_at=record.recorded_at, stage_after=record.stage_after)
+    named = record.actor_role in OPS_ACTOR_NAMED_ROLES
+    return EventView(**allowed(record.model_dump(), OPS_EVENT), data=allowed(record.data, OPS_EVENT_DATA),
+                     actor=ActorView(role=record.actor_role, name=record.actor_name if named else None))
 
 
 def escalation_view(record: EscalationRecord, patient: PatientRow | None, show_patient: bool) -> EscalationView:
-    values = record.model_dump(exclude={"session_key"})
-    return EscalationView(**values, session=record.session_key,
-                          patient_name=patient.name if show_patient and patient else None)
+    """A worklist item; for ops, its allowlisted fields only (`OPS_ESCALATION`)."""
+    return _escalation({**record.model_dump(exclude={"session_key"}), "session": record.session_key}, patient,
+                       show_patient)
+
+
+def _escalation(values: dict[str, Any], patient: PatientRow | None, show_patient: bool) -> EscalationView:
+    if not show_patient:
+        return EscalationView(**allowed(values, OPS_ESCALATION))
+    return EscalationView(**allowed(values, EscalationView.model_fields), patient_name=patient.name if patient else None)
 
 
 def number_warnings(engine: Engine, phone: str, patient_id: str) -> list[ReferralWarning]:

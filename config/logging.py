@@ -20,6 +20,21 @@ _STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
                                                                              "color_message"}  # uvicorn's ANSI copy
 
 
+class WithoutQueryStrings(logging.Filter):
+    """uvicorn's access log line without the query string: carepath keeps searches out of addresses (they are POSTs),
+    and an address typed or bookmarked by hand must not put what it carries into the log either."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple) and len(record.args) >= 3 and isinstance(record.args[2], str):
+            path, _, query = record.args[2].partition("?")
+            if query:
+                record.args = (*record.args[:2], f"{path}?…", *record.args[3:])
+        return True
+
+
+ACCESS_FILTER = WithoutQueryStrings()
+
+
 class JsonFormatter(logging.Formatter):
     """One JSON object a line."""
 
@@ -46,10 +61,12 @@ def logging_config(settings: Settings) -> dict:
         "version": 1,
         "disable_existing_loggers": False,
         "formatters": {"carepath": formatter},
+        "filters": {"without_query_strings": {"()": f"{__name__}.WithoutQueryStrings"}},
         "handlers": {"root": {"class": "logging.StreamHandler", "formatter": "carepath", "stream": "ext://sys.stderr"}},
         "root": {"handlers": ["root"], "level": settings.log_level},
         "loggers": {
-            **{name: {"handlers": [], "propagate": True} for name in ("uvicorn", "uvicorn.error", "uvicorn.access")},
+            **{name: {"handlers": [], "propagate": True} for name in ("uvicorn", "uvicorn.error")},
+            "uvicorn.access": {"handlers": [], "propagate": True, "filters": ["without_query_strings"]},
             **{name: {"level": logging.getLevelName(level)} for name, level in QUIET_LOGGERS.items()},
         },
     }
@@ -67,4 +84,7 @@ def configure_logging(settings: Settings | None = None, stream=None) -> logging.
     root.setLevel(settings.log_level)
     for name, level in QUIET_LOGGERS.items():
         logging.getLogger(name).setLevel(level)
+    access = logging.getLogger("uvicorn.access")
+    if ACCESS_FILTER not in access.filters:
+        access.addFilter(ACCESS_FILTER)
     return handler

@@ -14,12 +14,14 @@ from models.unit_of_work import UnitOfWork
 
 # What an entry records. Sign-in: sign_in (finished, detail says how), sign_in_failed (detail says why),
 # sign_in_refused (paused after too many failures), sign_out (detail: by the user, idle, or ended by an admin).
-# Patients: view (a page or API read), change (a form or API call that posts to a patient), export.
+# Patients: view (a page or API read; a text in the staff inbox too), change (a form or API call that posts to a
+# patient), export, list_viewed (a list or search of patients drawn: which list, how many, the page and filters, never
+# what was searched for) and listed (one per patient that list showed).
 # Accounts: user_created, user_disabled, user_enabled, password_reset, password_changed, second_factor_enrolled,
 # second_factor_reset, sessions_ended, token_created, token_revoked. The trail itself: audit_searched, audit_exported.
 ACTIONS = frozenset({
     "sign_in", "sign_in_failed", "sign_in_refused", "sign_out",
-    "view", "change", "export",
+    "view", "change", "export", "list_viewed", "listed",
     "user_created", "user_disabled", "user_enabled", "password_reset", "password_changed", "second_factor_enrolled",
     "second_factor_reset", "sessions_ended", "token_created", "token_revoked",
     "audit_searched", "audit_exported",

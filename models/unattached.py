@@ -26,12 +26,12 @@ from models.store import WorkflowStore
 from models.tables import EscalationRecord, InboundText, OutboxMessage
 from models.unit_of_work import UnitOfWork
 from workflows.errors import Rejected
+from workflows.escalations import REASONS, UNKNOWN_NUMBER_ALERT
 from workflows.events import Event
 
 CRISIS_REASON = "crisis_language"
 # A number that was acknowledged in this window while an earlier text of it still waits for staff is not answered again.
 ACK_AGAIN_AFTER = timedelta(hours=12)
-STAFF_ALERT = "carepath: a text from an unknown number needs follow-up (safety emergency). Worklist: {link}"
 
 
 def escalation_id_for(inbox_id: str) -> str:
@@ -49,7 +49,7 @@ def answer_unknown_crisis(uow: UnitOfWork, store: WorkflowStore, text: InboundTe
                                     ack_deadline=now + timedelta(minutes=minutes)))
     kind, body = clinic.catalog.render("crisis", clinic=clinic.name, clinic_phone=clinic.phone, when="")
     _message(uow, f"crisis:{text.id}", kind, "patient", text.from_phone, body, now, urgent=True)
-    alert = STAFF_ALERT.format(link=clinic.worklist_url)
+    alert = UNKNOWN_NUMBER_ALERT.format(label=REASONS[CRISIS_REASON].label, link=clinic.item_link(escalation_id))
     for role in ("on_call", "medical_director"):
         number = clinic.staff_number(role, now)
         if number is not None:
@@ -83,7 +83,8 @@ def repage_overdue(uow: UnitOfWork, store: WorkflowStore, now: datetime) -> int:
         if number is not None:
             role = "medical_director" if director else "clinician"
             _message(uow, f"crisis:{record.inbox_id}:repage:{record.ack_deadline.isoformat()}", "staff_alert", role,
-                     number, STAFF_ALERT.format(link=clinic.worklist_url), now, urgent=True, escalation=record.id)
+                     number, UNKNOWN_NUMBER_ALERT.format(label=REASONS[CRISIS_REASON].label, link=clinic.item_link(record.id)),
+                     now, urgent=True, escalation=record.id)
         # From now, not from the missed deadline: a scheduler that was down for an hour pages once, not four times.
         record.tier, record.owner_role, record.ack_deadline, record.updated_at = 2, "medical_director", now + repeat, now
         uow.db.add(record)

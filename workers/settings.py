@@ -11,12 +11,12 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from workflows.catalog import SINGLE_SEGMENT, segments
 from workflows.clinic import Clinic
-from workflows.escalations import REASONS
+from workflows.escalations import REASONS, STAFF_ALERT, UNKNOWN_NUMBER_ALERT
 
-# Staff alerts link here (`api.dashboard.signin` sends it on to the console's worklist). The text is the one
-# `workflows.escalations.alert_staff` writes; tests/unit/test_settings_security.py fails when the two drift apart.
+# Staff alerts link to `{public url}/worklist/{item id}` (`Clinic.item_link`; `api.dashboard.signin` sends it on to
+# the console's worklist with that item marked). The texts are `workflows.escalations`' own.
 WORKLIST_LINK_PATH = "/worklist"
-STAFF_ALERT = "carepath: patient #{ref} needs follow-up ({label}). Worklist: {link}"
+SAMPLE_ITEM_ID = "00000000-0000-4000-8000-000000000000"  # every item id is a UUID: 36 characters
 
 
 class Settings(BaseSettings):
@@ -95,14 +95,18 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _staff_alert_fits_one_sms(self) -> Settings:
-        link = worklist_link(self.public_url)
+        address = self.public_url.rstrip("/")
+        link = f"{worklist_link(address)}/{SAMPLE_ITEM_ID}"
         longest = max((rule.label for rule in REASONS.values()), key=len)
-        alert = STAFF_ALERT.format(ref="0123abcd", label=longest, link=link)
-        budget = min(SINGLE_SEGMENT - (len(alert) - len(link)), _clinic_link_limit())
-        if segments(alert) > 1 or len(link) > budget:
-            raise ValueError(f"CAREPATH_PUBLIC_URL is too long: staff alerts link to {link} ({len(link)} characters) "
-                             f"and must fit one SMS, so the link can be at most {budget} characters. Use a shorter "
-                             "address for the clinic's carepath.")
+        alerts = [STAFF_ALERT.format(ref="0123abcd", label=longest, link=link),
+                  UNKNOWN_NUMBER_ALERT.format(label=REASONS["crisis_language"].label, link=link)]
+        room = min(SINGLE_SEGMENT - (len(alert) - len(link)) for alert in alerts)  # what the longest leaves its link
+        added = len(link) - len(address)  # "/worklist/" and the item's id
+        budget = min(room, _clinic_link_limit() + 1 + len(SAMPLE_ITEM_ID)) - added
+        if any(segments(alert) > 1 for alert in alerts) or len(address) > budget:
+            raise ValueError(f"CAREPATH_PUBLIC_URL is too long: staff alerts link to one worklist item, like {link} "
+                             f"({len(link)} characters), and must fit one SMS, so the address can be at most {budget} "
+                             "characters. Use a shorter address for the clinic's carepath.")
         return self
 
     @model_validator(mode="after")
@@ -138,7 +142,7 @@ class Settings(BaseSettings):
 
 
 def worklist_link(public_url: str) -> str:
-    """The address staff alerts send staff to."""
+    """The worklist's short address; staff alerts add "/" and the item's id (`workflows.clinic.Clinic.item_link`)."""
     return f"{public_url.rstrip('/')}{WORKLIST_LINK_PATH}"
 
 

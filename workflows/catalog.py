@@ -27,7 +27,8 @@ PLACEHOLDERS = {"clinic", "clinic_phone", "when", "crisis_line", "ref", "label",
 # The longest values a placeholder takes, so a template is measured at its worst, not its best.
 WORST_CASE = {
     "clinic": "C" * 40, "clinic_phone": "+15555550100", "when": "Wed Sep 30 at 10:30 AM", "ref": "0123abcd",
-    "label": "l" * 24, "link": "http://127.0.0.1:8000/worklist",
+    "label": "l" * 24,
+    "link": "https://" + "c" * 24 + "/worklist/" + "0" * 36,  # the longest item link a clinic accepts: 78 characters
 }
 
 

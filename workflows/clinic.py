@@ -28,7 +28,14 @@ class Clinic(BaseModel):
     timezone: TimeZone = "America/New_York"
     staff: StaffNumbers = StaffNumbers()  # one number per role, at every hour
     rota: Rota = Rota()  # who holds a role when; where it names a role, it replaces that role's single number
-    worklist_url: str = Field(default="http://127.0.0.1:8000/worklist", max_length=40)
+    # Staff alerts link to one item: this address, "/" and the item's id (`item_link`). 41 characters here, plus 37 for
+    # the id, is the 78 a staff alert's worst case (`workflows.catalog.WORST_CASE`) leaves in one SMS;
+    # `workers.settings` refuses a CAREPATH_PUBLIC_URL that makes it longer.
+    worklist_url: str = Field(default="http://127.0.0.1:8000/worklist", max_length=41)
+
+    def item_link(self, escalation_id: str) -> str:
+        """The address a staff alert carries: the worklist with this item marked. Ids only, never patient data."""
+        return f"{self.worklist_url}/{escalation_id}"
 
     def staff_number(self, role: str, moment: datetime) -> str | None:
         """Whom a page for `role` (`on_call`, `medical_director`, `clinic_manager`) reaches at `moment`."""

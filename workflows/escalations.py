@@ -150,6 +150,11 @@ def _more_severe(new: str, old: str) -> bool:
     return order.index(new) > order.index(old)
 
 
+# The staff alerts' words (ids only: no name, score or clinical detail), each ending with the link to its item.
+# `workers.settings` refuses a CAREPATH_PUBLIC_URL that would make either longer than one SMS.
+STAFF_ALERT = "carepath: patient #{ref} needs follow-up ({label}). Worklist: {link}"
+UNKNOWN_NUMBER_ALERT = "carepath: an unknown number needs follow-up ({label}). Worklist: {link}"
+
 def alert_staff(step: Step, escalation: Escalation) -> None:
     """Text the staff member who owns the escalation now. Ids only: no name, score or clinical detail."""
     # Tier 1 pages the on-call clinician whoever owns the item; tier 2 pages the owner above them.
@@ -158,7 +163,7 @@ def alert_staff(step: Step, escalation: Escalation) -> None:
     if number is None:
         return
     label = REASONS[escalation.reason].label
-    body = f"carepath: patient #{step.state.patient.id[:8]} needs follow-up ({label}). Worklist: {step.clinic.worklist_url}"
+    body = STAFF_ALERT.format(ref=step.state.patient.id[:8], label=label, link=step.clinic.item_link(escalation.id))
     step.messages.append(
         SendMessage(
             kind="staff_alert",

@@ -19,12 +19,14 @@ from starlette.concurrency import run_in_threadpool
 from api.console import reply, web
 from api.console.reply import ReplyBox
 from api.console.web import Staff, render
-from api.dashboard.access import page_router
+from api.dashboard.access import page_router, record_list_view
+from api.dashboard.signin import note
 from api.deps import ServicesDep
 from api.errors import status_of
 from api.ids import known, parse_id
 from models import unattached
 from models.assignment import assign_text
+from models.queries import accounts as account_queries
 from models.queries import inbox, listing
 from models.store import ConcurrencyConflict
 from models.tables import EscalationRecord, InboundText, PatientRow, User, WorkflowRow
@@ -65,8 +67,11 @@ def inbox_list(user: Staff, request: Request, svc: ServicesDep, show: str = "wai
     number = page_number(page)
     found = inbox.inbox_page(svc.engine, status=inbox.WAITING_FOR_STAFF if show == "waiting" else None,
                              limit=PAGE_SIZE, offset=(number - 1) * PAGE_SIZE)
+    pages = max(1, -(-found.total // PAGE_SIZE))
+    shown = [(row.workflow.id, row.patient.id) for row in found.rows if row.workflow is not None and row.patient]
+    record_list_view(request, svc, user, "inbox", shown, found.total, f"page {number} of {pages}; show={show}")
     context = {"user": user, "rows": found.rows, "total": found.total, "show": show, "shows": SHOW, "page": number,
-               "pages": max(1, -(-found.total // PAGE_SIZE)), "waiting": inbox.count_waiting(svc.engine),
+               "pages": pages, "waiting": inbox.count_waiting(svc.engine),
                "status_label": STATUS, "why": WHY, "reading_label": READING}
     return render(request, svc, "inbox.html", context)
 
@@ -74,9 +79,14 @@ def inbox_list(user: Staff, request: Request, svc: ServicesDep, show: str = "wai
 @router.get("/console/inbox/{inbox_id}")
 def inbox_text(user: Staff, inbox_id: str, request: Request, svc: ServicesDep, done: str = "",
                texted: str = "") -> Response:
-    """One text: how it was read, whose it is, and assigning it or answering it."""
-    return text_page(request, svc, user, known(inbox_id, "text"),
-                     notice=DONE.get(done) or reply.texted_notice(texted))
+    """One text: how it was read, whose it is, and assigning it or answering it. Recorded in the audit trail."""
+    inbox_id = known(inbox_id, "text")
+    text = inbox.inbound_text(svc.engine, inbox_id)
+    if text is not None:
+        patient_id = account_queries.patient_of(svc.engine, text.workflow_id) if text.workflow_id else None
+        note(request, svc, "view", user_id=user.id, patient_id=patient_id, workflow_id=text.workflow_id,
+             target_id=text.id, detail="inbox text")
+    return text_page(request, svc, user, inbox_id, notice=DONE.get(done) or reply.texted_notice(texted))
 
 
 @router.post("/console/inbox/{inbox_id}/find")
@@ -90,6 +100,8 @@ async def find_patient(user: Staff, inbox_id: str, request: Request, svc: Servic
                          error=f"Type part of a name, digits of a phone number or the start of an id "
                                f"(at most {MAX_SEARCH} characters).")
     found = listing.patients_page(svc.engine, now=web.now_of(request), search=search, limit=10)
+    record_list_view(request, svc, user, "inbox patient search", [(w.id, p.id) for w, p in found.rows], found.total,
+                     f"searched, to assign text {inbox_id}")
     return text_page(request, svc, user, inbox_id, search=search, results=found.rows)
 
 

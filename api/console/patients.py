@@ -1,5 +1,9 @@
 """Patients: the list (search by name, phone or id; filter by stage, flag and open escalations; paged) and a patient's
-page (facts, the actions the pathway offers now, the trend, sessions, escalations, messages and the history)."""
+page (facts, the actions the pathway offers now, the trend, sessions, escalations, messages and the history).
+
+A search is a POST: what was typed (patient data) is never in an address, so never in an access log or the browser's
+history. The filters are codes and stay in the address. Every list drawn is recorded in the audit trail, by the ids
+of the patients it showed."""
 
 from __future__ import annotations
 
@@ -9,12 +13,13 @@ from urllib.parse import urlencode
 
 from fastapi import Request
 from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
 
 from api.console import reply, web
 from api.console.offers import Attempt, actions_for
 from api.console.reply import ReplyBox
 from api.console.web import Staff, render
-from api.dashboard.access import page_router
+from api.dashboard.access import page_router, record_list_view
 from api.dashboard.chart import TRENDED, score_trend
 from api.dashboard.escalations import escalation_row
 from api.deps import ServicesDep
@@ -44,11 +49,25 @@ READS_AS = {"referral.received": "referral received"}
 # --- the list -----------------------------------------------------------------------------------------------------
 
 @router.get("/console/patients")
-def patient_list(user: Staff, request: Request, svc: ServicesDep, q: str = "", stage: str = "", flag: str = "",
-                 escalation: str = "", page: str = "1") -> Response:
-    """Patients, most recently changed first."""
+def patient_list(user: Staff, request: Request, svc: ServicesDep, stage: str = "", flag: str = "", escalation: str = "",
+                 page: str = "1") -> Response:
+    """Patients, most recently changed first; filters in the address (codes only), a search only by POST."""
+    ignored = ["A search in the address is not used (it would be kept in logs and the browser's history): type it "
+               "in the Search box."] if "q" in request.query_params else []
+    return list_page(request, svc, user, "", stage, flag, escalation, page, ignored)
+
+
+@router.post("/console/patients")
+async def search_patients(user: Staff, request: Request, svc: ServicesDep) -> Response:
+    """The list searched by name, phone or id: what was typed travels in the body, never in the address."""
+    form = await request.form()
+    fields = [str(form.get(name, "")) for name in ("q", "stage", "flag", "escalation", "page")]
+    return await run_in_threadpool(list_page, request, svc, user, *fields, [])
+
+
+def list_page(request: Request, svc: Services, user: User, q: str, stage: str, flag: str, escalation: str, page: str,
+              problems: list[str]) -> Response:
     now = web.now_of(request)
-    problems = []
     q = q.strip()
     if len(q) > MAX_SEARCH or "\x00" in q:
         problems.append(f"The search is at most {MAX_SEARCH} characters of text; it was ignored.")
@@ -71,11 +90,16 @@ def patient_list(user: Staff, request: Request, svc: ServicesDep, q: str = "", s
     for row in rows:
         row["flags"] = row["state"].active_flags(now)
         row["next"] = _next_visit(row["state"], now)
-    filters = {"q": q, "stage": stage, "flag": flag, "escalation": escalation if escalation == "open" else ""}
+    codes = {"stage": stage, "flag": flag, "escalation": escalation if escalation == "open" else ""}
+    filters = {"q": q, **codes}
     pages = max(1, -(-found.total // PAGE_SIZE))
+    # The audit trail: who saw which patients in a list; the search itself is not kept (what was typed is patient data).
+    described = "; ".join([f"page {number} of {pages}", *(["searched"] if q else []),
+                           *(f"{key}={value}" for key, value in codes.items() if value)])
+    record_list_view(request, svc, user, "patients", [(w.id, p.id) for w, p in found.rows], found.total, described)
     context = {"user": user, "now": now, "rows": rows, "total": found.total, "problems": problems, "filters": filters,
                "stages": [s.value for s in Stage], "flag_filters": {k: label for k, (label, _) in FLAG_FILTERS.items()},
-               "page": number, "pages": pages, "page_link": lambda n: "?" + urlencode({**filters, "page": n}),
+               "page": number, "pages": pages, "page_link": lambda n: "?" + urlencode({**codes, "page": n}),
                "filtered": any(filters.values())}
     return render(request, svc, "patients.html", context)
 

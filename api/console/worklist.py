@@ -22,7 +22,7 @@ from api.dashboard.escalations import escalation_row
 from api.deps import ServicesDep
 from api.errors import status_of
 from api.identity import user_event
-from api.ids import EscalationId
+from api.ids import EscalationId, parse_id
 from models import unattached
 from models.queries import inbox, listing
 from models.store import ConcurrencyConflict
@@ -40,9 +40,10 @@ DONE = {"claimed": "Claimed: the escalation is acknowledged in your name.", "res
 
 @router.get("/console/worklist")
 def worklist(user: SignedIn, request: Request, svc: ServicesDep, severity: str = "", owner: str = "", mine: str = "",
-             done: str = "") -> Response:
-    """Unresolved escalations in the order to work them."""
-    return page(request, svc, user, filters_of(severity, owner, mine), notice=DONE.get(done))
+             done: str = "", item: str = "") -> Response:
+    """Unresolved escalations in the order to work them; `item` (a staff alert's link) is marked."""
+    return page(request, svc, user, filters_of(severity, owner, mine), notice=DONE.get(done),
+                item=parse_id(item) if item else None)
 
 
 def filters_of(severity: str, owner: str, mine: str) -> dict[str, str]:
@@ -52,7 +53,7 @@ def filters_of(severity: str, owner: str, mine: str) -> dict[str, str]:
 
 
 def page(request: Request, svc: Services, user: User, filters: dict[str, str], *, notice: str | None = None,
-         failed: dict[str, Any] | None = None, status_code: int = 200) -> Response:
+         failed: dict[str, Any] | None = None, status_code: int = 200, item: str | None = None) -> Response:
     now = request.app.state.clock()
     show = policy.sees_patients(user)
     found = listing.worklist_page(svc.engine, now=now, severity=filters["severity"] or None,
@@ -65,13 +66,28 @@ def page(request: Request, svc: Services, user: User, filters: dict[str, str], *
         row = escalation_row(record, patient, now, show)
         row["text"] = texts[record.inbox_id].body if record.inbox_id in texts else None
         row["mine"] = record.acknowledged_by == user.name
+        row["marked"] = record.id == item
         if failed and failed["id"] == record.id:
             row["error"], row["typed_note"] = failed["message"], failed["note"]
         rows.append(row)
-    context = {"user": user, "now": now, "rows": rows, "total": found.total, "filters": filters, "notice": notice,
+    context = {"user": user, "now": now, "rows": rows, "item": item, "item_note": _item_note(svc, item, rows),
+               "total": found.total, "filters": filters, "notice": notice,
                "show_patients": show, "can_act": policy.allows(policy.ACTS_ON_ESCALATIONS, user),
                "severities": SEVERITIES, "owners": OWNERS, "overdue": sum(1 for row in rows if row["overdue"]), "refused": failed}
     return render(request, svc, "worklist.html", context, status_code=status_code)
+
+
+def _item_note(svc: Services, item: str | None, rows: list[dict[str, Any]]) -> str | None:
+    """What became of the item a staff alert links to, when it is not on the list drawn."""
+    if item is None or any(row["marked"] for row in rows):
+        return None
+    found = listing.escalation(svc.engine, item)
+    if found is None:
+        return "The item your alert links to is not on the worklist: there is no such item."
+    if found[0].status == "resolved":
+        who = f" by {found[0].resolved_by}" if found[0].resolved_by else ""
+        return f"The item your alert links to is no longer on the worklist: it was resolved{who}."
+    return "The item your alert links to is not shown with these filters."
 
 
 @router.post("/console/worklist/{escalation_id}/claim")

@@ -15,6 +15,7 @@ from api.dashboard.access import SignedIn, page_router
 from api.deps import ServicesDep
 from api.identity import user_event
 from api.ids import EscalationId
+from api.views import allowed
 from models import unattached
 from models.queries import listing
 from models.tables import EscalationRecord, PatientRow, User
@@ -40,16 +41,24 @@ def notice(msg: str | None) -> str | None:
     return NOTICES.get(msg or "")
 
 
+# A worklist row as ops see it (minimum necessary, see `api.views`): ids, codes, counts, times and statuses; not the
+# resolution note, not the patient's name.
+OPS_ROW = ("id", "workflow_id", "inbox_id", "reason", "severity", "tier", "owner_role", "status", "count", "raised_at",
+           "age_seconds", "ack_deadline", "acknowledged_by", "resolved_by", "overdue")
+
+
 def escalation_row(record: EscalationRecord, patient: PatientRow | None, now: datetime, show: bool) -> dict[str, Any]:
-    """One worklist row; the patient's name only for roles that see patients (`show`). No patient: an emergency from
-    an unknown number, with the id of the text that raised it."""
-    return {"id": record.id, "workflow_id": record.workflow_id, "reason": record.reason, "severity": record.severity,
-            "tier": record.tier, "owner_role": record.owner_role, "status": record.status, "count": record.count,
-            "raised_at": record.raised_at, "age_seconds": (now - record.raised_at).total_seconds(),
-            "ack_deadline": record.ack_deadline, "acknowledged_by": record.acknowledged_by,
-            "resolved_by": record.resolved_by, "note": record.note,
-            "overdue": record.status == "open" and record.ack_deadline < now,
-            "patient_name": patient.name if show and patient else None, "inbox_id": record.inbox_id}
+    """One worklist row; for roles that do not see patients (`show` False) only the fields of `OPS_ROW`. No patient:
+    an emergency from an unknown number, with the id of the text that raised it."""
+    row = {"id": record.id, "workflow_id": record.workflow_id, "reason": record.reason, "severity": record.severity,
+           "tier": record.tier, "owner_role": record.owner_role, "status": record.status, "count": record.count,
+           "raised_at": record.raised_at, "age_seconds": (now - record.raised_at).total_seconds(),
+           "ack_deadline": record.ack_deadline, "acknowledged_by": record.acknowledged_by,
+           "resolved_by": record.resolved_by, "overdue": record.status == "open" and record.ack_deadline < now,
+           "inbox_id": record.inbox_id}
+    if not show:
+        return allowed(row, OPS_ROW)
+    return {**row, "note": record.note, "patient_name": patient.name if patient else None}
 
 
 @router.post("/dashboard/escalations/{escalation_id}/acknowledge")

@@ -43,7 +43,8 @@ def overview(user: SignedIn, request: Request, svc: ServicesDep, msg: str | None
         "escalations": [escalation_row(record, patient, now, show) for record, patient in worklist.rows],
         "escalations_total": worklist.total,
         "stages": workflows_by_stage(svc, database),
-        "workflows": [{"id": w.id, "stage": w.stage, "name": p.name if show else None, "updated_at": w.updated_at}
+        # Ops: ids, stages and times only; the name for roles that see patients.
+        "workflows": [{"id": w.id, "stage": w.stage, "updated_at": w.updated_at, **({"name": p.name} if show else {})}
                       for w, p in recent.rows],
         "workflows_total": recent.total,
     }

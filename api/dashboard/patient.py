@@ -16,12 +16,19 @@ from api.dashboard.escalations import escalation_row, notice
 from api.dashboard.templating import REFRESH_SECONDS, page
 from api.deps import ServicesDep
 from api.ids import UnknownId, WorkflowId
-from api.views import event_view
+from api.views import allowed, event_view
 from models.queries import inbox, listing
 from workflows.state import WorkflowState
 
 router = page_router()
 ALL_STATUSES = ("open", "acknowledged", "resolved")
+# What the page draws, one list per part (ops get the OPS_ lists: ids, codes, times and statuses; see `api.views`).
+FACTS = ("workflow_id", "patient_id", "stage", "paused_from", "route", "urgency")
+APPOINTMENT = ("id", "kind", "start", "status")
+SESSION = ("id", "series", "start", "status", "route", "dose_mg", "dose_mg_per_kg", "closed_reason")
+OPS_SESSION = ("id", "series", "start", "status", "route")  # not why it closed: a cancellation reason is free text
+MESSAGE = ("kind", "recipient", "status", "not_before", "sent_at", "delivered_at", "drop_reason", "error_code", "body")
+OPS_MESSAGE = ("kind", "recipient", "status", "not_before", "sent_at", "delivered_at", "drop_reason", "error_code")
 
 
 @router.get("/dashboard/patients/{workflow_id}", response_class=HTMLResponse)
@@ -41,19 +48,21 @@ def patient_page(user: SignedIn, workflow_id: WorkflowId, request: Request, svc:
     context = {
         "user": user, "now": now, "notice": notice(msg), "refresh": REFRESH_SECONDS,
         "can_act": policy.allows(policy.ACTS_ON_ESCALATIONS, user), "show_patients": show,
-        "workflow": workflow, "state": state, "patient": patient if show else None,
+        "facts": allowed({"workflow_id": workflow.id, "patient_id": workflow.patient_id, **state.model_dump()}, FACTS),
+        "patient": patient if show else None,
         "flags": state.active_flags(now),
-        "sessions": sorted(state.sessions.values(), key=lambda s: s.start),
-        "appointments": sorted(state.appointments.values(), key=lambda a: a.start),
+        "sessions": [allowed({**s.model_dump(), "id": s.id}, SESSION if show else OPS_SESSION)
+                     for s in sorted(state.sessions.values(), key=lambda s: s.start)],
+        "appointments": [allowed(a.model_dump(), APPOINTMENT)
+                         for a in sorted(state.appointments.values(), key=lambda a: a.start)],
         "events": [event_view(record, show) for record in history.rows],
         "escalations": [escalation_row(record, pat, now, show) for record, pat in escalations.rows],
-        "messages": [{"kind": m.kind, "recipient": m.recipient, "status": m.status, "not_before": m.not_before,
-                      "sent_at": m.sent_at, "delivered_at": m.delivered_at, "drop_reason": m.drop_reason,
-                      "error_code": m.error_code, "body": m.body if show else None} for m in outbox],
-        "scores": [a for a in state.assessments if a.instrument in TRENDED],
-        "trend_svg": score_trend(state.assessments),
+        "messages": [allowed(m.model_dump(), MESSAGE if show else OPS_MESSAGE) for m in outbox],
+        # Scores are clinical: for roles that see patients only.
+        "scores": [a for a in state.assessments if a.instrument in TRENDED] if show else [],
+        "trend_svg": score_trend(state.assessments) if show else "",
         # Others on the same phone number: by workflow id for ops, by name too for roles that see patients.
-        "shared": [{"workflow_id": w.id, "name": p.name if show else None}
+        "shared": [{"workflow_id": w.id, "name": p.name} if show else {"workflow_id": w.id}
                    for w, p in inbox.others_on_number(svc.engine, patient.phone, patient.id)],
     }
     return page(request, svc, "patient.html", context)

@@ -20,6 +20,7 @@ from api.dashboard.templating import page
 from api.dashboard.throttle import paused_message, paused_until
 from api.deps import ServicesDep
 from api.forwarded import client_address, is_https
+from api.ids import parse_id
 from models import audit
 from models.accounts import password_matches
 from models.queries import accounts as account_queries
@@ -196,5 +197,15 @@ def logout(request: Request, svc: ServicesDep, csrf_token: Annotated[str, Form(m
 
 @router.get("/worklist")
 def worklist_link() -> RedirectResponse:
-    """The short address staff alerts carry (`CAREPATH_PUBLIC_URL/worklist`): on to the console's worklist."""
+    """The worklist's short address (`CAREPATH_PUBLIC_URL/worklist`): on to the console's worklist."""
     return RedirectResponse("/console/worklist", status_code=303)
+
+
+@router.get("/worklist/{escalation_id}")
+def worklist_item_link(escalation_id: str) -> RedirectResponse:
+    """The link a staff alert carries (`CAREPATH_PUBLIC_URL/worklist/{item id}`): on to the console's worklist with
+    that item marked. Ids only; a value that cannot be an id goes to the worklist as it is."""
+    item = parse_id(escalation_id)
+    if item is None:
+        return RedirectResponse("/console/worklist", status_code=303)
+    return RedirectResponse(f"/console/worklist?item={item}#esc-{item}", status_code=303)

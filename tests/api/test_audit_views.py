@@ -5,10 +5,13 @@ changes the patient's history holds beside it; the trail cannot be searched thro
 from __future__ import annotations
 
 import re
+import uuid
 
 from accounts_support import browser, entries, new_address
-from api_support import ApiServer, local_time
+from api_support import ApiServer, local_time, new_phone, referral_body
 from signin_support import sign_in
+
+from models.queries import inbox
 
 
 def test_each_patient_page_and_api_read_is_recorded_with_who_where_and_from_where(guarded: ApiServer) -> None:
@@ -26,8 +29,8 @@ def test_each_patient_page_and_api_read_is_recorded_with_who_where_and_from_wher
                      f"/console/chair/{workflow_id}/s1"):
             assert client.get(path).status_code == 200, path
         assert client.get(f"/dashboard/patients/{workflow_id}?auto=1").status_code == 200  # reloading itself: not new
-        client.get("/console/patients")  # the list: no one patient
-    seen = entries(guarded, user_id=staff.id, patient_id=patient_id)
+        client.get("/console/patients")  # the list: recorded as lists are (below), not as a view of one patient
+    seen = entries(guarded, user_id=staff.id, patient_id=patient_id, actions=("view",))
     assert [(e.action, e.method, e.route) for e in reversed(seen)] == [
         ("view", "GET", "/console/patients/{workflow_id}"),
         ("view", "GET", "/dashboard/patients/{workflow_id}"),
@@ -58,3 +61,41 @@ def test_the_admin_searches_by_patient_and_sees_the_changes_beside_the_views(gua
     [searched] = entries(guarded, actions=("audit_searched",), patient_id=patient_id, limit=1)
     assert searched.detail == f"patient_id={patient_id}"
     assert all("Jane" not in (e.detail or "") for e in entries(guarded, actions=("audit_searched",)))
+
+
+def test_lists_searches_and_inbox_texts_are_recorded_without_what_was_searched(guarded: ApiServer) -> None:
+    """Issue #14 item 7: a list or search of patients is one `list_viewed` entry (which list, how many, the page and
+    filters, never the search) and a `listed` entry per patient it showed; opening a text in the staff inbox is a
+    `view` of the text (and of its patient, when it has one)."""
+    name = f"Listed Patient {uuid.uuid4().hex[:8]}"
+    phone = new_phone()
+    with guarded.client("coordinator") as api:
+        made = api.post("/v1/referrals", json=referral_body(phone=phone, patient={
+            "name": name, "phone": phone, "timezone": "America/New_York", "sms_consent": True})).json()
+    sid = f"SM{uuid.uuid4().hex}"
+    text = {"From": phone, "To": "+15555550100", "Body": "Thanks, see you then", "MessageSid": sid}
+    with guarded.client() as twilio:
+        signed = {"X-Twilio-Signature": guarded.sign("/v1/webhooks/twilio/sms", text)}
+        assert twilio.post("/v1/webhooks/twilio/sms", data=text, headers=signed).status_code == 200
+    [inbox_id] = [r.text.id for r in inbox.inbox_page(guarded.services.engine, limit=500).rows
+                  if r.text.provider_id == sid]
+    staff = guarded.new_staff("coordinator", "Listing Coordinator")
+    with browser(guarded.base_url, new_address()) as client:
+        sign_in(client, staff)
+        found = client.post("/console/patients", data={"q": name, "stage": "referred"})
+        assert found.status_code == 200 and made["workflow_id"] in found.text
+        assert client.get("/console/inbox", params={"show": "all"}).status_code == 200
+        assert client.get(f"/console/inbox/{inbox_id}").status_code == 200
+    mine = entries(guarded, user_id=staff.id)
+    lists = [e for e in mine if e.action == "list_viewed"]
+    searched = next(e for e in lists if e.route == "/console/patients")
+    assert (searched.method, searched.patient_id, searched.detail) == (
+        "POST", None, "patients: 1 shown of 1; page 1 of 1; searched; stage=referred")
+    assert any(e.route == "/console/inbox" and e.detail.startswith("inbox: ") and "show=all" in e.detail for e in lists)
+    listed = {(e.route, e.workflow_id) for e in mine if e.action == "listed" and e.patient_id == made["patient_id"]}
+    assert {("/console/patients", made["workflow_id"]), ("/console/inbox", made["workflow_id"])} <= listed
+    [viewed] = [e for e in mine if e.action == "view" and e.target_id == inbox_id]
+    assert (viewed.route, viewed.patient_id, viewed.workflow_id, viewed.detail) == (
+        "/console/inbox/{inbox_id}", made["patient_id"], made["workflow_id"], "inbox text")
+    everything = " ".join(f"{e.detail} {e.route}" for e in mine)
+    assert name not in everything and "Listed Patient" not in everything and phone not in everything

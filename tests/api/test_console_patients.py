@@ -21,9 +21,14 @@ def text_from(api: ApiServer, phone: str, body: str) -> None:
         assert twilio.post("/v1/webhooks/twilio/sms", data=text, headers=signed).status_code == 200
 
 
-def listed(client, **params: str) -> list[str]:
-    """Workflow ids on the list page for these query parameters."""
-    response = client.get("/console/patients", params=params)
+def search(client, **fields: str):
+    """The list page searched and filtered: by POST, as the page's form sends it (a search is never in the address)."""
+    return client.post("/console/patients", data=fields)
+
+
+def listed(client, **fields: str) -> list[str]:
+    """Workflow ids on the list page for these fields."""
+    response = search(client, **fields)
     assert response.status_code == 200, response.text
     return re.findall(r'<tr data-workflow="([0-9a-f-]{36})">', response.text)
 
@@ -57,7 +62,7 @@ def test_filters_by_stage_flag_and_open_escalation(api: ApiServer) -> None:
         assert listed(client, q=tag, flag="no_sms_consent") == [booked]
         assert listed(client, q=tag, flag="opted_out") == [stopped]
         assert set(listed(client, q=tag, escalation="open")) == {referred, at_risk, stopped}
-        page = client.get("/console/patients", params={"q": tag, "flag": "elevated_risk"}).text
+        page = search(client, q=tag, flag="elevated_risk").text
     assert '<span class="badge flag">elevated risk</span>' in page
     assert '<span class="badge sev-urgent">2 · urgent</span>' in page  # phq9 item 9 and the contact task
     assert unlabelled_controls(page) == []
@@ -76,10 +81,17 @@ def test_the_list_is_paged(api: ApiServer) -> None:
     made = [named_referral(api, f"Paged {tag} {n:02d}")[0] for n in range(27)]
     with console(api, "coordinator") as client:
         first, second = listed(client, q=tag), listed(client, q=tag, page="2")
-        html = client.get("/console/patients", params={"q": tag}).text
+        html = search(client, q=tag).text
+        unsearched = client.get("/console/patients", params={"stage": "referred"}).text
     assert len(first) == 25 and len(second) == 2 and set(first + second) == set(made)
     assert first[0] == made[-1], "most recently changed first"
-    assert "Page 1 of 2" in html and f'href="?q={tag}&amp;stage=&amp;flag=&amp;escalation=&amp;page=2"' in html
+    # A search's next page is a POST as well (it used to be a link carrying ?q=): the search stays out of addresses.
+    pager = html.split('<nav class="pager"', 1)[1].split("</nav>", 1)[0]
+    assert "Page 1 of 2" in pager and tag not in pager.split('name="q"', 1)[0] and "href=" not in pager
+    assert f'<input type="hidden" name="q" value="{tag}">' in pager and 'name="page" value="2"' in pager
+    assert 'name="csrf_token"' in pager
+    if "Page 1 of" in unsearched and "Next" in unsearched:  # filters alone (codes) stay links
+        assert 'href="?stage=referred&amp;flag=&amp;escalation=&amp;page=2"' in unsearched
 
 
 def test_the_patient_page_shows_timeline_sessions_messages_escalations_and_trend(api: ApiServer) -> None:
@@ -110,6 +122,8 @@ def test_ops_see_no_console_patient_pages_and_staff_dashboard_links_lead_to_the_
         for path in ("/console/patients", f"/console/patients/{workflow_id}", f"/console/patients?q={name}"):
             response = client.get(path)
             assert response.status_code == 403 and name not in response.text and phone not in response.text, path
+        refused = search(client, q=name)
+        assert refused.status_code == 403 and name not in refused.text
         dashboard = client.get("/dashboard").text
         assert f'href="/dashboard/patients/{workflow_id}"' in dashboard and 'href="/console/patients"' not in dashboard
     with console(api, "coordinator") as client:
@@ -124,3 +138,13 @@ def test_an_unknown_patient_is_a_404_page(api: ApiServer) -> None:
     with console(api, "coordinator") as client:
         response = client.get(f"/console/patients/{uuid.uuid4()}")
     assert response.status_code == 404 and "There is no such patient" in response.text
+
+
+def test_a_search_in_the_address_is_not_used(api: ApiServer) -> None:
+    """Issue #14 item 7: searches are POSTs; `?q=` (typed or bookmarked) searches nothing and says why, plainly."""
+    tag = uuid.uuid4().hex[:8]
+    named_referral(api, f"Addressed {tag} Person")
+    with console(api, "coordinator") as client:
+        response = client.get("/console/patients", params={"q": tag})
+    assert response.status_code == 200 and "A search in the address is not used" in response.text
+    assert f'value="{tag}"' not in response.text and 'method="post" action="/console/patients"' in response.text

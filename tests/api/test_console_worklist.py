@@ -143,3 +143,44 @@ def test_the_worklist_needs_a_login(api: ApiServer, path: str) -> None:
     with httpx.Client(base_url=api.base_url, verify=SSL_CONTEXT, follow_redirects=False) as client:
         response = client.get(path) if path.endswith("worklist") else client.post(path, data={"note": "x"})
     assert response.status_code == 303 and response.headers["location"] == "/login"
+
+
+def test_a_staff_alert_links_to_its_item_which_the_worklist_marks(start_api) -> None:
+    """Issue #14 item 7: the alert's link names the item, by id only, and the worklist marks it (it used to be the
+    worklist's address alone); once resolved, the same link says so."""
+    clinic = start_api(staff_on_call="+15555550190", staff_medical_director="+15555550191")
+    name, phone = "Alert Link Patient", new_phone()
+    workflow_id = clinic.referral(patient={"name": name, "phone": phone, "timezone": "America/New_York",
+                                           "sms_consent": True})["workflow_id"]
+    assert clinic.post_event(workflow_id, "assessment.submitted", PHQ9_WITH_ITEM9, "clinician").status_code == 200
+    item = open_escalation(clinic, workflow_id, "phq9_item9")
+    with clinic.services.engine.connect() as db:
+        [body] = db.exec_driver_sql("SELECT body FROM outbox WHERE kind = 'staff_alert' AND escalation_id = %s",
+                                    (item,)).scalars().all()
+    link = f"{clinic.services.settings.public_url}/worklist/{item}"
+    assert body.endswith(f"Worklist: {link}") and name not in body and phone not in body
+    path = link.removeprefix(clinic.services.settings.public_url)
+    with console(clinic, "clinician") as client:
+        onward = client.get(path)
+        assert onward.status_code == 303 and onward.headers["location"] == f"/console/worklist?item={item}#esc-{item}"
+        html = client.get(onward.headers["location"]).text
+        marked = re.findall(r'<li class="item [^"]*\bmarked\b[^"]*" id="esc-([0-9a-f-]{36})"[^>]*aria-current="true"', html)
+        assert marked == [item] and "The item your alert links to is marked below" in html
+        assert client.get("/worklist/not-an-id").headers["location"] == "/console/worklist"
+        key = re.search(rf'/console/worklist/{item}/resolve" class="resolve">\s*<input type="hidden" '
+                        r'name="idempotency_key" value="([^"]+)"', html).group(1)
+        assert client.post(f"/console/worklist/{item}/resolve",
+                           data={"note": "called, safe", "idempotency_key": key}).status_code == 303
+        after = client.get(f"/console/worklist?item={item}").text
+        assert "no longer on the worklist: it was resolved by" in after and 'aria-current="true"' not in after
+
+    text = {"From": new_phone(), "To": "+15555550100", "Body": "i want to end my life", "MessageSid": "SMalertlink1"}
+    with clinic.client() as twilio:  # an unknown number's emergency: both numbers texted, each with the item's link
+        signed = {"X-Twilio-Signature": clinic.sign("/v1/webhooks/twilio/sms", text)}
+        assert twilio.post("/v1/webhooks/twilio/sms", data=text, headers=signed).status_code == 200
+    with clinic.services.engine.connect() as db:
+        alerts = db.exec_driver_sql("SELECT body, escalation_id FROM outbox WHERE kind = 'staff_alert' "
+                                    "AND workflow_id IS NULL").all()
+    assert len(alerts) == 2 and all(body == "carepath: an unknown number needs follow-up (safety emergency). "
+                                    f"Worklist: {clinic.services.settings.public_url}/worklist/{escalation}"
+                                    for body, escalation in alerts)

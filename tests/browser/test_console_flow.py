@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from browser_support import new_staff, sign_in
+from browser_support import axe_violations, new_staff, sign_in
 from signin_support import Staff
 from test_dashboard_browser import LAPTOP, ROOT, UPDATE_SCREENSHOTS, chromium, standalone  # noqa: F401
 
@@ -130,6 +130,14 @@ def test_referral_evaluation_escalation_and_worklist(chromium, standalone, tmp_p
     item = page.locator("li.item", has_text=NAME).filter(has_text="phq9 item9")
     expect(item).to_have_count(1)
     expect(item).to_have_attribute("data-status", "open")
+    # A staff alert's link (`/worklist/{item id}`): the worklist with that item marked, and scrolled to it.
+    page.goto(f"/worklist/{item.get_attribute('data-escalation')}")
+    item = page.locator("li.item.marked")
+    expect(item).to_have_count(1)
+    expect(item).to_contain_text("From your alert")
+    expect(item).to_contain_text(NAME)
+    expect(item).to_be_in_viewport()
+    assert axe_violations(page) == [], "the worklist with an item marked"
     claim = item.get_by_role("button", name=re.compile("^Claim phq9 item9"))
     claim.focus()
     page.keyboard.press("Enter")

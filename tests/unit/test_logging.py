@@ -88,3 +88,22 @@ def test_settings_read_the_environment(monkeypatch):
     monkeypatch.setenv("CAREPATH_LOG_FORMAT", "xml")
     with pytest.raises(ValueError):
         Settings(_env_file=None)
+
+
+def test_the_access_log_never_carries_a_query_string(capsys):
+    """Issue #14 item 7: searches are POSTs, and an address typed by hand (`/console/patients?q=Jane`) is logged
+    without what it carries, in both set-ups (uvicorn's dict config and `configure_logging`)."""
+    access = logging.getLogger("uvicorn.access")
+    try:
+        logging.config.dictConfig(logging_config(settings(log_format="json")))
+        access.info('%s - "%s %s HTTP/%s" %d', "203.0.113.9:5000", "GET", "/console/patients?q=Jane+Roe&stage=x",
+                    "1.1", 200)
+        record = json.loads(capsys.readouterr().err.strip().splitlines()[-1])
+        assert record["message"] == '203.0.113.9:5000 - "GET /console/patients?… HTTP/1.1" 200'
+        access.filters.clear()
+        out = io.StringIO()
+        configure_logging(settings(), stream=out)
+        access.info('%s - "%s %s HTTP/%s" %d', "203.0.113.9:5000", "GET", "/worklist?item=Jane", "1.1", 303)
+        assert "Jane" not in out.getvalue() and '"GET /worklist?… HTTP/1.1" 303' in out.getvalue()
+    finally:
+        access.filters.clear()

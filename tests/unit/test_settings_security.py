@@ -14,10 +14,10 @@ from api.console.web import templates as console_templates
 from api.dashboard.csrf import FormsCarryTheToken
 from api.dashboard.templating import templates
 from api.dashboard.throttle import lock_end
-from workers.settings import STAFF_ALERT, Settings, worklist_link
+from workers.settings import SAMPLE_ITEM_ID, STAFF_ALERT, Settings, worklist_link
 from workflows.catalog import segments
 from workflows.effects import SendMessage
-from workflows.escalations import REASONS
+from workflows.escalations import REASONS, UNKNOWN_NUMBER_ALERT
 
 
 def settings(**values) -> Settings:
@@ -30,19 +30,27 @@ def test_the_staff_alert_text_the_check_measures_is_the_one_the_engine_sends() -
     [alert] = [m for m in decision.of_type(SendMessage) if m.kind == "staff_alert"]
     label = REASONS["phq9_item9"].label
     assert alert.body == STAFF_ALERT.format(ref=patient.state.patient.id[:8], label=label,
-                                            link=patient.clinic.worklist_url)
+                                            link=f"{patient.clinic.worklist_url}/{alert.escalation}")
+    assert alert.body.endswith(f"/worklist/{alert.escalation}"), "the link names the item, by id only"
 
 
 def test_a_public_url_too_long_for_one_staff_sms_is_refused_in_plain_words() -> None:
     fits = settings(public_url="https://care.example.org")
     assert worklist_link(fits.public_url) == "https://care.example.org/worklist"
     longest = max((r.label for r in REASONS.values()), key=len)
-    assert segments(STAFF_ALERT.format(ref="0123abcd", label=longest, link=worklist_link(fits.public_url))) == 1
+    item_link = f"{worklist_link(fits.public_url)}/{SAMPLE_ITEM_ID}"
+    assert segments(STAFF_ALERT.format(ref="0123abcd", label=longest, link=item_link)) == 1
+    assert segments(UNKNOWN_NUMBER_ALERT.format(label="safety emergency", link=item_link)) == 1
     with pytest.raises(ValidationError) as refused:
         settings(public_url="https://carepath.interventional-psychiatry-of-the-valley.example.org")
     message = str(refused.value)
     assert "CAREPATH_PUBLIC_URL is too long" in message and "must fit one SMS" in message
-    assert "at most 40 characters" in message
+    # The link now names the item (issue #14 item 7): 37 more characters, so the address may be 32 (the link was 40).
+    assert "at most 32 characters" in message
+    longest_accepted = "https://" + "c" * 20 + ".org"
+    assert len(longest_accepted) == 32 and settings(public_url=longest_accepted)
+    with pytest.raises(ValidationError, match="at most 32 characters"):
+        settings(public_url=longest_accepted + "x")
 
 
 def test_trusted_proxies_are_addresses_or_networks() -> None:
