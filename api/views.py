@@ -202,7 +202,8 @@ def event_view(record: EventRecord, show_patient: bool) -> EventView:
                          recorded_at=record.recorded_at, stage_after=record.stage_after)
     named = record.actor_role in OPS_ACTOR_NAMED_ROLES
     return EventView(**allowed(record.model_dump(), OPS_EVENT), data=allowed(record.data, OPS_EVENT_DATA),
-                     actor=ActorView(role=record.actor_role, name=record.actor_name if named else None))
+                     actor=ActorView(role=record.actor_role, name=record.actor_name if named else None,
+                                     user_id=record.actor_user_id))
 
 
 def escalation_view(record: EscalationRecord, patient: PatientRow | None, show_patient: bool) -> EscalationView:

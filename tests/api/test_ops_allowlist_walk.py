@@ -113,13 +113,12 @@ def plant(api: ApiServer) -> Planted:
                                 f"{planted.mark('resolution note')}")
     post(api, main, "evaluation.scheduled", {"start": local_time(1)}, idempotency_key=planted.mark("idempotency key"))
     post(api, main, "evaluation.completed", {"eligible": True, "route": "esketamine", "weight_kg": 71.5,
-                                             "clinician": f"Dr. {planted.mark('evaluating clinician')}",
                                              "reason": planted.mark("evaluation reason")}, "clinician")
     post(api, main, "session.scheduled", {"session": "s1", "start": local_time(2), "dose_mg": 28})
     post(api, main, "session.scheduled", {"session": "s2", "start": local_time(4)})
     post(api, main, "session.cancelled", {"session": "s2", "reason": planted.mark("cancellation reason")})
     post(api, main, "assessment.submitted", PHQ9_WITH_ITEM9, "clinician")
-    post(api, main, "safety.hold", {"reason": planted.mark("hold reason"), "clinician": planted.mark("hold clinician")},
+    post(api, main, "safety.hold", {"reason": planted.mark("hold reason")},
          "clinician")
     post(api, main, "safety.cleared", {"reason": planted.mark("cleared reason")}, "clinician")
     post(api, main, "message.sent_by_staff", {"body": f"Hello, {planted.mark('staff reply')}"})
@@ -130,7 +129,7 @@ def plant(api: ApiServer) -> Planted:
     post(api, withdrawn, "patient.withdrew", {"reason": planted.mark("withdrawal reason")})
     declined = refer(api, planted, "declined")
     post(api, declined, "evaluation.scheduled", {"start": local_time(1)})
-    post(api, declined, "evaluation.completed", {"eligible": False, "clinician": "Dr. Chen",
+    post(api, declined, "evaluation.completed", {"eligible": False,
                                                  "contraindications": [planted.mark("contraindication")],
                                                  "reason": planted.mark("decline reason")}, "clinician")
 
