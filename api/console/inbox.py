@@ -16,10 +16,11 @@ from fastapi import Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from api.audit_trail import record_list_view
 from api.console import reply, web
 from api.console.reply import ReplyBox
 from api.console.web import Staff, render
-from api.dashboard.access import page_router, record_list_view
+from api.dashboard.access import page_router
 from api.dashboard.signin import note
 from api.deps import ServicesDep
 from api.errors import status_of

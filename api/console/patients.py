@@ -15,11 +15,12 @@ from fastapi import Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
+from api.audit_trail import record_list_view
 from api.console import reply, web
 from api.console.offers import Attempt, actions_for
 from api.console.reply import ReplyBox
 from api.console.web import Staff, render
-from api.dashboard.access import page_router, record_list_view
+from api.dashboard.access import page_router
 from api.dashboard.chart import TRENDED, score_trend
 from api.dashboard.escalations import escalation_row
 from api.deps import ServicesDep

@@ -16,8 +16,9 @@ from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from api import policy
+from api.audit_trail import record_list_view
 from api.console.web import form_key, render
-from api.dashboard.access import SignedIn, page_router
+from api.dashboard.access import AUTO_REFRESH, SignedIn, page_router
 from api.dashboard.escalations import escalation_row
 from api.deps import ServicesDep
 from api.errors import status_of
@@ -70,6 +71,10 @@ def page(request: Request, svc: Services, user: User, filters: dict[str, str], *
         if failed and failed["id"] == record.id:
             row["error"], row["typed_note"] = failed["message"], failed["note"]
         rows.append(row)
+    if show and request.query_params.get(AUTO_REFRESH) != "1":  # a page reloading itself is the same view
+        shown = [(record.workflow_id, patient.id) for record, patient in found.rows if patient is not None]
+        record_list_view(request, svc, user, "worklist", shown, found.total,
+                         "filters " + (",".join(f"{k}={v}" for k, v in filters.items() if v) or "none"))
     context = {"user": user, "now": now, "rows": rows, "item": item, "item_note": _item_note(svc, item, rows),
                "total": found.total, "filters": filters, "notice": notice,
                "show_patients": show, "can_act": policy.allows(policy.ACTS_ON_ESCALATIONS, user),

@@ -14,12 +14,10 @@ from fastapi.routing import APIRoute
 
 from api import policy
 from api.dashboard import csrf
-from api.dashboard.signin import look_up, note, to_login
+from api.dashboard.signin import look_up, note, remember_return, to_login
 from api.dashboard.templating import page
 from api.deps import ServicesDep
-from api.forwarded import client_address
 from api.ids import UnknownId, parse_id
-from models import audit
 from models.queries import accounts as account_queries
 from models.staff_sessions import ACTIVE
 from models.tables import User
@@ -86,22 +84,6 @@ def record_patient_access(request: Request, svc: Services, user: User) -> None:
              patient_id=patient_id, workflow_id=workflow_id)
 
 
-def record_list_view(request: Request, svc: Services, user: User, what: str, shown: list[tuple[str, str]], total: int,
-                     described: str) -> None:
-    """A list or search of patients drawn for `user`: one `list_viewed` entry (what list, how many, which page and
-    filters: codes only, never what was searched for) and one `listed` entry per patient it showed (so the admin's
-    search by patient finds every list that showed them). In one unit of work of its own."""
-    route = getattr(request.scope.get("route"), "path", None) or request.url.path
-    at, address = request.app.state.clock(), client_address(request)
-    common = {"user_id": user.id, "route": route, "method": request.method, "address": address}
-    with svc.unit_of_work() as uow:
-        audit.record(uow, "list_viewed", at, detail=f"{what}: {len(shown)} shown of {total}; {described}"[:200],
-                     **common)
-        for workflow_id, patient_id in shown:
-            audit.record(uow, "listed", at, patient_id=patient_id, workflow_id=workflow_id, detail=what, **common)
-        uow.commit()
-
-
 SignedIn = Annotated[User, Depends(page_user(policy.SIGNS_IN))]
 Admin = Annotated[User, Depends(page_user(policy.ADMINISTERS))]
 
@@ -117,6 +99,7 @@ class PageRoute(APIRoute):
                 return await handler(request)
             except SignInFirst as refused:
                 response = to_login(refused.why)
+                remember_return(response, request)
                 if refused.why:
                     response.delete_cookie("carepath_session", path="/")
                 return response

@@ -24,11 +24,12 @@ from api.dashboard.signin import (
     DISABLED,
     STAGE_PAGES,
     begin,
-    landing,
+    forget_return,
     login_form_ok,
     login_page,
     note,
     now_of,
+    onward_from,
     set_session_cookie,
 )
 from api.dashboard.templating import page
@@ -147,8 +148,10 @@ def signed_in_as(request: Request, svc: Services, email: str) -> Response:
     stage, token = begin(request, svc, user, "oidc")
     # A page that moves on by itself: the SameSite=Strict session cookie set on a redirect chain that another site
     # started would not be sent with the next request; from our own page it is.
-    onward = landing(user) if stage == ACTIVE else STAGE_PAGES[stage]
+    onward = onward_from(request, user) if stage == ACTIVE else STAGE_PAGES[stage]
     response = page(request, svc, "login_onward.html", {"onward": onward, "refresh": None})
     set_session_cookie(response, request, token)
+    if stage == ACTIVE:
+        forget_return(response)
     response.delete_cookie(STATE_COOKIE, path="/login/oidc")
     return response

@@ -8,6 +8,7 @@ than `session_max_seconds`, or of a disabled user ends there. Signing out ends e
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -40,6 +41,13 @@ NOTICES = {
     "password-changed": "Your password is changed, and every other sign-in has ended. Sign in with the new password.",
     "form": "That form had expired. Sign in again.",
 }
+# The page someone was sent to sign in from (a staff alert's link to its worklist item, say): a path on our pages
+# with a query of ids and codes, kept in a short-lived cookie (never in the URL) and gone to once signing in is done.
+# Lax, not Strict: the identity provider's callback is a navigation another site starts.
+RETURN_COOKIE = "carepath_return"
+RETURN_SECONDS = 15 * 60
+RETURN_PATH = re.compile(r"/(console|dashboard|admin|account)(/[A-Za-z0-9_.-]+)*/?")
+RETURN_PARAM = re.compile(r"(item|view|date|severity|owner|mine|show|stage|flag|page|done)=[A-Za-z0-9_.-]{1,60}")
 WRONG = "That email and password do not match an account. Check both and try again."
 DISABLED = NOTICES["disabled"]
 
@@ -89,6 +97,35 @@ def landing(user: User) -> str:
     return "/console/patients" if user.role in CONSOLE_FIRST else "/dashboard"
 
 
+def return_target(path: str, query: str) -> str | None:
+    """`path?query` when the path is one of our pages (None for anything else: another site, `//host`, the API), the
+    query cut to the parameters that carry ids and codes, so the cookie can never send anyone elsewhere nor hold a
+    name someone typed."""
+    if not RETURN_PATH.fullmatch(path):
+        return None
+    kept = [part for part in query.split("&") if RETURN_PARAM.fullmatch(part)]
+    return f"{path}?{'&'.join(kept)}" if kept else path
+
+
+def remember_return(response: Response, request: Request) -> None:
+    """A page asked for a sign-in: come back to it after (GET only: a form is not resent)."""
+    target = return_target(request.url.path, request.url.query) if request.method == "GET" else None
+    if target is not None:
+        response.set_cookie(RETURN_COOKIE, target, max_age=RETURN_SECONDS, httponly=True, samesite="lax",
+                            secure=is_https(request), path="/login")
+
+
+def onward_from(request: Request, user: User) -> str:
+    """Where a finished sign-in goes: back to the page that asked for it, else the role's landing page."""
+    raw = request.cookies.get(RETURN_COOKIE) or ""
+    path, _, query = raw.partition("?")
+    return return_target(path, query) or landing(user)
+
+
+def forget_return(response: Response) -> None:
+    response.delete_cookie(RETURN_COOKIE, path="/login", httponly=True, samesite="lax")
+
+
 def set_session_cookie(response: Response, request: Request, token: str) -> None:
     """The session id, for this browser session only (the server ends it; closing the browser forgets it)."""
     response.set_cookie(COOKIE, token, httponly=True, samesite="strict", secure=is_https(request), path="/")
@@ -110,8 +147,10 @@ def after_second_factor(user: User, method: str) -> str:
 
 
 def go_to(request: Request, stage: str, token: str, user: User) -> Response:
-    response = RedirectResponse(landing(user) if stage == ACTIVE else STAGE_PAGES[stage], status_code=303)
+    response = RedirectResponse(onward_from(request, user) if stage == ACTIVE else STAGE_PAGES[stage], status_code=303)
     set_session_cookie(response, request, token)
+    if stage == ACTIVE:
+        forget_return(response)
     return response
 
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel
 
+from api.audit_trail import record_list_view
 from api.checks import storable
 from api.deps import CurrentUser, Now, ServicesDep, WorklistUser
 from api.errors import ApiError
@@ -37,7 +38,7 @@ class EscalationActed(BaseModel):
 @router.get("", response_model=Page[EscalationView], operation_id="listEscalations",
             responses={200: {"description": "A page of the worklist", "links": links_to_escalation("items/0/id")},
                        **error_responses(401, 422)})
-def worklist(user: CurrentUser, svc: ServicesDep,
+def worklist(user: CurrentUser, request: Request, svc: ServicesDep,
              status: Annotated[list[Status] | None, Query(description="Default: open and acknowledged")] = None,
              severity: Severity | None = None, owner_role: OwnerRole | None = None,
              workflow_id: Annotated[str | None, Query(max_length=36)] = None,
@@ -49,6 +50,10 @@ def worklist(user: CurrentUser, svc: ServicesDep,
     found = listing.escalations_page(svc.engine, statuses=statuses, severity=severity, owner_role=owner_role,
                                      workflow_id=workflow_id, limit=limit, offset=offset)
     items = [escalation_view(record, patient, sees_patients(user)) for record, patient in found.rows]
+    if sees_patients(user):
+        shown = [(record.workflow_id, patient.id) for record, patient in found.rows if patient is not None]
+        record_list_view(request, svc, user, "api escalations", shown, found.total,
+                         f"offset {offset}; status={','.join(statuses)}; severity={severity or 'any'}")
     return page_of(items, found.total, limit, offset)
 
 

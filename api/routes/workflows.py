@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Generic, TypeVar
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel
 
+from api.audit_trail import record_list_view
 from api.checks import clinic_local, storable
 from api.deps import CurrentUser, Now, ServicesDep
 from api.errors import ApiError
@@ -44,11 +45,14 @@ def page_of(items: list, total: int, limit: int, offset: int) -> dict:
 
 
 @router.get("", response_model=Page[WorkflowSummary], responses=READ_ERRORS, operation_id="listWorkflows")
-def list_workflows(user: CurrentUser, svc: ServicesDep, now: Now, stage: Stage | None = None, flag: FlagName = None,
-                   limit: Limit = 50, offset: Offset = 0) -> dict:
+def list_workflows(user: CurrentUser, request: Request, svc: ServicesDep, now: Now, stage: Stage | None = None,
+                   flag: FlagName = None, limit: Limit = 50, offset: Offset = 0) -> dict:
     """Workflows, most recently changed first; filter by stage and by active flag."""
     found = listing.workflows_page(svc.engine, now=now, stage=stage, flag=flag, limit=limit, offset=offset)
     items = [workflow_summary(workflow, patient, now, sees_patients(user)) for workflow, patient in found.rows]
+    if sees_patients(user):
+        record_list_view(request, svc, user, "api workflows", [(w.id, p.id) for w, p in found.rows], found.total,
+                         f"offset {offset}; stage={stage or 'any'}; flag={flag or 'any'}")
     return page_of(items, found.total, limit, offset)
 
 

@@ -99,3 +99,28 @@ def test_lists_searches_and_inbox_texts_are_recorded_without_what_was_searched(g
         "/console/inbox/{inbox_id}", made["patient_id"], made["workflow_id"], "inbox text")
     everything = " ".join(f"{e.detail} {e.route}" for e in mine)
     assert name not in everything and "Listed Patient" not in everything and phone not in everything
+
+
+def test_api_lists_and_the_worklist_record_the_patients_they_showed(guarded: ApiServer) -> None:
+    """The API's workflow list and worklist, and the console worklist, are lists of patients too: each is a
+    `list_viewed` entry and a `listed` entry per patient shown; ops (ids only) sees no patient data, so theirs are not."""
+    phone = new_phone()
+    with guarded.client("coordinator") as api:
+        made = api.post("/v1/referrals", json=referral_body(phone=phone)).json()  # its contact task is on the worklist
+    with guarded.client("clinician") as api:
+        listed = api.get("/v1/workflows", params={"stage": "referred", "limit": 200}).json()
+        assert made["workflow_id"] in {item["workflow_id"] for item in listed["items"]}
+        on_worklist = api.get("/v1/escalations", params={"workflow_id": made["workflow_id"]}).json()
+        assert on_worklist["items"], "the referral's contact task is on the worklist"
+    with guarded.client("ops") as ops:
+        assert ops.get("/v1/workflows", params={"stage": "referred", "limit": 200}).status_code == 200
+    staff = guarded.new_staff("clinician", "Worklist Clinician")
+    with browser(guarded.base_url, new_address()) as client:
+        sign_in(client, staff)
+        assert client.get("/console/worklist").status_code == 200
+    routes = {e.route for e in entries(guarded, patient_id=made["patient_id"], actions=("listed",))}
+    assert {"/v1/workflows", "/v1/escalations", "/console/worklist"} <= routes
+    lists = [e for e in entries(guarded, actions=("list_viewed",)) if e.route == "/v1/workflows"]
+    assert any("stage=referred" in e.detail for e in lists)
+    assert guarded.user_ids["clinician"] in {e.user_id for e in lists}
+    assert guarded.user_ids["ops"] not in {e.user_id for e in lists}, "ops saw ids only: no patient data to record"

@@ -10,7 +10,7 @@ from datetime import timedelta
 import httpx
 import pyotp
 from accounts_support import browser, clock_app, entries, new_address, utcnow
-from api_support import ApiServer
+from api_support import ApiServer, referral_body
 from signin_support import code_for, form_token, sign_in
 
 from models.queries import accounts as account_queries
@@ -185,3 +185,34 @@ def test_the_cookie_is_httponly_strict_and_secure_over_https_through_the_trusted
     assert "Secure" not in cookie
     [entry] = entries(api, user_id=untrusted.id, actions=("sign_in",))
     assert entry.address == "127.0.0.1"
+
+
+def test_a_staff_alert_link_signs_in_and_comes_back_to_its_item(guarded: ApiServer) -> None:
+    """The link in an on-call SMS goes to its worklist item; not signed in, the sign-in comes back to that item
+    (once), not to the role's usual landing page."""
+    with guarded.client("coordinator") as api:
+        made = api.post("/v1/referrals", json=referral_body()).json()
+        [task] = api.get("/v1/escalations", params={"workflow_id": made["workflow_id"]}).json()["items"]
+    staff = guarded.new_staff("clinician")
+    with browser(guarded.base_url, new_address()) as client:
+        hop = client.get(f"/worklist/{task['id']}")
+        assert hop.headers["location"] == f"/console/worklist?item={task['id']}#esc-{task['id']}"
+        asked = client.get(f"/console/worklist?item={task['id']}")
+        assert asked.status_code == 303 and asked.headers["location"] == "/login"
+        done = sign_in(client, staff)
+        assert done.headers["location"] == f"/console/worklist?item={task['id']}"
+        marked = client.get(done.headers["location"])
+        assert marked.status_code == 200 and f'id="esc-{task["id"]}"' in marked.text
+        client.post("/logout", data={"csrf_token": form_token(marked.text)})
+        assert sign_in(client, staff).headers["location"] == "/console/patients", "the way back is used once"
+
+
+def test_the_way_back_after_sign_in_never_leaves_our_pages(guarded: ApiServer) -> None:
+    staff = guarded.new_staff("coordinator")
+    for planted in ("//evil.example/console", "https://evil.example/", "/v1/workflows"):
+        with browser(guarded.base_url, new_address()) as client:
+            client.cookies.set("carepath_return", planted)
+            assert sign_in(client, staff).headers["location"] == "/console/patients", planted
+    with browser(guarded.base_url, new_address()) as client:
+        client.cookies.set("carepath_return", "/console/worklist?q=Jane&item=abc-1&auto=1")
+        assert sign_in(client, staff).headers["location"] == "/console/worklist?item=abc-1", "ids and codes only"
