@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
-from process_support import free_port, wait_for
+from process_support import free_port, wait_for, zone_where_it_is_midday
 from signin_support import Staff, sign_in
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -25,7 +25,8 @@ def demo_accounts(log: Path) -> dict[str, Staff]:
 
 def api_token(tmp_path: Path, email: str) -> str:
     """`carepath users token create` on the standalone's database, as the README's walk-through does."""
-    env = {**os.environ, "CAREPATH_DATABASE_URL": f"sqlite:///{tmp_path / 'carepath.db'}"}
+    env = {**os.environ, "CAREPATH_DATABASE_URL": f"sqlite:///{tmp_path / 'carepath.db'}",
+           "CAREPATH_CLINIC_TIMEZONE": zone_where_it_is_midday()}  # a reminder in quiet hours would wait
     done = subprocess.run([CAREPATH, "users", "token", "create", email, "--name", "curl"], env=env, cwd=tmp_path,
                           capture_output=True, text=True, timeout=60, check=True)
     return TOKEN.findall(done.stdout)[-1]
@@ -33,7 +34,8 @@ def api_token(tmp_path: Path, email: str) -> str:
 
 def test_standalone_serves_the_api_and_sends_due_reminders(tmp_path):
     port, log = free_port(), tmp_path / "standalone.log"
-    env = {**os.environ, "CAREPATH_DATABASE_URL": f"sqlite:///{tmp_path / 'carepath.db'}"}
+    env = {**os.environ, "CAREPATH_DATABASE_URL": f"sqlite:///{tmp_path / 'carepath.db'}",
+           "CAREPATH_CLINIC_TIMEZONE": zone_where_it_is_midday()}  # a reminder in quiet hours would wait
     with log.open("w") as out:
         process = subprocess.Popen([CAREPATH, "standalone", "--demo", "--port", str(port)], cwd=tmp_path, env=env,
                                    stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
@@ -75,7 +77,8 @@ def test_standalone_serves_the_api_and_sends_due_reminders(tmp_path):
 
 
 def test_a_second_start_makes_no_new_accounts_and_prints_no_secrets(tmp_path):
-    env = {**os.environ, "CAREPATH_DATABASE_URL": f"sqlite:///{tmp_path / 'carepath.db'}"}
+    env = {**os.environ, "CAREPATH_DATABASE_URL": f"sqlite:///{tmp_path / 'carepath.db'}",
+           "CAREPATH_CLINIC_TIMEZONE": zone_where_it_is_midday()}  # a reminder in quiet hours would wait
     logs = []
     for run in (1, 2):
         port, log = free_port(), tmp_path / f"standalone-{run}.log"

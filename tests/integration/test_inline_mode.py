@@ -3,6 +3,7 @@
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from process_support import zone_where_it_is_midday
 
 from config import wiring
 from models.db import migrate
@@ -13,13 +14,6 @@ from workers.scheduler import tick
 from workflows.events import make_event
 
 COORDINATOR = {"role": "coordinator", "name": "c"}
-
-
-def zone_where_it_is_midday() -> str:
-    """A fixed-offset zone in which it is about noon now: the in-process tasks read the wall clock, and a reminder
-    that fell due in the clinic's quiet hours would wait (and be dropped), whenever the suite happens to run."""
-    offset = (12 - datetime.now(UTC).hour + 12) % 24 - 12  # -12 … +11 hours from UTC
-    return "Etc/GMT" + (f"{-offset:+d}" if offset else "")  # POSIX signs: Etc/GMT-3 is three hours ahead of UTC
 
 
 @pytest.fixture
