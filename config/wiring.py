@@ -10,11 +10,13 @@ import gc
 from functools import partial
 
 from config.clinic import build_clinic
+from config.clinics import load_network
 from config.messages import load_catalog
 from config.protocol import load_protocol, shipped_book
 from models.db import make_engine
 from models.ports import SmsGateway
 from models.store import WorkflowStore
+from models.unit_of_work import UnitOfWork
 from workers import runtime
 from workers.runtime import Services
 from workers.settings import Settings, worklist_link
@@ -53,8 +55,10 @@ def build_services(settings: Settings | None = None, gateway: SmsGateway | None 
                           timezone=settings.clinic_timezone, staff=staff,
                           worklist_url=worklist_link(settings.public_url))  # Settings checked it fits one SMS
     engine = make_engine(settings.database_url)
+    with UnitOfWork(engine) as uow:  # the clinics added with `carepath clinics add`, after the settings' own
+        network = load_network(uow, clinic)
     make_gateway = (lambda: gateway) if gateway is not None else partial(chosen_gateway, settings)
-    return Services(settings=settings, engine=engine, store=WorkflowStore(engine, protocol_book(settings), clinic),
+    return Services(settings=settings, engine=engine, store=WorkflowStore(engine, protocol_book(settings), network),
                     make_gateway=make_gateway)
 
 

@@ -31,7 +31,7 @@ from models.inbox_arrival import (  # noqa: F401 - the arrival side, re-exported
 )
 from models.routing import route_text
 from models.store import ConcurrencyConflict, Outcome, WorkflowStore
-from models.tables import InboundText
+from models.tables import InboundText, WorkflowRow
 from models.unit_of_work import UnitOfWork
 from workflows.errors import Rejected
 from workflows.events import make_event
@@ -81,8 +81,10 @@ def _apply_in(store: WorkflowStore, uow: UnitOfWork, inbox_id: str, now: datetim
     if text is None:
         return None
     routing = route_text(uow, text, store)  # writes what the number itself records into this same transaction
+    if routing.clinic is not None:
+        text.clinic_id = routing.clinic  # the clinic's inbox shows it
     if not routing.workflow_ids:
-        return _finish(uow, text, now, Applied(UNASSIGNED), note=routing.unassigned)
+        return _finish(uow, text, now, Applied(UNASSIGNED), note=routing.unassigned, clinic_id=text.clinic_id)
     outcomes: list[Outcome] = []
     refused: list[str] = []
     for number, workflow_id in enumerate(routing.workflow_ids):
@@ -96,7 +98,9 @@ def _apply_in(store: WorkflowStore, uow: UnitOfWork, inbox_id: str, now: datetim
     if not outcomes:
         return _finish(uow, text, now, Applied(IGNORED), note=note)
     first = outcomes[0]
+    owner = uow.db.get(WorkflowRow, first.workflow_id)
     return _finish(uow, text, now, Applied(APPLIED, first.workflow_id, first.event_id), note=note,
+                   clinic_id=owner.clinic_id if owner is not None else text.clinic_id,
                    reading=read(text.body, store.clinic.catalog).kind)
 
 

@@ -73,14 +73,16 @@ def _set(uow: UnitOfWork, phone: str, now: datetime, **values) -> None:
     uow.db.execute(update(PhoneNumber).where(PhoneNumber.phone == phone).values(updated_at=now, **values))
 
 
-def workflows_on(uow: UnitOfWork, phone: str) -> list:
-    """Every workflow of every patient on the number, as (id, stage, state) rows: those in care first, each group most
-    recently changed first."""
+def workflows_on(uow: UnitOfWork, phone: str, clinic: str | None = None) -> list:
+    """Every workflow of every patient on the number (in one clinic, when given), as (id, stage, state) rows: those
+    in care first, each group most recently changed first."""
     finished = case((WorkflowRow.stage.in_(FINISHED), 1), else_=0)
     query = (select(WorkflowRow.id, WorkflowRow.stage, WorkflowRow.state)
              .join(PatientRow, PatientRow.id == WorkflowRow.patient_id)
              .where(PatientRow.phone == phone)
              .order_by(finished, WorkflowRow.updated_at.desc(), WorkflowRow.id))
+    if clinic is not None:
+        query = query.where(WorkflowRow.clinic_id == clinic)
     return list(uow.db.execute(query).all())
 
 

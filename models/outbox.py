@@ -66,7 +66,8 @@ def deliver(store: WorkflowStore, message: OutboxMessage, gateway: SmsGateway, n
     else:
         verdict = recheck(state, _pending(message), now, rules)
     if verdict.action == "send":
-        provider_id = gateway.send(message.id, message.kind, message.to_phone, message.body)
+        sender = (store.network.find(message.clinic_id) or store.clinic).sends_from
+        provider_id = gateway.send(message.id, message.kind, message.to_phone, message.body, sender=sender)
         values = {"status": "sent", "sent_at": now, "provider_id": provider_id}
     elif verdict.action == "defer":
         values = {"status": "pending", "not_before": verdict.not_before}

@@ -11,8 +11,9 @@ from typing import Protocol
 
 
 class SmsGateway(Protocol):
-    def send(self, message_id: str, kind: str, to: str, body: str) -> str:
-        """Hand one SMS to the provider; returns the provider's id for it."""
+    def send(self, message_id: str, kind: str, to: str, body: str, sender: str | None = None) -> str:
+        """Hand one SMS to the provider, from `sender` (the clinic's number or messaging service; None: the provider's
+        configured one); returns the provider's id for it."""
 
     def find_sent(self, message_id: str, to: str, body: str, since: datetime) -> str | None:
         """The provider's id of a message it accepted for `to` with exactly `body` at or after `since`, else None.

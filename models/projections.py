@@ -55,6 +55,7 @@ def write(db: Session, before: WorkflowState | None, decision: Decision, event: 
                 db.add(
                     TimerRecord(
                         id=str(uuid.uuid4()),
+                        clinic_id=decision.state.clinic,
                         workflow_id=workflow_id,
                         key=key,
                         kind=timer.kind,
@@ -68,7 +69,7 @@ def write(db: Session, before: WorkflowState | None, decision: Decision, event: 
             case SaveEscalation(escalation=escalation):
                 _save_escalation(db, decision.state, escalation)
             case SendMessage():
-                _enqueue(db, workflow_id, event.id, effect, now)
+                _enqueue(db, decision.state.clinic, workflow_id, event.id, effect, now)
             case DropPendingMessages(reason=reason):
                 _drop_pending(db, workflow_id, reason)
     _project_sessions(db, before, decision.state)
@@ -79,11 +80,12 @@ def write(db: Session, before: WorkflowState | None, decision: Decision, event: 
 def _save_escalation(db: Session, state: WorkflowState, escalation) -> None:
     values = escalation.model_dump(exclude={"session"})
     db.merge(
-        EscalationRecord(workflow_id=state.workflow_id, patient_id=state.patient.id, session_key=escalation.session, **values)
+        EscalationRecord(clinic_id=state.clinic, workflow_id=state.workflow_id, patient_id=state.patient.id,
+                         session_key=escalation.session, **values)
     )
 
 
-def _enqueue(db: Session, workflow_id: str, event_id: int, message: SendMessage, now: datetime) -> None:
+def _enqueue(db: Session, clinic: str, workflow_id: str, event_id: int, message: SendMessage, now: datetime) -> None:
     if message.dedupe_key is not None:
         exists = db.execute(select(OutboxMessage.id).where(OutboxMessage.dedupe_key == message.dedupe_key)).first()
         if exists is not None:
@@ -91,6 +93,7 @@ def _enqueue(db: Session, workflow_id: str, event_id: int, message: SendMessage,
     db.add(
         OutboxMessage(
             id=str(uuid.uuid4()),
+            clinic_id=clinic,
             workflow_id=workflow_id,
             event_id=event_id,
             kind=message.kind,

@@ -42,6 +42,7 @@ class Routing:
 
     workflow_ids: tuple[str, ...] = ()
     unassigned: str | None = None  # "shared_number" or "unknown_number": shown to staff, never patient data
+    clinic: str | None = None  # the clinic the text belongs to: the one it was sent to (None: sent to none of theirs)
 
 
 def route_text(uow: UnitOfWork, text: InboundText, store: WorkflowStore | None = None) -> Routing:
@@ -52,27 +53,31 @@ def route_text(uow: UnitOfWork, text: InboundText, store: WorkflowStore | None =
     gets no crisis line here: pass it.
     """
     phone, now, word = text.from_phone, text.received_at, text.body.strip().upper()
-    catalog = store.clinic.catalog if store is not None else None
+    # First the clinic it was sent to, then the sender within that clinic; a text to none of the clinics' numbers
+    # (a test, a number being moved) is looked up across the network, so no text is dropped for its To alone.
+    clinic = store.network.owning(text.to_phone) if store is not None else None
+    key = clinic.key if clinic is not None else None
+    catalog = (clinic or store.clinic).catalog if store is not None else None
     crisis = text.crisis or (catalog is not None and catalog.mentions_crisis(text.body))
     _keep_number(uow, phone, word, crisis, now)
-    candidates = numbers.workflows_on(uow, phone)
+    candidates = numbers.workflows_on(uow, phone, key)
     active = numbers.in_care(candidates)
     if not candidates:
         if crisis and not _needs_store(store, "crisis line to an unknown number"):
             unattached.answer_unknown_crisis(uow, store, text)
-        return Routing(unassigned=UNKNOWN)
+        return Routing(unassigned=UNKNOWN, clinic=key)
     if len(active) <= 1:
-        return Routing(((active or candidates)[0].id,))
+        return Routing(((active or candidates)[0].id,), clinic=key)
     everyone = tuple(row.id for row in active)
     if crisis or word in STOP_WORDS | START_WORDS | HELP_WORDS:
-        return Routing(everyone)
+        return Routing(everyone, clinic=key)
     able = [row.id for row in active if _answers(WorkflowState.model_validate(row.state), text.body, now, catalog)]
     if len(able) == 1:
-        return Routing((able[0],))
+        return Routing((able[0],), clinic=key)
     if not _needs_store(store, "acknowledgement to a shared number"):
         unattached.acknowledge_shared(uow, store, text)
     log.info("inbound text %s from a shared number: %d could answer it, left for staff", text.id, len(able))
-    return Routing(unassigned=SHARED)
+    return Routing(unassigned=SHARED, clinic=key)
 
 
 def find_workflow_for_phone(uow: UnitOfWork, phone: str) -> str | None:

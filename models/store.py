@@ -21,6 +21,7 @@ from workflows.clinic import Clinic
 from workflows.effects import Decision, Effect
 from workflows.errors import Rejected
 from workflows.events import Event, dump_data, make_event
+from workflows.network import Network
 from workflows.pathway import decide, start
 from workflows.protocol import ProtocolBook
 from workflows.state import WorkflowState
@@ -50,10 +51,15 @@ class Outcome:
 class WorkflowStore:
     """Workflows as the core sees them, kept in the database: start one, apply an event to one."""
 
-    def __init__(self, engine: Engine, protocols: ProtocolBook, clinic: Clinic) -> None:
+    def __init__(self, engine: Engine, protocols: ProtocolBook, clinics: Network | Clinic) -> None:
         self.engine = engine
         self.protocols = protocols
-        self.clinic = clinic
+        self.network = clinics if isinstance(clinics, Network) else Network(clinics=(clinics,))
+        self.clinic = self.network.default  # a single-clinic install's clinic; in a network, the first
+
+    def clinic_of(self, state: WorkflowState) -> Clinic:
+        """The clinic a workflow belongs to; one no longer configured is refused, naming the ones that are."""
+        return self.network.get(state.clinic)
 
     def unit_of_work(self) -> UnitOfWork:
         return UnitOfWork(self.engine)
@@ -84,14 +90,16 @@ class WorkflowStore:
         if event.idempotency_key and (earlier := self._started_with(db, event)):
             return earlier
         workflow_id, patient_id = str(uuid.uuid4()), str(uuid.uuid4())
-        decision = start(workflow_id, patient_id, event, now, self.protocols.current, self.clinic)
+        clinic = self.network.get(getattr(event.data, "clinic", None))  # not a referral: `start` refuses it
+        decision = start(workflow_id, patient_id, event, now, self.protocols.current, clinic)
         patient = event.data.patient
         try:
             # A concurrent start with the same key fails on the unique start_key at the first flush.
             db.add(PatientRow(id=patient_id, name=patient.name, phone=decision.state.patient.phone,
                               timezone=decision.state.patient.timezone, date_of_birth=patient.date_of_birth,
-                              sms_consent=patient.sms_consent, created_at=now))
-            db.add(WorkflowRow(id=workflow_id, patient_id=patient_id, stage=decision.state.stage, version=1,
+                              sms_consent=patient.sms_consent, created_at=now, clinic_id=clinic.key))
+            db.add(WorkflowRow(id=workflow_id, patient_id=patient_id, clinic_id=clinic.key, stage=decision.state.stage,
+                               version=1,
                                protocol_version=decision.state.protocol_version, start_key=event.idempotency_key,
                                state=decision.state.model_dump(mode="json"), created_at=now, updated_at=now))
             db.flush()
@@ -121,7 +129,7 @@ class WorkflowStore:
         if event.idempotency_key and (earlier := _applied_with(db, workflow, event)):
             return earlier
         state = WorkflowState.model_validate(workflow.state)
-        decision = decide(state, event, now, self.protocols.get(workflow.protocol_version), self.clinic)
+        decision = decide(state, event, now, self.protocols.get(workflow.protocol_version), self.clinic_of(state))
         version = workflow.version
         changed = db.execute(
             update(WorkflowRow)

@@ -15,11 +15,32 @@ def utc_column(nullable: bool = True, index: bool = False) -> Any:
     return Field(default=None, sa_column=Column(UTCDateTime(), nullable=nullable, index=index))
 
 
+def clinic_column() -> Any:
+    # Every record belongs to a clinic (its key, `clinics.key`); rows from before the network belong to "main".
+    return Field(default="main", max_length=32, index=True, sa_column_kwargs={"server_default": "main"})
+
+
+class ClinicRow(SQLModel, table=True):
+    """One clinic of the network: its key, name and its definition (zone, numbers, closures, rota, staff numbers).
+
+    The definition is the document `carepath clinics add` validated (`config.clinics.ClinicDefinition`); a worker
+    builds its clinics from these rows at start.
+    """
+
+    __tablename__ = "clinics"
+    key: str = Field(primary_key=True, max_length=32)
+    name: str = Field(max_length=40)
+    definition: dict = Field(sa_column=Column(JSONDocument, nullable=False))
+    created_at: datetime = utc_column(nullable=False)
+    updated_at: datetime = utc_column(nullable=False)
+
+
 class PatientRow(SQLModel, table=True):
     """Who the patient is. The only table with a name; logs and tasks carry the id alone."""
 
     __tablename__ = "patients"
     id: str = Field(primary_key=True, max_length=36)
+    clinic_id: str = clinic_column()
     name: str = Field(max_length=200)
     phone: str = Field(max_length=20, index=True)
     timezone: str = Field(max_length=64)
@@ -34,6 +55,7 @@ class WorkflowRow(SQLModel, table=True):
 
     __tablename__ = "workflows"
     id: str = Field(primary_key=True, max_length=36)
+    clinic_id: str = clinic_column()
     patient_id: str = Field(foreign_key="patients.id", index=True, max_length=36)
     stage: str = Field(max_length=32, index=True)
     version: int = Field(sa_column=Column(Integer, nullable=False))
@@ -111,6 +133,7 @@ class TimerRecord(SQLModel, table=True):
         Index("ix_timers_workflow_key", "workflow_id", "key"),
     )
     id: str = Field(primary_key=True, max_length=36)
+    clinic_id: str = clinic_column()
     workflow_id: str = Field(foreign_key="workflows.id", max_length=36)
     key: str = Field(max_length=120)
     kind: str = Field(max_length=32)
@@ -130,6 +153,7 @@ class OutboxMessage(SQLModel, table=True):
     __table_args__ = (Index("ix_outbox_pending_due", "not_before", postgresql_where=text("status = 'pending'"),
                             sqlite_where=text("status = 'pending'")),)
     id: str = Field(primary_key=True, max_length=36)
+    clinic_id: str = clinic_column()
     # None: an answer to a number no workflow owns (the crisis line to an unknown number, a shared number's acknowledgement).
     workflow_id: str | None = Field(default=None, foreign_key="workflows.id", index=True, max_length=36)
     event_id: int | None = Field(default=None, foreign_key="events.id")
@@ -193,6 +217,7 @@ class InboundText(SQLModel, table=True):
                       Index("ix_inbox_queued", "claimed_at", postgresql_where=text("status = 'queued'"),
                             sqlite_where=text("status = 'queued'")))
     id: str = Field(primary_key=True, max_length=36)
+    clinic_id: str = clinic_column()
     provider_id: str = Field(max_length=64, unique=True)  # Twilio's MessageSid: a repeated webhook stores nothing new
     from_phone: str = Field(max_length=20, index=True)
     to_phone: str | None = Field(default=None, max_length=20)
@@ -230,6 +255,7 @@ class EscalationRecord(SQLModel, table=True):
 
     __tablename__ = "escalations"
     id: str = Field(primary_key=True, max_length=36)
+    clinic_id: str = clinic_column()
     # Both None for an emergency from a number carepath does not know: `inbox_id` names the text that raised it.
     workflow_id: str | None = Field(default=None, foreign_key="workflows.id", index=True, max_length=36)
     patient_id: str | None = Field(default=None, foreign_key="patients.id", max_length=36)

@@ -25,6 +25,7 @@ from models import audit
 from models.store import WorkflowStore
 from models.tables import EscalationRecord, InboundText, OutboxMessage
 from models.unit_of_work import UnitOfWork
+from workflows.clinic import Clinic
 from workflows.errors import Rejected
 from workflows.escalations import REASONS, UNKNOWN_NUMBER_ALERT
 from workflows.events import Event
@@ -40,21 +41,22 @@ def escalation_id_for(inbox_id: str) -> str:
 
 def answer_unknown_crisis(uow: UnitOfWork, store: WorkflowStore, text: InboundText) -> str:
     """The crisis line to the sender, an emergency with no patient, the on-call clinician and medical director texted."""
-    clinic, now = store.clinic, text.received_at
+    clinic, now = clinic_of_text(store, text), text.received_at
     escalation_id = escalation_id_for(text.id)
     if uow.db.get(EscalationRecord, escalation_id) is None:
         minutes = store.protocols.current.escalations.emergency_ack_minutes
-        uow.db.add(EscalationRecord(id=escalation_id, inbox_id=text.id, reason=CRISIS_REASON, severity="emergency",
+        uow.db.add(EscalationRecord(id=escalation_id, clinic_id=clinic.key, inbox_id=text.id, reason=CRISIS_REASON,
+                                    severity="emergency",
                                     tier=1, owner_role="clinician", status="open", raised_at=now, updated_at=now,
                                     ack_deadline=now + timedelta(minutes=minutes)))
     kind, body = clinic.catalog.render("crisis", clinic=clinic.name, clinic_phone=clinic.phone, when="")
-    _message(uow, f"crisis:{text.id}", kind, "patient", text.from_phone, body, now, urgent=True)
+    _message(uow, f"crisis:{text.id}", kind, "patient", text.from_phone, body, now, clinic.key, urgent=True)
     alert = UNKNOWN_NUMBER_ALERT.format(label=REASONS[CRISIS_REASON].label, link=clinic.item_link(escalation_id))
     for role in ("on_call", "medical_director"):
         number = clinic.staff_number(role, now)
         if number is not None:
             _message(uow, f"crisis:{text.id}:{role}", "staff_alert", "clinician" if role == "on_call" else role,
-                     number, alert, now, urgent=True, escalation=escalation_id)
+                     number, alert, now, clinic.key, urgent=True, escalation=escalation_id)
     return escalation_id
 
 
@@ -73,18 +75,18 @@ def next_repage_at(uow: UnitOfWork) -> datetime | None:
 def repage_overdue(uow: UnitOfWork, store: WorkflowStore, now: datetime) -> int:
     """Page the medical director again for each patient-less emergency past its deadline, and set the next deadline
     `emergency_repeat_minutes` from now (PROTOCOL.md §6: "then every 15 min until acknowledged"). Returns how many."""
-    clinic = store.clinic
     repeat = timedelta(minutes=store.protocols.current.escalations.emergency_repeat_minutes)
     overdue = uow.db.execute(select(EscalationRecord).where(*_overdue(now)).with_for_update(skip_locked=True)).scalars()
     paged = 0
     for record in overdue:
+        clinic = store.network.find(record.clinic_id) or store.clinic
         director = clinic.staff_number("medical_director", now)
         number = director or clinic.staff_number("on_call", now)
         if number is not None:
             role = "medical_director" if director else "clinician"
             _message(uow, f"crisis:{record.inbox_id}:repage:{record.ack_deadline.isoformat()}", "staff_alert", role,
                      number, UNKNOWN_NUMBER_ALERT.format(label=REASONS[CRISIS_REASON].label, link=clinic.item_link(record.id)),
-                     now, urgent=True, escalation=record.id)
+                     now, clinic.key, urgent=True, escalation=record.id)
         # From now, not from the missed deadline: a scheduler that was down for an hour pages once, not four times.
         record.tier, record.owner_role, record.ack_deadline, record.updated_at = 2, "medical_director", now + repeat, now
         uow.db.add(record)
@@ -103,17 +105,22 @@ def acknowledge_shared(uow: UnitOfWork, store: WorkflowStore, text: InboundText)
         InboundText.id != text.id)).first()
     if acknowledged is not None and waiting is not None:
         return False
-    clinic = store.clinic
+    clinic = clinic_of_text(store, text)
     kind, body = clinic.catalog.render("shared_number_ack", clinic=clinic.name, clinic_phone=clinic.phone, when="")
-    return _message(uow, f"ack:{text.id}", kind, "patient", text.from_phone, body, text.received_at)
+    return _message(uow, f"ack:{text.id}", kind, "patient", text.from_phone, body, text.received_at, clinic.key)
+
+
+def clinic_of_text(store: WorkflowStore, text: InboundText) -> Clinic:
+    """The clinic a text with no patient belongs to: the one whose number it was sent to, else the first."""
+    return store.network.owning(text.to_phone) or store.clinic
 
 
 def _message(uow: UnitOfWork, dedupe_key: str, kind: str, recipient: str, to: str, body: str, now: datetime,
-             urgent: bool = False, escalation: str | None = None) -> bool:
+             clinic: str, urgent: bool = False, escalation: str | None = None) -> bool:
     if uow.db.execute(select(OutboxMessage.id).where(OutboxMessage.dedupe_key == dedupe_key)).first() is not None:
         return False
-    uow.db.add(OutboxMessage(id=str(uuid.uuid4()), workflow_id=None, kind=kind, recipient=recipient, to_phone=to,
-                             body=body, status="pending", urgent=urgent, automated=False, escalation_id=escalation,
+    uow.db.add(OutboxMessage(id=str(uuid.uuid4()), clinic_id=clinic, workflow_id=None, kind=kind, recipient=recipient,
+                             to_phone=to, body=body, status="pending", urgent=urgent, automated=False, escalation_id=escalation,
                              dedupe_key=dedupe_key, not_before=now, created_at=now))
     uow.db.flush()
     return True

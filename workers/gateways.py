@@ -17,13 +17,15 @@ class ConsoleGateway:
         self.show_bodies = show_bodies
         self.quiet = quiet
         self.sent: list[tuple[str, str]] = []  # (message id, kind): what a test or a simulation inspects
+        self.senders: dict[str, str | None] = {}  # message id → the clinic number it left from (None: the default)
         # (digest of recipient and body, provider id, when): enough for `find_sent`, without keeping numbers or texts.
         self._accepted: list[tuple[str, str, datetime]] = []
         self._ids = itertools.count(1)
 
-    def send(self, message_id: str, kind: str, to: str, body: str) -> str:
+    def send(self, message_id: str, kind: str, to: str, body: str, sender: str | None = None) -> str:
         provider_id = f"console-{next(self._ids)}"
         self.sent.append((message_id, kind))
+        self.senders[message_id] = sender
         self._accepted.append((_digest(to, body), provider_id, datetime.now(UTC)))
         # Quiet (a simulation): still logged, at DEBUG, so a debug run shows every send by id.
         detail = f" body={body!r}" if self.show_bodies and not self.quiet else ""

@@ -92,10 +92,13 @@ class TwilioGateway:
             return None
         return f"{self.status_callback_base}{STATUS_CALLBACK_PATH}?message_id={quote(str(message_id), safe='')}"
 
-    def send(self, message_id: str, kind: str, to: str, body: str) -> str:
-        """Hand one SMS to Twilio; returns its message SID."""
+    def send(self, message_id: str, kind: str, to: str, body: str, sender: str | None = None) -> str:
+        """Hand one SMS to Twilio, from the clinic's own number or messaging service (`sender`, "MG…" for a service)
+        when it has one, else from the configured one; returns its message SID."""
         params: dict[str, Any] = {"to": to, "body": body}
-        if self.from_number:
+        if sender:
+            params["messaging_service_sid" if sender.startswith("MG") else "from_"] = sender
+        elif self.from_number:
             params["from_"] = self.from_number
         else:
             params["messaging_service_sid"] = self.messaging_service_sid

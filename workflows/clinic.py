@@ -7,8 +7,10 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from workflows.catalog import Catalog
-from workflows.events import Phone, TimeZone
+from workflows.events import ClinicKey, Phone, TimeZone
 from workflows.rota import Rota
+
+DEFAULT_CLINIC = "main"  # the one clinic of a single-clinic install, and where an existing database's records go
 
 
 class StaffNumbers(BaseModel):
@@ -23,8 +25,12 @@ class Clinic(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     catalog: Catalog
+    key: ClinicKey = DEFAULT_CLINIC
     name: str = Field(default="carepath demo clinic", min_length=1, max_length=40)
-    phone: Phone = "+15555550100"
+    phone: Phone = "+15555550100"  # the number its texts leave from and patients call
+    numbers: tuple[Phone, ...] = ()  # more numbers patients text it on (texts to any of them belong to this clinic)
+    # Where its texts leave from: its own Twilio number or messaging service ("MG…"); None: the install's configured one.
+    sends_from: str | None = Field(default=None, pattern=r"^(\+[1-9][0-9]{6,14}|MG[0-9a-f]{32})$")
     timezone: TimeZone = "America/New_York"
     staff: StaffNumbers = StaffNumbers()  # one number per role, at every hour
     rota: Rota = Rota()  # who holds a role when; where it names a role, it replaces that role's single number
@@ -32,6 +38,11 @@ class Clinic(BaseModel):
     # the id, is the 78 a staff alert's worst case (`workflows.catalog.WORST_CASE`) leaves in one SMS;
     # `workers.settings` refuses a CAREPATH_PUBLIC_URL that makes it longer.
     worklist_url: str = Field(default="http://127.0.0.1:8000/worklist", max_length=41)
+
+    @property
+    def sms_numbers(self) -> tuple[str, ...]:
+        """Every number that is this clinic's: its phone first, then the others."""
+        return (self.phone, *(n for n in self.numbers if n != self.phone))
 
     def item_link(self, escalation_id: str) -> str:
         """The address a staff alert carries: the worklist with this item marked. Ids only, never patient data."""

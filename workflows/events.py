@@ -13,6 +13,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    StringConstraints,
     ValidationError,
     model_serializer,
     model_validator,
@@ -61,6 +62,8 @@ def aware(value: datetime) -> datetime:
 
 Phone = Annotated[str, AfterValidator(e164)]
 TimeZone = Annotated[str, AfterValidator(iana_zone)]
+# A clinic's key names it in ids, settings and scenarios: short, lower case, no spaces (no secret, no patient data).
+ClinicKey = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{0,31}$")]
 When = Annotated[datetime, AfterValidator(aware)]
 SessionId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
 Text = Annotated[str, Field(max_length=2000)]
@@ -81,6 +84,7 @@ class PatientData(Payload):
 
 class ReferralReceived(Payload):
     patient: PatientData
+    clinic: ClinicKey | None = None  # the clinic the patient is referred to; the network's first when omitted
     referrer: Annotated[str, Field(min_length=1, max_length=200)]
     reason: Text | None = None
     prior_treatments: int = Field(ge=0, le=100)

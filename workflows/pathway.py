@@ -101,6 +101,7 @@ def start(
     blank = WorkflowState(
         workflow_id=workflow_id,
         protocol_version=protocol.version,
+        clinic=clinic.key,
         stage=entry_stage(event.type),
         patient=Patient(id=patient_id, phone=event.data.patient.phone, timezone=clinic.timezone),
     )

@@ -155,6 +155,7 @@ class WorkflowState(Model):
 
     workflow_id: str
     protocol_version: str
+    clinic: str = "main"  # the clinic's key: its zone, wording, rota and numbers serve this patient
     stage: Stage = Stage.REFERRED
     paused_from: Stage | None = None
     patient: Patient

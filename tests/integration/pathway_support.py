@@ -118,7 +118,7 @@ def assert_projections_match(engine: Engine, workflow_id: str) -> WorkflowState:
 
         escalations = db.execute(select(EscalationRecord).where(EscalationRecord.workflow_id == workflow_id)).scalars()
         stored = {
-            e.id: {**e.model_dump(exclude={"workflow_id", "patient_id", "inbox_id", "session_key",
+            e.id: {**e.model_dump(exclude={"clinic_id", "workflow_id", "patient_id", "inbox_id", "session_key",
                                             "acknowledged_key", "resolved_key"}), "session": e.session_key}
             for e in escalations
         }

@@ -29,7 +29,7 @@ class RecordingGateway:
     def __init__(self) -> None:
         self.sent: list[str] = []
 
-    def send(self, message_id: str, kind: str, to: str, body: str) -> str:
+    def send(self, message_id: str, kind: str, to: str, body: str, sender: str | None = None) -> str:
         self.sent.append(message_id)
         return f"SM{len(self.sent)}"
 

@@ -44,8 +44,8 @@ class Spy:
     def __init__(self, gateway: TwilioGateway) -> None:
         self.gateway, self.lookups = gateway, []
 
-    def send(self, *args):
-        return self.gateway.send(*args)
+    def send(self, *args, **kwargs):
+        return self.gateway.send(*args, **kwargs)
 
     def find_sent(self, message_id, to, body, since):
         self.lookups.append(message_id)

@@ -1,0 +1,78 @@
+"""The clinics this carepath serves: the settings' own clinic ("main") and every clinic added with `carepath clinics`.
+
+A clinic definition is YAML or JSON with the fields of `workflows.clinic.Clinic` (key, name, phone, numbers,
+timezone, staff, rota, sends_from, …) except its wording, which comes from the shipped catalogs. It is validated as a
+whole network before it is stored, so an unknown time zone, a key or a number used by two clinics is refused with
+what is wrong and nothing written.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from config.clinic import build_clinic
+from config.protocol import describe
+from models import clinics as clinic_rows
+from models.unit_of_work import UnitOfWork
+from workflows.clinic import DEFAULT_CLINIC, Clinic
+from workflows.network import Network
+
+
+class ClinicDefinitionError(ValueError):
+    """A clinic definition that cannot be used; the message says which field and what is allowed."""
+
+
+def clinic_from(definition: dict[str, Any], worklist_url: str | None = None) -> Clinic:
+    """A Clinic from its stored or given definition (the shipped wording; the install's worklist address)."""
+    extra = {"worklist_url": worklist_url} if worklist_url else {}
+    try:
+        return build_clinic(**{**definition, **extra})
+    except ValidationError as exc:
+        raise ClinicDefinitionError(describe(exc)) from None
+    except TypeError as exc:
+        raise ClinicDefinitionError(str(exc)) from None
+
+
+def network_of(main: Clinic, definitions: list[dict[str, Any]]) -> Network:
+    """The settings' clinic first, then the stored ones; the whole checked together (keys and numbers unique)."""
+    others = [clinic_from(d, main.worklist_url) for d in definitions if d.get("key") != DEFAULT_CLINIC]
+    try:
+        return Network(clinics=(main, *others))
+    except ValidationError as exc:
+        raise ClinicDefinitionError(describe(exc)) from None
+
+
+def load_network(uow: UnitOfWork, main: Clinic) -> Network:
+    return network_of(main, clinic_rows.all_definitions(uow))
+
+
+def read_definition(path: Path) -> dict[str, Any]:
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise ClinicDefinitionError(f"{path}: cannot read the clinic definition: {exc}") from None
+    if not isinstance(raw, dict) or not raw.get("key"):
+        raise ClinicDefinitionError(f"{path}: a clinic definition is a mapping with at least `key` and `name`")
+    return raw
+
+
+def add_clinic(uow: UnitOfWork, main: Clinic, definition: dict[str, Any], now: datetime | None = None) -> Clinic:
+    """Validate the clinic with the rest of the network, then store it (the caller commits); returns the Clinic."""
+    if definition.get("key") == DEFAULT_CLINIC:
+        raise ClinicDefinitionError(f"key: {DEFAULT_CLINIC!r} is this install's own clinic, set by CAREPATH_CLINIC_* "
+                                    "settings; give the new clinic another key")
+    clinic = clinic_from(definition, main.worklist_url)
+    stored = [d for d in clinic_rows.all_definitions(uow) if d["key"] != clinic.key]
+    network_of(main, [*stored, definition])  # refuses a number another clinic already has
+    clinic_rows.save(uow, clinic.key, clinic.name, _stored_form(clinic), now or datetime.now(UTC))
+    return clinic
+
+
+def _stored_form(clinic: Clinic) -> dict[str, Any]:
+    # What defines the clinic, without its wording (the shipped catalogs) or the install's address (the settings).
+    return clinic.model_dump(mode="json", exclude={"catalog", "worklist_url", "key"}, exclude_defaults=True)
