@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from cli.audit import audit_app
+from cli.clinics import clinics_app
 from cli.coordinator import event_app, referral_app, workflow_app
 from cli.report import build_report
 from cli.scenario import ScenarioError, load_scenario
@@ -26,6 +27,7 @@ app.add_typer(workflow_app, name="workflow")
 app.add_typer(event_app, name="event")
 app.add_typer(users_app, name="users")
 app.add_typer(audit_app, name="audit")
+app.add_typer(clinics_app, name="clinics")
 console = Console(stderr=True)
 
 

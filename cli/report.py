@@ -12,7 +12,17 @@ from models import queries
 
 
 def build_report(run: Run, engine: Engine) -> dict[str, Any]:
+    """The report; in a network scenario every item also names its patient's clinic (EVENTS.md)."""
     patient_of = {workflow_id: key for key, workflow_id in run.workflows.items()}
+    report = _items(run, engine, patient_of)
+    if run.scenario.clinics is not None:
+        for section in ("workflows", "events", "messages", "escalations", "timers", "rejected"):
+            for item in report[section]:
+                item["clinic"] = run.scenario.clinic_key_of(item.get("patient"))
+    return report
+
+
+def _items(run: Run, engine: Engine, patient_of: dict[str, str]) -> dict[str, Any]:
     return {
         "scenario": run.scenario.name,
         "workflows": [_workflow(engine, key, workflow_id, run.scenario.until) for key, workflow_id in run.workflows.items()],

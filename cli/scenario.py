@@ -115,9 +115,23 @@ class StaffSpec(BaseModel):
     rota: list[RotaLine] = []
 
 
+class NetworkClinicSpec(BaseModel):
+    """One clinic of a network scenario (EVENTS.md, "A network of clinics")."""
+
+    model_config = ConfigDict(extra="forbid")
+    key: Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{0,31}$")]  # lower case, digits and dashes: it names the clinic
+    name: NonEmpty
+    numbers: Annotated[list[Phone], Field(min_length=1)]  # inbound texts to these are this clinic's; replies leave from the first
+    timezone: TzName = "America/New_York"
+    closures: list[date] = []
+    holidays_country: str | None = None
+    rota: list[RotaLine] = []
+
+
 class PatientSpec(BaseModel):
     model_config = ConfigDict(extra="allow")  # extra fields flow into referral.received; the engine judges them
     key: NonEmpty
+    clinic: str | None = None  # a network scenario's clinic key; the first clinic when omitted
     name: str | None = None
     phone: Phone | None = None
     timezone: TzName | None = None
@@ -159,6 +173,7 @@ class Scenario(BaseModel):
     model_config = ConfigDict(extra="forbid")  # a typo such as `timline:` must not silently run an empty scenario
     name: NonEmpty
     clinic: ClinicSpec = Field(default_factory=ClinicSpec)
+    clinics: list[NetworkClinicSpec] | None = None  # a network: several clinics, instead of `clinic:` + `staff:`
     start: Time
     until: Time
     protocol: dict = {}
@@ -169,20 +184,55 @@ class Scenario(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _empty_sections(cls, data: Any) -> Any:
-        return _drop_nulls(data, "clinic", "staff", "protocol")
+        return _drop_nulls(data, "clinic", "clinics", "staff", "protocol")
+
+    @model_validator(mode="after")
+    def _one_clinic_or_a_network(self) -> Scenario:
+        if self.clinics is not None and self.model_fields_set & {"clinic", "staff"}:
+            raise ValueError("give either `clinic:` and `staff:` (one clinic) or `clinics:` (a network), not both")
+        if self.clinics is not None:
+            keys = [clinic.key for clinic in self.clinics]
+            if not keys or len(set(keys)) != len(keys):
+                raise ValueError("clinics: give at least one clinic, each with its own key")
+            for patient in self.patients:
+                if patient.clinic is not None and patient.clinic not in keys:
+                    raise ValueError(f"patient {patient.key}: unknown clinic {patient.clinic!r} "
+                                     f"(clinics: {', '.join(keys)})")
+        elif any(patient.clinic is not None for patient in self.patients):
+            raise ValueError("a patient's `clinic` names one of `clinics:`; this scenario has one clinic")
+        return self
 
     @model_validator(mode="after")
     def _localise(self) -> Scenario:
-        # Times without an offset are clinic-local (EVENTS.md); pin them now so every later comparison is aware.
-        tz = ZoneInfo(self.clinic.timezone)
+        # Times without an offset are clinic-local (EVENTS.md): the first clinic's for start and until, the patient's
+        # own clinic's for a line. Pinned now so every later comparison is aware.
+        def pin(t: datetime, zone: str) -> datetime:
+            return t if t.tzinfo is not None else t.replace(tzinfo=ZoneInfo(zone))
 
-        def pin(t: datetime) -> datetime:
-            return t if t.tzinfo is not None else t.replace(tzinfo=tz)
-
-        self.start, self.until = pin(self.start), pin(self.until)
+        self.start, self.until = pin(self.start, self.zone_of(None)), pin(self.until, self.zone_of(None))
         for item in self.timeline:
-            item.at = pin(item.at)
+            item.at = pin(item.at, self.zone_of(item.patient))
         return self
+
+    def clinic_key_of(self, patient: str | None) -> str | None:
+        """The network clinic a patient belongs to (the first when the patient names none); None with one clinic."""
+        if self.clinics is None:
+            return None
+        spec = next((p for p in self.patients if p.key == patient), None)
+        return (spec.clinic if spec is not None and spec.clinic else None) or self.clinics[0].key
+
+    def zone_of(self, patient: str | None) -> str:
+        key = self.clinic_key_of(patient)
+        if key is None:
+            return self.clinic.timezone
+        return next(clinic.timezone for clinic in self.clinics or () if clinic.key == key)
+
+    def number_of(self, patient: str | None) -> str:
+        """The clinic number a patient's texts go to."""
+        key = self.clinic_key_of(patient)
+        if key is None:
+            return self.clinic.phone
+        return next(clinic.numbers[0] for clinic in self.clinics or () if clinic.key == key)
 
 
 # --- YAML with line numbers --------------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from cli.scenario import Scenario, TimelineLine
+from cli.scenario import NetworkClinicSpec, Scenario, TimelineLine
 from config.clinic import build_clinic
 from config.protocol import ProtocolBook, load_protocol, shipped_book
 from models.inbox import receive_sms
@@ -22,6 +22,7 @@ from models.unattached import next_repage_at, repage_overdue
 from models.unit_of_work import run_committed
 from workers.gateways import ConsoleGateway
 from workflows.clinic import Clinic, StaffNumbers
+from workflows.network import Network
 from workflows.errors import Rejected
 from workflows.events import localize_times, make_event
 from workflows.rota import Rota
@@ -56,9 +57,23 @@ def clinic_of(scenario: Scenario) -> Clinic:
                         staff=staff, rota=Rota(lines=tuple(scenario.staff.rota)))
 
 
+def network_of(scenario: Scenario) -> Network:
+    """The scenario's clinics: its one `clinic:`, or each of `clinics:` with its numbers, zone, closures and rota."""
+    if scenario.clinics is None:
+        return Network(clinics=(clinic_of(scenario),))
+    return Network(clinics=tuple(_network_clinic(spec) for spec in scenario.clinics))
+
+
+def _network_clinic(spec: NetworkClinicSpec) -> Clinic:
+    first, *others = spec.numbers
+    extra = spec.model_dump(include={"closures", "holidays_country"}, exclude_defaults=True, exclude_none=True)
+    return build_clinic(key=spec.key, name=spec.name, phone=first, numbers=tuple(others), sends_from=first,
+                        timezone=spec.timezone, rota=Rota(lines=tuple(spec.rota)), **extra)
+
+
 def simulate(scenario: Scenario, engine: Engine, on_progress: Callable[[datetime], None] | None = None) -> Run:
     """Apply every timeline line in time order, firing each timer and sending each message at its own time."""
-    store = WorkflowStore(engine, protocol_book(scenario), clinic_of(scenario))
+    store = WorkflowStore(engine, protocol_book(scenario), network_of(scenario))
     run = Run(scenario, gateway=ConsoleGateway(quiet=True))
     for line in scenario.timeline:
         _advance(store, run, line.at, inclusive=False)
@@ -94,7 +109,7 @@ def _apply_line(store: WorkflowStore, run: Run, line: TimelineLine) -> None:
             run.workflows[line.patient] = outcome.workflow_id
         elif line.sms is not None:
             # Through the inbox, as a webhook's text: stored, then applied at once at the line's virtual time.
-            receive_sms(store, event.data.from_, event.data.body, line.at, to_phone=run.scenario.clinic.phone)
+            receive_sms(store, event.data.from_, event.data.body, line.at, to_phone=run.scenario.number_of(line.patient))
         else:
             workflow_id = run.workflows.get(line.patient)
             if workflow_id is None:
@@ -110,13 +125,15 @@ def _apply_line(store: WorkflowStore, run: Run, line: TimelineLine) -> None:
 
 
 def _event_of(run: Run, line: TimelineLine):
-    zone = run.scenario.clinic.timezone
+    zone = run.scenario.zone_of(line.patient)
     if line.sms is not None:
         phone = _patient_spec(run, line.patient).get("phone")
         return make_event("sms.received", {"from": phone, "body": line.sms}, actor={"role": "patient"})
     data = localize_times(line.data, zone)
     if line.event == "referral.received":
         data = {**data, "patient": {**_patient_spec(run, line.patient), **data.get("patient", {})}}
+        if (clinic := run.scenario.clinic_key_of(line.patient)) is not None:
+            data.setdefault("clinic", clinic)
     actor = line.actor or {"role": _staff_role_for(line.event), "name": "scenario"}
     occurred_at = data.pop("occurred_at", None)
     return make_event(line.event, data, actor=actor, idempotency_key=line.idempotency_key, occurred_at=occurred_at)
@@ -124,7 +141,7 @@ def _event_of(run: Run, line: TimelineLine):
 
 def _patient_spec(run: Run, key: str) -> dict[str, Any]:
     spec = next(p for p in run.scenario.patients if p.key == key)
-    fields = spec.model_dump(exclude={"key"}, exclude_none=True, mode="json")
+    fields = spec.model_dump(exclude={"key", "clinic"}, exclude_none=True, mode="json")
     fields.setdefault("name", f"Test Patient {key}")
     return fields
 

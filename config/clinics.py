@@ -30,6 +30,8 @@ class ClinicDefinitionError(ValueError):
 def clinic_from(definition: dict[str, Any], worklist_url: str | None = None) -> Clinic:
     """A Clinic from its stored or given definition (the shipped wording; the install's worklist address)."""
     extra = {"worklist_url": worklist_url} if worklist_url else {}
+    if isinstance(definition.get("rota"), list):  # written as a list of lines, as in a scenario
+        definition = {**definition, "rota": {"lines": definition["rota"]}}
     try:
         return build_clinic(**{**definition, **extra})
     except ValidationError as exc:
@@ -43,8 +45,8 @@ def network_of(main: Clinic, definitions: list[dict[str, Any]]) -> Network:
     others = [clinic_from(d, main.worklist_url) for d in definitions if d.get("key") != DEFAULT_CLINIC]
     try:
         return Network(clinics=(main, *others))
-    except ValidationError as exc:
-        raise ClinicDefinitionError(describe(exc)) from None
+    except ValidationError as exc:  # about the network as a whole: no field to name
+        raise ClinicDefinitionError("; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors())) from None
 
 
 def load_network(uow: UnitOfWork, main: Clinic) -> Network:

@@ -20,7 +20,7 @@ from models.unit_of_work import UnitOfWork
 from workers import runtime
 from workers.runtime import Services
 from workers.settings import Settings, worklist_link
-from workflows.clinic import StaffNumbers
+from workflows.clinic import Clinic, StaffNumbers
 from workflows.protocol import ProtocolBook
 
 
@@ -46,14 +46,19 @@ def chosen_gateway(settings: Settings) -> SmsGateway:
     return ConsoleGateway(show_bodies=settings.environment == "development")
 
 
-def build_services(settings: Settings | None = None, gateway: SmsGateway | None = None) -> Services:
-    settings = settings or Settings()
+def settings_clinic(settings: Settings) -> Clinic:
+    """The install's own clinic, "main", from CAREPATH_CLINIC_* and CAREPATH_STAFF_* settings."""
     catalog = load_catalog(settings.messages_file) if settings.messages_file else None
     staff = StaffNumbers(on_call=settings.staff_on_call, medical_director=settings.staff_medical_director,
                          clinic_manager=settings.staff_clinic_manager)
-    clinic = build_clinic(catalog=catalog, name=settings.clinic_name, phone=settings.clinic_phone,
-                          timezone=settings.clinic_timezone, staff=staff,
-                          worklist_url=worklist_link(settings.public_url))  # Settings checked it fits one SMS
+    return build_clinic(catalog=catalog, name=settings.clinic_name, phone=settings.clinic_phone,
+                        timezone=settings.clinic_timezone, staff=staff,
+                        worklist_url=worklist_link(settings.public_url))  # Settings checked it fits one SMS
+
+
+def build_services(settings: Settings | None = None, gateway: SmsGateway | None = None) -> Services:
+    settings = settings or Settings()
+    clinic = settings_clinic(settings)
     engine = make_engine(settings.database_url)
     with UnitOfWork(engine) as uow:  # the clinics added with `carepath clinics add`, after the settings' own
         network = load_network(uow, clinic)

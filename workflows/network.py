@@ -49,7 +49,7 @@ class Network(BaseModel):
             if clinic.key == key:
                 return clinic
         raise Rejected(f"unknown clinic {key!r}; this carepath serves {', '.join(self.keys)}",
-                       code="not_found", rule="clinic_exists", allowed=self.keys)
+                       code="invalid_data", rule="clinic_exists", allowed=self.keys, field="clinic")
 
     def find(self, key: str | None) -> Clinic | None:
         return next((clinic for clinic in self.clinics if clinic.key == key), None) if key else None
