@@ -22,9 +22,9 @@ from models.unattached import next_repage_at, repage_overdue
 from models.unit_of_work import run_committed
 from workers.gateways import ConsoleGateway
 from workflows.clinic import Clinic, StaffNumbers
-from workflows.network import Network
 from workflows.errors import Rejected
 from workflows.events import localize_times, make_event
+from workflows.network import Network
 from workflows.rota import Rota
 from workflows.stages import EVENT_RULES, Role
 

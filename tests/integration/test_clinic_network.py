@@ -12,6 +12,7 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
+from pathway_support import CLINIC, PROTOCOLS, T0, ev, hours, referral
 from sqlalchemy import select, text
 from typer.testing import CliRunner
 
@@ -23,7 +24,6 @@ from models.inbox import receive_sms
 from models.store import WorkflowStore
 from models.tables import EscalationRecord, OutboxMessage, PatientRow, TimerRecord, WorkflowRow
 from models.unit_of_work import UnitOfWork
-from pathway_support import CLINIC, PROTOCOLS, T0, ev, hours, referral
 from workflows.errors import Rejected
 
 ROOT = Path(__file__).resolve().parents[2]
