@@ -43,8 +43,35 @@ def scheduler_thread(stop: threading.Event, interval: float = 1.0) -> threading.
     return thread
 
 
+# The demo network's second clinic, three time zones west of the settings' own ("main", New York by default).
+DEMO_CLINIC = {"key": "west", "name": "Westside demo clinic", "phone": "+15555550200",
+               "timezone": "America/Los_Angeles",
+               "rota": [{"role": "on_call", "phone": "+15555550290", "from": "08:00", "to": "20:00"},
+                        {"role": "on_call", "phone": "+15555550292", "from": "20:00", "to": "08:00"},
+                        {"role": "medical_director", "phone": "+15555550291"}]}
+
+
+def add_demo_clinic(database_url: str) -> None:
+    """The demo network's second clinic, once per database (before the services are built: they read the clinics)."""
+    from config.clinics import add_clinic
+    from config.wiring import settings_clinic
+    from models.clinics import all_definitions
+    from models.db import make_engine
+    from models.unit_of_work import UnitOfWork
+    from workers.settings import Settings
+
+    engine = make_engine(database_url)
+    try:
+        with UnitOfWork(engine) as uow:
+            if not any(d["key"] == DEMO_CLINIC["key"] for d in all_definitions(uow)):
+                add_clinic(uow, settings_clinic(Settings()), DEMO_CLINIC)
+                uow.commit()
+    finally:
+        engine.dispose()
+
+
 def seed_demo(svc) -> int:
-    """Three synthetic patients at different points of the pathway, once per database."""
+    """Four synthetic patients at different points of the pathway, one at the second clinic, once per database."""
     from models import queries
     from workflows.events import make_event
 
@@ -53,9 +80,9 @@ def seed_demo(svc) -> int:
     now = datetime.now(UTC)
     store = svc.store
 
-    def referral(name: str, phone: str) -> str:
+    def referral(name: str, phone: str, clinic: str | None = None) -> str:
         data = {"patient": {"name": name, "phone": phone, "sms_consent": True}, "referrer": "Dr. Demo",
-                "prior_treatments": 3}
+                "prior_treatments": 3, **({"clinic": clinic} if clinic else {})}
         return store.start(make_event("referral.received", data, actor=COORDINATOR), now).workflow_id
 
     def post(workflow_id: str, event_type: str, data: dict, actor=COORDINATOR) -> None:
@@ -70,7 +97,9 @@ def seed_demo(svc) -> int:
                                          "clinician": "Demo Clinician"}, CLINICIAN)
     post(third, "session.scheduled", {"session": "iv1", "start": now + timedelta(days=1)})
     post(third, "assessment.submitted", {"instrument": "phq9", "answers": [2, 2, 1, 1, 1, 1, 1, 1, 1]}, CLINICIAN)
-    return 3
+    fourth = referral("Demo Patient Four", "+15555550104", clinic=DEMO_CLINIC["key"])
+    post(fourth, "evaluation.scheduled", {"start": now + timedelta(days=1)})
+    return 4
 
 
 # Demo staff for the README's walk-through, made once per database; their passwords are printed only then.
@@ -132,9 +161,14 @@ def run_standalone(host: str, port: int, demo: bool) -> None:
     from config.wiring import services
     from models.db import migrate
 
+    from workers.settings import Settings
+
+    database_url = Settings().database_url
+    migrate(database_url)
+    if demo:
+        add_demo_clinic(database_url)
     svc = services()
     configure_logging(svc.settings)
-    migrate(svc.settings.database_url)
     seeded = seed_demo(svc) if demo else 0
     stop = threading.Event()
     scheduler_thread(stop)

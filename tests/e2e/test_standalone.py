@@ -52,7 +52,7 @@ def test_standalone_serves_the_api_and_sends_due_reminders(tmp_path):
         accounts = wait_for(lambda: demo_accounts(log), 10, "the demo accounts")
         auth = {"Authorization": f"Bearer {api_token(tmp_path, accounts['admin'].email)}"}
         demo = httpx.get(f"{base}/v1/workflows", headers=auth).json()["items"]
-        assert len(demo) == 3, "--demo seeds three patients"
+        assert len(demo) == 4, "--demo seeds four patients, one at the second clinic"
         for role in ("coordinator", "clinician"):  # the console walk-through signs in with these
             with httpx.Client(base_url=base, timeout=30) as browser:
                 signed_in = sign_in(browser, accounts[role])  # password, then the authenticator enrolled by its key
