@@ -160,7 +160,6 @@ def run_standalone(host: str, port: int, demo: bool) -> None:
     from config.logging import configure_logging, logging_config
     from config.wiring import services
     from models.db import migrate
-
     from workers.settings import Settings
 
     database_url = Settings().database_url

@@ -8,6 +8,7 @@ from api.dashboard import (
     admin_users,
     escalations,
     headers,
+    network,
     oidc,
     overview,
     patient,
@@ -16,5 +17,5 @@ from api.dashboard import (
 )
 
 router = APIRouter(include_in_schema=False)
-for _part in (signin, second_factor, oidc, account, headers, overview, patient, escalations, admin_users, admin_audit):
+for _part in (signin, second_factor, oidc, account, headers, overview, network, patient, escalations, admin_users, admin_audit):
     router.include_router(_part.router)

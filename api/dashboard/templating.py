@@ -80,6 +80,8 @@ def configure(env: Environment) -> None:
     env.filters["label"] = lambda value: str(value).replace("_", " ")
     env.globals["sees_patients"] = policy.sees_patients
     env.globals["administers"] = policy.administers
+    env.globals["reads_metrics"] = lambda user: policy.allows(policy.READS_METRICS, user)
+    env.globals["zone_of"] = ZoneInfo
     env.globals["csrf_field"] = csrf_field
     env.globals["auto_refresh_url"] = auto_refresh_url
     env.add_extension(FormsCarryTheToken)

@@ -181,9 +181,13 @@ def settings_for(database_url: str, **overrides: Any) -> Settings:
 
 
 @contextmanager
-def serve(database_url: str, extend: Callable[[FastAPI], None] | None = None, **settings: Any) -> Iterator[ApiServer]:
-    """Migrate, build the services and the app (with a user per role), and serve it."""
+def serve(database_url: str, extend: Callable[[FastAPI], None] | None = None, clinics: tuple[dict, ...] = (),
+          **settings: Any) -> Iterator[ApiServer]:
+    """Migrate, add the network's `clinics` (definitions, beside the settings' own), build the services and the app
+    (with a user per role), and serve it."""
     migrate(database_url)
+    if clinics:
+        add_clinics(database_url, settings_for(database_url, **settings), clinics)
     services = build_services(settings_for(database_url, **settings))
     app = create_app(services)
     if extend is not None:
@@ -203,6 +207,20 @@ def serve(database_url: str, extend: Callable[[FastAPI], None] | None = None, **
             yield server
     finally:
         services.engine.dispose()
+
+
+def add_clinics(database_url: str, settings, definitions: tuple[dict, ...]) -> None:
+    from config.clinics import add_clinic
+    from config.wiring import settings_clinic
+    from models.db import make_engine
+    from models.unit_of_work import UnitOfWork
+
+    engine = make_engine(database_url)
+    with UnitOfWork(engine) as uow:
+        for definition in definitions:
+            add_clinic(uow, settings_clinic(settings), definition)
+        uow.commit()
+    engine.dispose()
 
 
 CRASH_SECRETS = ("Jane Q. Patient", "+15555550123")
