@@ -57,6 +57,11 @@ class WorkflowStore:
         self.network = clinics if isinstance(clinics, Network) else Network(clinics=(clinics,))
         self.clinic = self.network.default  # a single-clinic install's clinic; in a network, the first
 
+    def clinic_named(self, key: str | None) -> Clinic:
+        """The clinic with this key (a row's `clinic_id`), the first clinic for one no longer configured: for showing
+        and reading times in the right zone, never for deciding (that is `clinic_of`, which refuses)."""
+        return self.network.find(key) or self.clinic
+
     def clinic_of(self, state: WorkflowState) -> Clinic:
         """The clinic a workflow belongs to; one no longer configured is refused, naming the ones that are."""
         return self.network.get(state.clinic)

@@ -53,7 +53,7 @@ def _post_action(request: Request, svc: Services, user: User, workflow_id: str, 
         roles = ", ".join(sorted(EVENT_RULES[event_type].roles))
         message = f"Your role ({user.role}) may not record {event_type}; it needs: {roles}."
         return _refused(request, svc, user, workflow.id, Attempt(event_type, form, message, key=key or ""), 403)
-    zone = svc.settings.clinic_timezone
+    zone = svc.store.clinic_named(workflow.clinic_id).timezone  # the form's times are the patient's clinic's
     model = PAYLOADS[event_type]
     fields = describe(model, sources_for(model, state, user, zone))
     try:

@@ -71,7 +71,8 @@ async def chart(user: Staff, workflow_id: WorkflowId, session_id: str, action: s
     now = web.now_of(request)
     session = state.sessions[session_id]
     try:
-        charted: Charted = parse(action, form, session, ZoneInfo(svc.settings.clinic_timezone), now)
+        charted: Charted = parse(action, form, session, ZoneInfo(svc.store.clinic_named(workflow.clinic_id).timezone),
+                                 now)
         event = user_event(user, charted.event_type, charted.data, occurred_at=charted.occurred_at,
                            idempotency_key=web.form_key(form, "key"))
         svc.store.apply(workflow.id, event, now, retries=2)
@@ -112,10 +113,12 @@ def _page(request: Request, svc: Services, user: User, workflow, patient, state:
     route = protocol.route(session.route)
     role = Role(user.role)
     action, reason, rule, values = failed or (None, None, None, {})
+    zone = svc.store.clinic_named(workflow.clinic_id).timezone
     context: dict[str, Any] = {
         "user": user, "missing": False, "notice": notice, "now": now, "workflow": workflow, "state": state,
         "patient": patient, "session": session, "route": route,
-        "gates": chair_gates(state, session, route, protocol.sessions, now, zone=svc.settings.clinic_timezone),
+        "gates": chair_gates(state, session, route, protocol.sessions, now, zone=zone),
+        "zone": ZoneInfo(zone), "zone_name": zone,  # the chair works in its own clinic's time
         "forms": _forms(session), "may": {name: role_may_post(role, event) for name, event in ACTIONS.items()},
         "failed": {"action": action, "reason": reason, "rule": rule}, "values": values,
         "key": str(uuid.uuid4()), "per_kg": not route.allowed_doses_mg,

@@ -12,7 +12,7 @@ from fastapi import Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from api.console.fields import FormError, FormField, Sources, describe, parse, refill
+from api.console.fields import Choice, FormError, FormField, Sources, describe, parse, refill
 from api.console.web import Staff, form_key, render
 from api.dashboard.access import page_router
 from api.deps import ServicesDep
@@ -31,7 +31,12 @@ ZONES = sorted(zone for zone in available_timezones() if "/" in zone and not zon
 
 
 def intake_fields(svc: Services) -> list[FormField]:
-    fields = describe(ReferralReceived, Sources(zone=svc.settings.clinic_timezone, ticked=frozenset({"sms_consent"})))
+    network = svc.store.network
+    clinics = [Choice(clinic.key, clinic.name) for clinic in network.clinics]
+    fields = describe(ReferralReceived, Sources(zone=svc.settings.clinic_timezone, ticked=frozenset({"sms_consent"}),
+                                                choices={"clinic": clinics}, suggested={"clinic": network.default.key}))
+    if len(clinics) == 1:  # one clinic: nothing to choose
+        fields = [item for item in fields if item.name != "clinic"]
     for item in fields:
         if item.name == "patient.timezone":
             item.attrs["list"] = "zones"  # suggestions as you type; any IANA zone is accepted

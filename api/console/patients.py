@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
 
 from fastapi import Request
 from fastapi.responses import Response
@@ -142,6 +143,7 @@ def patient_page(request: Request, svc: Services, user: User, workflow_id: str, 
     if found is None:
         return not_found(request, svc, user)
     workflow, person = found
+    clinic = svc.store.clinic_named(workflow.clinic_id)  # its times are shown and read in the patient's clinic's zone
     now = web.now_of(request)
     state = WorkflowState.model_validate(workflow.state)
     history = listing.events_page(svc.engine, workflow.id, limit=2000).rows
@@ -152,7 +154,7 @@ def patient_page(request: Request, svc: Services, user: User, workflow_id: str, 
     context = {
         "user": user, "now": now, "notice": notice, "workflow": workflow, "state": state, "patient": person,
         "flags": state.active_flags(now), "referral": history[0].data if history else {},
-        "actions": actions_for(state, user, svc.settings.clinic_timezone, attempt),
+        "actions": actions_for(state, user, clinic.timezone, attempt),
         "attempt": attempt,
         "sessions": sorted(state.sessions.values(), key=lambda s: s.start),
         "appointments": sorted(state.appointments.values(), key=lambda a: a.start),
@@ -162,6 +164,8 @@ def patient_page(request: Request, svc: Services, user: User, workflow_id: str, 
         "box": box or reply.reply_box(svc, state, person, now, number=number),
         "shared": inbox.others_on_number(svc.engine, person.phone, person.id), "number": number,
         "warnings": number_warnings(svc.engine, person.phone, person.id) if check_number else [],
+        "clinic": clinic, "network": len(svc.store.network.clinics) > 1,
+        "zone": ZoneInfo(clinic.timezone), "zone_name": clinic.timezone,
     }
     return render(request, svc, "patient.html", context, status_code=status_code)
 

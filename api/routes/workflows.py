@@ -88,7 +88,7 @@ def post_event(user: CurrentUser, workflow_id: WorkflowId, body: EventIn, svc: S
     workflow, _patient = _load(svc, workflow_id)
     storable(body.data, "data")
     storable(body.idempotency_key, "idempotency_key")
-    zone = svc.store.clinic.timezone
+    zone = svc.store.clinic_named(workflow.clinic_id).timezone  # naive times are the patient's clinic's
     event = user_event(user, body.type, localize_times(body.data, zone),
                        idempotency_key=body.idempotency_key, occurred_at=clinic_local(body.occurred_at, zone))
     outcome = svc.store.apply(workflow.id, event, now, retries=2)

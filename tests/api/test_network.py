@@ -79,3 +79,51 @@ def test_a_text_to_the_west_number_reaches_the_west_patient_not_the_main_one(net
         main = client.get(f"/v1/workflows/{main_id}/events").json()["items"]
     assert any(e["type"] == "sms.received" for e in west)
     assert not any(e["type"] == "sms.received" for e in main)
+
+
+def test_the_referral_form_offers_the_clinics_and_starts_the_patient_at_the_chosen_one(network: ApiServer) -> None:
+    from console_support import console, unlabelled_controls
+    from sqlmodel import Session
+
+    from models.tables import WorkflowRow
+
+    with console(network, "coordinator") as client:
+        form = client.get("/console/referrals/new")
+        assert 'name="clinic"' in form.text and ">Westside Care Clinic</option>" in form.text
+        assert unlabelled_controls(form.text) == []
+        key = form.text.split('name="idempotency_key" value="', 1)[1].split('"', 1)[0]
+        saved = client.post("/console/referrals", data={
+            "idempotency_key": key, "patient.name": "Network Intake Patient", "patient.phone": new_phone(),
+            "patient.sms_consent": "yes", "referrer": "Dr. Alvarez", "prior_treatments": "2", "urgency": "routine",
+            "clinic": "west"})
+    assert saved.status_code == 303, saved.text
+    workflow_id = saved.headers["location"].split("/console/patients/", 1)[1].split("?", 1)[0]
+    with Session(network.services.engine) as db:
+        assert db.get(WorkflowRow, workflow_id).clinic_id == "west"
+
+
+def test_with_one_clinic_the_referral_form_asks_for_none(api: ApiServer) -> None:
+    from console_support import console
+
+    with console(api, "coordinator") as client:
+        assert 'name="clinic"' not in client.get("/console/referrals/new").text
+
+
+def test_a_patient_page_at_another_clinic_shows_and_reads_times_in_that_clinics_zone(network: ApiServer) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from console_support import console
+
+    workflow_id = network.referral(**referral_body(clinic="west"))["workflow_id"]
+    start = (datetime.now(UTC) + timedelta(days=3)).replace(minute=0, second=0, microsecond=0)
+    local = start.astimezone(__import__("zoneinfo").ZoneInfo("America/Los_Angeles"))
+    with network.client("coordinator") as client:  # the API reads a time without an offset as the clinic's
+        booked = client.post(f"/v1/workflows/{workflow_id}/events", json={
+            "type": "evaluation.scheduled", "data": {"start": local.replace(tzinfo=None).isoformat()}})
+        assert booked.status_code == 200, booked.text
+        stored = client.get(f"/v1/workflows/{workflow_id}").json()
+    assert datetime.fromisoformat(stored["appointments"][0]["start"]) == start, "10:00 in Los Angeles, not New York"
+    with console(network, "coordinator") as client:
+        page = client.get(f"/console/patients/{workflow_id}").text
+    assert "At Westside Care Clinic; times on this page are its time (America/Los_Angeles)." in page
+    assert local.strftime("%H:%M") in page
