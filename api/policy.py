@@ -34,6 +34,18 @@ SIGNS_IN_WITH_A_SECOND_FACTOR: Roles = SEES_PATIENTS
 ADMINISTERS: Roles = frozenset({UserRole.ADMIN})
 
 
+def clinic_scope(user: User) -> frozenset[str] | None:
+    """The clinics whose records this user sees and acts on; None: every clinic (a network role)."""
+    return None if user.clinics is None else frozenset(user.clinics)
+
+
+def sees_clinic(user: User, clinic: str | None) -> bool:
+    """Whether a record of this clinic is this user's to see (a record with no clinic is the network's: network
+    roles only)."""
+    scope = clinic_scope(user)
+    return scope is None or (clinic is not None and clinic in scope)
+
+
 def allows(roles: Roles, user: User) -> bool:
     """Whether this user's role is one of `roles`."""
     return user.role in roles

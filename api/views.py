@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from datetime import date, datetime
 from typing import Any
 
@@ -218,10 +218,12 @@ def _escalation(values: dict[str, Any], patient: PatientRow | None, show_patient
     return EscalationView(**allowed(values, EscalationView.model_fields), patient_name=patient.name if patient else None)
 
 
-def number_warnings(engine: Engine, phone: str, patient_id: str) -> list[ReferralWarning]:
-    """What staff should know about a new patient's number: who else is on it, and whether it said STOP."""
+def number_warnings(engine: Engine, phone: str, patient_id: str,
+                    clinics: Collection[str] | None = None) -> list[ReferralWarning]:
+    """What staff should know about a new patient's number: who else is on it (at these clinics: the others are not
+    theirs to see), and whether it said STOP."""
     warnings = []
-    others = sorted({patient.id for _workflow, patient in inbox.others_on_number(engine, phone, patient_id)})
+    others = sorted({patient.id for _workflow, patient in inbox.others_on_number(engine, phone, patient_id, clinics)})
     if others:
         many = "another patient" if len(others) == 1 else f"{len(others)} other patients"
         warnings.append(ReferralWarning(

@@ -78,11 +78,11 @@ def list_command(database_url: str = DATABASE) -> None:
     """Every account: email, name, role, status, second factor, live sessions and tokens."""
     with database(database_url) as engine:
         rows = account_queries.accounts(engine, datetime.now(UTC))
-    table = Table("id", "email", "name", "role", "status", "second factor", "signed in", "tokens")
+    table = Table("id", "email", "name", "role", "clinics", "status", "second factor", "signed in", "tokens")
     for row in rows:
         user = row.user
         status = "disabled" if user.disabled else ("temporary password" if user.must_change_password else "active")
-        table.add_row(user.id, user.email or "—", user.name, user.role, status,
+        table.add_row(user.id, user.email or "—", user.name, user.role, ", ".join(user.clinics or ["all"]), status,
                       "enrolled" if user.totp_secret else "—", str(row.sessions), str(row.tokens))
     Console(width=200).print(table)
 
@@ -92,15 +92,54 @@ def create_command(
     email: str = typer.Option(..., "--email", help="How they sign in."),
     name: str = typer.Option(..., "--name", help="Their name, as the history and the pages show it."),
     role: UserRole = typer.Option(..., "--role", help="coordinator, clinician, ops or admin."),
+    clinic: list[str] = typer.Option([], "--clinic", help="A clinic (key) the account works at; repeat for several. "
+                                                          "Left out: every clinic of the network."),
     database_url: str = DATABASE,
 ) -> None:
     """Add an account; its temporary password is printed once, alone on the last line (changed at first sign-in)."""
     with database(database_url) as engine:
+        clinics = known_clinics(engine, clinic)
         created, temporary = change(engine, "user_created", None, lambda uow, now: accounts.create_account(
-            uow, email=email, name=name, role=role, now=now), detail=f"role {role.value}")
+            uow, email=email, name=name, role=role, now=now, clinics=clinics),
+            detail=f"role {role.value}" + (f"; clinics {', '.join(clinics)}" if clinics else ""))
     typer.echo(f"created {created.role} {created.name!r} <{created.email}> (id {created.id}). Temporary password, "
                "shown only now; it must be changed at the first sign-in:")
     typer.echo(temporary)
+
+
+def known_clinics(engine: Engine, keys: list[str]) -> list[str] | None:
+    """The clinic keys given, each one this carepath serves (refused, naming them, otherwise); none given: None."""
+    if not keys:
+        return None
+    from config.clinics import load_network
+    from config.wiring import settings_clinic
+    from workers.settings import Settings
+
+    with UnitOfWork(engine) as uow:
+        served = load_network(uow, settings_clinic(Settings())).keys
+    unknown = [key for key in keys if key not in served]
+    if unknown:
+        fail(f"unknown clinic {', '.join(unknown)}: this carepath serves {', '.join(served)} (`carepath clinics list`)")
+    return sorted(set(keys))
+
+
+@users_app.command("clinics")
+def clinics_command(
+    who: str = WHO,
+    clinic: list[str] = typer.Option([], "--clinic", help="A clinic (key) the account works at; repeat for several."),
+    every: bool = typer.Option(False, "--all", help="Every clinic of the network (a network role)."),
+    database_url: str = DATABASE,
+) -> None:
+    """Set the clinics an account works at: it sees and acts on their patients only. Its sessions end."""
+    if every == bool(clinic):
+        fail("give --clinic KEY (one or more) or --all")
+    with database(database_url) as engine:
+        user = account(engine, who)
+        clinics = None if every else known_clinics(engine, clinic)
+        change(engine, "clinics_changed", user.id, lambda uow, now: accounts.set_clinics(uow, user.id, clinics),
+               detail="every clinic" if clinics is None else f"clinics {', '.join(clinics)}")
+    typer.echo(f"{user.email or user.id} works at {'every clinic' if clinics is None else ', '.join(clinics)}; "
+               "signed out everywhere")
 
 
 @users_app.command("disable")

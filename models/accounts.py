@@ -63,8 +63,9 @@ def password_matches(user: User | None, password: str) -> bool:
 
 
 def create_account(uow: UnitOfWork, *, email: str, name: str, role: str | UserRole, now: datetime,
-                   password: str | None = None) -> tuple[User, str | None]:
-    """A new account. Without `password`, a temporary one is made (returned once, changed at first sign-in)."""
+                   password: str | None = None, clinics: list[str] | None = None) -> tuple[User, str | None]:
+    """A new account (at these `clinics`; None: every clinic). Without `password`, a temporary one is made (returned
+    once, changed at first sign-in)."""
     role = UserRole(role)
     email, name = normal_email(email), (name or "").strip()
     if not name or len(name) > 200:
@@ -76,11 +77,29 @@ def create_account(uow: UnitOfWork, *, email: str, name: str, role: str | UserRo
         password = temporary = temporary_password()
     elif problem := password_problem(password):
         raise AccountError(problem)
-    user = User(id=str(uuid.uuid4()), name=name, email=email, role=role.value, created_at=now, disabled=False,
+    user = User(id=str(uuid.uuid4()), name=name, email=email, role=role.value, clinics=_clinic_list(clinics),
+                created_at=now, disabled=False,
                 password_hash=_hasher.hash(password), must_change_password=temporary is not None,
                 password_changed_at=now)
     uow.db.add(user)
     return user, temporary
+
+
+def _clinic_list(clinics: list[str] | None) -> list[str] | None:
+    if clinics is None:
+        return None
+    if not clinics:
+        raise AccountError("An account works at one clinic at least; leave the clinics out for every clinic.")
+    return sorted(set(clinics))
+
+
+def set_clinics(uow: UnitOfWork, user_id: str, clinics: list[str] | None) -> User:
+    """Where the account works from now on (None: every clinic); its sessions end, so no page shows the old scope."""
+    user = account(uow, user_id)
+    user.clinics = _clinic_list(clinics)
+    uow.db.add(user)
+    end_all(uow, user.id)
+    return user
 
 
 def account(uow: UnitOfWork, user_id: str) -> User:

@@ -18,12 +18,13 @@ from models.unit_of_work import UnitOfWork
 # patient), export, list_viewed (a list or search of patients drawn: which list, how many, the page and filters, never
 # what was searched for) and listed (one per patient that list showed).
 # Accounts: user_created, user_disabled, user_enabled, password_reset, password_changed, second_factor_enrolled,
-# second_factor_reset, sessions_ended, token_created, token_revoked. The trail itself: audit_searched, audit_exported.
+# second_factor_reset, sessions_ended, token_created, token_revoked, clinics_changed (where the account works).
+# The trail itself: audit_searched, audit_exported.
 ACTIONS = frozenset({
     "sign_in", "sign_in_failed", "sign_in_refused", "sign_out",
     "view", "change", "export", "list_viewed", "listed",
     "user_created", "user_disabled", "user_enabled", "password_reset", "password_changed", "second_factor_enrolled",
-    "second_factor_reset", "sessions_ended", "token_created", "token_revoked",
+    "second_factor_reset", "sessions_ended", "token_created", "token_revoked", "clinics_changed",
     "audit_searched", "audit_exported",
 })
 

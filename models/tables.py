@@ -289,6 +289,9 @@ class User(SQLModel, table=True):
     name: str = Field(max_length=200)
     email: str | None = Field(default=None, max_length=254, unique=True)  # lower case; None only for pre-0006 users
     role: str = Field(max_length=16)  # coordinator, clinician, ops or admin
+    # The clinics (keys) this account works at: it sees and acts on their records only. None: every clinic (a network
+    # role, and every account from before the network).
+    clinics: list | None = Field(default=None, sa_column=Column(JSONDocument, nullable=True))
     created_at: datetime = utc_column(nullable=False)
     disabled: bool = Field(default=False, sa_column_kwargs={"server_default": text("false")})
     password_hash: str | None = Field(default=None, max_length=200)

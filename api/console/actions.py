@@ -21,7 +21,7 @@ from api.deps import ServicesDep
 from api.errors import status_of
 from api.identity import user_event
 from api.ids import WorkflowId
-from models.queries import listing
+from api.scope import visible_workflow
 from models.store import ConcurrencyConflict
 from models.tables import User
 from workers.runtime import Services
@@ -43,7 +43,7 @@ async def post_action(user: Staff, workflow_id: WorkflowId, event_type: str, req
 
 
 def _post_action(request: Request, svc: Services, user: User, workflow_id: str, event_type: str, form: Any) -> Response:
-    found = listing.workflow_with_patient(svc.engine, workflow_id)
+    found = visible_workflow(svc, user, workflow_id)
     if found is None or event_type not in EVENT_RULES or not EVENT_RULES[event_type].roles & PEOPLE:
         return patients.not_found(request, svc, user)
     workflow, _patient = found

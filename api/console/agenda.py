@@ -3,6 +3,7 @@ on the phone, with what may still be done with each."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -39,9 +40,10 @@ class Item:
         return self.status in ("scheduled", "confirmed") and self.kind in ("session", "evaluation")
 
 
-def items_between(engine: Engine, start: datetime, end: datetime) -> list[Item]:
-    """Every booked item starting in [start, end), in time order."""
-    return [item_of(booked) for booked in booked_between(engine, start, end)]
+def items_between(engine: Engine, start: datetime, end: datetime,
+                  clinics: Collection[str] | None = None) -> list[Item]:
+    """Every booked item starting in [start, end), in time order (at these clinics; None: all)."""
+    return [item_of(booked) for booked in booked_between(engine, start, end, clinics)]
 
 
 def item_of(booked: Booked) -> Item:
@@ -67,6 +69,6 @@ def dose(raw: dict) -> str:
     return f"{route}, {amount} {unit}" if amount else route
 
 
-def bookable_patients(engine: Engine) -> list[tuple[str, str, str]]:
+def bookable_patients(engine: Engine, clinics: Collection[str] | None = None) -> list[tuple[str, str, str]]:
     """(workflow id, patient name, stage) of every workflow something can be booked for, by name."""
-    return workflows_in(engine, BOOKABLE_STAGES)
+    return workflows_in(engine, BOOKABLE_STAGES, clinics)

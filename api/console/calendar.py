@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 from fastapi import Request
 from fastapi.responses import RedirectResponse, Response
 
+from api import policy
 from api.console import agenda, web
 from api.console.booking import KINDS, Span, booking_event, default_start, span_of, start_of
 from api.console.charting import FormProblem
@@ -26,8 +27,8 @@ from api.deps import ServicesDep
 from api.errors import status_of
 from api.identity import user_event
 from api.ids import WorkflowId, parse_id
+from api.scope import visible_workflow
 from models import queries
-from models.queries import listing
 from models.tables import User
 from workers.runtime import Services
 from workflows.errors import Rejected
@@ -53,7 +54,7 @@ async def book(user: Staff, request: Request, svc: ServicesDep) -> Response:
     form = await _form(request)
     span, _ = _span(svc, request, form.get("view", "day"), form.get("date", ""))
     kind = form.get("kind", "")
-    found = _workflow(svc, form.get("workflow", ""))
+    found = _workflow(svc, user, form.get("workflow", ""))
     try:
         if found is None:
             raise FormProblem("Choose a patient from the list")
@@ -116,10 +117,10 @@ async def _form(request: Request) -> dict[str, str]:
     return {key: value for key, value in (await request.form()).items() if isinstance(value, str)}
 
 
-def _workflow(svc: Services, raw_id: str) -> tuple[str, WorkflowState] | None:
+def _workflow(svc: Services, user: User, raw_id: str) -> tuple[str, WorkflowState] | None:
     """The workflow the booking form chose (its id and state), if it exists."""
     workflow_id = parse_id(raw_id)
-    found = listing.workflow_with_patient(svc.engine, workflow_id) if workflow_id else None
+    found = visible_workflow(svc, user, workflow_id) if workflow_id else None
     return (found[0].id, WorkflowState.model_validate(found[0].state)) if found else None
 
 
@@ -155,14 +156,14 @@ def _page(request: Request, svc: Services, user: User, span: Span, *, notice: st
           values: dict[str, str] | None = None, status: int = 200) -> Response:
     now = web.now_of(request)
     start, end = span.bounds()
-    items = agenda.items_between(svc.engine, start, end)
+    items = agenda.items_between(svc.engine, start, end, policy.clinic_scope(user))
     by_day = {day: [item for item in items if item.start.astimezone(span.zone).date() == day] for day in span.days}
     role = Role(user.role)
     context = {
         "user": user, "now": now, "notice": notice, "span": span, "by_day": by_day, "error": error, "rule": rule,
         "failed": failed, "values": values or {}, "key": str(uuid.uuid4()),
         "today": now.astimezone(span.zone).date(), "kinds": KINDS,
-        "patients": agenda.bookable_patients(svc.engine),
+        "patients": agenda.bookable_patients(svc.engine, policy.clinic_scope(user)),
         "may_book": role_may_post(role, "session.scheduled"), "may_move": role_may_post(role, "session.rescheduled"),
         "may_cancel": role_may_post(role, "session.cancelled"),
         "default_start": default_start(span.day, now.astimezone(span.zone)).strftime("%Y-%m-%dT%H:%M"),

@@ -28,7 +28,7 @@ from api.deps import ServicesDep
 from api.errors import status_of
 from api.identity import user_event
 from api.ids import WorkflowId
-from models.queries import listing
+from api.scope import visible_workflow
 from models.tables import User
 from workers.runtime import Services
 from workflows.errors import Rejected
@@ -53,7 +53,7 @@ def chair_script() -> FileResponse:
 def chair(user: Staff, workflow_id: WorkflowId, session_id: str, request: Request, svc: ServicesDep,
           msg: str = "") -> Response:
     """The session at the chair: status, dose plan, gates, countdown, vitals, and the forms the role may use."""
-    found = _load(svc, workflow_id, session_id)
+    found = _load(svc, user, workflow_id, session_id)
     if found is None:
         return _missing(request, svc, user)
     return _page(request, svc, user, *found, session_id, notice=NOTICES.get(msg))
@@ -63,7 +63,7 @@ def chair(user: Staff, workflow_id: WorkflowId, session_id: str, request: Reques
 async def chart(user: Staff, workflow_id: WorkflowId, session_id: str, action: str, request: Request,
                 svc: ServicesDep) -> Response:
     """Post one chair form as the signed-in user; a refusal re-renders the page with the reason."""
-    found = _load(svc, workflow_id, session_id)
+    found = _load(svc, user, workflow_id, session_id)
     if found is None or action not in ACTIONS:
         return _missing(request, svc, user)
     workflow, patient, state = found
@@ -93,9 +93,9 @@ def _missing(request: Request, svc: Services, user: User) -> Response:
     return web.render(request, svc, "chair.html", {"user": user, "missing": True}, status_code=404)
 
 
-def _load(svc: Services, workflow_id: str, session_id: str):
+def _load(svc: Services, user: User, workflow_id: str, session_id: str):
     """The workflow, its patient and its state, when it has this session; else None."""
-    found = listing.workflow_with_patient(svc.engine, workflow_id)
+    found = visible_workflow(svc, user, workflow_id)
     if found is None:
         return None
     workflow, patient = found

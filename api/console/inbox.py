@@ -16,6 +16,7 @@ from fastapi import Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from api import policy
 from api.audit_trail import record_list_view
 from api.console import reply, web
 from api.console.reply import ReplyBox
@@ -25,6 +26,7 @@ from api.dashboard.signin import note
 from api.deps import ServicesDep
 from api.errors import status_of
 from api.ids import known, parse_id
+from api.scope import visible_text, visible_workflow
 from models import unattached
 from models.assignment import assign_text
 from models.queries import accounts as account_queries
@@ -67,12 +69,12 @@ def inbox_list(user: Staff, request: Request, svc: ServicesDep, show: str = "wai
     show = show if show in SHOW else "waiting"
     number = page_number(page)
     found = inbox.inbox_page(svc.engine, status=inbox.WAITING_FOR_STAFF if show == "waiting" else None,
-                             limit=PAGE_SIZE, offset=(number - 1) * PAGE_SIZE)
+                             limit=PAGE_SIZE, offset=(number - 1) * PAGE_SIZE, clinics=policy.clinic_scope(user))
     pages = max(1, -(-found.total // PAGE_SIZE))
     shown = [(row.workflow.id, row.patient.id) for row in found.rows if row.workflow is not None and row.patient]
     record_list_view(request, svc, user, "inbox", shown, found.total, f"page {number} of {pages}; show={show}")
     context = {"user": user, "rows": found.rows, "total": found.total, "show": show, "shows": SHOW, "page": number,
-               "pages": pages, "waiting": inbox.count_waiting(svc.engine),
+               "pages": pages, "waiting": inbox.count_waiting(svc.engine, policy.clinic_scope(user)),
                "status_label": STATUS, "why": WHY, "reading_label": READING}
     return render(request, svc, "inbox.html", context)
 
@@ -82,7 +84,7 @@ def inbox_text(user: Staff, inbox_id: str, request: Request, svc: ServicesDep, d
                texted: str = "") -> Response:
     """One text: how it was read, whose it is, and assigning it or answering it. Recorded in the audit trail."""
     inbox_id = known(inbox_id, "text")
-    text = inbox.inbound_text(svc.engine, inbox_id)
+    text = visible_text(svc, user, inbox_id)
     if text is not None:
         patient_id = account_queries.patient_of(svc.engine, text.workflow_id) if text.workflow_id else None
         note(request, svc, "view", user_id=user.id, patient_id=patient_id, workflow_id=text.workflow_id,
@@ -100,7 +102,8 @@ async def find_patient(user: Staff, inbox_id: str, request: Request, svc: Servic
         return text_page(request, svc, user, inbox_id, search=search[:MAX_SEARCH], status_code=422,
                          error=f"Type part of a name, digits of a phone number or the start of an id "
                                f"(at most {MAX_SEARCH} characters).")
-    found = listing.patients_page(svc.engine, now=web.now_of(request), search=search, limit=10)
+    found = listing.patients_page(svc.engine, now=web.now_of(request), search=search, limit=10,
+                                  clinics=policy.clinic_scope(user))
     record_list_view(request, svc, user, "inbox patient search", [(w.id, p.id) for w, p in found.rows], found.total,
                      f"searched, to assign text {inbox_id}")
     return text_page(request, svc, user, inbox_id, search=search, results=found.rows)
@@ -115,8 +118,10 @@ async def assign(user: Staff, inbox_id: str, request: Request, svc: ServicesDep)
 
 
 def _assign(request: Request, svc: Services, user: User, inbox_id: str, form: Any) -> Response:
+    if visible_text(svc, user, inbox_id) is None:  # another clinic's text: not found, as on its page
+        return text_page(request, svc, user, inbox_id)
     workflow_id = parse_id(str(form.get("workflow_id", "")))
-    if workflow_id is None or listing.workflow_with_patient(svc.engine, workflow_id) is None:
+    if workflow_id is None or visible_workflow(svc, user, workflow_id) is None:
         return text_page(request, svc, user, inbox_id, error="Choose the patient this text is from.", status_code=422)
     try:
         assign_text(svc.store, inbox_id, workflow_id, user.name, web.now_of(request))
@@ -133,7 +138,7 @@ def text_page(request: Request, svc: Services, user: User, inbox_id: str, *, box
               search: str = "", results: list | None = None, error: str | None = None, notice: str | None = None,
               status_code: int = 200) -> Response:
     """One text's page; a refused assignment or reply is drawn with its reason."""
-    text = inbox.inbound_text(svc.engine, inbox_id)
+    text = visible_text(svc, user, inbox_id)
     if text is None:
         return render(request, svc, "console_not_found.html", {"user": user}, status_code=404)
     now = web.now_of(request)
@@ -141,7 +146,7 @@ def text_page(request: Request, svc: Services, user: User, inbox_id: str, *, box
     if owner is not None and box is None:
         workflow, patient = owner
         box = reply.reply_box(svc, WorkflowState.model_validate(workflow.state), patient, now, text.id)
-    on_number = [_candidate(*pair) for pair in inbox.patients_on_number(svc.engine, text.from_phone)] \
+    on_number = [_candidate(*pair) for pair in inbox.patients_on_number(svc.engine, text.from_phone, policy.clinic_scope(user))] \
         if text.status == "unassigned" else []
     listed = {c["workflow_id"] for c in on_number}
     found = None if results is None else [c for c in (_candidate(*pair) for pair in results)

@@ -12,12 +12,14 @@ from fastapi import Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from api import policy
 from api.console.fields import Choice, FormError, FormField, Sources, describe, parse, refill
 from api.console.web import Staff, form_key, render
 from api.dashboard.access import page_router
 from api.deps import ServicesDep
 from api.errors import status_of
 from api.identity import user_event
+from api.scope import referral_for_scope
 from api.views import number_warnings
 from models.tables import User
 from workers.runtime import Services
@@ -30,12 +32,13 @@ EVENT = "referral.received"
 ZONES = sorted(zone for zone in available_timezones() if "/" in zone and not zone.startswith(("Etc/", "SystemV/")))
 
 
-def intake_fields(svc: Services) -> list[FormField]:
-    network = svc.store.network
-    clinics = [Choice(clinic.key, clinic.name) for clinic in network.clinics]
+def intake_fields(svc: Services, user: User) -> list[FormField]:
+    scope = policy.clinic_scope(user)
+    clinics = [Choice(c.key, c.name) for c in svc.store.network.clinics if scope is None or c.key in scope]
+    suggested = {"clinic": clinics[0].value} if clinics else {}
     fields = describe(ReferralReceived, Sources(zone=svc.settings.clinic_timezone, ticked=frozenset({"sms_consent"}),
-                                                choices={"clinic": clinics}, suggested={"clinic": network.default.key}))
-    if len(clinics) == 1:  # one clinic: nothing to choose
+                                                choices={"clinic": clinics}, suggested=suggested))
+    if len(clinics) <= 1:  # one clinic: nothing to choose (a user of one clinic refers to it)
         fields = [item for item in fields if item.name != "clinic"]
     for item in fields:
         if item.name == "patient.timezone":
@@ -54,7 +57,7 @@ def page(request: Request, svc: Services, user: User, fields: list[FormField], k
 @router.get("/console/referrals/new")
 def intake_form(user: Staff, request: Request, svc: ServicesDep) -> Response:
     """The referral form (coordinators and clinicians)."""
-    return page(request, svc, user, intake_fields(svc), str(uuid.uuid4()))
+    return page(request, svc, user, intake_fields(svc, user), str(uuid.uuid4()))
 
 
 @router.post("/console/referrals")
@@ -65,10 +68,11 @@ async def take_referral(user: Staff, request: Request, svc: ServicesDep) -> Resp
 
 
 def _take_referral(request: Request, svc: Services, user: User, form: Any) -> Response:
-    fields = intake_fields(svc)
+    fields = intake_fields(svc, user)
     key = form_key(form) or str(uuid.uuid4())
     try:
-        event = user_event(user, EVENT, parse(fields, form, svc.settings.clinic_timezone), idempotency_key=key)
+        data = referral_for_scope(user, parse(fields, form, svc.settings.clinic_timezone))
+        event = user_event(user, EVENT, data, idempotency_key=key)
         outcome = svc.store.start(event, request.app.state.clock())
     except FormError as exc:
         return _again(request, svc, user, fields, form, key, exc.name, exc.message, 422)
@@ -77,7 +81,8 @@ def _take_referral(request: Request, svc: Services, user: User, form: Any) -> Re
         return _again(request, svc, user, fields, form, key, exc.field, _helpful(exc, form), status_of(exc))
     done = "duplicate" if outcome.duplicate else "recorded"
     # A number on file for another patient, or one that said STOP: accepted, and the page opens with the warning.
-    check = "&check=number" if number_warnings(svc.engine, event.data.patient.phone, outcome.patient_id) else ""
+    check = "&check=number" if number_warnings(svc.engine, event.data.patient.phone, outcome.patient_id,
+                                           policy.clinic_scope(user)) else ""
     return RedirectResponse(f"/console/patients/{outcome.workflow_id}?{done}={EVENT}{check}", status_code=303)
 
 

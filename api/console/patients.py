@@ -16,6 +16,7 @@ from fastapi import Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
+from api import policy
 from api.audit_trail import record_list_view
 from api.console import reply, web
 from api.console.offers import Attempt, actions_for
@@ -26,6 +27,7 @@ from api.dashboard.chart import TRENDED, score_trend
 from api.dashboard.escalations import escalation_row
 from api.deps import ServicesDep
 from api.ids import WorkflowId
+from api.scope import visible_workflow
 from api.views import number_warnings
 from models.queries import inbox, listing
 from models.tables import EventRecord, User
@@ -84,7 +86,8 @@ def list_page(request: Request, svc: Services, user: User, q: str, stage: str, f
     criteria: dict[str, Any] = {"stage": stage or None, **(FLAG_FILTERS[flag][1] if flag else {})}
     if stage and criteria["stage"] != stage:  # "safety hold" and another stage: nobody is in both
         criteria["stage"] = "(none)"
-    found = listing.patients_page(svc.engine, now=now, search=q or None, open_escalation=escalation == "open",
+    found = listing.patients_page(svc.engine, now=now, clinics=policy.clinic_scope(user), search=q or None,
+                                  open_escalation=escalation == "open",
                                   limit=PAGE_SIZE, offset=(number - 1) * PAGE_SIZE, **criteria)
     open_counts = listing.open_escalations_by_workflow(svc.engine, [w.id for w, _ in found.rows])
     rows = [{"workflow": w, "patient": p, "state": WorkflowState.model_validate(w.state),
@@ -139,7 +142,7 @@ def patient_page(request: Request, svc: Services, user: User, workflow_id: str, 
     """The page as stored now; a refused `attempt` (or text in the reply `box`) is drawn open, with its reason.
 
     `check_number` (just after intake): the number's warnings (shared, opted out) are shown at the top."""
-    found = listing.workflow_with_patient(svc.engine, workflow_id)
+    found = visible_workflow(svc, user, workflow_id)
     if found is None:
         return not_found(request, svc, user)
     workflow, person = found
@@ -162,8 +165,8 @@ def patient_page(request: Request, svc: Services, user: User, workflow_id: str, 
         "messages": outbox, "timeline": timeline(history),
         "scores": [a for a in state.assessments if a.instrument in TRENDED], "trend_svg": score_trend(state.assessments),
         "box": box or reply.reply_box(svc, state, person, now, number=number),
-        "shared": inbox.others_on_number(svc.engine, person.phone, person.id), "number": number,
-        "warnings": number_warnings(svc.engine, person.phone, person.id) if check_number else [],
+        "shared": inbox.others_on_number(svc.engine, person.phone, person.id, policy.clinic_scope(user)), "number": number,
+        "warnings": number_warnings(svc.engine, person.phone, person.id, policy.clinic_scope(user)) if check_number else [],
         "clinic": clinic, "network": len(svc.store.network.clinics) > 1,
         "zone": ZoneInfo(clinic.timezone), "zone_name": clinic.timezone,
     }

@@ -25,7 +25,8 @@ from api.deps import ServicesDep
 from api.errors import status_of
 from api.identity import user_event
 from api.ids import WorkflowId, parse_id
-from models.queries import inbox, listing
+from api.scope import visible_workflow
+from models.queries import inbox
 from models.store import ConcurrencyConflict
 from models.tables import User
 from workers.runtime import Services
@@ -48,7 +49,7 @@ async def send_message(user: Staff, workflow_id: WorkflowId, request: Request, s
 
 
 def _send(request: Request, svc: Services, user: User, workflow_id: str, form: Any) -> Response:
-    found = listing.workflow_with_patient(svc.engine, workflow_id)
+    found = visible_workflow(svc, user, workflow_id)
     if found is None:
         return patients.not_found(request, svc, user)
     workflow, patient = found

@@ -24,6 +24,7 @@ from api.deps import ServicesDep
 from api.errors import status_of
 from api.identity import user_event
 from api.ids import EscalationId, parse_id
+from api.scope import visible_escalation
 from models import unattached
 from models.queries import inbox, listing
 from models.store import ConcurrencyConflict
@@ -57,7 +58,7 @@ def page(request: Request, svc: Services, user: User, filters: dict[str, str], *
          failed: dict[str, Any] | None = None, status_code: int = 200, item: str | None = None) -> Response:
     now = request.app.state.clock()
     show = policy.sees_patients(user)
-    found = listing.worklist_page(svc.engine, now=now, severity=filters["severity"] or None,
+    found = listing.worklist_page(svc.engine, now=now, clinics=policy.clinic_scope(user), severity=filters["severity"] or None,
                                   owner_role=filters["owner"] or None,
                                   acknowledged_by=user.name if filters["mine"] else None, limit=200)
     rows = []
@@ -75,18 +76,18 @@ def page(request: Request, svc: Services, user: User, filters: dict[str, str], *
         shown = [(record.workflow_id, patient.id) for record, patient in found.rows if patient is not None]
         record_list_view(request, svc, user, "worklist", shown, found.total,
                          "filters " + (",".join(f"{k}={v}" for k, v in filters.items() if v) or "none"))
-    context = {"user": user, "now": now, "rows": rows, "item": item, "item_note": _item_note(svc, item, rows),
+    context = {"user": user, "now": now, "rows": rows, "item": item, "item_note": _item_note(svc, user, item, rows),
                "total": found.total, "filters": filters, "notice": notice,
                "show_patients": show, "can_act": policy.allows(policy.ACTS_ON_ESCALATIONS, user),
                "severities": SEVERITIES, "owners": OWNERS, "overdue": sum(1 for row in rows if row["overdue"]), "refused": failed}
     return render(request, svc, "worklist.html", context, status_code=status_code)
 
 
-def _item_note(svc: Services, item: str | None, rows: list[dict[str, Any]]) -> str | None:
+def _item_note(svc: Services, user: User, item: str | None, rows: list[dict[str, Any]]) -> str | None:
     """What became of the item a staff alert links to, when it is not on the list drawn."""
     if item is None or any(row["marked"] for row in rows):
         return None
-    found = listing.escalation(svc.engine, item)
+    found = visible_escalation(svc, user, item)
     if found is None:
         return "The item your alert links to is not on the worklist: there is no such item."
     if found[0].status == "resolved":
@@ -120,7 +121,7 @@ def _act(request: Request, svc: Services, user: User, escalation_id: str, event_
 
     if not policy.allows(policy.ACTS_ON_ESCALATIONS, user):
         return refused("Your role may not change escalations.", 403)
-    found = listing.escalation(svc.engine, escalation_id)
+    found = visible_escalation(svc, user, escalation_id)
     if found is None:
         return refused("That escalation no longer exists.", 404)
     record, _patient = found

@@ -15,9 +15,9 @@ from api.dashboard.access import SignedIn, page_router
 from api.deps import ServicesDep
 from api.identity import user_event
 from api.ids import EscalationId
+from api.scope import visible_escalation
 from api.views import allowed
 from models import unattached
-from models.queries import listing
 from models.tables import EscalationRecord, PatientRow, User
 from workers.runtime import Services
 from workflows.errors import Rejected
@@ -82,7 +82,7 @@ def act(request: Request, svc: Services, user: User, escalation_id: str, event_t
         back: str) -> Response:
     if not policy.allows(policy.ACTS_ON_ESCALATIONS, user):
         return after(back, "forbidden")
-    found = listing.escalation(svc.engine, escalation_id)
+    found = visible_escalation(svc, user, escalation_id)
     if found is None:
         return after(back, "unknown")
     record, _patient = found

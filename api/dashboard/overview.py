@@ -33,8 +33,8 @@ def overview(user: SignedIn, request: Request, svc: ServicesDep, msg: str | None
     now = request.app.state.clock()
     show = policy.sees_patients(user)
     database, workers = ops_snapshots(svc, now)
-    worklist = listing.escalations_page(svc.engine, limit=200)
-    recent = listing.workflows_page(svc.engine, now=now, limit=25)
+    worklist = listing.escalations_page(svc.engine, limit=200, clinics=policy.clinic_scope(user))
+    recent = listing.workflows_page(svc.engine, now=now, limit=25, clinics=policy.clinic_scope(user))
     context = {
         "user": user, "now": now, "notice": notice(msg), "refresh": REFRESH_SECONDS,
         "can_act": policy.allows(policy.ACTS_ON_ESCALATIONS, user), "show_patients": show,

@@ -16,6 +16,7 @@ from api.dashboard.escalations import escalation_row, notice
 from api.dashboard.templating import REFRESH_SECONDS, page
 from api.deps import ServicesDep
 from api.ids import UnknownId, WorkflowId
+from api.scope import visible_workflow
 from api.views import allowed, event_view
 from models.queries import inbox, listing
 from workflows.state import WorkflowState
@@ -35,7 +36,7 @@ OPS_MESSAGE = ("kind", "recipient", "status", "not_before", "sent_at", "delivere
 def patient_page(user: SignedIn, workflow_id: WorkflowId, request: Request, svc: ServicesDep,
                  msg: str | None = None) -> Response:
     """One workflow, refreshing itself; names, phones and texts only for roles that see patients."""
-    found = listing.workflow_with_patient(svc.engine, workflow_id)
+    found = visible_workflow(svc, user, workflow_id)
     if found is None:
         raise UnknownId("workflow")
     workflow, patient = found
@@ -63,6 +64,6 @@ def patient_page(user: SignedIn, workflow_id: WorkflowId, request: Request, svc:
         "trend_svg": score_trend(state.assessments) if show else "",
         # Others on the same phone number: by workflow id for ops, by name too for roles that see patients.
         "shared": [{"workflow_id": w.id, "name": p.name} if show else {"workflow_id": w.id}
-                   for w, p in inbox.others_on_number(svc.engine, patient.phone, patient.id)],
+                   for w, p in inbox.others_on_number(svc.engine, patient.phone, patient.id, policy.clinic_scope(user))],
     }
     return page(request, svc, "patient.html", context)

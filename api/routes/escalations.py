@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel
 
+from api import policy
 from api.audit_trail import record_list_view
 from api.checks import storable
 from api.deps import CurrentUser, Now, ServicesDep, WorklistUser
@@ -16,6 +17,7 @@ from api.ids import EscalationId
 from api.policy import sees_patients
 from api.routes.workflows import Limit, Offset, Page, page_of
 from api.schemas import AcknowledgeIn, ResolveIn, error_responses, links_to_escalation
+from api.scope import visible_escalation
 from api.views import EscalationView, escalation_view
 from models import unattached
 from models.queries import listing
@@ -47,7 +49,8 @@ def worklist(user: CurrentUser, request: Request, svc: ServicesDep,
     statuses = status or list(listing.UNRESOLVED)
     if workflow_id is not None:
         storable(workflow_id, "workflow_id")
-    found = listing.escalations_page(svc.engine, statuses=statuses, severity=severity, owner_role=owner_role,
+    found = listing.escalations_page(svc.engine, clinics=policy.clinic_scope(user), statuses=statuses,
+                                     severity=severity, owner_role=owner_role,
                                      workflow_id=workflow_id, limit=limit, offset=offset)
     items = [escalation_view(record, patient, sees_patients(user)) for record, patient in found.rows]
     if sees_patients(user):
@@ -77,7 +80,7 @@ def resolve(user: WorklistUser, escalation_id: EscalationId, svc: ServicesDep, n
 
 
 def _act(svc, user: User, now, escalation_id: str, event_type: str, extra: dict, key: str | None) -> EscalationActed:
-    found = listing.escalation(svc.engine, escalation_id)
+    found = visible_escalation(svc, user, escalation_id)
     if found is None:
         raise ApiError(404, "unknown escalation")
     record, _patient = found

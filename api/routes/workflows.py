@@ -7,6 +7,7 @@ from typing import Annotated, Generic, TypeVar
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel
 
+from api import policy
 from api.audit_trail import record_list_view
 from api.checks import clinic_local, storable
 from api.deps import CurrentUser, Now, ServicesDep
@@ -15,8 +16,10 @@ from api.identity import user_event
 from api.ids import WorkflowId
 from api.policy import sees_patients
 from api.schemas import EventApplied, EventIn, error_responses, links_to_workflow
+from api.scope import visible_workflow
 from api.views import EventView, WorkflowDetail, WorkflowSummary, event_view, workflow_detail, workflow_summary
 from models.queries import listing
+from models.tables import User
 from workflows.errors import Rejected
 from workflows.events import localize_times
 from workflows.stages import EVENT_RULES, Role, Stage, role_may_post
@@ -48,7 +51,8 @@ def page_of(items: list, total: int, limit: int, offset: int) -> dict:
 def list_workflows(user: CurrentUser, request: Request, svc: ServicesDep, now: Now, stage: Stage | None = None,
                    flag: FlagName = None, limit: Limit = 50, offset: Offset = 0) -> dict:
     """Workflows, most recently changed first; filter by stage and by active flag."""
-    found = listing.workflows_page(svc.engine, now=now, stage=stage, flag=flag, limit=limit, offset=offset)
+    found = listing.workflows_page(svc.engine, now=now, stage=stage, flag=flag, limit=limit, offset=offset,
+                                   clinics=policy.clinic_scope(user))
     items = [workflow_summary(workflow, patient, now, sees_patients(user)) for workflow, patient in found.rows]
     if sees_patients(user):
         record_list_view(request, svc, user, "api workflows", [(w.id, p.id) for w, p in found.rows], found.total,
@@ -59,7 +63,7 @@ def list_workflows(user: CurrentUser, request: Request, svc: ServicesDep, now: N
 @router.get("/{workflow_id}", response_model=WorkflowDetail, responses=READ_ERRORS, operation_id="getWorkflow")
 def get_workflow(user: CurrentUser, workflow_id: WorkflowId, svc: ServicesDep, now: Now) -> WorkflowDetail:
     """One workflow: stage, route, sessions, open escalations, pending timers, scores and flags."""
-    workflow, patient = _load(svc, workflow_id)
+    workflow, patient = _load(svc, user, workflow_id)
     return workflow_detail(workflow, patient, now, sees_patients(user))
 
 
@@ -67,7 +71,7 @@ def get_workflow(user: CurrentUser, workflow_id: WorkflowId, svc: ServicesDep, n
 def workflow_history(user: CurrentUser, workflow_id: WorkflowId, svc: ServicesDep, limit: Limit = 50,
                      offset: Offset = 0) -> dict:
     """The workflow's history in order, each event with its actor and times."""
-    workflow, _patient = _load(svc, workflow_id)
+    workflow, _patient = _load(svc, user, workflow_id)
     found = listing.events_page(svc.engine, workflow.id, limit=limit, offset=offset)
     return page_of([event_view(record, sees_patients(user)) for record in found.rows], found.total, limit, offset)
 
@@ -85,7 +89,7 @@ def post_event(user: CurrentUser, workflow_id: WorkflowId, body: EventIn, svc: S
         roles = ", ".join(sorted(EVENT_RULES[body.type].roles))
         raise Rejected(f"role {user.role} may not post {body.type} (allowed roles: {roles}, admin)", code="forbidden",
                        rule="role_may_post")
-    workflow, _patient = _load(svc, workflow_id)
+    workflow, _patient = _load(svc, user, workflow_id)
     storable(body.data, "data")
     storable(body.idempotency_key, "idempotency_key")
     zone = svc.store.clinic_named(workflow.clinic_id).timezone  # naive times are the patient's clinic's
@@ -96,8 +100,8 @@ def post_event(user: CurrentUser, workflow_id: WorkflowId, body: EventIn, svc: S
                         duplicate=outcome.duplicate)
 
 
-def _load(svc, workflow_id: str):
-    found = listing.workflow_with_patient(svc.engine, workflow_id)
+def _load(svc, user: User, workflow_id: str):
+    found = visible_workflow(svc, user, workflow_id)  # another clinic's workflow is unknown here
     if found is None:
         raise ApiError(404, "unknown workflow", details={"rule": "workflow_exists"})
     return found

@@ -7,7 +7,7 @@ scale (hundreds of active patients); many thousands would want an appointments p
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import Engine, select
 from sqlmodel import Session
 
+from models.queries.listing import in_clinics
 from models.tables import PatientRow, WorkflowRow
 
 
@@ -30,11 +31,12 @@ class Booked:
     item: dict[str, Any]  # the state's session or appointment document
 
 
-def booked_between(engine: Engine, start: datetime, end: datetime) -> list[Booked]:
-    """Every session and appointment starting in [start, end), in time order."""
+def booked_between(engine: Engine, start: datetime, end: datetime,
+                   clinics: Collection[str] | None = None) -> list[Booked]:
+    """Every session and appointment starting in [start, end), in time order (at these clinics; None: all)."""
     query = (select(WorkflowRow.id, WorkflowRow.stage, WorkflowRow.state["sessions"], WorkflowRow.state["appointments"],
                     PatientRow.name)
-             .join(PatientRow, PatientRow.id == WorkflowRow.patient_id))
+             .join(PatientRow, PatientRow.id == WorkflowRow.patient_id).where(*in_clinics(WorkflowRow, clinics)))
     found: list[Booked] = []
     with Session(engine) as db:
         for workflow_id, stage, sessions, appointments, name in db.execute(query):
@@ -47,11 +49,12 @@ def booked_between(engine: Engine, start: datetime, end: datetime) -> list[Booke
     return sorted(found, key=lambda booked: (booked.start, booked.patient_name, booked.item["id"]))
 
 
-def workflows_in(engine: Engine, stages: Iterable[str]) -> list[tuple[str, str, str]]:
+def workflows_in(engine: Engine, stages: Iterable[str],
+                 clinics: Collection[str] | None = None) -> list[tuple[str, str, str]]:
     """(workflow id, patient name, stage) of every workflow in these stages, by patient name."""
     query = (select(WorkflowRow.id, PatientRow.name, WorkflowRow.stage)
              .join(PatientRow, PatientRow.id == WorkflowRow.patient_id)
-             .where(WorkflowRow.stage.in_([str(stage) for stage in stages]))
+             .where(WorkflowRow.stage.in_([str(stage) for stage in stages]), *in_clinics(WorkflowRow, clinics))
              .order_by(PatientRow.name, WorkflowRow.id))
     with Session(engine) as db:
         return [tuple(row) for row in db.execute(query)]

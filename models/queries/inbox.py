@@ -3,13 +3,13 @@ against a number. Each query takes an `Engine` and returns plain rows, detached 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import Engine, case, func, select
 from sqlmodel import Session
 
-from models.queries.listing import Page
+from models.queries.listing import Page, in_clinics
 from models.tables import InboundText, PatientRow, PhoneNumber, WorkflowRow
 from workflows.stages import FINAL
 
@@ -24,9 +24,12 @@ class InboxRow:
     workflow: WorkflowRow | None
 
 
-def inbox_page(engine: Engine, *, status: str | None = None, limit: int = 25, offset: int = 0) -> Page:
-    """Inbound texts, newest first (`status` narrows them, e.g. to `unassigned`), each with the patient it went to."""
+def inbox_page(engine: Engine, *, status: str | None = None, limit: int = 25, offset: int = 0,
+               clinics: Collection[str] | None = None) -> Page:
+    """Inbound texts, newest first (`status` narrows them, e.g. to `unassigned`), each with the patient it went to;
+    `clinics`: only texts to these clinics (None: every clinic's)."""
     conditions = [InboundText.status == status] if status else []
+    conditions += in_clinics(InboundText, clinics)
     with Session(engine) as db:
         total = db.execute(select(func.count()).select_from(InboundText).where(*conditions)).scalar_one()
         rows = db.execute(
@@ -39,11 +42,12 @@ def inbox_page(engine: Engine, *, status: str | None = None, limit: int = 25, of
     return Page([InboxRow(text, patient, workflow) for text, workflow, patient in rows], total)
 
 
-def count_waiting(engine: Engine) -> int:
+def count_waiting(engine: Engine, clinics: Collection[str] | None = None) -> int:
     """Texts staff must assign."""
     with Session(engine) as db:
         return db.execute(select(func.count()).select_from(InboundText)
-                          .where(InboundText.status == WAITING_FOR_STAFF)).scalar_one()
+                          .where(InboundText.status == WAITING_FOR_STAFF, *in_clinics(InboundText, clinics))
+                          ).scalar_one()
 
 
 def inbound_text(engine: Engine, inbox_id: str) -> InboundText | None:
@@ -64,20 +68,23 @@ def texts_by_id(engine: Engine, inbox_ids: Sequence[str]) -> dict[str, InboundTe
     return {row.id: row for row in rows}
 
 
-def patients_on_number(engine: Engine, phone: str) -> list[tuple[WorkflowRow, PatientRow]]:
+def patients_on_number(engine: Engine, phone: str,
+                       clinics: Collection[str] | None = None) -> list[tuple[WorkflowRow, PatientRow]]:
     """Every (workflow, patient) on this number: patients in care first, then most recently changed first."""
     finished = case((WorkflowRow.stage.in_(_FINAL), 1), else_=0)
     with Session(engine) as db:
         rows = db.execute(select(WorkflowRow, PatientRow).join(PatientRow, PatientRow.id == WorkflowRow.patient_id)
-                          .where(PatientRow.phone == phone)
+                          .where(PatientRow.phone == phone, *in_clinics(WorkflowRow, clinics))
                           .order_by(finished, WorkflowRow.updated_at.desc(), WorkflowRow.id)).all()
         db.expunge_all()
     return [tuple(row) for row in rows]
 
 
-def others_on_number(engine: Engine, phone: str, patient_id: str) -> list[tuple[WorkflowRow, PatientRow]]:
+def others_on_number(engine: Engine, phone: str, patient_id: str,
+                     clinics: Collection[str] | None = None) -> list[tuple[WorkflowRow, PatientRow]]:
     """The other patients (with their workflows) whose number this is too."""
-    return [(workflow, patient) for workflow, patient in patients_on_number(engine, phone) if patient.id != patient_id]
+    return [(workflow, patient) for workflow, patient in patients_on_number(engine, phone, clinics)
+            if patient.id != patient_id]
 
 
 def number_record(engine: Engine, phone: str) -> PhoneNumber | None:

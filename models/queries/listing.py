@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -17,6 +17,11 @@ SEVERITY_ORDER = case({"emergency": 0, "urgent": 1, "routine": 2}, value=Escalat
 UNRESOLVED = ("open", "acknowledged")
 
 
+def in_clinics(table: Any, clinics: Collection[str] | None) -> list[Any]:
+    """The condition keeping rows of these clinics (none: every clinic); an empty scope keeps nothing."""
+    return [] if clinics is None else [table.clinic_id.in_(sorted(clinics))]
+
+
 @dataclass(frozen=True)
 class Page:
     rows: list[Any]
@@ -24,9 +29,11 @@ class Page:
 
 
 def workflows_page(engine: Engine, *, now: datetime, stage: str | None = None, flag: str | None = None,
-                   limit: int = 50, offset: int = 0) -> Page:
-    """(WorkflowRow, PatientRow) pairs, most recently changed first; `flag` keeps workflows where it is active at `now`."""
+                   limit: int = 50, offset: int = 0, clinics: Collection[str] | None = None) -> Page:
+    """(WorkflowRow, PatientRow) pairs, most recently changed first; `flag` keeps workflows where it is active at `now`.
+    `clinics`: only these clinics' workflows (None: every clinic's), as everywhere below."""
     conditions = [WorkflowRow.stage == stage] if stage else []
+    conditions += in_clinics(WorkflowRow, clinics)
     order = (WorkflowRow.updated_at.desc(), WorkflowRow.id)
     with Session(engine) as db:
         if flag is None:
@@ -79,9 +86,10 @@ def events_page(engine: Engine, workflow_id: str, *, limit: int = 50, offset: in
 
 def escalations_page(engine: Engine, *, statuses: Sequence[str] = UNRESOLVED, severity: str | None = None,
                      owner_role: str | None = None, workflow_id: str | None = None, limit: int = 50,
-                     offset: int = 0) -> Page:
+                     offset: int = 0, clinics: Collection[str] | None = None) -> Page:
     """(EscalationRecord, PatientRow) pairs, most severe and oldest first."""
     conditions = _escalation_filters(statuses, severity, owner_role, workflow_id=workflow_id)
+    conditions += in_clinics(EscalationRecord, clinics)
     return _escalation_rows(engine, conditions, (SEVERITY_ORDER, EscalationRecord.raised_at, EscalationRecord.id),
                             limit, offset)
 
@@ -127,12 +135,13 @@ def escalation(engine: Engine, escalation_id: str) -> tuple[EscalationRecord, Pa
 
 def patients_page(engine: Engine, *, now: datetime, search: str | None = None, stage: str | None = None,
                   state_flag: str | None = None, opted_out: bool | None = None, sms_consent: bool | None = None,
-                  open_escalation: bool = False, limit: int = 25, offset: int = 0) -> Page:
+                  open_escalation: bool = False, limit: int = 25, offset: int = 0,
+                  clinics: Collection[str] | None = None) -> Page:
     """(WorkflowRow, PatientRow) pairs, most recently changed first, found by name, phone or id and narrowed by filters.
 
     `search` matches part of the name (any case), digits of the phone, or the start of the workflow or patient id.
     """
-    conditions: list[Any] = []
+    conditions: list[Any] = in_clinics(WorkflowRow, clinics)
     if stage:
         conditions.append(WorkflowRow.stage == stage)
     if opted_out is not None:
@@ -195,9 +204,10 @@ def open_escalations_by_workflow(engine: Engine, workflow_ids: Sequence[str]) ->
 
 def worklist_page(engine: Engine, *, now: datetime, statuses: Sequence[str] = UNRESOLVED, severity: str | None = None,
                   owner_role: str | None = None, acknowledged_by: str | None = None, limit: int = 100,
-                  offset: int = 0) -> Page:
+                  offset: int = 0, clinics: Collection[str] | None = None) -> Page:
     """(EscalationRecord, PatientRow) pairs: past their acknowledgement deadline first, then most severe, then oldest."""
     conditions = _escalation_filters(statuses, severity, owner_role, acknowledged_by=acknowledged_by)
+    conditions += in_clinics(EscalationRecord, clinics)
     overdue_first = case(((EscalationRecord.status == "open") & (EscalationRecord.ack_deadline < now), 0), else_=1)
     return _escalation_rows(engine, conditions,
                             (overdue_first, SEVERITY_ORDER, EscalationRecord.raised_at, EscalationRecord.id), limit, offset)

@@ -40,9 +40,13 @@ def upgrade() -> None:
             batch_op.add_column(sa.Column("clinic_id", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False,
                                           server_default="main"))
             batch_op.create_index(f"ix_{table}_clinic_id", ["clinic_id"], unique=False)
+    with op.batch_alter_table("users", schema=None) as batch_op:  # None: every clinic, as every account so far
+        batch_op.add_column(sa.Column("clinics", JSONDocument, nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("users", schema=None) as batch_op:
+        batch_op.drop_column("clinics")
     for table in TABLES:
         with op.batch_alter_table(table, schema=None) as batch_op:
             batch_op.drop_index(f"ix_{table}_clinic_id")
