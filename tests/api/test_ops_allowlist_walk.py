@@ -56,10 +56,10 @@ class Planted:
         return [name for name, value in self.markers.items() if value.lower() in text.lower()]
 
 
-def text_from(api: ApiServer, phone: str, body: str) -> str:
-    """A signed inbound text (the test server applies it at once); returns its inbox id."""
+def text_from(api: ApiServer, phone: str, body: str, to: str = "+15555550100") -> str:
+    """A signed inbound text to the clinic number `to` (the test server applies it at once); returns its inbox id."""
     sid = f"SM{uuid.uuid4().hex}"
-    params = {"From": phone, "To": "+15555550100", "Body": body, "MessageSid": sid}
+    params = {"From": phone, "To": to, "Body": body, "MessageSid": sid}
     with api.client() as twilio:
         response = twilio.post(SMS_PATH, data=params, headers={"X-Twilio-Signature": api.sign(SMS_PATH, params)})
     assert response.status_code == 200, response.text
@@ -67,8 +67,9 @@ def text_from(api: ApiServer, phone: str, body: str) -> str:
     return row.id
 
 
-def refer(api: ApiServer, planted: Planted, who: str, phone: str | None = None) -> str:
-    body = {"patient": {"name": f"{planted.mark(f'{who} name')} Patient", "phone": phone or planted.phone(f"{who} phone"),
+def refer(api: ApiServer, planted: Planted, who: str, phone: str | None = None, clinic: str | None = None) -> str:
+    body = {**({"clinic": clinic} if clinic else {}),
+            "patient": {"name": f"{planted.mark(f'{who} name')} Patient", "phone": phone or planted.phone(f"{who} phone"),
                         "timezone": "America/New_York", "sms_consent": True,
                         "date_of_birth": DATE_OF_BIRTH.isoformat()},
             "referrer": f"Dr. {planted.mark(f'{who} referrer')}", "reason": planted.mark(f"{who} referral reason"),
@@ -99,14 +100,14 @@ def resolve(api: ApiServer, escalation_id: str, note: str) -> None:
     assert response.status_code == 200, response.text
 
 
-def plant(api: ApiServer) -> Planted:
-    """Patients and texts with a marker in every free-text field."""
+def plant(api: ApiServer, clinic: str | None = None, to: str = "+15555550100") -> Planted:
+    """Patients and texts with a marker in every free-text field (at `clinic`, texting its number `to`)."""
     planted = Planted()
     planted.markers["date of birth"] = DATE_OF_BIRTH.isoformat()
     planted.markers["date of birth (US)"] = DATE_OF_BIRTH.strftime("%m/%d/%Y")
 
     # In treatment: evaluation, sessions (one cancelled), a score raising an escalation, a hold, texts both ways.
-    main = refer(api, planted, "main")
+    main = refer(api, planted, "main", clinic=clinic)
     main_phone = next(f"+1{value}" for name, value in planted.markers.items() if name == "main phone")
     [contact] = escalations_of(api, main)
     resolve(api, contact["id"], f"Spoke to {planted.markers['main name']} at {main_phone}, disclosed "
@@ -122,12 +123,12 @@ def plant(api: ApiServer) -> Planted:
          "clinician")
     post(api, main, "safety.cleared", {"reason": planted.mark("cleared reason")}, "clinician")
     post(api, main, "message.sent_by_staff", {"body": f"Hello, {planted.mark('staff reply')}"})
-    planted.texts.append(text_from(api, main_phone, f"Sure {planted.mark('patient text')}"))
+    planted.texts.append(text_from(api, main_phone, f"Sure {planted.mark('patient text')}", to))
 
     # Withdrawn, and declined with a contraindication.
-    withdrawn = refer(api, planted, "withdrawn")
+    withdrawn = refer(api, planted, "withdrawn", clinic=clinic)
     post(api, withdrawn, "patient.withdrew", {"reason": planted.mark("withdrawal reason")})
-    declined = refer(api, planted, "declined")
+    declined = refer(api, planted, "declined", clinic=clinic)
     post(api, declined, "evaluation.scheduled", {"start": local_time(1)})
     post(api, declined, "evaluation.completed", {"eligible": False,
                                                  "contraindications": [planted.mark("contraindication")],
@@ -135,13 +136,14 @@ def plant(api: ApiServer) -> Planted:
 
     # Two patients on one number: their text waits in the staff inbox.
     shared = planted.phone("shared phone")
-    refer(api, planted, "sharing one", shared)
-    refer(api, planted, "sharing two", shared)
-    planted.texts.append(text_from(api, shared, f"Which of us {planted.mark('shared number text')}"))
+    refer(api, planted, "sharing one", shared, clinic)
+    refer(api, planted, "sharing two", shared, clinic)
+    planted.texts.append(text_from(api, shared, f"Which of us {planted.mark('shared number text')}", to))
 
     # Unknown numbers: an ordinary text, and crisis language raising an emergency with no patient (then resolved).
-    planted.texts.append(text_from(api, planted.phone("unknown phone"), planted.mark("unknown number text")))
-    crisis = text_from(api, planted.phone("unknown crisis phone"), f"I want to end my life {planted.mark('crisis text')}")
+    planted.texts.append(text_from(api, planted.phone("unknown phone"), planted.mark("unknown number text"), to))
+    crisis = text_from(api, planted.phone("unknown crisis phone"), f"I want to end my life {planted.mark('crisis text')}",
+                       to)
     planted.texts.append(crisis)
     [emergency] = [e for e in escalations_of(api) if e["inbox_id"] == crisis]
     resolve(api, emergency["id"], f"Called back, {planted.mark('unknown number note')}")
