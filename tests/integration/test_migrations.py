@@ -18,7 +18,8 @@ import models.tables  # noqa: F401 - registers the tables on SQLModel.metadata
 REPO = Path(__file__).resolve().parents[2]
 ALEMBIC = Path(sys.executable).with_name("alembic")
 TABLES = {"patients", "workflows", "events", "sessions", "assessments", "timers", "outbox", "escalations", "users", "inbox",
-          "phone_numbers", "message_receipts", "api_tokens", "staff_sessions", "audit_log"}
+          "phone_numbers", "message_receipts", "api_tokens", "staff_sessions", "audit_log", "calendar_items",
+          "workflow_flags"}
 
 
 @pytest.fixture(params=[pytest.param("postgres", marks=pytest.mark.postgres), "sqlite"])
