@@ -44,16 +44,6 @@ def booked_between(engine: Engine, start: datetime, end: datetime) -> list[Booke
     return sorted(found, key=lambda booked: (booked.start, booked.patient_name, booked.item["id"]))
 
 
-def workflows_in(engine: Engine, stages: Iterable[str]) -> list[tuple[str, str, str]]:
-    """(workflow id, patient name, stage) of every workflow in these stages, by patient name."""
-    query = (select(WorkflowRow.id, PatientRow.name, WorkflowRow.stage)
-             .join(PatientRow, PatientRow.id == WorkflowRow.patient_id)
-             .where(WorkflowRow.stage.in_([str(stage) for stage in stages]))
-             .order_by(PatientRow.name, WorkflowRow.id))
-    with Session(engine) as db:
-        return [tuple(row) for row in db.execute(query)]
-
-
 def bookable_matching(engine: Engine, stages: Iterable[str], search: str, limit: int) -> list[tuple[str, str, str]]:
     """(workflow id, patient name, stage) of at most `limit` workflows in these stages whose patient's name contains
     `search` (any case) or whose workflow or patient id starts with it, by patient name."""
