@@ -4,7 +4,7 @@ search, the elevated-risk filter), the worklist, the calendar day and the patien
 Ours: `carepath api --workers 2` on a migrated throwaway PostgreSQL database holding 100,000 patients (10,000 with
 `--quick`). A few hundred template workflows are made through the store, as coordinators and clinicians would: referred,
 evaluation booked, treatment planned with sessions booked and confirmed, one moved and one cancelled, and one in ten
-with a PHQ-9 item-9 answer (an elevated-risk flag and an open urgent worklist item). Each template's rows (patient,
+with a PHQ-9 item-9 answer (an elevated-risk flag and open worklist items). Each template's rows (patient,
 workflow state, history, calendar items, flags, escalations) are then cloned by COPY with new ids, names and phones,
 so every row is shaped as the store writes it. Templates are spread over 30 days around today, so the calendar table
 has a realistic density; the measured day is outside those, with one clinic's day of bookings (`DAY_BOOKINGS`, made
@@ -47,7 +47,10 @@ LAST = ("Okafor", "Nguyen", "Garcia", "Ivanova", "Mensah", "Haddad", "Lindqvist"
         "Kowalski", "Silva", "Chen", "Papadakis", "Adeyemi", "Sharma", "Byrne", "Romero", "Khalil", "Levi", "Das",
         "Horvath", "Zhou", "Castillo", "Demir", "Novak", "Brennan", "Ferreira", "Yamamoto", "Osei")
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
-KINDS = ("referred", "evaluation", "planned", "at_risk", "moved")
+# The templates' mix, in twentieths: one at elevated risk (a flag and an urgent worklist item), one referred and not
+# yet contacted (an open contact item); the other referrals were contacted (item resolved). About 10,000 open items
+# and 5,000 elevated-risk flags at full size.
+KINDS = ("at_risk", "referred", *["contacted"] * 5, *["evaluation"] * 4, *["planned"] * 6, *["moved"] * 3)
 
 
 # --- templates through the store -----------------------------------------------------------------------------------
@@ -64,6 +67,13 @@ def template(svc, kind: str, number: int, base: datetime) -> str:
                     "timezone": "America/New_York"}, "referrer": "Dr Referrer", "prior_treatments": 3}, actor=COORDINATOR)
     workflow_id = svc.store.start(referral, base).workflow_id
     if kind == "referred":
+        return workflow_id
+    if kind == "contacted":
+        from models.queries.listing import escalations_page
+
+        [(contact, _patient)] = escalations_page(svc.engine, workflow_id=workflow_id).rows
+        apply(workflow_id, "escalation.resolved", {"escalation": contact.id, "note": "called, booking next week"},
+              hours=2)
         return workflow_id
     apply(workflow_id, "evaluation.scheduled", {"start": base + timedelta(days=1, hours=1)})
     if kind == "evaluation":
@@ -86,7 +96,7 @@ def template(svc, kind: str, number: int, base: datetime) -> str:
 
 def templates(svc, now: datetime, quick: bool) -> list[tuple[str, str]]:
     """(kind, workflow id) of every template: each kind on each offset day around today."""
-    days = range(-OFFSET_DAYS // 2, OFFSET_DAYS // 2, 1 if not quick else 5)
+    days = range(-OFFSET_DAYS // 2, OFFSET_DAYS // 2, 2 if not quick else 10)
     made, number = [], 0
     for offset in days:
         for kind in KINDS:
@@ -300,8 +310,10 @@ def console_pages(ctx: BenchContext) -> Figure:
             rows = template_rows(conn, [workflow_id for _kind, workflow_id in made])
             generate(conn, [(kind, by_workflow(rows, workflow_id)) for kind, workflow_id in made],
                      patients - len(made) - len(day_ids))
-            conn.execute("ANALYZE")
-            conn.commit()
+        with connect(database_url, autocommit=True) as conn:
+            # As autovacuum would leave a database in use: statistics, and the visibility map for index-only scans.
+            conn.execute("VACUUM ANALYZE")
+        with connect(database_url) as conn:
             counts = row_counts(conn)
             busy = busiest_day(conn, zone)
             sample = [row[0] for row in conn.execute(
