@@ -78,9 +78,8 @@ def template(svc, kind: str, number: int, base: datetime) -> str:
     apply(workflow_id, "evaluation.scheduled", {"start": base + timedelta(days=1, hours=1)})
     if kind == "evaluation":
         return workflow_id
-    apply(workflow_id, "evaluation.completed", {"eligible": True, "route": "esketamine", "weight_kg": 80, "clinician": "Dr Bench"},
-          CLINICIAN,
-          hours=26)
+    apply(workflow_id, "evaluation.completed",
+          {"eligible": True, "route": "esketamine", "weight_kg": 80, "clinician": "Dr Bench"}, CLINICIAN, hours=26)
     apply(workflow_id, "rems.enrolled", {"enrollment_id": f"REMS-{number}"}, hours=27)
     for n, day in ((1, 3), (2, 6)):
         apply(workflow_id, "session.scheduled", {"session": f"s{n}", "start": base + timedelta(days=day, hours=2)},
@@ -223,7 +222,7 @@ def staff_session(database_url: str) -> tuple[str, str]:
         engine.dispose()
 
 
-def requests_of(database_url: str, measured_day: str, patient_ids: list[str], search: str) -> dict[str, tuple]:
+def requests_of(measured_day: str, search: str) -> dict[str, tuple]:
     """What each page is asked: (method, path, form)."""
     return {
         "patient list": ("GET", "/console/patients", None),
@@ -323,7 +322,7 @@ def console_pages(ctx: BenchContext) -> Figure:
         api = procs.start("api", [tool("carepath"), "api", "--port", str(port), "--workers", str(API_WORKERS)],
                           api_env(database_url, ctx.redis_url, base_url), UVICORN_READY)
         wait_until_answering(base_url, api)
-        asks = requests_of(database_url, measured_day, sample, "okafor")
+        asks = requests_of(measured_day, "okafor")
         timings, health, sizes = measure(base_url, cookie, csrf, asks, sample, rounds)
         busy_asks = {"busy day": ("GET", f"/console/calendar?view=day&date={busy[0]}", None)}
         busy_timings, _, busy_sizes = measure(base_url, cookie, csrf, busy_asks, sample, max(3, rounds // 6))
