@@ -56,3 +56,15 @@ def test_the_booking_picker_matches_part_of_a_name_any_case_and_stops_at_its_lim
     assert len(bookable_matching(engine, BOOKABLE_STAGES, "patient", 3)) == 3
     assert bookable_matching(engine, BOOKABLE_STAGES, ids[0][:8], 20)[0][0] == ids[0]
     assert bookable_matching(engine, BOOKABLE_STAGES, "50%_", 20) == []  # wildcards typed are matched as themselves
+
+
+def test_the_patient_search_finds_by_part_of_the_name_phone_digits_or_id_start(engine: Engine,
+                                                                             pathway: WorkflowStore) -> None:
+    first = pathway.start(referral(phone="+1 (555) 555-0177"), T0).workflow_id
+    pathway.start(referral(phone="+1 (555) 555-0188"), T0 + hours(1))
+    assert patients_page(engine, now=T0, search="ST PATI").total == 2  # part of the name, any case
+    assert [w.id for w, _ in patients_page(engine, now=T0, search="0177").rows] == [first]
+    assert [w.id for w, _ in patients_page(engine, now=T0, search=first[:8]).rows] == [first]
+    assert patients_page(engine, now=T0, search="%").total == 0  # a wildcard typed is a character
+    newest_first = [w.id for w, _ in patients_page(engine, now=T0, search="test patient").rows]
+    assert newest_first[-1] == first
