@@ -5,17 +5,19 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlmodel import Session
 
 from models.tables import (
     AssessmentRecord,
+    CalendarItemRecord,
     EscalationRecord,
     EventRecord,
     OutboxMessage,
     PatientRow,
     SessionRecord,
     TimerRecord,
+    WorkflowFlag,
 )
 from workflows.effects import (
     CancelTimer,
@@ -73,6 +75,8 @@ def write(db: Session, before: WorkflowState | None, decision: Decision, event: 
             case DropPendingMessages(reason=reason):
                 _drop_pending(db, workflow_id, reason)
     _project_sessions(db, before, decision.state)
+    _project_calendar(db, before, decision.state)
+    _project_flags(db, before, decision.state)
     _project_assessments(db, before, decision.state, event.id)
     _project_patient(db, before, decision.state)
 
@@ -149,6 +153,32 @@ def _project_sessions(db: Session, before: WorkflowState | None, after: Workflow
         row.dose_mg, row.dose_mg_per_kg = session.dose_mg, session.dose_mg_per_kg
         row.dosed_at, row.discharged_at = session.dosed_at, session.discharged_at
         db.add(row)
+
+
+def _project_calendar(db: Session, before: WorkflowState | None, after: WorkflowState) -> None:
+    """One calendar row per session and appointment, rewritten when the item changed (booked, moved, confirmed, …)."""
+    old = [*(before.sessions.values() if before else ()), *(before.appointments.values() if before else ())]
+    for item in [*after.sessions.values(), *after.appointments.values()]:
+        if item in old:
+            continue
+        kind = getattr(item, "kind", "session")
+        row = db.execute(select(CalendarItemRecord).where(CalendarItemRecord.workflow_id == after.workflow_id,
+                                                          CalendarItemRecord.kind == kind,
+                                                          CalendarItemRecord.item_id == item.id)).scalars().first()
+        row = row or CalendarItemRecord(workflow_id=after.workflow_id, kind=kind, item_id=item.id)
+        # The same document the state holds (JSON-shaped), so the calendar words it exactly as it did from the state.
+        row.start, row.status, row.item = item.start, str(item.status), item.model_dump(mode="json")
+        db.add(row)
+
+
+def _project_flags(db: Session, before: WorkflowState | None, after: WorkflowState) -> None:
+    """The state's flags as rows (flag, until): replaced whole when they changed, which is rare."""
+    if before is not None and before.flags == after.flags:
+        return
+    db.execute(delete(WorkflowFlag).where(WorkflowFlag.workflow_id == after.workflow_id),
+               execution_options={"synchronize_session": False})
+    for flag, until in after.flags.items():
+        db.add(WorkflowFlag(workflow_id=after.workflow_id, flag=flag, until=until))
 
 
 def _project_assessments(db: Session, before: WorkflowState | None, after: WorkflowState, event_id: int) -> None:

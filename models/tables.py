@@ -39,6 +39,10 @@ class PatientRow(SQLModel, table=True):
     """Who the patient is. The only table with a name; logs and tasks carry the id alone."""
 
     __tablename__ = "patients"
+    # The list's name search is "contains, any case" (ILIKE '%…%'): only a trigram index serves that on PostgreSQL.
+    # Migration 0010 creates it where pg_trgm can be installed; SQLite ignores the PostgreSQL options (a plain index).
+    __table_args__ = (Index("ix_patients_name_trgm", "name", postgresql_using="gin",
+                            postgresql_ops={"name": "gin_trgm_ops"}),)
     id: str = Field(primary_key=True, max_length=36)
     clinic_id: str = clinic_column()
     name: str = Field(max_length=200)
@@ -54,6 +58,8 @@ class WorkflowRow(SQLModel, table=True):
     """One course of care: its stage, its state document and the version that guards concurrent writers."""
 
     __tablename__ = "workflows"
+    # The patient list's order (most recently changed first): read backwards along this index, a page costs its rows.
+    __table_args__ = (Index("ix_workflows_updated_at_id", "updated_at", "id"),)
     id: str = Field(primary_key=True, max_length=36)
     clinic_id: str = clinic_column()
     patient_id: str = Field(foreign_key="patients.id", index=True, max_length=36)
@@ -105,6 +111,33 @@ class SessionRecord(SQLModel, table=True):
     dose_mg_per_kg: float | None = None
     dosed_at: datetime | None = utc_column()
     discharged_at: datetime | None = utc_column()
+
+
+class CalendarItemRecord(SQLModel, table=True):
+    """What the calendar draws: one row per session or appointment of a workflow, kept by `models/projections.py` on
+    every apply from the state (`item` is the state's own document of it). The calendar reads one span of `start` here
+    instead of decoding every workflow's state."""
+
+    __tablename__ = "calendar_items"
+    __table_args__ = (UniqueConstraint("workflow_id", "kind", "item_id", name="uq_calendar_items_workflow_item"),)
+    id: int | None = Field(default=None, primary_key=True)
+    workflow_id: str = Field(foreign_key="workflows.id", index=True, max_length=36)
+    kind: str = Field(max_length=16)  # session, evaluation, therapy
+    item_id: str = Field(max_length=64)
+    start: datetime = utc_column(nullable=False, index=True)
+    status: str = Field(max_length=16)
+    item: dict = Field(sa_column=Column(JSONDocument, nullable=False))
+
+
+class WorkflowFlag(SQLModel, table=True):
+    """A flag the engine set in a workflow's state (elevated risk, …) and until when (None: until cleared), kept by
+    `models/projections.py` on every apply, so the patient list filters by flag in SQL."""
+
+    __tablename__ = "workflow_flags"
+    __table_args__ = (Index("ix_workflow_flags_flag_until", "flag", "until"),)
+    workflow_id: str = Field(foreign_key="workflows.id", primary_key=True, max_length=36)
+    flag: str = Field(primary_key=True, max_length=64)
+    until: datetime | None = utc_column()
 
 
 class AssessmentRecord(SQLModel, table=True):

@@ -9,7 +9,7 @@ from datetime import datetime
 
 from sqlalchemy import Engine
 
-from models.queries.agenda import Booked, booked_between, workflows_in
+from models.queries.agenda import Booked, bookable_matching, booked_between
 from workflows.stages import EVENT_RULES, Stage
 
 SESSION_STATUS = {"scheduled": "unconfirmed", "confirmed": "confirmed", "arrived": "arrived", "dosed": "dosed",
@@ -20,6 +20,8 @@ STILL_COMING = frozenset({"scheduled", "confirmed", "arrived"})
 BOOKING_EVENTS = ("session.scheduled", "evaluation.scheduled", "therapy.scheduled")
 # A workflow in one of these stages can have something booked from the calendar.
 BOOKABLE_STAGES = frozenset().union(*(EVENT_RULES[name].allowed_in for name in BOOKING_EVENTS))
+# The booking form's patient picker offers at most this many matches: a network has 100,000 patients, not a list.
+PICKER_LIMIT = 20
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,6 @@ def dose(raw: dict) -> str:
     return f"{route}, {amount} {unit}" if amount else route
 
 
-def bookable_patients(engine: Engine, clinics: Collection[str] | None = None) -> list[tuple[str, str, str]]:
-    """(workflow id, patient name, stage) of every workflow something can be booked for, by name."""
-    return workflows_in(engine, BOOKABLE_STAGES, clinics)
+def bookable_found(engine: Engine, search: str, clinics: Collection[str] | None = None) -> list[tuple[str, str, str]]:
+    """(workflow id, patient name, stage) of up to PICKER_LIMIT bookable workflows matching a name or id search."""
+    return bookable_matching(engine, BOOKABLE_STAGES, search, PICKER_LIMIT, clinics) if search.strip() else []

@@ -37,6 +37,7 @@ from workflows.state import WorkflowState
 
 log = logging.getLogger("carepath.console")
 router = page_router()
+SEARCH_MAX = 100  # characters of a patient search, as on the patient list
 NOTICES = {"scheduled": "Booked.", "rescheduled": "Moved to the new time.", "cancelled": "Session cancelled."}
 
 
@@ -46,6 +47,15 @@ def calendar(user: Staff, request: Request, svc: ServicesDep, view: str = "day",
     """A day (or the week around it) of everything booked, with the forms to book, move and cancel."""
     span, problem = _span(svc, request, view, date)
     return _page(request, svc, user, span, notice=NOTICES.get(msg), error=problem, status=422 if problem else 200)
+
+
+@router.post("/console/calendar/find")
+async def find_patient(user: Staff, request: Request, svc: ServicesDep) -> Response:
+    """The booking form's patient picker: what was typed (a name) travels in the body, never in the address."""
+    form = await _form(request)
+    span, _ = _span(svc, request, form.get("view", "day"), form.get("date", ""))
+    search = form.get("find", "").strip()[:SEARCH_MAX]
+    return _page(request, svc, user, span, search=search)
 
 
 @router.post("/console/calendar/book")
@@ -145,6 +155,16 @@ def _refused(request: Request, svc: Services, user: User, span: Span, problem: E
     return _page(request, svc, user, span, error=reason, rule=rule, failed=where, values=form, status=status)
 
 
+def _picked(svc: Services, user: User, search: str | None, chosen: str) -> list[tuple[str, str, str]]:
+    """The booking form's patients: those a search found, or the one a refused booking had chosen (kept selected)."""
+    clinics = policy.clinic_scope(user)
+    if search:
+        return agenda.bookable_found(svc.engine, search, clinics)
+    workflow_id = parse_id(chosen)
+    found = visible_workflow(svc, user, workflow_id) if workflow_id else None
+    return [(found[0].id, found[1].name, found[0].stage)] if found else []
+
+
 def _after(view: str, day: date, notice: str) -> RedirectResponse:
     """Back to the calendar on the day (or week) of the item just changed."""
     query = urlencode({"view": view, "date": day.isoformat(), "msg": notice})
@@ -153,7 +173,7 @@ def _after(view: str, day: date, notice: str) -> RedirectResponse:
 
 def _page(request: Request, svc: Services, user: User, span: Span, *, notice: str | None = None,
           error: str | None = None, rule: str | None = None, failed: str | None = None,
-          values: dict[str, str] | None = None, status: int = 200) -> Response:
+          values: dict[str, str] | None = None, status: int = 200, search: str | None = None) -> Response:
     now = web.now_of(request)
     start, end = span.bounds()
     items = agenda.items_between(svc.engine, start, end, policy.clinic_scope(user))
@@ -163,7 +183,8 @@ def _page(request: Request, svc: Services, user: User, span: Span, *, notice: st
         "user": user, "now": now, "notice": notice, "span": span, "by_day": by_day, "error": error, "rule": rule,
         "failed": failed, "values": values or {}, "key": str(uuid.uuid4()),
         "today": now.astimezone(span.zone).date(), "kinds": KINDS,
-        "patients": agenda.bookable_patients(svc.engine, policy.clinic_scope(user)),
+        "patients": _picked(svc, user, search, (values or {}).get("workflow", "") if failed == "book" else ""),
+        "search": search, "picker_limit": agenda.PICKER_LIMIT,
         "may_book": role_may_post(role, "session.scheduled"), "may_move": role_may_post(role, "session.rescheduled"),
         "may_cancel": role_may_post(role, "session.cancelled"),
         "default_start": default_start(span.day, now.astimezone(span.zone)).strftime("%Y-%m-%dT%H:%M"),

@@ -1,8 +1,8 @@
 """The calendar's reads: what is booked in a span of time, and who something can be booked for.
 
-Booked items live in the workflows' state documents (their `sessions` and `appointments`): one query reads those two
-sub-documents of every workflow and the span is filtered here, so SQLite and PostgreSQL answer alike. Fine at clinic
-scale (hundreds of active patients); many thousands would want an appointments projection indexed by start time.
+Booked items are read from `calendar_items`, the projection of the workflows' `sessions` and `appointments` kept on
+every apply: one indexed range of start times, never the state documents of every workflow. Patients to book for are
+found by a search (a few at a time), never listed whole.
 """
 
 from __future__ import annotations
@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, or_, select
 from sqlmodel import Session
 
-from models.queries.listing import in_clinics
-from models.tables import PatientRow, WorkflowRow
+from models.queries.listing import in_clinics, like_escaped
+from models.tables import CalendarItemRecord, PatientRow, WorkflowRow
 
 
 @dataclass(frozen=True)
@@ -34,27 +34,31 @@ class Booked:
 def booked_between(engine: Engine, start: datetime, end: datetime,
                    clinics: Collection[str] | None = None) -> list[Booked]:
     """Every session and appointment starting in [start, end), in time order (at these clinics; None: all)."""
-    query = (select(WorkflowRow.id, WorkflowRow.stage, WorkflowRow.state["sessions"], WorkflowRow.state["appointments"],
-                    PatientRow.name)
-             .join(PatientRow, PatientRow.id == WorkflowRow.patient_id).where(*in_clinics(WorkflowRow, clinics)))
-    found: list[Booked] = []
+    query = (select(CalendarItemRecord.workflow_id, WorkflowRow.stage, CalendarItemRecord.kind, CalendarItemRecord.start,
+                    CalendarItemRecord.item, PatientRow.name)
+             .join(WorkflowRow, WorkflowRow.id == CalendarItemRecord.workflow_id)
+             .join(PatientRow, PatientRow.id == WorkflowRow.patient_id)
+             .where(CalendarItemRecord.start >= start, CalendarItemRecord.start < end,
+                    *in_clinics(WorkflowRow, clinics)))
     with Session(engine) as db:
-        for workflow_id, stage, sessions, appointments, name in db.execute(query):
-            items = [("session", raw) for raw in (sessions or {}).values()]
-            items += [(raw.get("kind", "therapy"), raw) for raw in (appointments or {}).values()]
-            for kind, raw in items:
-                when = datetime.fromisoformat(raw["start"])
-                if start <= when < end:
-                    found.append(Booked(workflow_id, name, stage, kind, when, raw))
+        found = [Booked(workflow_id, name, stage, kind, when, item)
+                 for workflow_id, stage, kind, when, item, name in db.execute(query)]
     return sorted(found, key=lambda booked: (booked.start, booked.patient_name, booked.item["id"]))
 
 
-def workflows_in(engine: Engine, stages: Iterable[str],
-                 clinics: Collection[str] | None = None) -> list[tuple[str, str, str]]:
-    """(workflow id, patient name, stage) of every workflow in these stages, by patient name."""
+def bookable_matching(engine: Engine, stages: Iterable[str], search: str, limit: int,
+                      clinics: Collection[str] | None = None) -> list[tuple[str, str, str]]:
+    """(workflow id, patient name, stage) of at most `limit` workflows in these stages whose patient's name contains
+    `search` (any case) or whose workflow or patient id starts with it, by patient name."""
+    text = search.strip()
+    either = [PatientRow.name.ilike(f"%{like_escaped(text)}%", escape="\\")]
+    if len(text) >= 4 and all(ch in "0123456789abcdef-" for ch in text.lower()):
+        either += [WorkflowRow.id.startswith(text.lower(), autoescape=True),
+                   PatientRow.id.startswith(text.lower(), autoescape=True)]
     query = (select(WorkflowRow.id, PatientRow.name, WorkflowRow.stage)
              .join(PatientRow, PatientRow.id == WorkflowRow.patient_id)
-             .where(WorkflowRow.stage.in_([str(stage) for stage in stages]), *in_clinics(WorkflowRow, clinics))
-             .order_by(PatientRow.name, WorkflowRow.id))
+             .where(WorkflowRow.stage.in_([str(stage) for stage in stages]), or_(*either), *in_clinics(WorkflowRow, clinics))
+             .order_by(PatientRow.name, WorkflowRow.id).limit(limit))
     with Session(engine) as db:
         return [tuple(row) for row in db.execute(query)]
+

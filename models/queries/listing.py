@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import Engine, case, func, or_, select
 from sqlmodel import Session
 
-from models.tables import EscalationRecord, EventRecord, OutboxMessage, PatientRow, WorkflowRow
+from models.tables import EscalationRecord, EventRecord, OutboxMessage, PatientRow, WorkflowFlag, WorkflowRow
 
 # The worklist shows the most severe first, then the oldest.
 SEVERITY_ORDER = case({"emergency": 0, "urgent": 1, "routine": 2}, value=EscalationRecord.severity, else_=3)
@@ -28,32 +28,37 @@ class Page:
     total: int
 
 
+# Most recently changed first; read backwards along ix_workflows_updated_at_id (ties: the later id first).
+RECENT_FIRST = (WorkflowRow.updated_at.desc(), WorkflowRow.id.desc())
+
+
 def workflows_page(engine: Engine, *, now: datetime, stage: str | None = None, flag: str | None = None,
                    limit: int = 50, offset: int = 0, clinics: Collection[str] | None = None) -> Page:
     """(WorkflowRow, PatientRow) pairs, most recently changed first; `flag` keeps workflows where it is active at `now`.
     `clinics`: only these clinics' workflows (None: every clinic's), as everywhere below."""
     conditions = [WorkflowRow.stage == stage] if stage else []
     conditions += in_clinics(WorkflowRow, clinics)
-    order = (WorkflowRow.updated_at.desc(), WorkflowRow.id)
+    if flag is not None:
+        conditions.append(flag_active(flag, now))
     with Session(engine) as db:
-        if flag is None:
-            total = db.execute(select(func.count()).select_from(WorkflowRow).where(*conditions)).scalar_one()
-            ids = db.execute(select(WorkflowRow.id).where(*conditions).order_by(*order).limit(limit).offset(offset))
-            page_ids = list(ids.scalars())
-        else:
-            # Flags live in the state document with an expiry; only their small sub-document is read, and the
-            # expiry is checked here so SQLite and PostgreSQL answer alike.
-            flags = db.execute(select(WorkflowRow.id, WorkflowRow.state["flags"]).where(*conditions).order_by(*order))
-            matching = [workflow_id for workflow_id, found in flags if _active(found, flag, now)]
-            total, page_ids = len(matching), matching[offset:offset + limit]
-        return Page(_with_patients(db, page_ids), total)
+        total = db.execute(select(func.count()).select_from(WorkflowRow).where(*conditions)).scalar_one()
+        ids = db.execute(select(WorkflowRow.id).where(*conditions).order_by(*RECENT_FIRST).limit(limit).offset(offset))
+        return Page(_with_patients(db, list(ids.scalars())), total)
 
 
-def _active(flags: dict | None, flag: str, now: datetime) -> bool:
-    if not isinstance(flags, dict) or flag not in flags:
-        return False
-    until = flags[flag]
-    return until is None or datetime.fromisoformat(until) > now
+def flag_active(flag: str, now: datetime) -> Any:
+    """The workflow has `flag` set and not expired at `now` (the `workflow_flags` projection of its state)."""
+    return select(WorkflowFlag.workflow_id).where(WorkflowFlag.workflow_id == WorkflowRow.id,
+                                                  *_flag_conditions(flag, now)).exists()
+
+
+def _flag_conditions(flag: str, now: datetime) -> list:
+    return [WorkflowFlag.flag == flag, or_(WorkflowFlag.until.is_(None), WorkflowFlag.until > now)]
+
+
+def like_escaped(text: str) -> str:
+    """LIKE's wildcards typed in a search are matched as themselves."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def _with_patients(db: Session, ids: Sequence[str]) -> list[tuple[WorkflowRow, PatientRow]]:
@@ -112,10 +117,15 @@ def _escalation_rows(engine: Engine, conditions: list, order: tuple, limit: int,
     """A page of (EscalationRecord, PatientRow or None) pairs matching `conditions`, in `order`, with the total."""
     with Session(engine) as db:
         total = db.execute(select(func.count()).select_from(EscalationRecord).where(*conditions)).scalar_one()
+        # The page's ids first (a sort of narrow rows), then those rows with their patients: joining before the
+        # limit made PostgreSQL hash every patient for 10,000 open items to keep 200.
+        ids = list(db.execute(select(EscalationRecord.id).where(*conditions).order_by(*order).limit(limit)
+                              .offset(offset)).scalars())
         # Outer join: an emergency from an unknown number has no patient, and is on the worklist all the same.
         query = (select(EscalationRecord, PatientRow).outerjoin(PatientRow, PatientRow.id == EscalationRecord.patient_id)
-                 .where(*conditions).order_by(*order).limit(limit).offset(offset))
-        rows = [tuple(row) for row in db.execute(query).all()]
+                 .where(EscalationRecord.id.in_(ids)))
+        position = {escalation_id: index for index, escalation_id in enumerate(ids)}
+        rows = sorted((tuple(row) for row in db.execute(query).all()), key=lambda pair: position[pair[0].id])
         db.expunge_all()
         return Page(rows, total)
 
@@ -153,33 +163,56 @@ def patients_page(engine: Engine, *, now: datetime, search: str | None = None, s
                                                             EscalationRecord.status.in_(UNRESOLVED)).exists())
     if search:
         conditions.append(_matches(search))
-    order = (WorkflowRow.updated_at.desc(), WorkflowRow.id)
-    query = select(WorkflowRow.id, WorkflowRow.state["flags"]).join(PatientRow, PatientRow.id == WorkflowRow.patient_id)
+    on_patient = bool(search and _names_patient_columns(search)) or opted_out is not None or sms_consent is not None
+    if state_flag is not None:
+        conditions.append(flag_active(state_flag, now))
+    # Counting needs the patients table only when a condition is on its columns: 100,000 workflows count from one
+    # index, and a name search counts the workflows of the patients its subquery found.
+    joined = (PatientRow, PatientRow.id == WorkflowRow.patient_id)
     with Session(engine) as db:
-        if state_flag is None:
-            joined = (PatientRow, PatientRow.id == WorkflowRow.patient_id)
-            total = db.execute(select(func.count()).select_from(WorkflowRow).join(*joined)
-                               .where(*conditions)).scalar_one()
-            ids = db.execute(select(WorkflowRow.id).join(*joined).where(*conditions)
-                             .order_by(*order).limit(limit).offset(offset))
-            page_ids = list(ids.scalars())
-        else:
-            found = db.execute(query.where(*conditions).order_by(*order))
-            matching = [workflow_id for workflow_id, flags in found if _active(flags, state_flag, now)]
-            total, page_ids = len(matching), matching[offset:offset + limit]
-        return Page(_with_patients(db, page_ids), total)
+        total = db.execute(_count(conditions, joined if on_patient else None, state_flag, now)).scalar_one()
+        listed = select(WorkflowRow.id)
+        ids = db.execute((listed.join(*joined) if on_patient else listed).where(*conditions)
+                         .order_by(*RECENT_FIRST).limit(limit).offset(offset))
+        return Page(_with_patients(db, list(ids.scalars())), total)
+
+
+def _count(conditions: list, joined: tuple | None, state_flag: str | None, now: datetime) -> Any:
+    """How many workflows match, reading no more tables than the conditions need: the flag filter alone counts its
+    own rows (every flag row has its workflow), not 100,000 workflows each probed for a flag."""
+    if state_flag is not None and len(conditions) == 1 and joined is None:
+        return select(func.count()).select_from(WorkflowFlag).where(*_flag_conditions(state_flag, now))
+    counted = select(func.count()).select_from(WorkflowRow)
+    return (counted.join(*joined) if joined else counted).where(*conditions)
 
 
 def _matches(search: str) -> Any:
     text = search.strip()
-    either = [PatientRow.name.icontains(text, autoescape=True)]
-    digits = "".join(ch for ch in text if ch.isdigit())
-    if digits and len(digits) >= 3 and all(ch.isdigit() or ch in "+-() ." for ch in text):
-        either.append(PatientRow.phone.contains(digits, autoescape=True))
-    if len(text) >= 4 and all(ch in "0123456789abcdef-" for ch in text.lower()):
+    # The name: ILIKE on PostgreSQL, which the trigram index (ix_patients_name_trgm) answers; lower() LIKE on SQLite.
+    # As a subquery of its own (OFFSET 0 keeps PostgreSQL from flattening it): the matching patients are found by the
+    # index first, instead of walking every workflow newest first and testing each one's name.
+    named = (select(PatientRow.id).where(PatientRow.name.ilike(f"%{like_escaped(text)}%", escape="\\")).offset(0))
+    either = [WorkflowRow.patient_id.in_(named)]
+    if _is_phone(text):
+        either.append(PatientRow.phone.contains("".join(ch for ch in text if ch.isdigit()), autoescape=True))
+    if _is_id_start(text):
         either += [WorkflowRow.id.startswith(text.lower(), autoescape=True),
                    PatientRow.id.startswith(text.lower(), autoescape=True)]
     return or_(*either)
+
+
+def _is_phone(text: str) -> bool:
+    digits = [ch for ch in text if ch.isdigit()]
+    return len(digits) >= 3 and all(ch.isdigit() or ch in "+-() ." for ch in text)
+
+
+def _is_id_start(text: str) -> bool:
+    return len(text) >= 4 and all(ch in "0123456789abcdef-" for ch in text.lower())
+
+
+def _names_patient_columns(search: str) -> bool:
+    """Whether a search reads the patients' own columns (phone, id), beyond the name subquery."""
+    return _is_phone(search.strip()) or _is_id_start(search.strip())
 
 
 @dataclass(frozen=True)

@@ -46,6 +46,19 @@ def day_of(html: str, workflow_id: str, item_id: str) -> str | None:
     return None
 
 
+def find(client, day: date, search: str):
+    """The booking form's patient picker, searched by POST (a name is never in the address)."""
+    page = client.post("/console/calendar/find", data={"view": "day", "date": day.isoformat(), "find": search})
+    assert page.status_code == 200, page.text
+    return page
+
+
+def picker_options(html: str) -> list[str]:
+    """The workflow ids the booking form's patient list offers."""
+    select = re.search(r'<select id="book-workflow".*?</select>', html, re.S)
+    return re.findall(r'<option value="([\w-]+)"', select.group(0)) if select else []
+
+
 def book(client, day: date, **fields):
     key = form_key(calendar(client, day).text)
     return client.post("/console/calendar/book", data={"key": key, "view": "day", "date": day.isoformat(), **fields})
@@ -67,7 +80,8 @@ def test_a_session_booked_from_the_calendar_shows_on_its_day_with_its_status(api
     day = day_ahead(3)
     with api.browser() as client:
         staff = api.sign_in(client, "coordinator")
-        assert f'<option value="{workflow_id}"' in calendar(client, day).text  # treatment planned: bookable
+        assert f'<option value="{workflow_id}"' not in calendar(client, day).text  # nobody listed until searched
+        assert f'<option value="{workflow_id}"' in find(client, day, name.split()[-1]).text  # treatment planned
         booked = book(client, day, workflow=workflow_id, kind="session", start=f"{day}T10:30", dose="56", unit="mg")
         assert booked.status_code == 303
         assert booked.headers["location"] == f"/console/calendar?view=day&date={day}&msg=scheduled"
@@ -211,3 +225,23 @@ def test_the_booking_form_presets_a_start_the_engine_will_take(api: ApiServer) -
         page = calendar(client, today)
     [preset] = re.findall(r'id="book-start" name="start" required value="([^"]+)"', page.text)
     assert datetime.fromisoformat(preset).replace(tzinfo=CLINIC_ZONE) > datetime.now(CLINIC_ZONE)
+
+
+def test_the_booking_picker_finds_patients_by_name_or_id_and_offers_at_most_twenty(api: ApiServer) -> None:
+    from api.console.agenda import PICKER_LIMIT
+
+    # Every test patient is "Console Patient <hex>": more matches than the picker offers.
+    workflow_id, name = [patient(api, stage="referred") for _ in range(PICKER_LIMIT + 1)][0]
+    day = day_ahead(2)
+    with logged_in(api, "coordinator") as client:
+        page = find(client, day, name.split()[-1].upper())  # any case
+        assert picker_options(page.text) == [workflow_id] and name in page.text
+        assert unlabelled_controls(page.text) == []  # the search box and the booking form: every field labelled
+        assert picker_options(find(client, day, workflow_id[:8]).text) == [workflow_id]  # the start of the id
+        assert len(picker_options(find(client, day, "Console Patient").text)) == PICKER_LIMIT
+        nobody = find(client, day, "nobody-by-this-name")
+        assert picker_options(nobody.text) == [] and "matches that name or id" in nobody.text
+        # What was typed never reaches an address: the form posts it, and the page links carry codes only.
+        assert 'action="/console/calendar/find"' in page.text and name.split()[-1] not in str(page.url)
+        booked = book(client, day, workflow=workflow_id, kind="evaluation", start=f"{day}T09:15")
+        assert booked.status_code == 303 and name not in booked.headers["location"]

@@ -1,4 +1,4 @@
-"""`carepath bench` figures a, b, d, e and g still run: each at its smoke size, against the real PostgreSQL and Redis.
+"""`carepath bench` figures a, b, d, e, g and i still run: each at its smoke size, against the real PostgreSQL and Redis.
 
 The numbers at these sizes mean nothing; the tests check that every figure comes back measured, with a baseline and a
 ratio, so a refactor that breaks a figure is found here rather than in the next full run.
@@ -28,7 +28,7 @@ def redis_server_url() -> str:
     return REDIS_URL
 
 
-@pytest.mark.parametrize("key", ["a", "b", "d", "e", "g"])
+@pytest.mark.parametrize("key", ["a", "b", "d", "e", "g", "i"])
 def test_figure_runs_at_smoke_size(key: str, postgres_server_url: str, redis_server_url: str, tmp_path) -> None:
     import bench.figures  # noqa: F401  (registers the figures)
 

@@ -91,7 +91,9 @@ def test_book_from_the_calendar_then_dose_and_discharge_at_the_chair(chromium, s
     try:
         page.get_by_role("link", name="Calendar", exact=True).click()
         expect(page.get_by_role("heading", name=re.compile("^Calendar"))).to_be_visible()
-        page.get_by_label("Patient").select_option(label=f"{NAME} (treatment planned)")
+        page.get_by_label("Name or id").fill(NAME.split()[-1])  # the picker: found by name, posted, never listed whole
+        page.get_by_role("button", name="Find", exact=True).click()
+        page.get_by_label("Patient", exact=True).select_option(label=f"{NAME} (treatment planned)")
         page.get_by_label("What").select_option(label="dosing session")
         page.get_by_label("Starts").fill(clinic_time(20))
         page.get_by_label("Planned dose").fill("56")

@@ -18,7 +18,8 @@ import models.tables  # noqa: F401 - registers the tables on SQLModel.metadata
 REPO = Path(__file__).resolve().parents[2]
 ALEMBIC = Path(sys.executable).with_name("alembic")
 TABLES = {"patients", "workflows", "events", "sessions", "assessments", "timers", "outbox", "escalations", "users", "inbox",
-          "phone_numbers", "message_receipts", "api_tokens", "staff_sessions", "audit_log", "clinics"}
+          "phone_numbers", "message_receipts", "api_tokens", "staff_sessions", "audit_log", "calendar_items",
+          "workflow_flags", "clinics"}
 
 
 @pytest.fixture(params=[pytest.param("postgres", marks=pytest.mark.postgres), "sqlite"])
@@ -63,3 +64,52 @@ def test_upgrade_head_matches_the_models_and_downgrade_base_empties(migration_ur
 
     alembic(migration_url, "downgrade", "base")
     assert table_names(migration_url) == {"alembic_version"}
+
+
+def test_0010_back_fills_the_calendar_and_the_flags_of_an_existing_database(migration_url: str) -> None:
+    """A database with workflows from before 0010: upgrading gives the calendar and flag rows the projections would."""
+    from pathway_support import CLINIC, DAY, PHQ9_ITEM9, PROTOCOLS, T0, ev, hours, to_treatment_planned
+
+    from models.db import make_engine
+    from models.store import WorkflowStore
+
+    alembic(migration_url, "upgrade", "head")
+    engine = make_engine(migration_url)
+    try:
+        pathway = WorkflowStore(engine, PROTOCOLS, CLINIC)
+        workflow_id = to_treatment_planned(pathway)
+        for event, at in [(ev("session.scheduled", {"session": "s1", "start": T0 + 5 * DAY}), T0 + DAY + hours(1)),
+                          (ev("session.scheduled", {"session": "s2", "start": T0 + 7 * DAY}), T0 + DAY + hours(1)),
+                          (ev("session.rescheduled", {"session": "s2", "start": T0 + 8 * DAY}), T0 + DAY + hours(2)),
+                          (ev("session.cancelled", {"session": "s1"}), T0 + DAY + hours(3)),
+                          (ev("assessment.submitted", {"instrument": "phq9", "answers": PHQ9_ITEM9}), T0 + DAY + hours(4))]:
+            pathway.apply(workflow_id, event, at)
+        projected = projection_rows(engine)
+        assert {(kind, item, status) for kind, item, _start, status, _flag in projected["calendar_items"]} == {
+            ("evaluation", "evaluation", "completed"), ("session", "s1", "cancelled"), ("session", "s2", "scheduled")}
+        assert [flag for *_, flag in projected["workflow_flags"]] == ["elevated_risk"]
+    finally:
+        engine.dispose()
+
+    alembic(migration_url, "downgrade", "0009")  # the database as it was before 0010: no such rows anywhere
+    assert not {"calendar_items", "workflow_flags"} & table_names(migration_url)
+    alembic(migration_url, "upgrade", "head")
+    engine = make_engine(migration_url)
+    try:
+        assert projection_rows(engine) == projected
+    finally:
+        engine.dispose()
+
+
+def projection_rows(engine) -> dict[str, list[tuple]]:
+    from sqlmodel import Session, select
+
+    from models.tables import CalendarItemRecord, WorkflowFlag
+
+    with Session(engine) as db:
+        items = db.execute(select(CalendarItemRecord.kind, CalendarItemRecord.item_id, CalendarItemRecord.start,
+                                  CalendarItemRecord.status, CalendarItemRecord.item)
+                           .order_by(CalendarItemRecord.kind, CalendarItemRecord.item_id)).all()
+        flags = db.execute(select(WorkflowFlag.workflow_id, WorkflowFlag.until, WorkflowFlag.flag)
+                           .order_by(WorkflowFlag.flag)).all()
+    return {"calendar_items": [tuple(row) for row in items], "workflow_flags": [tuple(row) for row in flags]}

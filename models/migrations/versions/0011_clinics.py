@@ -5,7 +5,7 @@ server default) and workflow states without a clinic read as "main" too, so noth
 "main" itself is written at start from the settings (`config.clinics.ensure_clinics`), where its name and numbers are.
 
 Revision ID: 0011
-Revises: 0009
+Revises: 0010
 Create Date: 2026-12-07
 """
 
@@ -18,7 +18,7 @@ from alembic import op
 from models.types import JSONDocument, UTCDateTime
 
 revision = "0011"
-down_revision = "0009"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 
