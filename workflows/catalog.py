@@ -162,9 +162,10 @@ class Catalog(BaseModel):
         lowered = " ".join(text.lower().split())
         return any(term.lower() in lowered for term in self.crisis_terms)
 
-    def keyword(self, word: str) -> str | None:
-        """'stop', 'start' or 'help' when `word` (trimmed, upper case) is one of this language's own keywords."""
-        return self.keywords.kind_of(word)
+    def keyword(self, word: str) -> tuple[str, str] | None:
+        """('stop', 'start' or 'help', this language) when `word` (trimmed, upper case) is one of its own keywords."""
+        kind = self.keywords.kind_of(word)
+        return (kind, self.language) if kind else None
 
     def format_when(self, moment: datetime) -> str | None:
         """A local time in this language's words; None where the catalog keeps the English format."""

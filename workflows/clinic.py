@@ -68,11 +68,7 @@ class Clinic(BaseModel):
 
     def keyword(self, word: str) -> tuple[str, str] | None:
         """(kind, language) when `word` is a language's own STOP, START or HELP keyword (ALTO, AYUDA)."""
-        for language, catalog in self.catalogs.items():
-            kind = catalog.keyword(word)
-            if kind:
-                return kind, language
-        return None
+        return next(filter(None, (catalog.keyword(word) for catalog in self.catalogs.values())), None)
 
     def banned_in(self, text: str) -> list[str]:
         """Forbidden words of every language found in the text."""
