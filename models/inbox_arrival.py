@@ -18,9 +18,9 @@ from sqlalchemy import Boolean, bindparam, select, text
 from models.tables import InboundText
 from models.types import UTCDateTime
 from models.unit_of_work import UnitOfWork
-from workflows.inbound import Wording
 from workflows.errors import Rejected
 from workflows.events import Event, make_event
+from workflows.inbound import Wording
 
 PENDING, QUEUED, APPLIED, UNASSIGNED, IGNORED = "pending", "queued", "applied", "unassigned", "ignored"
 WAITING = (PENDING, QUEUED)  # not applied yet: a worker or the sweep will
