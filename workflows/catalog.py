@@ -12,10 +12,21 @@ import string
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, model_validator
+
+
+def _canonical_tag(value: object) -> object:
+    # Tags are case-insensitive (BCP 47): "ES-mx" is "es-MX", so one patient's language never reads as two.
+    if not isinstance(value, str):
+        return value
+    first, *rest = value.strip().split("-")
+    return "-".join([first.lower(), *(p.upper() if len(p) == 2 else p.title() if len(p) == 4 else p.lower()
+                                      for p in rest)])
+
 
 # An IETF language tag as a catalog file is named and a patient's language recorded: `en`, `es`, `es-MX`, `pt-BR`.
-LanguageTag = Annotated[str, StringConstraints(pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$", max_length=35)]
+LanguageTag = Annotated[str, BeforeValidator(_canonical_tag),
+                        StringConstraints(pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$", max_length=35)]
 # Drug names are refused in every language's SMS, whatever that catalog lists: brand names cross languages unchanged.
 DRUG_NAMES = ("ketamine", "esketamine", "spravato", "ketalar")
 
