@@ -119,6 +119,7 @@ class Catalog(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     language: LanguageTag = "en"  # set by the loader from the file's name
+    name: str | None = Field(default=None, max_length=40)  # the language in itself ("Español"), for the intake form
     crisis_line: str = Field(min_length=10, max_length=200)
     crisis_terms: tuple[str, ...] = Field(min_length=1)
     forbidden_words: tuple[str, ...] = Field(min_length=1)

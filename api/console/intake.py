@@ -1,5 +1,5 @@
 """Referral intake: a form generated from `referral.received`'s payload (patient details, phone, SMS consent, time zone,
-referrer, reason, prior treatments, urgency). Submitting starts the workflow and opens the patient's page."""
+language for texts, referrer, reason, prior treatments, urgency). Submitting starts the workflow and opens the patient's page."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from fastapi import Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from api.console.fields import FormError, FormField, Sources, describe, parse, refill
+from api.console.fields import Choice, FormError, FormField, Sources, describe, parse, refill
 from api.console.web import Staff, form_key, render
 from api.dashboard.access import page_router
 from api.deps import ServicesDep
@@ -31,7 +31,10 @@ ZONES = sorted(zone for zone in available_timezones() if "/" in zone and not zon
 
 
 def intake_fields(svc: Services) -> list[FormField]:
-    fields = describe(ReferralReceived, Sources(zone=svc.settings.clinic_timezone, ticked=frozenset({"sms_consent"})))
+    # The languages the clinic has a catalog for: the patient's texts are written in the one chosen.
+    languages = [Choice(tag, f"{catalog.name or tag} ({tag})") for tag, catalog in sorted(svc.store.clinic.catalogs.items())]
+    fields = describe(ReferralReceived, Sources(zone=svc.settings.clinic_timezone, ticked=frozenset({"sms_consent"}),
+                                                choices={"language": languages}))
     for item in fields:
         if item.name == "patient.timezone":
             item.attrs["list"] = "zones"  # suggestions as you type; any IANA zone is accepted
