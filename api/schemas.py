@@ -64,7 +64,7 @@ class ReferralIn(ReferralReceived):
 
     model_config = ConfigDict(extra="forbid", frozen=True, json_schema_extra={"examples": [{
         "patient": {"name": "Test Patient One", "phone": "+15555550101", "timezone": "America/New_York",
-                    "sms_consent": True},
+                    "sms_consent": True, "language": "es"},
         "referrer": "Dr. Alvarez", "reason": "treatment-resistant depression", "prior_treatments": 3,
         "urgency": "routine", "idempotency_key": "referral-2026-0001",
     }]})

@@ -50,6 +50,7 @@ class PatientView(BaseModel):
     date_of_birth: date | None = None
     sms_consent: bool
     opted_out: bool
+    language: str = "en"  # from the workflow's state: the language the patient's texts are written in
 
 
 class SessionView(BaseModel):
@@ -177,7 +178,8 @@ def workflow_detail(workflow: WorkflowRow, patient: PatientRow, now: datetime, s
         scores.setdefault(record.instrument, []).append(ScoreView(**allowed(record.model_dump(), score_fields)))
     return WorkflowDetail(
         **_summary_fields(workflow, patient, state, now, show_patient),
-        patient=PatientView.model_validate(patient, from_attributes=True) if show_patient else None,
+        patient=PatientView.model_validate(patient, from_attributes=True).model_copy(
+            update={"language": state.patient.language}) if show_patient else None,
         paused_from=state.paused_from, protocol_version=state.protocol_version, version=workflow.version,
         sessions=[SessionView(**allowed({**s.model_dump(), "session": s.id}, session_fields))
                   for s in sorted(state.sessions.values(), key=lambda s: s.start)],

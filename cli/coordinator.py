@@ -40,13 +40,15 @@ def referral_create(
     prior_treatments: int = typer.Option(..., "--prior-treatments", min=0),
     sms_consent: bool = typer.Option(False, "--sms-consent/--no-sms-consent"),
     timezone: str | None = typer.Option(None, "--timezone"),
+    language: str = typer.Option("en", "--language", help="IETF tag of the patient's texts: en, es."),
     urgency: str = typer.Option("routine", "--urgency"),
     as_name: str = typer.Option("coordinator", "--as", help="Your name, recorded as the actor."),
     role: str = typer.Option("coordinator", "--role"),
 ) -> None:
     """Start a workflow from a referral; prints the workflow id."""
     svc = services()
-    patient = {"name": name, "phone": phone, "sms_consent": sms_consent, **({"timezone": timezone} if timezone else {})}
+    patient = {"name": name, "phone": phone, "sms_consent": sms_consent, "language": language,
+               **({"timezone": timezone} if timezone else {})}
     data = {"patient": patient, "referrer": referrer, "prior_treatments": prior_treatments, "urgency": urgency}
     try:
         outcome = svc.store.start(make_event("referral.received", data, actor=_actor(role, as_name)),

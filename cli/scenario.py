@@ -137,6 +137,7 @@ class PatientSpec(BaseModel):
     timezone: TzName | None = None
     date_of_birth: date | None = None
     sms_consent: bool | None = None
+    language: str | None = None  # an IETF tag (`es`); the clinic must have a catalog for it (the engine checks)
 
 
 class TimelineLine(BaseModel):

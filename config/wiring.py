@@ -11,7 +11,7 @@ from functools import partial
 
 from config.clinic import build_clinic
 from config.clinics import load_network
-from config.messages import load_catalog
+from config.messages import load_catalog, load_catalogs
 from config.protocol import load_protocol, shipped_book
 from models.db import make_engine
 from models.ports import SmsGateway
@@ -49,9 +49,10 @@ def chosen_gateway(settings: Settings) -> SmsGateway:
 def settings_clinic(settings: Settings) -> Clinic:
     """The install's own clinic, "main", from CAREPATH_CLINIC_* and CAREPATH_STAFF_* settings."""
     catalog = load_catalog(settings.messages_file) if settings.messages_file else None
+    catalogs = load_catalogs(settings.catalogs_dir) if settings.catalogs_dir else None
     staff = StaffNumbers(on_call=settings.staff_on_call, medical_director=settings.staff_medical_director,
                          clinic_manager=settings.staff_clinic_manager)
-    return build_clinic(catalog=catalog, name=settings.clinic_name, phone=settings.clinic_phone,
+    return build_clinic(catalog=catalog, catalogs=catalogs, name=settings.clinic_name, phone=settings.clinic_phone,
                         timezone=settings.clinic_timezone, staff=staff,
                         worklist_url=worklist_link(settings.public_url))  # Settings checked it fits one SMS
 

@@ -56,7 +56,7 @@ def _assign_in(store: WorkflowStore, uow: UnitOfWork, inbox_id: str, workflow_id
     outcome = store.apply_in(uow, workflow_id, event, now)
     uow.db.execute(update(InboundText).where(InboundText.id == text.id).values(
         status="applied", workflow_id=workflow_id, event_id=outcome.event_id, applied_at=now,
-        reading=read(text.body, store.clinic.catalog).kind, note=f"assigned by {assigned_by}"[:200]))
+        reading=read(text.body, store.clinic).kind, note=f"assigned by {assigned_by}"[:200]))
     item = uow.db.get(EscalationRecord, crisis_item)
     if answered and item.status != "resolved":
         unattached.resolve(item, assigned_by, "assigned to the patient: the emergency is on their record", now)

@@ -101,7 +101,7 @@ def _apply_in(store: WorkflowStore, uow: UnitOfWork, inbox_id: str, now: datetim
     owner = uow.db.get(WorkflowRow, first.workflow_id)
     return _finish(uow, text, now, Applied(APPLIED, first.workflow_id, first.event_id), note=note,
                    clinic_id=owner.clinic_id if owner is not None else text.clinic_id,
-                   reading=read(text.body, store.clinic.catalog).kind)
+                   reading=read(text.body, store.clinic).kind)
 
 
 def _finish(uow: UnitOfWork, text: InboundText, now: datetime, applied: Applied, **values) -> Applied:
@@ -115,7 +115,7 @@ def receive_sms(store: WorkflowStore, phone: str, body: str, now: datetime, sid:
                 to_phone: str | None = None) -> Applied | None:
     """Store a text and apply it at once, in this process (`carepath simulate`, inline mode); None for a repeat."""
     with store.unit_of_work() as uow:
-        arrival = take_in(uow, sid or f"local-{uuid.uuid4().hex}", phone, to_phone, body, now, store.clinic.catalog)
+        arrival = take_in(uow, sid or f"local-{uuid.uuid4().hex}", phone, to_phone, body, now, store.clinic)
         uow.commit()
     if arrival.status not in WAITING:
         return None

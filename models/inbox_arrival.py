@@ -18,9 +18,9 @@ from sqlalchemy import Boolean, bindparam, select, text
 from models.tables import InboundText
 from models.types import UTCDateTime
 from models.unit_of_work import UnitOfWork
-from workflows.catalog import Catalog
 from workflows.errors import Rejected
 from workflows.events import Event, make_event
+from workflows.inbound import Wording
 
 PENDING, QUEUED, APPLIED, UNASSIGNED, IGNORED = "pending", "queued", "applied", "unassigned", "ignored"
 WAITING = (PENDING, QUEUED)  # not applied yet: a worker or the sweep will
@@ -50,14 +50,14 @@ class Arrival:
 
 
 def take_in(uow: UnitOfWork, sid: str, from_phone: str, to_phone: str | None, body: str, received_at: datetime,
-            catalog: Catalog, handed_off: bool = False) -> Arrival:
+            catalog: Wording, handed_off: bool = False) -> Arrival:
     """Store a text as it arrived (`queued` when the caller hands it to a worker next); a repeated sid stores nothing."""
     [arrival] = take_in_many(uow, [Incoming(sid, from_phone, to_phone, body, received_at)], catalog,
                              lambda crisis: handed_off)
     return arrival
 
 
-def take_in_many(uow: UnitOfWork, texts: list[Incoming], catalog: Catalog,
+def take_in_many(uow: UnitOfWork, texts: list[Incoming], catalog: Wording,
                  handed_off: Callable[[bool], bool]) -> list[Arrival]:
     """Store texts as they arrived, in one statement; `handed_off(crisis)` says which the caller hands to a worker next
     (stored `queued`). Returns their arrivals in order; a MessageSid stored before (or twice here) stores nothing."""
@@ -85,7 +85,7 @@ def take_in_many(uow: UnitOfWork, texts: list[Incoming], catalog: Catalog,
     return result
 
 
-def _row(incoming: Incoming, catalog: Catalog, handed_off: Callable[[bool], bool]) -> dict:
+def _row(incoming: Incoming, catalog: Wording, handed_off: Callable[[bool], bool]) -> dict:
     phone, note = incoming.from_phone[:PHONE_LENGTH], None
     crisis = catalog.mentions_crisis(incoming.body)
     status = QUEUED if handed_off(crisis) else PENDING

@@ -49,7 +49,9 @@ def answer_unknown_crisis(uow: UnitOfWork, store: WorkflowStore, text: InboundTe
                                     severity="emergency",
                                     tier=1, owner_role="clinician", status="open", raised_at=now, updated_at=now,
                                     ack_deadline=now + timedelta(minutes=minutes)))
-    kind, body = clinic.catalog.render("crisis", clinic=clinic.name, clinic_phone=clinic.phone, when="")
+    # The language the crisis words were written in, when one catalog's terms match (else the clinic's default).
+    catalog = next((c for c in clinic.catalogs.values() if c.mentions_crisis(text.body)), clinic.catalog)
+    kind, body = catalog.render("crisis", clinic=clinic.name, clinic_phone=clinic.phone, when="")
     _message(uow, f"crisis:{text.id}", kind, "patient", text.from_phone, body, now, clinic.key, urgent=True)
     alert = UNKNOWN_NUMBER_ALERT.format(label=REASONS[CRISIS_REASON].label, link=clinic.item_link(escalation_id))
     for role in ("on_call", "medical_director"):
@@ -94,8 +96,17 @@ def repage_overdue(uow: UnitOfWork, store: WorkflowStore, now: datetime) -> int:
     return paged
 
 
-def acknowledge_shared(uow: UnitOfWork, store: WorkflowStore, text: InboundText) -> bool:
-    """One short acknowledgement to a shared number whose text staff must assign; False when one went already."""
+def answer_unknown_help(uow: UnitOfWork, store: WorkflowStore, text: InboundText, language: str | None) -> bool:
+    """HELP (or AYUDA...) from a number no patient owns: the clinic's phone and the crisis line, in the keyword's
+    language. Carriers require an answer to HELP from anyone; it names no patient. False when it went already."""
+    clinic = clinic_of_text(store, text)
+    kind, body = clinic.catalog_for(language).render("help", clinic=clinic.name, clinic_phone=clinic.phone, when="")
+    return _message(uow, f"help:{text.id}", kind, "patient", text.from_phone, body, text.received_at, clinic.key)
+
+
+def acknowledge_shared(uow: UnitOfWork, store: WorkflowStore, text: InboundText, language: str | None = None) -> bool:
+    """One short acknowledgement to a shared number whose text staff must assign, in its patients' language when they
+    share one; False when one went already."""
     since = text.received_at - ACK_AGAIN_AFTER
     acknowledged = uow.db.execute(select(OutboxMessage.id).where(
         OutboxMessage.workflow_id.is_(None), OutboxMessage.to_phone == text.from_phone,
@@ -106,7 +117,8 @@ def acknowledge_shared(uow: UnitOfWork, store: WorkflowStore, text: InboundText)
     if acknowledged is not None and waiting is not None:
         return False
     clinic = clinic_of_text(store, text)
-    kind, body = clinic.catalog.render("shared_number_ack", clinic=clinic.name, clinic_phone=clinic.phone, when="")
+    kind, body = clinic.catalog_for(language).render("shared_number_ack", clinic=clinic.name, clinic_phone=clinic.phone,
+                                                     when="")
     return _message(uow, f"ack:{text.id}", kind, "patient", text.from_phone, body, text.received_at, clinic.key)
 
 

@@ -89,7 +89,7 @@ class InboxWriter:
         deadline, wait = time.monotonic() + STORE_PATIENCE_SECONDS, 0.1
         while True:
             try:
-                return self.svc.run(take_in_many, texts, self.svc.store.clinic.catalog, handed_off)
+                return self.svc.run(take_in_many, texts, self.svc.store.clinic, handed_off)
             except (OperationalError, InterfaceError):
                 if time.monotonic() + wait > deadline:
                     raise

@@ -39,7 +39,8 @@ class Settings(BaseSettings):
     staff_medical_director: str | None = None
     staff_clinic_manager: str | None = None
     protocol_file: Path | None = None
-    messages_file: Path | None = None
+    messages_file: Path | None = None  # the default language's catalog only; the others come from catalogs_dir
+    catalogs_dir: Path | None = None  # one <language>.yaml each; default config/catalogs
 
     # Twilio's own variable names, as its documentation and consoles use them.
     twilio_account_sid: str | None = Field(default=None, validation_alias=AliasChoices("TWILIO_ACCOUNT_SID"))

@@ -1,16 +1,34 @@
 """The SMS wording: templates, the crisis line, crisis terms and forbidden words, validated when loaded.
 
 PROTOCOL.md §5: one segment where possible, the clinic named, never a drug name, diagnosis, score or clinical detail.
-The file lives in `config/messages.yaml`; this module only defines its shape, checks and rendering.
+One file per language, `config/catalogs/<tag>.yaml` (an IETF language tag: `en`, `es`); this module only defines a
+catalog's shape, checks and rendering, each catalog checked in its own language (its forbidden words, its crisis terms).
 """
 
 from __future__ import annotations
 
 import re
 import string
-from typing import Literal
+from datetime import datetime
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, model_validator
+
+
+def _canonical_tag(value: object) -> object:
+    # Tags are case-insensitive (BCP 47): "ES-mx" is "es-MX", so one patient's language never reads as two.
+    if not isinstance(value, str):
+        return value
+    first, *rest = value.strip().split("-")
+    return "-".join([first.lower(), *(p.upper() if len(p) == 2 else p.title() if len(p) == 4 else p.lower()
+                                      for p in rest)])
+
+
+# An IETF language tag as a catalog file is named and a patient's language recorded: `en`, `es`, `es-MX`, `pt-BR`.
+LanguageTag = Annotated[str, BeforeValidator(_canonical_tag),
+                        StringConstraints(pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$", max_length=35)]
+# Drug names are refused in every language's SMS, whatever that catalog lists: brand names cross languages unchanged.
+DRUG_NAMES = ("ketamine", "esketamine", "spravato", "ketalar")
 
 GSM7_BASIC = set(
     "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnop"
@@ -60,16 +78,56 @@ class Template(BaseModel):
     recipient: Literal["patient", "staff"] = "patient"
 
 
-class Catalog(BaseModel):
-    """The clinic's SMS wording."""
+class Keywords(BaseModel):
+    """A language's own carrier keywords, on top of the English ones every carrier honours (`workflows.inbound`)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+    stop: tuple[str, ...] = ()
+    start: tuple[str, ...] = ()
+    help: tuple[str, ...] = ()
+
+    def kind_of(self, word: str) -> str | None:
+        for kind in ("stop", "start", "help"):
+            if word in {w.upper() for w in getattr(self, kind)}:
+                return kind
+        return None
+
+
+class WhenFormat(BaseModel):
+    """How a visit's time reads in this language: 'Thu Mar 5 at 10:00 AM' unless the catalog says otherwise."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    weekdays: tuple[str, str, str, str, str, str, str]  # Monday first
+    months: tuple[str, str, str, str, str, str, str, str, str, str, str, str]
+    pattern: str = "{weekday} {day} {month} {time}"  # placeholders: weekday day month time (24-hour HH:MM)
+
+    def format(self, moment: datetime) -> str:
+        return self.pattern.format(weekday=self.weekdays[moment.weekday()], day=moment.day,
+                                   month=self.months[moment.month - 1], time=f"{moment:%H:%M}")
+
+    def longest(self) -> str:
+        # The worst case a template is measured at: the longest weekday and month names, a two-digit day.
+        # A name outside GSM-7 ("sáb") counts as longer than any that is not: it makes the whole SMS UCS-2.
+        def worst(names):
+            return max(names, key=lambda name: (septets(name) is None, len(name)))
+
+        return self.pattern.format(weekday=worst(self.weekdays), day=30, month=worst(self.months), time="10:30")
+
+
+class Catalog(BaseModel):
+    """The clinic's SMS wording in one language."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    language: LanguageTag = "en"  # set by the loader from the file's name
+    name: str | None = Field(default=None, max_length=40)  # the language in itself ("Español"), for the intake form
     crisis_line: str = Field(min_length=10, max_length=200)
     crisis_terms: tuple[str, ...] = Field(min_length=1)
     forbidden_words: tuple[str, ...] = Field(min_length=1)
     # Drug names are refused inside other words too ("KetamineMD", "NuSpravato"); short words like "mg" are not.
     forbidden_fragments: tuple[str, ...] = ()
     templates: dict[str, Template]
+    keywords: Keywords = Keywords()
+    when_format: WhenFormat | None = None  # None: the English 'Thu Mar 5 at 10:00 AM'
 
     @model_validator(mode="after")
     def _every_template_is_safe(self) -> Catalog:
@@ -79,7 +137,7 @@ class Catalog(BaseModel):
                 raise ValueError(f"templates.{name}: {problem}")
         banned = self.banned_in(self.crisis_line)
         if banned:
-            raise ValueError(f"crisis_line: contains forbidden words {banned}")
+            raise ValueError(f"crisis_line: contains forbidden words {banned} ({self.language}): reword it without them")
         return self
 
     def _problem(self, template: Template) -> str | None:
@@ -91,17 +149,21 @@ class Catalog(BaseModel):
             return "a patient message must name the clinic ({clinic})"
         banned = self.banned_in(template.text)
         if banned:
-            return f"contains forbidden words {banned}"
-        rendered = template.text.format(**WORST_CASE, crisis_line=self.crisis_line)
+            return f"contains forbidden words {banned} ({self.language}): reword it without them"
+        worst = {**WORST_CASE, "when": self.when_format.longest()} if self.when_format else WORST_CASE
+        rendered = template.text.format(**worst, crisis_line=self.crisis_line)
         if segments(rendered) > template.max_segments:
-            return (f"is {segments(rendered)} SMS segments at its longest ({len(rendered)} characters); "
-                    f"at most {template.max_segments} allowed")
+            # A single character outside GSM-7 (á, í, ó, ú, an emoji) makes the whole SMS UCS-2: 70 characters a segment.
+            needs = [ch for ch in rendered if ch not in GSM7_BASIC and ch not in GSM7_EXTENDED]
+            encoding = f"UCS-2 because of {''.join(sorted(set(needs)))!r}, 70 characters" if needs else "GSM-7, 160 characters"
+            return (f"is {segments(rendered)} SMS segments at its longest ({len(rendered)} characters, {encoding} a "
+                    f"segment); at most {template.max_segments} allowed: shorten it or raise max_segments")
         return None
 
     def banned_in(self, text: str) -> list[str]:
         """Forbidden words (whole words) and forbidden fragments (anywhere) found in the text."""
         lowered = text.lower()
-        fragments = [f for f in self.forbidden_fragments if f.lower() in lowered]
+        fragments = [f for f in (*self.forbidden_fragments, *DRUG_NAMES) if f.lower() in lowered]
         return sorted(set(forbidden_in(text, self.forbidden_words)) | set(fragments))
 
     def render(self, name: str, **values: str) -> tuple[MessageKind, str]:
@@ -111,3 +173,12 @@ class Catalog(BaseModel):
     def mentions_crisis(self, text: str) -> bool:
         lowered = " ".join(text.lower().split())
         return any(term.lower() in lowered for term in self.crisis_terms)
+
+    def keyword(self, word: str) -> tuple[str, str] | None:
+        """('stop', 'start' or 'help', this language) when `word` (trimmed, upper case) is one of its own keywords."""
+        kind = self.keywords.kind_of(word)
+        return (kind, self.language) if kind else None
+
+    def format_when(self, moment: datetime) -> str | None:
+        """A local time in this language's words; None where the catalog keeps the English format."""
+        return self.when_format.format(moment) if self.when_format else None

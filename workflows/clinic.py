@@ -6,7 +6,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from workflows.catalog import Catalog
+from workflows.catalog import Catalog, LanguageTag
 from workflows.events import ClinicKey, Phone, TimeZone
 from workflows.rota import Rota
 
@@ -26,6 +26,9 @@ class Clinic(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     catalog: Catalog
     key: ClinicKey = DEFAULT_CLINIC
+    # Every language's catalog by IETF tag, the default's included (filled in from `catalog` when left empty).
+    catalogs: dict[LanguageTag, Catalog] = {}
+    default_language: LanguageTag = "en"
     name: str = Field(default="carepath demo clinic", min_length=1, max_length=40)
     phone: Phone = "+15555550100"  # the number its texts leave from and patients call
     numbers: tuple[Phone, ...] = ()  # more numbers patients text it on (texts to any of them belong to this clinic)
@@ -54,10 +57,48 @@ class Clinic(BaseModel):
             return self.rota.holder(role, moment, self.timezone)
         return getattr(self.staff, role, None)
 
+    @property
+    def languages(self) -> tuple[str, ...]:
+        return tuple(sorted(self.catalogs))
+
+    def language_for(self, tag: str) -> str | None:
+        """The catalog a patient's language uses: the tag itself, else its primary language (`es-MX` reads `es`)."""
+        for candidate in (tag, tag.split("-")[0]):
+            if candidate in self.catalogs:
+                return candidate
+        return None
+
+    def catalog_for(self, language: str | None) -> Catalog:
+        """The wording for a patient's language; the default language's when it has none (checked at referral)."""
+        chosen = self.language_for(language) if language else None
+        return self.catalogs[chosen] if chosen else self.catalog
+
+    def mentions_crisis(self, text: str) -> bool:
+        # Every language's crisis terms, whoever writes: a Spanish crisis text from an "en" patient is still a crisis.
+        return any(catalog.mentions_crisis(text) for catalog in self.catalogs.values())
+
+    def keyword(self, word: str) -> tuple[str, str] | None:
+        """(kind, language) when `word` is a language's own STOP, START or HELP keyword (ALTO, AYUDA)."""
+        return next(filter(None, (catalog.keyword(word) for catalog in self.catalogs.values())), None)
+
+    def banned_in(self, text: str) -> list[str]:
+        """Forbidden words of every language found in the text."""
+        return sorted({word for catalog in self.catalogs.values() for word in catalog.banned_in(text)})
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_catalog_is_a_language(cls, data):
+        # Built with one catalog (tests, an override): that catalog is the default language's only one.
+        if isinstance(data, dict) and not data.get("catalogs") and data.get("catalog") is not None:
+            data = {**data, "catalogs": {data.get("default_language", "en"): data["catalog"]}}
+        return data
+
     @model_validator(mode="after")
     def _name_is_safe_on_a_lock_screen(self) -> Clinic:
         # The clinic's name is in every SMS: "Ketamine Wellness" would tell a lock screen what the patient takes.
-        banned = self.catalog.banned_in(self.name)
+        banned = self.banned_in(self.name)
         if banned:
             raise ValueError(f"name: the clinic's name goes in every SMS and must not contain {banned}")
+        if self.default_language not in self.catalogs:
+            raise ValueError(f"default_language: no catalog for {self.default_language!r} (have {list(self.catalogs)})")
         return self

@@ -29,8 +29,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from workflows.catalog import Catalog
-from workflows.inbound import read
+from workflows.inbound import Wording, read
 from workflows.stages import Stage
 from workflows.state import Question, WorkflowState
 from workflows.subjects import Subject
@@ -39,7 +38,7 @@ RANK = {"confirm": 1, "checkin": 2}
 EXPIRY_TIMER = "question_expiry"
 
 
-def answerable(state: WorkflowState, body: str, now: datetime, catalog: Catalog) -> bool:
+def answerable(state: WorkflowState, body: str, now: datetime, catalog: Wording) -> bool:
     """Would this text answer a question open for this patient at `now`? (A digit that fits the open question.)
 
     Crisis language and keywords are not answers (they are acted on whoever the patient is); nor is a digit that fits

@@ -19,6 +19,7 @@ from pydantic import (
     model_validator,
 )
 
+from workflows.catalog import LanguageTag
 from workflows.errors import Rejected
 from workflows.protocol import Route
 from workflows.stages import EVENT_RULES, TIMER_EVENTS, Role
@@ -80,6 +81,8 @@ class PatientData(Payload):
     timezone: TimeZone | None = None
     date_of_birth: date | None = None
     sms_consent: bool
+    # An IETF tag (`en`, `es`, `es-MX`); the clinic must have a catalog for it, or for its primary language.
+    language: LanguageTag = "en"
 
 
 class ReferralReceived(Payload):

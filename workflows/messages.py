@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 
+from workflows.catalog import Catalog
 from workflows.clock import at_local_time, local
 from workflows.effects import SendMessage
 from workflows.protocol import MessagingRules
@@ -45,8 +46,9 @@ def send_to_patient(
 ) -> SendMessage:
     """Plan an SMS to the patient: when it may leave, or why it must not."""
     state, clinic = step.state, step.clinic
-    when = format_when(subject_start, state.patient.timezone) if subject_start else ""
-    kind, body = clinic.catalog.render(template, clinic=clinic.name, clinic_phone=clinic.phone, when=when)
+    catalog = clinic.catalog_for(state.patient.language)  # the patient's language; staff texts never come here
+    when = format_when(subject_start, state.patient.timezone, catalog) if subject_start else ""
+    kind, body = catalog.render(template, clinic=clinic.name, clinic_phone=clinic.phone, when=when)
     drop = suppressed or (_closed(state) if automated else None) or _blocked(state, direct_reply=not automated)
     not_before = step.now
     if drop is None and automated and not urgent:
@@ -78,10 +80,11 @@ def _closed(state: WorkflowState) -> str | None:
     return WORKFLOW_CLOSED if state.stage in FINAL else None
 
 
-def format_when(moment: datetime, zone: str) -> str:
-    """'Thu Mar 5 at 10:00 AM', in the patient's own time zone."""
+def format_when(moment: datetime, zone: str, catalog: Catalog | None = None) -> str:
+    """'Thu Mar 5 at 10:00 AM' (or the catalog's own words: 'jue 5 mar, 10:00'), in the patient's own time zone."""
     moment = local(moment, zone)
-    return f"{moment:%a %b} {moment.day} at {moment:%I:%M %p}".replace(" at 0", " at ")
+    worded = catalog.format_when(moment) if catalog is not None else None
+    return worded or f"{moment:%a %b} {moment.day} at {moment:%I:%M %p}".replace(" at 0", " at ")
 
 
 def in_quiet_hours(moment: datetime, zone: str, rules: MessagingRules) -> bool:

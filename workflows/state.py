@@ -148,6 +148,7 @@ class Patient(Model):
     date_of_birth: date | None = None
     sms_consent: bool = False
     opted_out: bool = False
+    language: str = "en"  # the catalog every patient message renders from; "en" for histories from before languages
 
 
 class WorkflowState(Model):

@@ -32,13 +32,14 @@ LABELS = {
     "heart_rate": "Heart rate (beats/min)", "systolic": "Systolic (mmHg)", "diastolic": "Diastolic (mmHg)",
     "sms_consent": "Consents to SMS", "timezone": "Time zone", "date_of_birth": "Date of birth",
     "prior_treatments": "Prior treatments", "enrollment_id": "REMS enrollment id", "phone": "Mobile phone",
-    "start": "Starts",
+    "start": "Starts", "language": "Language for texts",
 }
 # Help for the fields whose format a person cannot guess from the type alone.
 HELP = {
     "phone": "E.164 with the country code, e.g. +15555550123.",
     "sms_consent": "Tick only when the patient agreed to texts (reminders, check-ins); reply STOP opts out.",
     "timezone": "The patient's IANA time zone, e.g. America/Chicago; blank means the clinic's.",
+    "language": "Every text to the patient is written in it; STOP, HELP and ALTO, AYUDA work in every language.",
     "answers": "PCL-5, PHQ-9, GAD-7: the item scores in order, separated by commas (2, 2, 1, …). "
                "C-SSRS: name=value pairs (q1=yes, q2=no, …, q6_recency=lifetime).",
 }

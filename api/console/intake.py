@@ -1,5 +1,5 @@
 """Referral intake: a form generated from `referral.received`'s payload (patient details, phone, SMS consent, time zone,
-referrer, reason, prior treatments, urgency). Submitting starts the workflow and opens the patient's page."""
+language for texts, referrer, reason, prior treatments, urgency). Submitting starts the workflow and opens the patient's page."""
 
 from __future__ import annotations
 
@@ -36,8 +36,11 @@ def intake_fields(svc: Services, user: User) -> list[FormField]:
     scope = policy.clinic_scope(user)
     clinics = [Choice(c.key, c.name) for c in svc.store.network.clinics if scope is None or c.key in scope]
     suggested = {"clinic": clinics[0].value} if clinics else {}
+    # The languages the clinic has a catalog for: the patient's texts are written in the one chosen.
+    languages = [Choice(tag, f"{catalog.name or tag} ({tag})") for tag, catalog in sorted(svc.store.clinic.catalogs.items())]
     fields = describe(ReferralReceived, Sources(zone=svc.settings.clinic_timezone, ticked=frozenset({"sms_consent"}),
-                                                choices={"clinic": clinics}, suggested=suggested))
+                                                choices={"clinic": clinics, "language": languages},
+                                                suggested=suggested))
     if len(clinics) <= 1:  # one clinic: nothing to choose (a user of one clinic refers to it)
         fields = [item for item in fields if item.name != "clinic"]
     for item in fields:

@@ -51,6 +51,7 @@ def patient_page(user: SignedIn, workflow_id: WorkflowId, request: Request, svc:
         "can_act": policy.allows(policy.ACTS_ON_ESCALATIONS, user), "show_patients": show,
         "facts": allowed({"workflow_id": workflow.id, "patient_id": workflow.patient_id, **state.model_dump()}, FACTS),
         "patient": patient if show else None,
+        "language": state.patient.language,  # the language the patient's texts are written in
         "flags": state.active_flags(now),
         "sessions": [allowed({**s.model_dump(), "id": s.id}, SESSION if show else OPS_SESSION)
                      for s in sorted(state.sessions.values(), key=lambda s: s.start)],

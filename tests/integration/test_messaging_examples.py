@@ -93,12 +93,50 @@ def test_nothing_is_sent_for_a_cancelled_or_moved_visit(tmp_path):
     assert (obsolete["kind"], obsolete["reason"]) == ("session_reminder", "quiet_hours_obsolete")
 
 
+def test_each_patient_is_written_to_in_their_own_language(tmp_path):
+    report = simulate(tmp_path, "two_languages")
+    spanish, english = "+15555550111", "+15555550112"
+    to_spanish = [m for m in report["messages"] if m["direction"] == "outbound" and m["to"] == spanish]
+    to_english = [m for m in outbound(report) if m["to"] == english]
+    [checkin] = [m for m in to_spanish if m["kind"] == "checkin"]
+    assert "¿qué tal se siente hoy?" in checkin["body"] and "marque 2 para español" in checkin["body"]
+    reminders = [m for m in to_spanish if m["kind"] in {"session_reminder", "evaluation_reminder"}]
+    assert reminders and all("Responda 1 para confirmar" in m["body"] or "Necesita quien lo lleve" in m["body"]
+                             for m in reminders)
+    assert "lun 9 mar, 11:00" in reminders[-1]["body"], "the visit's time in Spanish words, 24-hour"
+    assert [m for m in to_spanish if m["kind"] == "reply_ack" and "gracias por contarnos" in m["body"]]
+    assert all("Reply" in m["body"] or "your visit" in m["body"] or "thank you" in m["body"] or "missed you" in m["body"]
+               for m in to_english), "the English patient's texts stay English"
+    assert not [m for m in to_english if "Responda" in m["body"]]
+
+
+def test_a_spanish_crisis_text_is_an_emergency_answered_in_spanish(tmp_path):
+    report = simulate(tmp_path, "two_languages")
+    text = next(m for m in report["messages"] if m["direction"] == "inbound" and "no quiero vivir" in m["body"])
+    [crisis] = [m for m in outbound(report) if m["kind"] == "crisis"]
+    assert crisis["at"] == text["at"] and crisis["body"].startswith("Riverside Interventional Psychiatry: Si se encuentra")
+    alert = next(m for m in outbound(report) if m["kind"] == "staff_alert")
+    assert alert["to"] == ON_CALL and alert["body"].startswith("carepath: patient #"), "staff alerts stay in English"
+    assert [e for e in report["escalations"] if e["reason"] == "crisis_language"]
+
+
+def test_alto_opts_a_spanish_speaking_patient_out_like_stop(tmp_path):
+    report = simulate(tmp_path, "two_languages")
+    alto = next(m for m in report["messages"] if m["direction"] == "inbound" and m["body"] == "Alto")
+    after = [m for m in report["messages"] if m["direction"] == "outbound" and m["to"] == "+15555550111"
+             and at(m) > at(alto)]
+    assert after and {(m["status"], m["reason"]) for m in after} == {("dropped", "opted_out")}
+    assert "opted_out" in {e["reason"] for e in report["escalations"]}
+    assert [m for m in outbound(report) if m["to"] == "+15555550112" and at(m) > at(alto)], "the other patient is not"
+
+
 @pytest.mark.parametrize("name", ["esketamine_induction", "opt_out_and_back", "crisis_at_night",
-                                  "elevated_risk_missed_checkin", "cancelled_session", "iv_bp_hold"])
+                                  "elevated_risk_missed_checkin", "cancelled_session", "iv_bp_hold", "two_languages"])
 def test_no_automated_message_leaves_in_quiet_hours_or_names_a_drug(tmp_path, name):
     report = simulate(tmp_path, name)
     for message in outbound(report):
         if message["kind"] in AUTOMATED:
             assert 8 <= at(message).astimezone(NEW_YORK).hour < 21, message
-        for word in ("ketamine", "esketamine", "spravato", "ptsd", "phq", "pcl", "score", " mg"):
+        for word in ("ketamine", "esketamine", "spravato", "ptsd", "phq", "pcl", "score", " mg", "ketamina", "tept",
+                     "depresi", "dosis"):
             assert word not in message["body"].lower()

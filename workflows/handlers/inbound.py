@@ -13,7 +13,7 @@ from workflows.subjects import Subject
 
 def sms_received(step: Step, data: SmsReceived) -> None:
     """A patient's text: crisis words first, then carrier keywords, then a digit answering the open question."""
-    reading = read(data.body, step.clinic.catalog)
+    reading = read(data.body, step.clinic)
     {
         "crisis": _crisis,
         "stop": _opt_out,

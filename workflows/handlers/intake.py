@@ -5,6 +5,7 @@ from __future__ import annotations
 from workflows import conversation, escalations
 from workflows.clock import clinic_time
 from workflows.effects import DropPendingMessages
+from workflows.errors import Rejected
 from workflows.events import (
     EvaluationCompleted,
     EvaluationRescheduled,
@@ -25,6 +26,7 @@ from workflows.transitions import STAGE_LEFT
 def referral_received(step: Step, data: ReferralReceived) -> None:
     """A new patient: record who they are, and give the coordinator a task to make contact."""
     patient = step.state.patient
+    patient.language = _language(step, data.patient.language)  # first: a refusal changes nothing
     patient.phone = data.patient.phone
     patient.timezone = data.patient.timezone or step.clinic.timezone
     patient.date_of_birth = data.patient.date_of_birth
@@ -36,6 +38,16 @@ def referral_received(step: Step, data: ReferralReceived) -> None:
         # Accepted, but fewer failed trials than "treatment-resistant" implies: a clinician looks first.
         step.flag("low_prior_treatments")
         escalations.raise_escalation(step, "treatment_resistance_review")
+
+
+def _language(step: Step, tag: str) -> str:
+    """The tag as given, once the clinic has a catalog for it or its primary language (`es-MX` is written in `es`):
+    kept as given, so an `es-MX.yaml` added later is used without touching the patient's record."""
+    if step.clinic.language_for(tag) is None:
+        raise Rejected(f"patient.language {tag!r} has no message catalog; the clinic writes in "
+                       f"{', '.join(step.clinic.languages)}", code="invalid_data", rule="patient_language",
+                       allowed=step.clinic.languages, field="patient.language")
+    return tag
 
 
 def evaluation_scheduled(step: Step, data: EvaluationScheduled) -> None:

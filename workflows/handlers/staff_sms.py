@@ -33,7 +33,7 @@ def message_sent_by_staff(step: Step, data: StaffMessage) -> None:
     if not patient.sms_consent:
         step.reject("This patient has not agreed to texts. Call the patient instead, or record their consent first.",
                     "sms_consent")
-    named = step.clinic.catalog.banned_in(data.body)
+    named = step.clinic.banned_in(data.body)  # every language's forbidden words
     if named and not data.send_anyway:
         step.reject(f"The text names {', '.join(named)}: anyone who sees the patient's phone could read it. Reword it, "
                     "or confirm that it must be sent as written.", "sms_content", field="body")
