@@ -59,5 +59,6 @@ def _queue_once(uow: UnitOfWork, key: str, to: str, body: str, now: datetime, no
                 body=body, status="pending", urgent=True, automated=False, dedupe_key=key, not_before=not_before,
                 created_at=now, attempts=0)
         .on_conflict_do_nothing(index_elements=["dedupe_key"])
+        .returning(OutboxMessage.id)  # a row back only if it was written (rowcount is not reliable on psycopg)
     )
-    return inserted.rowcount or 0
+    return 1 if inserted.first() is not None else 0
