@@ -17,7 +17,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from models.store import WorkflowStore
 from models.tables import OutboxMessage
 from models.unit_of_work import UnitOfWork
-from workflows.coverage import ROLE_WORDS, gap_key, local_words, upcoming_gaps
+from workflows.coverage import gap_alert, gap_key, upcoming_gaps
 from workflows.protocol import MessagingRules
 from workflows.rota import Gap
 
@@ -32,8 +32,7 @@ def announce_gaps(uow: UnitOfWork, store: WorkflowStore, now: datetime, hours: i
     rules = store.protocols.current.messaging
     queued = 0
     for gap in upcoming_gaps(clinic, now, hours):
-        when = "now" if gap.start <= now else local_words(gap.start, clinic.timezone)
-        _, body = clinic.catalog.render("rota_gap", clinic=clinic.name, label=ROLE_WORDS[gap.role], when=when)
+        body = gap_alert(clinic, gap, now)
         queued += _queue_once(uow, gap_key(gap), manager, body, now, send_at(gap, now, clinic.timezone, rules))
     return queued
 

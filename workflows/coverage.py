@@ -17,6 +17,8 @@ from workflows.rota import COVERED_ROLES, Gap
 # How far back a gap's true start is looked for: a gap already under way keeps its own start (and so its alert's
 # dedupe key) from tick to tick. Anchored to a local Monday so a role nobody ever holds is re-announced once a week.
 LOOKBACK_WEEKS = 1
+# The clinic manager's text when a catalog (CAREPATH_MESSAGES_FILE) has no `rota_gap` template of its own.
+ROTA_GAP_ALERT = "carepath: {clinic} has no {label} on the rota from {when}. Please fill the gap."
 ROLE_WORDS = {"on_call": "on-call doctor", "medical_director": "medical director", "clinic_manager": "clinic manager"}
 
 
@@ -61,3 +63,12 @@ def describe(gap: Gap, zone: str, now: datetime, horizon: datetime | None = None
     end = f"at least {local_words(gap.end, zone)}" if horizon is not None and gap.end >= horizon else \
         local_words(gap.end, zone)
     return f"No {ROLE_WORDS.get(gap.role, gap.role)} from {start} to {end}"
+
+
+def gap_alert(clinic: Clinic, gap: Gap, now: datetime) -> str:
+    """The clinic manager's text about one gap: the role and its clinic-local start. No patient, no phone."""
+    when = "now" if gap.start <= now else local_words(gap.start, clinic.timezone)
+    values = {"clinic": clinic.name, "label": ROLE_WORDS[gap.role], "when": when}
+    if "rota_gap" in clinic.catalog.templates:
+        return clinic.catalog.render("rota_gap", **values)[1]
+    return ROTA_GAP_ALERT.format(**values)

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 import yaml
 
 from config.clinic import build_clinic
-from workflows.coverage import covered_now, describe, gap_key, upcoming_gaps
+from workflows.coverage import covered_now, describe, gap_alert, gap_key, upcoming_gaps
 from workflows.rota import Rota, RotaLine
 
 ZONE = "America/New_York"
@@ -69,3 +69,17 @@ def test_the_clinics_own_number_covers_a_role_the_rota_does_not_name_and_no_numb
     gaps = upcoming_gaps(nobody, now, 72)
     assert [g.role for g in gaps] == ["medical_director"] and gaps[0].start < now
     assert upcoming_gaps(nobody, now + timedelta(days=1), 72)[0].start == gaps[0].start  # one alert a week, not a tick
+
+
+def test_the_managers_text_names_the_role_and_start_in_one_sms_and_survives_a_catalog_without_it() -> None:
+    from workflows.catalog import segments
+
+    now = at(FRIDAY_BEFORE_DST_ENDS, 12)
+    with_template = clinic(name="C" * 40)
+    [gap] = upcoming_gaps(with_template, now, 72)
+    text = gap_alert(with_template, gap, now)
+    assert text == f"carepath: {'C' * 40} has no on-call doctor on the rota from Fri 18:00. Please fill the gap."
+    assert segments(text) == 1 and "+1555" not in text
+    templates = {k: v for k, v in with_template.catalog.templates.items() if k != "rota_gap"}
+    bare = with_template.model_copy(update={"catalog": with_template.catalog.model_copy(update={"templates": templates})})
+    assert gap_alert(bare, gap, now) == text
