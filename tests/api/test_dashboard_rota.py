@@ -29,3 +29,19 @@ def test_ops_see_tomorrows_gap_in_plain_words_and_no_staff_phone(start_api, tmp_
     assert f"No on-call doctor from {tomorrow:%a} 00:00 to {after:%a} 00:00" in html
     for phone in (ON_CALL, DIRECTOR, MANAGER):
         assert phone[2:] not in page.text and f"{phone[5:8]}-{phone[8:]}" not in page.text
+
+
+def test_the_api_lists_the_gaps_with_roles_and_times_only(start_api, tmp_path) -> None:
+    rota = tmp_path / "rota.yaml"
+    rota.write_text(f'- {{role: on_call, phone: "{ON_CALL}", from: "08:00", to: "18:00"}}\n', encoding="utf-8")
+    api = start_api(rota_file=rota, staff_medical_director=DIRECTOR, clinic_timezone=ZONE)
+    with api.client("ops") as client:
+        answer = client.get("/v1/rota/coverage")
+    assert answer.status_code == 200
+    body = answer.json()
+    assert body["hours"] == 72 and {item["role"] for item in body["now"]} == {"on_call", "medical_director"}
+    nights = [gap for gap in body["gaps"] if gap["role"] == "on_call"]
+    assert nights and all(" 18:00 to " in gap["words"] or "from now" in gap["words"] for gap in nights)
+    assert all(phone[2:] not in answer.text for phone in (ON_CALL, DIRECTOR))
+    with api.client() as anonymous:
+        assert anonymous.get("/v1/rota/coverage").status_code == 401
