@@ -13,7 +13,7 @@ from api.dashboard.headers import SecurityHeaders
 from api.dashboard.router import router as dashboard_router
 from api.errors import install_error_handlers
 from api.middleware import MAX_BODY_BYTES, BodyLimit, Guard
-from api.routes import escalations, health, network, referrals, webhooks, workflows
+from api.routes import escalations, health, network, referrals, rota, webhooks, workflows
 from api.routes import metrics as metrics_route
 from workers.runtime import Services
 
@@ -35,7 +35,7 @@ def create_app(services: Services, *, clock: Callable[[], datetime] | None = Non
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
     app.add_middleware(SecurityHeaders)  # every response: no framing, no-store where data may be
     app.add_middleware(Guard)  # added last: outermost
-    for module in (referrals, workflows, escalations, webhooks, health, network):
+    for module in (referrals, workflows, escalations, rota, webhooks, health, network):
         app.include_router(module.router)
     app.include_router(dashboard_router)  # /login, /dashboard/... pages behind the session cookie
     app.include_router(console_router)  # /console/... pages for coordinators and clinicians

@@ -15,6 +15,7 @@ import phonenumbers
 import yaml
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
+from workflows.closures import check_country
 from workflows.rota import RotaLine
 
 
@@ -104,6 +105,15 @@ class ClinicSpec(BaseModel):
     name: NonEmpty = "carepath demo clinic"
     phone: Phone = "+15555550100"
     timezone: TzName = "America/New_York"
+    # Closed days besides the weekend: these dates and the public holidays of `holidays_country` (checked by Clinic).
+    closures: list[date] = []
+    holidays_country: NonEmpty = "US"
+    holidays_subdivision: NonEmpty | None = None
+
+    @model_validator(mode="after")
+    def _holidays_known(self) -> ClinicSpec:
+        check_country(self.holidays_country, self.holidays_subdivision)
+        return self
 
 
 class StaffSpec(BaseModel):

@@ -54,7 +54,9 @@ def protocol_book(scenario: Scenario) -> ProtocolBook:
 def clinic_of(scenario: Scenario) -> Clinic:
     staff = StaffNumbers(**scenario.staff.model_dump(exclude={"rota"}))
     return build_clinic(name=scenario.clinic.name, phone=scenario.clinic.phone, timezone=scenario.clinic.timezone,
-                        staff=staff, rota=Rota(lines=tuple(scenario.staff.rota)))
+                        staff=staff, rota=Rota(lines=tuple(scenario.staff.rota)),
+                        closures=tuple(scenario.clinic.closures), holidays_country=scenario.clinic.holidays_country,
+                        holidays_subdivision=scenario.clinic.holidays_subdivision)
 
 
 def network_of(scenario: Scenario) -> Network:

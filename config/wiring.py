@@ -13,6 +13,7 @@ from config.clinic import build_clinic
 from config.clinics import load_network
 from config.messages import load_catalog, load_catalogs
 from config.protocol import load_protocol, shipped_book
+from config.rota import load_rota
 from models.db import make_engine
 from models.ports import SmsGateway
 from models.store import WorkflowStore
@@ -22,6 +23,7 @@ from workers.runtime import Services
 from workers.settings import Settings, worklist_link
 from workflows.clinic import Clinic, StaffNumbers
 from workflows.protocol import ProtocolBook
+from workflows.rota import Rota
 
 
 def protocol_book(settings: Settings) -> ProtocolBook:
@@ -29,6 +31,11 @@ def protocol_book(settings: Settings) -> ProtocolBook:
     if settings.protocol_file is None:
         return shipped
     return ProtocolBook(load_protocol(settings.protocol_file), [shipped.current])
+
+
+def clinic_rota(settings: Settings) -> Rota:
+    """The rota file's lines (checked now, so a bad file stops the process at start), or none."""
+    return load_rota(settings.rota_file) if settings.rota_file is not None else Rota()
 
 
 def chosen_gateway(settings: Settings) -> SmsGateway:
@@ -53,7 +60,10 @@ def settings_clinic(settings: Settings) -> Clinic:
     staff = StaffNumbers(on_call=settings.staff_on_call, medical_director=settings.staff_medical_director,
                          clinic_manager=settings.staff_clinic_manager)
     return build_clinic(catalog=catalog, catalogs=catalogs, name=settings.clinic_name, phone=settings.clinic_phone,
-                        timezone=settings.clinic_timezone, staff=staff,
+                        timezone=settings.clinic_timezone, staff=staff, rota=clinic_rota(settings),
+                        holidays_country=settings.clinic_holidays_country,
+                        holidays_subdivision=settings.clinic_holidays_subdivision,
+                        closures=settings.clinic_closures,
                         worklist_url=worklist_link(settings.public_url))  # Settings checked it fits one SMS
 
 

@@ -1,5 +1,6 @@
 """`carepath scheduler`: every second, sweep lost work, hand waiting patients' texts (crisis first), due timers and due
-messages to Celery by id, then reconcile sends whose outcome is unknown (`workers/reconcile.py`).
+messages to Celery by id, then reconcile sends whose outcome is unknown (`workers/reconcile.py`). Every few minutes,
+tell the clinic manager about gaps in the on-call rota (`watch_rota`).
 
 Claims are atomic conditional updates (`FOR UPDATE SKIP LOCKED` on PostgreSQL), so any number of schedulers may run
 at once and no timer is handed out twice. If the hand-off itself fails (Redis down), the rows not yet handed out go
@@ -17,6 +18,7 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 
 from models.inbox_sweep import hand_off_waiting_texts, return_unhanded_texts, sweep_texts
 from models.outbox import hand_off_due_messages, return_unhanded, sweep_messages
+from models.rota_alerts import announce_gaps
 from models.timers import claim_due_timers, release_claims, release_stale_claims
 from models.unattached import repage_overdue
 from workers.reconcile import reconcile_stale_sends
@@ -104,6 +106,26 @@ def hand_off(ids: list[str], send: Callable[[str], object], give_back: Callable[
     return len(ids)
 
 
+# Gaps are looked for days ahead, so every few minutes is soon enough; the texts it queues go out on the next tick.
+ROTA_WATCH_SECONDS = 300
+
+
+def watch_rota(svc: Services, now: datetime | None = None) -> int:
+    """Queue one text to the clinic manager for each gap in the on-call rota not yet told (`models.rota_alerts`)."""
+    now = now or datetime.now(UTC)
+    queued = svc.run(announce_gaps, svc.store, now, svc.settings.rota_gap_hours)
+    if queued:
+        log.info("rota: %d gaps told to the clinic manager", queued)
+    return queued
+
+
+def safe_watch_rota() -> None:
+    try:
+        watch_rota(services())
+    except Exception:  # like a tick: a failed round is retried at the next one
+        log.exception("rota watch failed; retrying in %d s", ROTA_WATCH_SECONDS)
+
+
 def safe_tick() -> None:
     try:
         tick(services())
@@ -116,5 +138,7 @@ def run_scheduler() -> None:
     scheduler = BlockingScheduler(timezone="UTC")
     scheduler.add_job(safe_tick, "interval", seconds=services().settings.scheduler_interval_seconds,
                       max_instances=1, coalesce=True, id="carepath-tick")
+    scheduler.add_job(safe_watch_rota, "interval", seconds=ROTA_WATCH_SECONDS, max_instances=1, coalesce=True,
+                      id="carepath-rota-watch", next_run_time=datetime.now(UTC))  # at start too: a new rota file
     log.info("scheduler started")
     scheduler.start()

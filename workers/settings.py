@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -11,6 +12,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from workflows.catalog import SINGLE_SEGMENT, segments
 from workflows.clinic import Clinic
+from workflows.closures import check_country
 from workflows.escalations import REASONS, STAFF_ALERT, UNKNOWN_NUMBER_ALERT
 
 # Staff alerts link to `{public url}/worklist/{item id}` (`Clinic.item_link`; `api.dashboard.signin` sends it on to
@@ -38,9 +40,18 @@ class Settings(BaseSettings):
     staff_on_call: str | None = None
     staff_medical_director: str | None = None
     staff_clinic_manager: str | None = None
+    # Business days skip the country's public holidays (the `holidays` package) and these closures (ISO dates,
+    # comma-separated): a business-day deadline over Thanksgiving or a closure moves to the next open day.
+    clinic_holidays_country: str = "US"
+    clinic_holidays_subdivision: str | None = None
+    clinic_closures: Annotated[tuple[date, ...], NoDecode] = ()
     protocol_file: Path | None = None
     messages_file: Path | None = None  # the default language's catalog only; the others come from catalogs_dir
     catalogs_dir: Path | None = None  # one <language>.yaml each; default config/catalogs
+    # Who is on call when (config/rota.example.yaml); where it names a role it replaces CAREPATH_STAFF_<ROLE>.
+    rota_file: Path | None = None
+    # Gaps in the rota starting within this many hours are shown on the dashboard and texted to the clinic manager.
+    rota_gap_hours: int = Field(default=72, ge=1, le=24 * 28)
 
     # Twilio's own variable names, as its documentation and consoles use them.
     twilio_account_sid: str | None = Field(default=None, validation_alias=AliasChoices("TWILIO_ACCOUNT_SID"))
@@ -81,6 +92,27 @@ class Settings(BaseSettings):
     oidc_client_id: str | None = None
     oidc_client_secret: str | None = None
     oidc_label: str = Field(default="your organisation's account", max_length=60)
+
+    @field_validator("clinic_closures", mode="before")
+    @classmethod
+    def _closure_dates(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        days = []
+        for part in (piece.strip() for piece in value.split(",")):
+            if not part:
+                continue
+            try:
+                days.append(date.fromisoformat(part))
+            except ValueError:
+                raise ValueError(f"CAREPATH_CLINIC_CLOSURES: {part!r} is not a date like 2026-12-24") from None
+        return tuple(days)
+
+    @model_validator(mode="after")
+    def _holidays_country_known(self) -> Settings:
+        check_country(self.clinic_holidays_country, self.clinic_holidays_subdivision,
+                      names=("CAREPATH_CLINIC_HOLIDAYS_COUNTRY", "CAREPATH_CLINIC_HOLIDAYS_SUBDIVISION"))
+        return self
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod

@@ -40,6 +40,7 @@ PER_SEGMENT_WHEN_SPLIT = 153  # concatenated SMS spend 7 septets of each segment
 MessageKind = Literal[
     "session_reminder", "evaluation_reminder", "therapy_reminder", "checkin", "checkin_nudge", "no_show",
     "reply_ack", "clarify", "help", "opt_in_confirm", "crisis", "staff_alert", "confirm_request",
+    "rota_gap",
 ]
 PLACEHOLDERS = {"clinic", "clinic_phone", "when", "crisis_line", "ref", "label", "link"}
 # The longest values a placeholder takes, so a template is measured at its worst, not its best.

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from workflows.catalog import Catalog, LanguageTag
+from workflows.closures import check_country, public_holiday
 from workflows.events import ClinicKey, Phone, TimeZone
 from workflows.rota import Rota
 
@@ -37,6 +38,10 @@ class Clinic(BaseModel):
     timezone: TimeZone = "America/New_York"
     staff: StaffNumbers = StaffNumbers()  # one number per role, at every hour
     rota: Rota = Rota()  # who holds a role when; where it names a role, it replaces that role's single number
+    # Closed days besides the protocol's weekend: the country's public holidays and the clinic's own closures.
+    holidays_country: str = "US"
+    holidays_subdivision: str | None = None  # a state or province with holidays of its own, e.g. "MA"
+    closures: tuple[date, ...] = ()
     # Staff alerts link to one item: this address, "/" and the item's id (`item_link`). 41 characters here, plus 37 for
     # the id, is the 78 a staff alert's worst case (`workflows.catalog.WORST_CASE`) leaves in one SMS;
     # `workers.settings` refuses a CAREPATH_PUBLIC_URL that makes it longer.
@@ -92,6 +97,19 @@ class Clinic(BaseModel):
         if isinstance(data, dict) and not data.get("catalogs") and data.get("catalog") is not None:
             data = {**data, "catalogs": {data.get("default_language", "en"): data["catalog"]}}
         return data
+
+    def is_closed(self, day: date) -> bool:
+        """Whether the clinic is shut on this local date whatever the weekday: a public holiday or a closure."""
+        return day in self.closures or public_holiday(day, self.holidays_country, self.holidays_subdivision) is not None
+
+    def is_open_day(self, day: date, business_days: tuple[int, ...] = (0, 1, 2, 3, 4)) -> bool:
+        """Whether this local date counts as a business day: one of the protocol's weekdays, and not closed."""
+        return day.weekday() in business_days and not self.is_closed(day)
+
+    @model_validator(mode="after")
+    def _holidays_known(self) -> Clinic:
+        check_country(self.holidays_country, self.holidays_subdivision)
+        return self
 
     @model_validator(mode="after")
     def _name_is_safe_on_a_lock_screen(self) -> Clinic:

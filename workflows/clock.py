@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time, timedelta
+from collections.abc import Callable
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 
@@ -21,13 +22,19 @@ def at_local_time(moment: datetime, zone: str, clock: time, days_later: int = 0)
     return datetime.combine(day, clock, tzinfo=ZoneInfo(zone)).astimezone(UTC)
 
 
-def add_business_days(moment: datetime, days: int, zone: str, business_days: tuple[int, ...]) -> datetime:
-    """The same local time of day, `days` business days later (weekends and other closed days skipped)."""
+def _never_closed(day: date) -> bool:
+    return False
+
+
+def add_business_days(moment: datetime, days: int, zone: str, business_days: tuple[int, ...],
+                      closed: Callable[[date], bool] = _never_closed) -> datetime:
+    """The same local time of day, `days` business days later: weekends and `closed` days (the clinic's public
+    holidays and closures, `Clinic.is_closed`) are skipped."""
     current = local(moment, zone)
     remaining = days
     while remaining > 0:
         current = current + timedelta(days=1)
-        if current.weekday() in business_days:
+        if current.weekday() in business_days and not closed(current.date()):
             remaining -= 1
     # Re-attach the zone so a DST change in between keeps the wall-clock time.
     naive = current.replace(tzinfo=None)

@@ -64,12 +64,14 @@ def ack_deadline(step: Step, severity: str, reason: str) -> datetime:
         if step.state.urgency == "urgent":
             # "Same day": the end of today's clinic day, or two hours from now when that has passed.
             return max(end_of_local_day(step.now, zone, hours.day_ends_at_hour), step.now + timedelta(hours=2))
-        return add_business_days(step.now, step.protocol.referral.contact_business_days, zone, hours.business_days)
+        return add_business_days(step.now, step.protocol.referral.contact_business_days, zone, hours.business_days,
+                                 closed=step.clinic.is_closed)
     if severity == "emergency":
         return step.now + timedelta(minutes=rules.emergency_ack_minutes)
     if severity == "urgent":
         return step.now + timedelta(minutes=rules.urgent_ack_minutes)
-    return add_business_days(step.now, rules.routine_ack_business_days, zone, hours.business_days)
+    return add_business_days(step.now, rules.routine_ack_business_days, zone, hours.business_days,
+                             closed=step.clinic.is_closed)
 
 
 def raise_escalation(

@@ -140,3 +140,13 @@ def test_no_automated_message_leaves_in_quiet_hours_or_names_a_drug(tmp_path, na
         for word in ("ketamine", "esketamine", "spravato", "ptsd", "phq", "pcl", "score", " mg", "ketamina", "tept",
                      "depresi", "dosis"):
             assert word not in message["body"].lower()
+
+
+def test_the_rota_pages_the_day_doctor_at_ten_and_the_night_doctor_at_seven_and_skips_thanksgiving(tmp_path):
+    report = simulate(tmp_path, "rota_day_and_night")
+    pages = [(m["patient"], at(m).astimezone(NEW_YORK).hour, m["to"]) for m in outbound(report)
+             if m["kind"] == "staff_alert" and "safety follow-up" in m["body"]]
+    assert pages == [("day", 10, "+15555550190"), ("night", 19, "+15555550192")]
+    # Wed 25 Nov + 2 business days: Thanksgiving (Thu) and the clinic's closure (Fri) skipped, then the weekend.
+    [deadline] = [t for t in report["timers"] if t["patient"] == "holiday" and t["kind"] == "escalation_deadline"]
+    assert datetime.fromisoformat(deadline["due_at"]).astimezone(NEW_YORK) == datetime(2026, 12, 1, 10, tzinfo=NEW_YORK)
