@@ -15,6 +15,7 @@ from models.tables import (
     AssessmentRecord,
     EscalationRecord,
     EventRecord,
+    OutboxMessage,
     PatientRow,
     SessionRecord,
     TimerRecord,
@@ -60,6 +61,15 @@ def to_treatment_planned(pathway: WorkflowStore, key: str | None = None) -> str:
     pathway.apply(workflow_id, ev("evaluation.completed", {"eligible": True, "route": "esketamine", "clinician": "Dr B"},
                                   CLINICIAN), T0 + DAY)
     return workflow_id
+
+
+def outbox(engine: Engine, **where) -> list[OutboxMessage]:
+    """The outbox rows matching `where` (column=value), oldest first."""
+    with Session(engine) as db:
+        query = select(OutboxMessage).where(*(getattr(OutboxMessage, k) == v for k, v in where.items()))
+        rows = list(db.execute(query.order_by(OutboxMessage.created_at)).scalars())
+        db.expunge_all()
+        return rows
 
 
 def row_counts(engine: Engine) -> dict[str, int]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from pathway_support import CLINIC, T0, ev
+from pathway_support import CLINIC, T0, ev, outbox
 from sqlalchemy import Engine, func, select
 from sqlmodel import Session
 
@@ -32,14 +32,6 @@ def refer(pathway: WorkflowStore, phone: str, language: str | None = None, name:
 def text(pathway: WorkflowStore, engine: Engine, phone: str, body: str, sid: str, at=T0 + timedelta(hours=1)):
     arrival = run_committed(engine, take_in, sid, phone, "+15555550100", body, at, CLINIC)
     return apply_text(pathway, arrival.id, at)
-
-
-def outbox(engine: Engine, **where) -> list[OutboxMessage]:
-    with Session(engine) as db:
-        query = select(OutboxMessage).where(*(getattr(OutboxMessage, k) == v for k, v in where.items()))
-        rows = list(db.execute(query.order_by(OutboxMessage.created_at)).scalars())
-        db.expunge_all()
-        return rows
 
 
 def count(engine: Engine, table) -> int:

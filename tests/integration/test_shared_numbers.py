@@ -10,7 +10,7 @@ import logging
 from datetime import timedelta
 
 import pytest
-from pathway_support import CLINIC, T0, ev, event_rows
+from pathway_support import CLINIC, T0, ev, event_rows, outbox
 from sqlalchemy import Engine, select
 from sqlmodel import Session
 
@@ -57,14 +57,6 @@ def state(engine: Engine, workflow_id: str) -> WorkflowState:
     from models.queries import load_state
 
     return load_state(engine, workflow_id)
-
-
-def outbox(engine: Engine, **where) -> list[OutboxMessage]:
-    with Session(engine) as db:
-        query = select(OutboxMessage).where(*(getattr(OutboxMessage, k) == v for k, v in where.items()))
-        rows = list(db.execute(query.order_by(OutboxMessage.created_at)).scalars())
-        db.expunge_all()
-        return rows
 
 
 def inbox_row(engine: Engine, inbox_id: str) -> InboundText:
