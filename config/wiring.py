@@ -7,7 +7,12 @@ The only module that knows every layer. Entry points call `install()` (or build 
 from __future__ import annotations
 
 import gc
+import logging
 from functools import partial
+
+from sqlalchemy import Engine
+from sqlalchemy.exc import OperationalError
+from tenacity import before_sleep_log, retry, retry_if_exception_type, stop_after_delay, wait_exponential
 
 from config.clinic import build_clinic
 from config.clinics import load_network
@@ -22,6 +27,7 @@ from workers import runtime
 from workers.runtime import Services
 from workers.settings import Settings, worklist_link
 from workflows.clinic import Clinic, StaffNumbers
+from workflows.network import Network
 from workflows.protocol import ProtocolBook
 from workflows.rota import Rota
 
@@ -67,12 +73,38 @@ def settings_clinic(settings: Settings) -> Clinic:
                         worklist_url=worklist_link(settings.public_url))  # Settings checked it fits one SMS
 
 
+log = logging.getLogger("carepath.startup")
+
+
+def read_network(engine: Engine, clinic: Clinic, wait_seconds: float) -> Network:
+    """The clinics added with `carepath clinics add`, after the settings' own, read from the database."""
+    wait_for_database(engine, wait_seconds)
+    with UnitOfWork(engine) as uow:
+        return load_network(uow, clinic)
+
+
+def wait_for_database(engine: Engine, wait_seconds: float) -> None:
+    """Return once a connection opens; after `wait_seconds` of refusals, raise the last one.
+
+    A scheduler or worker restarted while PostgreSQL is down waits for it rather than exiting (a supervisor restarting
+    it in a loop only adds noise to the outage). Only opening the connection is retried: a database that answers but
+    lacks the schema is an error at once.
+    """
+    @retry(retry=retry_if_exception_type(OperationalError), stop=stop_after_delay(wait_seconds),
+           wait=wait_exponential(multiplier=0.2, max=5), reraise=True,
+           before_sleep=before_sleep_log(log, logging.WARNING))
+    def connect() -> None:
+        with engine.connect():
+            pass
+
+    connect()
+
+
 def build_services(settings: Settings | None = None, gateway: SmsGateway | None = None) -> Services:
     settings = settings or Settings()
     clinic = settings_clinic(settings)
     engine = make_engine(settings.database_url)
-    with UnitOfWork(engine) as uow:  # the clinics added with `carepath clinics add`, after the settings' own
-        network = load_network(uow, clinic)
+    network = read_network(engine, clinic, settings.startup_wait_seconds)
     make_gateway = (lambda: gateway) if gateway is not None else partial(chosen_gateway, settings)
     return Services(settings=settings, engine=engine, store=WorkflowStore(engine, protocol_book(settings), network),
                     make_gateway=make_gateway)

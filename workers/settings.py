@@ -62,6 +62,10 @@ class Settings(BaseSettings):
     twilio_api_base_url: str = Field(default="https://api.twilio.com",
                                      validation_alias=AliasChoices("TWILIO_API_BASE_URL"))
 
+    # A process started while the database is down (a restart during an outage) waits this long for it before it
+    # gives up; 0: fail at once (the CLI's one-shot commands do).
+    startup_wait_seconds: float = Field(default=120.0, ge=0, le=3600)
+
     # Scheduler and sweeper timing.
     scheduler_interval_seconds: float = Field(default=1.0, gt=0, le=60)
     # A row handed to Celery but not taken within this long is handed again (its task was lost with Redis).

@@ -86,10 +86,13 @@ def test_due_work_survives_killed_processes_and_restarted_services(
 
     # Setup: the patients (time enough to create them all before the window opens), then the processes.
     setup_started = time.monotonic()
-    lead = 30 + MESSAGES * 0.012  # creating them takes ~10 ms each here; if it takes longer, the early ones come due
+    # Creating them takes ~20 ms each here (34 s for 2,000 before the calendar and flag projections, 41 s after); if it
+    # takes longer than the lead, the early ones come due before the chaos and all compete with the check-ins below.
+    lead = 30 + MESSAGES * 0.02
     planned_start = datetime.now(UTC) + timedelta(seconds=lead)  # before the chaos: less coverage, same checks
     plan = plan_dues(rng, planned_start)
     load = build_load(world, plan)
+    built_seconds = time.monotonic() - setup_started
     last_due = max(load.due.values())
     driver = ChaosDriver(world, postgres, redis_server, rng, CHAOS_SECONDS)
     driver.plan()
@@ -99,10 +102,12 @@ def test_due_work_survives_killed_processes_and_restarted_services(
     api = world.start_api(wait=False)
     driver.start_processes(workers=2, schedulers=2)
     world.wait_ready(api)
-    checkin_sent = wait_until(lambda: _checkins_sent(world, load), 90, "the check-ins and nudges sent before the chaos")
+    checkin_sent = wait_until(lambda: _checkins_sent(world, load), 180,
+                              "the check-ins and nudges sent before the chaos")
     wait_until(lambda: datetime.now(UTC) >= planned_start, lead + 10, "the planned start of the chaos", interval=0.2)
     due_before = sum(1 for due in load.due.values() if due <= datetime.now(UTC))
-    print(f"setup {time.monotonic() - setup_started:.0f}s: {len(load.all_ids)} patients, {load.expected_messages} "
+    print(f"setup {time.monotonic() - setup_started:.0f}s (built in {built_seconds:.0f}s): {len(load.all_ids)} patients, "
+          f"{load.expected_messages} "
           f"patient messages ({checkin_sent} sent before the chaos), {due_before} patients due before it started")
 
     chaos_started = time.monotonic()
