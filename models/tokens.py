@@ -64,4 +64,6 @@ def authenticate(engine: Engine, value: str | None, now: datetime) -> User | Non
     if row is None or row[1].disabled:
         return None
     token, owner = row
-    return User(id=owner.id, name=owner.name, email=owner.email, role=token.role, created_at=owner.created_at)
+    # The owner's clinics come along: a token of a one-clinic user reaches that clinic's records only.
+    return User(id=owner.id, name=owner.name, email=owner.email, role=token.role, clinics=owner.clinics,
+                created_at=owner.created_at)

@@ -141,6 +141,9 @@ def _already_booked(svc: Services, workflow_id: str, key: str | None) -> bool:
 
 def _post(request: Request, svc: Services, user: User, workflow_id: str, event_type: str, data: dict,
           form: dict[str, str]) -> None:
+    if visible_workflow(svc, user, workflow_id) is None:  # another clinic's patient is no patient here
+        raise Rejected("There is no such patient in your clinics' calendar. Reload the calendar and choose the "
+                       "session again.", code="not_found", rule="workflow_exists")
     event = user_event(user, event_type, data, idempotency_key=web.form_key(form, "key"))
     svc.store.apply(workflow_id, event, web.now_of(request), retries=2)
 
