@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 
 from rich.console import Console
@@ -29,12 +30,16 @@ def configure_environment(host: str, port: int) -> None:
 
 def scheduler_thread(stop: threading.Event, interval: float = 1.0) -> threading.Thread:
     from config.wiring import services
-    from workers.scheduler import tick
+    from workers.scheduler import ROTA_WATCH_SECONDS, tick, watch_rota
 
     def loop() -> None:
+        rota_watched = float("-inf")  # at start too, as the scheduler process does
         while not stop.wait(interval):
             try:
                 tick(services())
+                if time.monotonic() - rota_watched >= ROTA_WATCH_SECONDS:
+                    rota_watched = time.monotonic()
+                    watch_rota(services())  # gaps in each clinic's rota, texted to its manager
             except Exception:  # keep ticking: one bad round must not stop reminders
                 log.exception("scheduler tick failed")
 
