@@ -14,6 +14,7 @@ from fastapi.routing import APIRoute
 
 from api import policy
 from api.dashboard import csrf
+from api.dashboard.clinic_choice import narrowed
 from api.dashboard.signin import look_up, note, remember_return, to_login
 from api.dashboard.templating import page
 from api.deps import ServicesDep
@@ -66,6 +67,8 @@ def page_user(roles: policy.Roles) -> Callable[..., User]:
             raise FormNotFromUs(user)
         if not policy.allows(roles, user):
             raise NotForYourRole(user)
+        request.state.full_user = user  # every clinic they work at: the switcher offers these
+        user = request.state.user = narrowed(request, svc, user)  # the switcher's one clinic, if one is chosen
         record_patient_access(request, svc, user)
         return user
 

@@ -6,6 +6,7 @@ from api.dashboard import (
     account,
     admin_audit,
     admin_users,
+    clinic_switch,
     escalations,
     headers,
     network,
@@ -17,5 +18,6 @@ from api.dashboard import (
 )
 
 router = APIRouter(include_in_schema=False)
-for _part in (signin, second_factor, oidc, account, headers, overview, network, patient, escalations, admin_users, admin_audit):
+for _part in (signin, second_factor, oidc, account, headers, overview, network, patient, escalations, admin_users, admin_audit,
+              clinic_switch):
     router.include_router(_part.router)

@@ -18,6 +18,7 @@ from fastapi.templating import Jinja2Templates
 from jinja2 import Environment
 
 from api import policy
+from api.dashboard import clinic_choice
 from api.dashboard.csrf import FormsCarryTheToken, csrf_field
 from api.dashboard.headers import secured
 from workers.runtime import Services
@@ -71,6 +72,18 @@ def auto_refresh_url(request: Request) -> str:
     return f"{request.url.path}?{urlencode([*query, ('auto', '1')])}"
 
 
+def clinic_switcher(request: Request) -> dict | None:
+    """What the clinic switcher shows a signed-in page's user: their clinics and the one chosen; None for one clinic."""
+    user = getattr(request.state, "full_user", None)
+    if user is None:
+        return None
+    svc = request.app.state.services
+    options = clinic_choice.choices(svc, user)
+    if not options:
+        return None
+    return {"options": options, "chosen": clinic_choice.chosen(request, svc, user), "back": request.url.path}
+
+
 def configure(env: Environment) -> None:
     """Give a template environment the pages' filters, the policy's answers the navigation asks (who sees patients,
     who administers), and the form token in every POST form (`api.dashboard.csrf`)."""
@@ -84,6 +97,7 @@ def configure(env: Environment) -> None:
     env.globals["zone_of"] = ZoneInfo
     env.globals["csrf_field"] = csrf_field
     env.globals["auto_refresh_url"] = auto_refresh_url
+    env.globals["clinic_switcher"] = clinic_switcher
     env.add_extension(FormsCarryTheToken)
 
 

@@ -3,10 +3,14 @@ and on-call cover (ids, counts and times only), and the clinic's own number rout
 
 from __future__ import annotations
 
+import secrets
+
 import httpx
 import pytest
 from api_support import SSL_CONTEXT, ApiServer, new_phone, referral_body
 from signin_support import sign_in
+
+from models import accounts
 
 WEST_ON_CALL, WEST_DIRECTOR = "+15555550290", "+15555550291"
 WEST = {"key": "west", "name": "Westside Care Clinic", "phone": "+15555550200", "timezone": "America/Los_Angeles",
@@ -127,3 +131,48 @@ def test_a_patient_page_at_another_clinic_shows_and_reads_times_in_that_clinics_
         page = client.get(f"/console/patients/{workflow_id}").text
     assert "At Westside Care Clinic; times on this page are its time (America/Los_Angeles)." in page
     assert local.strftime("%H:%M") in page
+
+
+def named_referral(network: ApiServer, clinic: str) -> tuple[str, str]:
+    """A patient with a name found nowhere else, referred to `clinic`: (workflow id, name)."""
+    name = f"Switcher {clinic.title()} {secrets.token_hex(3)}"
+    body = referral_body(clinic=clinic)
+    body["patient"]["name"] = name
+    return network.referral(**body)["workflow_id"], name
+
+
+def test_the_clinic_switcher_shows_one_clinic_at_a_time_and_never_widens(network: ApiServer) -> None:
+    _, at_main = named_referral(network, "main")
+    _, at_west = named_referral(network, "west")
+    with network.browser() as client:
+        network.sign_in(client, "coordinator")  # works at every clinic
+        everything = client.get("/console/patients", params={"q": "Switcher"}).text
+        assert at_main in everything and at_west in everything
+        assert '<label for="clinic-switch">Clinic</label>' in everything and "Westside Care Clinic" in everything
+
+        switched = client.post("/console/clinic", data={"clinic": "west", "back": "/console/patients"})
+        assert (switched.status_code, switched.headers["location"]) == (303, "/console/patients")
+        west_only = client.get("/console/patients", params={"q": "Switcher"}).text
+        assert at_west in west_only and at_main not in west_only
+        assert '<option value="west" selected>' in west_only
+
+        refused = client.post("/console/clinic", data={"clinic": "south"})
+        assert refused.status_code == 422 and "choose one of main, west" in refused.text
+        assert at_main not in client.get("/console/patients", params={"q": "Switcher"}).text, "a refusal changes nothing"
+
+        back_to_all = client.post("/console/clinic", data={"clinic": "", "back": "https://elsewhere.example/x"})
+        assert back_to_all.headers["location"] == "/console/worklist", "never back to another site"
+        assert at_main in client.get("/console/patients", params={"q": "Switcher"}).text
+
+
+def test_a_one_clinic_user_has_no_switcher_and_a_forged_choice_does_not_widen(network: ApiServer) -> None:
+    _, at_west = named_referral(network, "west")
+    staff = network.new_staff("coordinator")
+    with network.services.unit_of_work() as uow:
+        accounts.set_clinics(uow, staff.id, ["main"])
+        uow.commit()
+    with network.browser() as client:
+        sign_in(client, staff)
+        client.cookies.set("carepath_clinic", "west")
+        page = client.get("/console/patients", params={"q": "Switcher"}).text
+        assert 'id="clinic-switch"' not in page and at_west not in page
