@@ -16,7 +16,7 @@ from fastapi.responses import HTMLResponse, Response
 from api import policy
 from api.dashboard.access import SignedIn, page_router
 from api.dashboard.escalations import escalation_row, notice
-from api.dashboard.rota_panel import rota_panel
+from api.dashboard.rota_panel import rota_panels
 from api.dashboard.templating import REFRESH_SECONDS, page
 from api.deps import ServicesDep
 from models.queries import listing, ops
@@ -49,7 +49,7 @@ def overview(user: SignedIn, request: Request, svc: ServicesDep, msg: str | None
         "workflows": [{"id": w.id, "stage": w.stage, "updated_at": w.updated_at, **({"name": p.name} if show else {})}
                       for w, p in recent.rows],
         "workflows_total": recent.total,
-        "rota": rota_panel(svc, now),  # roles and times only: no phone numbers, for ops or anyone
+        "rotas": rota_panels(svc, user, now),  # roles and times only: no phone numbers, for ops or anyone
     }
     return page(request, svc, "dashboard.html", context)
 

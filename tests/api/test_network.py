@@ -176,3 +176,20 @@ def test_a_one_clinic_user_has_no_switcher_and_a_forged_choice_does_not_widen(ne
         client.cookies.set("carepath_clinic", "west")
         page = client.get("/console/patients", params={"q": "Switcher"}).text
         assert 'id="clinic-switch"' not in page and at_west not in page
+
+
+def test_the_rota_panel_shows_each_clinic_and_follows_the_switcher(network: ApiServer) -> None:
+    with network.browser() as client:
+        network.sign_in(client, "ops")
+        both = " ".join(client.get("/dashboard").text.split())
+        assert '<h3 class="clinic-name">Westside Care Clinic</h3>' in both
+        assert "<caption>Covered now at Westside Care Clinic</caption>" in both
+        assert both.count("<caption>Covered now at ") == 2
+        west = both.split('<h3 class="clinic-name">Westside Care Clinic</h3>')[1].split("</section>")[0]
+        assert "No on-call doctor from " in west and " 08:00 to " in west, "west's days are uncovered, in its time"
+        assert WEST_ON_CALL[2:] not in both and WEST_DIRECTOR[2:] not in both
+
+        client.post("/console/clinic", data={"clinic": "west", "back": "/dashboard"})
+        one = " ".join(client.get("/dashboard").text.split())
+        assert "<caption>Covered now</caption>" in one and 'class="clinic-name"' not in one
+        assert "No on-call doctor from " in one
