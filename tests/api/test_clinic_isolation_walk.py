@@ -15,7 +15,7 @@ from api_support import ApiServer
 from signin_support import sign_in
 from sqlalchemy import func, select
 from sqlmodel import Session
-from walk_support import NOT_WALKED, Planted, check, every_route, path_values, plant, requests_for
+from walk_support import NOT_WALKED, Planted, check, every_route, path_values, plant, requests_for, send
 
 from models import accounts
 from models.tables import EscalationRecord, EventRecord, InboundText
@@ -64,12 +64,7 @@ def test_staff_of_one_clinic_find_nothing_of_another_on_any_route(network: ApiSe
         for method in ("GET", "POST", "GET"):
             for route in (r for r in routes if r.method == method):
                 for path, params in requests_for(route, values, own):
-                    if method == "GET":
-                        response = client.get(path, params=params)
-                    elif path.startswith("/v1/"):
-                        response = client.post(path, json={})
-                    else:
-                        response = client.post(path, data={})
+                    response = send(client, method, path, params)
                     where = f"{method} {path} {params or ''}"
                     check(response, west, where)
                     asked = f"{path} {params}"

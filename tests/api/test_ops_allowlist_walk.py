@@ -13,7 +13,7 @@ import logging
 
 import pytest
 from api_support import ApiServer
-from walk_support import NOT_WALKED, check, every_route, path_values, plant, requests_for
+from walk_support import NOT_WALKED, check, every_route, path_values, plant, requests_for, send
 
 from models.queries import listing
 
@@ -33,12 +33,7 @@ def test_no_route_or_page_shows_ops_any_patient_data(api: ApiServer, caplog: pyt
         for method in ("GET", "POST", "GET"):  # the second GET sees what the POSTs (acknowledging, resolving) changed
             for route in (r for r in routes if r.method == method and r.path not in NOT_WALKED):
                 for path, params in requests_for(route, values, planted):
-                    if method == "GET":
-                        response = client.get(path, params=params)
-                    elif path.startswith("/v1/"):
-                        response = client.post(path, json={})
-                    else:
-                        response = client.post(path, data={})
+                    response = send(client, method, path, params)
                     check(response, planted, f"{method} {path} {params or ''}")
                     seen_ids = seen_ids or (response.status_code == 200 and planted.workflows[0] in response.text)
                     walked += 1

@@ -225,6 +225,15 @@ def requests_for(route: Walked, values: dict[str, list[str]], planted: Planted) 
                 yield path, {name: value}
 
 
+def send(client: httpx.Client, method: str, path: str, params: dict) -> httpx.Response:
+    """One walked request: a GET with its query, or a POST with an empty body (JSON to the API, a form to pages)."""
+    if method == "GET":
+        return client.get(path, params=params)
+    if path.startswith("/v1/"):
+        return client.post(path, json={})
+    return client.post(path, data={})
+
+
 def check(response: httpx.Response, planted: Planted, where: str) -> None:
     assert response.status_code < 500, (where, response.status_code, response.text[:300])
     headers = "\n".join(f"{name}: {value}" for name, value in response.headers.items())

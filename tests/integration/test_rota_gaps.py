@@ -30,16 +30,20 @@ def new_york(day: date, hour: int) -> datetime:
     return datetime(day.year, day.month, day.day, hour, tzinfo=ZoneInfo(ZONE)).astimezone(UTC)
 
 
-@pytest.fixture
-def services(database_url: str, tmp_path):
+def migrated_settings(database_url: str, tmp_path) -> Settings:
+    """A migrated database and settings with the ROTA file and the clinic manager's number."""
     from models.db import migrate
 
     migrate(database_url)
     rota_file = tmp_path / "rota.yaml"
     rota_file.write_text(ROTA, encoding="utf-8")
-    settings = Settings(database_url=database_url, tasks="inline", sms_backend="console", clinic_timezone=ZONE,
-                        rota_file=rota_file, staff_clinic_manager=MANAGER)
-    svc = wiring.build_services(settings, gateway=ConsoleGateway(quiet=True))
+    return Settings(database_url=database_url, tasks="inline", sms_backend="console", clinic_timezone=ZONE,
+                    rota_file=rota_file, staff_clinic_manager=MANAGER)
+
+
+@pytest.fixture
+def services(database_url: str, tmp_path):
+    svc = wiring.build_services(migrated_settings(database_url, tmp_path), gateway=ConsoleGateway(quiet=True))
     wiring.install(lambda: svc)  # the inline tasks reach these services
     yield svc
     wiring.install()
@@ -85,13 +89,8 @@ WEST = {"key": "west", "name": "Westside Care Clinic", "phone": "+15555550200", 
 
 def test_each_clinic_of_a_network_has_its_gaps_told_to_its_own_manager(database_url: str, tmp_path) -> None:
     from config.clinics import add_clinic
-    from models.db import migrate
 
-    migrate(database_url)
-    rota_file = tmp_path / "rota.yaml"
-    rota_file.write_text(ROTA, encoding="utf-8")
-    settings = Settings(database_url=database_url, tasks="inline", sms_backend="console", clinic_timezone=ZONE,
-                        rota_file=rota_file, staff_clinic_manager=MANAGER)
+    settings = migrated_settings(database_url, tmp_path)
     first = wiring.build_services(settings, gateway=ConsoleGateway(quiet=True))
     with first.unit_of_work() as uow:
         add_clinic(uow, first.store.clinic, WEST)
