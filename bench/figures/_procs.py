@@ -238,14 +238,19 @@ def carepath_scheduler(procs: Procs, env: dict[str, str]) -> Proc:
 # --- memory --------------------------------------------------------------------------------------------------------
 
 
-def _children(pid: int) -> list[int]:
-    found: list[int] = []
+def children(pid: int) -> list[int]:
+    """The direct children of `pid`, read per thread: a thread (or the process) may end while we read, which is no error."""
     try:
-        for task in os.listdir(f"/proc/{pid}/task"):
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return []
+    found: list[int] = []
+    for task in tasks:
+        try:
             with open(f"/proc/{pid}/task/{task}/children") as f:
                 found.extend(int(c) for c in f.read().split())
-    except OSError:
-        pass
+        except OSError:
+            continue
     return found
 
 
@@ -266,7 +271,7 @@ def tree_rss_mib(pid: int) -> float:
     while todo:
         current = todo.pop()
         total += _vm_rss_kib(current)
-        todo.extend(_children(current))
+        todo.extend(children(current))
     return total / 1024
 
 
@@ -281,7 +286,7 @@ def tree_cpu_seconds(pid: int) -> float:
             total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
         except (OSError, IndexError, ValueError):
             pass
-        todo.extend(_children(current))
+        todo.extend(children(current))
     return total / os.sysconf("SC_CLK_TCK")
 
 

@@ -14,6 +14,7 @@ import pytest
 import redis
 
 from bench.core import BenchContext, Figure
+from bench.figures._procs import children
 from bench.figures.delivery import reminders_delivered
 from bench.figures.memory import worker_memory
 from bench.figures.webhooks import inbound_webhooks
@@ -44,10 +45,7 @@ def ctx(postgres_server_url: str, redis_server: str, tmp_path: Path) -> BenchCon
 
 def _descendants() -> set[int]:
     """Our child processes still alive (a figure's worker, scheduler or API left behind would show here)."""
-    found = set()
-    for task in os.listdir(f"/proc/{os.getpid()}/task"):
-        with open(f"/proc/{os.getpid()}/task/{task}/children") as f:
-            found.update(int(pid) for pid in f.read().split())
+    found = set(children(os.getpid()))
     return {pid for pid in found if Path(f"/proc/{pid}").exists() and "Z" not in _state(pid)}
 
 
