@@ -46,9 +46,36 @@ def sees_clinic(user: User, clinic: str | None) -> bool:
     return scope is None or (clinic is not None and clinic in scope)
 
 
+def role_at(user: User, clinic: str) -> str:
+    """The role this user holds at a clinic (`users.clinic_roles` where it names one, else their role)."""
+    return (user.clinic_roles or {}).get(clinic, user.role)
+
+
+def one_role(user: User) -> bool:
+    """Whether the user holds the same role at every clinic they work at (so they may look at all of them at once)."""
+    return not user.clinic_roles
+
+
+def at_clinic(user: User, clinic: str) -> User:
+    """The user as they are at one clinic: that clinic only, and their role there (a detached copy, never saved)."""
+    copy = User(**user.model_dump())
+    copy.clinics, copy.role, copy.clinic_roles = [clinic], role_at(user, clinic), None
+    return copy
+
+
+def held_roles(user: User) -> frozenset[str]:
+    """Every role the user holds at one clinic or another."""
+    return frozenset({user.role, *(user.clinic_roles or {}).values()})
+
+
 def allows(roles: Roles, user: User) -> bool:
-    """Whether this user's role is one of `roles`."""
+    """Whether this user's role is one of `roles` (for a user of several roles, ask `at_clinic` first)."""
     return user.role in roles
+
+
+def needs_second_factor(user: User) -> bool:
+    """Whether signing in takes a second factor: when the user sees patients at any of their clinics."""
+    return bool(held_roles(user) & SIGNS_IN_WITH_A_SECOND_FACTOR)
 
 
 def sees_patients(user: User) -> bool:

@@ -82,7 +82,7 @@ def list_command(database_url: str = DATABASE) -> None:
     for row in rows:
         user = row.user
         status = "disabled" if user.disabled else ("temporary password" if user.must_change_password else "active")
-        table.add_row(user.id, user.email or "—", user.name, user.role, ", ".join(user.clinics or ["all"]), status,
+        table.add_row(user.id, user.email or "—", user.name, user.role, placement_words(user), status,
                       "enrolled" if user.totp_secret else "—", str(row.sessions), str(row.tokens))
     Console(width=200).print(table)
 
@@ -92,25 +92,37 @@ def create_command(
     email: str = typer.Option(..., "--email", help="How they sign in."),
     name: str = typer.Option(..., "--name", help="Their name, as the history and the pages show it."),
     role: UserRole = typer.Option(..., "--role", help="coordinator, clinician, ops or admin."),
-    clinic: list[str] = typer.Option([], "--clinic", help="A clinic (key) the account works at; repeat for several. "
-                                                          "Left out: every clinic of the network."),
+    clinic: list[str] = typer.Option([], "--clinic", help="A clinic (key) the account works at, or KEY:ROLE for "
+                                     "another role there; repeat for several. Left out: every clinic of the network."),
     database_url: str = DATABASE,
 ) -> None:
     """Add an account; its temporary password is printed once, alone on the last line (changed at first sign-in)."""
     with database(database_url) as engine:
-        clinics = known_clinics(engine, clinic)
+        clinics, roles = known_clinics(engine, clinic)
         created, temporary = change(engine, "user_created", None, lambda uow, now: accounts.create_account(
-            uow, email=email, name=name, role=role, now=now, clinics=clinics),
-            detail=f"role {role.value}" + (f"; clinics {', '.join(clinics)}" if clinics else ""))
+            uow, email=email, name=name, role=role, now=now, clinics=clinics, roles=roles),
+            detail=f"role {role.value}" + (f"; clinics {', '.join(clinic)}" if clinics else ""))
     typer.echo(f"created {created.role} {created.name!r} <{created.email}> (id {created.id}). Temporary password, "
                "shown only now; it must be changed at the first sign-in:")
     typer.echo(temporary)
 
 
-def known_clinics(engine: Engine, keys: list[str]) -> list[str] | None:
-    """The clinic keys given, each one this carepath serves (refused, naming them, otherwise); none given: None."""
-    if not keys:
-        return None
+def placement_words(user) -> str:
+    """Where an account works, for the list: "all", or its clinics with the role at those where it differs."""
+    if user.clinics is None:
+        return "all"
+    differing = user.clinic_roles or {}
+    return ", ".join(f"{key} ({differing[key]})" if key in differing else key for key in user.clinics)
+
+
+def known_clinics(engine: Engine, given: list[str]) -> tuple[list[str] | None, dict[str, str] | None]:
+    """(clinic keys, role by clinic) from `KEY` or `KEY:ROLE` options, each key one this carepath serves (refused,
+    naming them, otherwise); none given: (None, None)."""
+    if not given:
+        return None, None
+    pairs = [entry.partition(":") for entry in given]
+    keys = [key.strip() for key, _, _ in pairs]
+    roles = {key.strip(): role.strip() for key, _, role in pairs if role.strip()} or None
     from config.clinics import load_network
     from config.wiring import settings_clinic
     from workers.settings import Settings
@@ -120,25 +132,29 @@ def known_clinics(engine: Engine, keys: list[str]) -> list[str] | None:
     unknown = [key for key in keys if key not in served]
     if unknown:
         fail(f"unknown clinic {', '.join(unknown)}: this carepath serves {', '.join(served)} (`carepath clinics list`)")
-    return sorted(set(keys))
+    return sorted(set(keys)), roles
 
 
 @users_app.command("clinics")
 def clinics_command(
     who: str = WHO,
-    clinic: list[str] = typer.Option([], "--clinic", help="A clinic (key) the account works at; repeat for several."),
+    clinic: list[str] = typer.Option([], "--clinic", help="A clinic (key) the account works at, or KEY:ROLE for "
+                                     "another role there than the account's; repeat for several."),
     every: bool = typer.Option(False, "--all", help="Every clinic of the network (a network role)."),
     database_url: str = DATABASE,
 ) -> None:
-    """Set the clinics an account works at: it sees and acts on their patients only. Its sessions end."""
+    """Set the clinics an account works at (and its role at each): it sees and acts on their patients only, with its
+    role there. Its sessions end."""
     if every == bool(clinic):
         fail("give --clinic KEY (one or more) or --all")
     with database(database_url) as engine:
         user = account(engine, who)
-        clinics = None if every else known_clinics(engine, clinic)
-        change(engine, "clinics_changed", user.id, lambda uow, now: accounts.set_clinics(uow, user.id, clinics),
-               detail="every clinic" if clinics is None else f"clinics {', '.join(clinics)}")
-    typer.echo(f"{user.email or user.id} works at {'every clinic' if clinics is None else ', '.join(clinics)}; "
+        clinics, roles = (None, None) if every else known_clinics(engine, clinic)
+        changed = change(engine, "clinics_changed", user.id,
+                         lambda uow, now: accounts.set_clinics(uow, user.id, clinics, roles),
+                         detail="every clinic" if clinics is None else f"clinics {', '.join(clinic)}")
+    where = "every clinic" if changed.clinics is None else placement_words(changed)
+    typer.echo(f"{user.email or user.id} works at {where} as {changed.role} where no other role is named; "
                "signed out everywhere")
 
 

@@ -63,10 +63,11 @@ def password_matches(user: User | None, password: str) -> bool:
 
 
 def create_account(uow: UnitOfWork, *, email: str, name: str, role: str | UserRole, now: datetime,
-                   password: str | None = None, clinics: list[str] | None = None) -> tuple[User, str | None]:
-    """A new account (at these `clinics`; None: every clinic). Without `password`, a temporary one is made (returned
-    once, changed at first sign-in)."""
-    role = UserRole(role)
+                   password: str | None = None, clinics: list[str] | None = None,
+                   roles: dict[str, str] | None = None) -> tuple[User, str | None]:
+    """A new account (at these `clinics`; None: every clinic), `role` at each but where `roles` names another for a
+    clinic. Without `password`, a temporary one is made (returned once, changed at first sign-in)."""
+    role, clinics, clinic_roles = placement(UserRole(role), clinics, roles)
     email, name = normal_email(email), (name or "").strip()
     if not name or len(name) > 200:
         raise AccountError("A name is 1 to 200 characters.")
@@ -77,7 +78,7 @@ def create_account(uow: UnitOfWork, *, email: str, name: str, role: str | UserRo
         password = temporary = temporary_password()
     elif problem := password_problem(password):
         raise AccountError(problem)
-    user = User(id=str(uuid.uuid4()), name=name, email=email, role=role.value, clinics=_clinic_list(clinics),
+    user = User(id=str(uuid.uuid4()), name=name, email=email, role=role, clinics=clinics, clinic_roles=clinic_roles,
                 created_at=now, disabled=False,
                 password_hash=_hasher.hash(password), must_change_password=temporary is not None,
                 password_changed_at=now)
@@ -93,10 +94,33 @@ def _clinic_list(clinics: list[str] | None) -> list[str] | None:
     return sorted(set(clinics))
 
 
-def set_clinics(uow: UnitOfWork, user_id: str, clinics: list[str] | None) -> User:
-    """Where the account works from now on (None: every clinic); its sessions end, so no page shows the old scope."""
+def placement(role: str, clinics: list[str] | None,
+              roles: dict[str, str] | None) -> tuple[str, list[str] | None, dict[str, str] | None]:
+    """(role, clinics, clinic_roles) as stored: `roles` names a clinic's role where it is not `role`. When every
+    clinic has the same role that is the one role; otherwise `role` is the first clinic's and the others differ."""
+    clinics = _clinic_list(clinics)
+    if not roles:
+        return str(UserRole(role)), clinics, None
+    if clinics is None:
+        raise AccountError("A role per clinic is for an account of named clinics; an account of every clinic (a "
+                           "network role) has one role everywhere.")
+    if stray := sorted(set(roles) - set(clinics)):
+        raise AccountError(f"A role is given at {', '.join(stray)}, which is not one of the account's clinics "
+                           f"({', '.join(clinics)}).")
+    try:
+        held = {clinic: str(UserRole(roles.get(clinic) or role)) for clinic in clinics}
+    except ValueError:
+        raise AccountError(f"A role is one of {', '.join(UserRole)}.") from None
+    first = held[clinics[0]]
+    differing = {clinic: held_role for clinic, held_role in held.items() if held_role != first}
+    return first, clinics, differing or None
+
+
+def set_clinics(uow: UnitOfWork, user_id: str, clinics: list[str] | None, roles: dict[str, str] | None = None) -> User:
+    """Where the account works from now on (None: every clinic), and its role at each (`roles`: where it is not the
+    account's role); its sessions end, so no page shows the old scope."""
     user = account(uow, user_id)
-    user.clinics = _clinic_list(clinics)
+    user.role, user.clinics, user.clinic_roles = placement(user.role, clinics, roles)
     uow.db.add(user)
     end_all(uow, user.id)
     return user

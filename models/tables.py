@@ -325,6 +325,9 @@ class User(SQLModel, table=True):
     # The clinics (keys) this account works at: it sees and acts on their records only. None: every clinic (a network
     # role, and every account from before the network).
     clinics: list | None = Field(default=None, sa_column=Column(JSONDocument, nullable=True))
+    # The role at a clinic where it is not `role` ({clinic key: role}); None: `role` at every one of its clinics. Only
+    # an account of named clinics has one (a network role is one role everywhere). `api.policy.role_at` reads it.
+    clinic_roles: dict | None = Field(default=None, sa_column=Column(JSONDocument, nullable=True))
     created_at: datetime = utc_column(nullable=False)
     disabled: bool = Field(default=False, sa_column_kwargs={"server_default": text("false")})
     password_hash: str | None = Field(default=None, max_length=200)

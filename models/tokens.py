@@ -20,8 +20,28 @@ DEFAULT_DAYS, MAX_DAYS = 90, 366
 
 
 def allowed_roles(owner_role: str) -> frozenset[str]:
-    """The roles a token of this owner may have: an admin's any, everyone else's their own."""
+    """The roles a token of this owner's role may have: an admin's any, everyone else's their own."""
     return frozenset(UserRole) if owner_role == UserRole.ADMIN else frozenset({owner_role})
+
+
+def roles_at(owner: User) -> dict[str | None, str]:
+    """The owner's role by clinic ({None: role} for one role at every clinic)."""
+    if not owner.clinic_roles:
+        return {None: owner.role}
+    return {clinic: owner.clinic_roles.get(clinic, owner.role) for clinic in owner.clinics or ()}
+
+
+def token_roles(owner: User) -> frozenset[str]:
+    """The roles a token of this owner may have: what any of their roles allows at one clinic or another."""
+    return frozenset().union(*(allowed_roles(role) for role in roles_at(owner).values()))
+
+
+def reach(owner: User, token_role: str) -> list[str] | None:
+    """The clinics a token with this role reaches: the owner's clinics where they may hold it (all of them, for an
+    owner of one role)."""
+    if not owner.clinic_roles:
+        return owner.clinics
+    return [clinic for clinic, role in roles_at(owner).items() if token_role in allowed_roles(role)]
 
 
 def create_token(uow: UnitOfWork, user_id: str, name: str, now: datetime, *, role: str | None = None,
@@ -33,8 +53,11 @@ def create_token(uow: UnitOfWork, user_id: str, name: str, now: datetime, *, rol
     name, role = (name or "").strip(), role or owner.role
     if not name or len(name) > 100:
         raise AccountError("A token's name is 1 to 100 characters (what it is for, e.g. prometheus).")
-    if role not in allowed_roles(owner.role):
-        raise AccountError(f"A token of a {owner.role} can only have the role {owner.role}.")
+    if role not in token_roles(owner):
+        if not owner.clinic_roles:
+            raise AccountError(f"A token of a {owner.role} can only have the role {owner.role}.")
+        raise AccountError(f"A token of this account can have the role {' or '.join(sorted(token_roles(owner)))} "
+                           "(the roles it holds at its clinics).")
     if not 1 <= days <= MAX_DAYS:
         raise AccountError(f"A token lasts 1 to {MAX_DAYS} days.")
     value = new_secret()
@@ -64,6 +87,7 @@ def authenticate(engine: Engine, value: str | None, now: datetime) -> User | Non
     if row is None or row[1].disabled:
         return None
     token, owner = row
-    # The owner's clinics come along: a token of a one-clinic user reaches that clinic's records only.
-    return User(id=owner.id, name=owner.name, email=owner.email, role=token.role, clinics=owner.clinics,
+    # The owner's clinics come along: a token of a one-clinic user reaches that clinic's records only, and a token of
+    # someone with a role per clinic only the clinics where they hold its role.
+    return User(id=owner.id, name=owner.name, email=owner.email, role=token.role, clinics=reach(owner, token.role),
                 created_at=owner.created_at)

@@ -65,10 +65,11 @@ def page_user(roles: policy.Roles) -> Callable[..., User]:
         request.state.csrf_token = found.session.csrf_token  # every form the page draws carries it
         if request.method == "POST" and not csrf.matches(found.session.csrf_token, sent):
             raise FormNotFromUs(user)
+        request.state.full_user = user  # every clinic they work at: the switcher offers these
+        # The switcher's one clinic, if one is chosen, and the role there: what the page admits is that role.
+        user = request.state.user = narrowed(request, svc, user)
         if not policy.allows(roles, user):
             raise NotForYourRole(user)
-        request.state.full_user = user  # every clinic they work at: the switcher offers these
-        user = request.state.user = narrowed(request, svc, user)  # the switcher's one clinic, if one is chosen
         record_patient_access(request, svc, user)
         return user
 

@@ -18,7 +18,7 @@ from models import accounts
 from models.queries import accounts as account_queries
 from models.staff_sessions import end_all
 from models.tables import User
-from models.tokens import DEFAULT_DAYS, MAX_DAYS, allowed_roles, create_token, revoke_token
+from models.tokens import DEFAULT_DAYS, MAX_DAYS, create_token, revoke_token, token_roles
 from models.users import AccountError, UserRole
 from workers.runtime import Services
 
@@ -55,7 +55,7 @@ def user_page(request: Request, svc: Services, admin: User, target: User, *, err
               done: str | None = None, status_code: int = 200) -> Response:
     context = {"user": admin, "account": target, "tokens": account_queries.tokens_of(svc.engine, target.id),
                "sessions": account_queries.sessions_of(svc.engine, target.id), "now": now_of(request),
-               "token_roles": sorted(allowed_roles(target.role)), "default_days": DEFAULT_DAYS, "max_days": MAX_DAYS,
+               "token_roles": sorted(token_roles(target)), "default_days": DEFAULT_DAYS, "max_days": MAX_DAYS,
                "error": error, "notice": DONE.get(done or ""), "refresh": None}
     return page(request, svc, "admin_user.html", context, status_code=status_code)
 

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse, RedirectResponse, Response
 
 from api.dashboard.access import PageRoute, SignedIn
-from api.dashboard.clinic_choice import COOKIE, choices
+from api.dashboard.clinic_choice import COOKIE, choices, offers_all
 from api.deps import ServicesDep
 
 BACK_DEFAULT = "/console/worklist"
@@ -25,10 +25,14 @@ async def switch(user: SignedIn, request: Request, svc: ServicesDep) -> Response
     """Look at one clinic (`clinic` = its key) or at every clinic one works at (`clinic` empty)."""
     form = await request.form()
     key = str(form.get("clinic", "") or "")
-    allowed = dict(choices(svc, request.state.full_user))
+    full_user = request.state.full_user
+    allowed = dict(choices(svc, full_user))
     if key and key not in allowed:  # only a forged or stale form gets here: the switcher offers the allowed ones
         return PlainTextResponse(f"You cannot look at clinic {key!r}: choose one of {', '.join(sorted(allowed))}, "
                                  "or all of your clinics.", status_code=422)
+    if not key and not offers_all(full_user):
+        return PlainTextResponse("Your role is not the same at each of your clinics, so you look at one clinic at a "
+                                 f"time: choose one of {', '.join(sorted(allowed))}.", status_code=422)
     back = RedirectResponse(_local_path(str(form.get("back", "") or "")), status_code=303)
     if key:
         back.set_cookie(COOKIE, key, httponly=True, samesite="lax", secure=request.url.scheme == "https", path="/")

@@ -137,7 +137,7 @@ def forget_session_cookie(response: Response) -> None:
 
 def first_stage(user: User, method: str) -> str:
     """What signing in asks next, once the password (or the identity provider) has said who this is."""
-    if policy.allows(policy.SIGNS_IN_WITH_A_SECOND_FACTOR, user):
+    if policy.needs_second_factor(user):
         return "code" if user.totp_secret else "enrol"
     return after_second_factor(user, method)
 

@@ -81,7 +81,8 @@ def clinic_switcher(request: Request) -> dict | None:
     options = clinic_choice.choices(svc, user)
     if not options:
         return None
-    return {"options": options, "chosen": clinic_choice.chosen(request, svc, user), "back": request.url.path}
+    return {"options": options, "chosen": clinic_choice.chosen(request, svc, user), "back": request.url.path,
+            "all": clinic_choice.offers_all(user)}
 
 
 def configure(env: Environment) -> None:

@@ -4,6 +4,7 @@ and on-call cover (ids, counts and times only), and the clinic's own number rout
 from __future__ import annotations
 
 import secrets
+from datetime import UTC, datetime
 
 import httpx
 import pytest
@@ -11,6 +12,8 @@ from api_support import SSL_CONTEXT, ApiServer, new_phone, referral_body
 from signin_support import sign_in
 
 from models import accounts
+from models.tokens import create_token
+from models.users import AccountError
 
 WEST_ON_CALL, WEST_DIRECTOR = "+15555550290", "+15555550291"
 WEST = {"key": "west", "name": "Westside Care Clinic", "phone": "+15555550200", "timezone": "America/Los_Angeles",
@@ -193,3 +196,79 @@ def test_the_rota_panel_shows_each_clinic_and_follows_the_switcher(network: ApiS
         one = " ".join(client.get("/dashboard").text.split())
         assert "<caption>Covered now</caption>" in one and 'class="clinic-name"' not in one
         assert "No on-call doctor from " in one
+
+
+def test_a_role_per_clinic_is_the_role_at_the_clinic_looked_at(network: ApiServer) -> None:
+    _, at_main = named_referral(network, "main")
+    west_id, at_west = named_referral(network, "west")
+    staff = network.new_staff("coordinator")
+    with network.services.unit_of_work() as uow:
+        accounts.set_clinics(uow, staff.id, ["main", "west"], {"west": "ops"})  # ops at west: ids only there
+        uow.commit()
+    with network.browser() as client:
+        sign_in(client, staff)  # a second factor: they see patients at main
+        main = client.get("/console/patients", params={"q": "Switcher"})
+        assert at_main in main.text and at_west not in main.text, "one clinic at a time: the first, without a choice"
+        assert '<span class="role">(coordinator)</span>' in main.text
+        assert 'value="">All my clinics</option>' not in main.text, "two roles: no view of both at once"
+
+        refused = client.post("/console/clinic", data={"clinic": ""})
+        assert refused.status_code == 422 and "one clinic at a time" in refused.text
+
+        client.post("/console/clinic", data={"clinic": "west", "back": "/dashboard"})
+        dashboard = client.get("/dashboard")
+        assert dashboard.status_code == 200 and '<span class="role">(ops)</span>' in dashboard.text
+        assert client.get(f"/console/patients/{west_id}").status_code == 403, "ops at west see no patient"
+        assert at_west not in client.get("/console/patients", params={"q": "Switcher"}).text
+
+
+def test_a_token_of_someone_with_a_role_per_clinic_reaches_the_clinics_of_its_role(network: ApiServer) -> None:
+    main_id, _ = named_referral(network, "main")
+    west_id, _ = named_referral(network, "west")
+    staff = network.new_staff("coordinator")
+    now = datetime.now(UTC)
+    with network.services.unit_of_work() as uow:
+        accounts.set_clinics(uow, staff.id, ["main", "west"], {"west": "clinician"})
+        coordinator_token = create_token(uow, staff.id, "coordinator work", now, role="coordinator")[1]
+        clinician_token = create_token(uow, staff.id, "clinician work", now, role="clinician")[1]
+        with pytest.raises(AccountError, match="clinician or coordinator"):
+            create_token(uow, staff.id, "more", now, role="ops")
+        uow.commit()
+    with network.client(token=coordinator_token) as api:
+        assert api.get(f"/v1/workflows/{main_id}").status_code == 200
+        assert api.get(f"/v1/workflows/{west_id}").status_code == 404, "a coordinator's token: main only"
+    with network.client(token=clinician_token) as api:
+        assert api.get(f"/v1/workflows/{west_id}").status_code == 200
+        assert api.get(f"/v1/workflows/{main_id}").status_code == 404, "a clinician's token: west only"
+
+
+def test_a_role_per_clinic_is_refused_for_a_clinic_not_theirs_or_a_network_account(network: ApiServer) -> None:
+    staff = network.new_staff("coordinator")
+    with network.services.unit_of_work() as uow:
+        with pytest.raises(AccountError, match="west, which is not one of the account's clinics"):
+            accounts.set_clinics(uow, staff.id, ["main"], {"west": "ops"})
+        with pytest.raises(AccountError, match="one role everywhere"):
+            accounts.set_clinics(uow, staff.id, None, {"west": "ops"})
+        same = accounts.set_clinics(uow, staff.id, ["main", "west"], {"main": "clinician", "west": "clinician"})
+        assert (same.role, same.clinic_roles) == ("clinician", None), "the same role at each is one role"
+
+
+def test_carepath_users_clinics_sets_a_role_per_clinic_and_refuses_a_role_that_is_none(network: ApiServer) -> None:
+    from typer.testing import CliRunner
+
+    from cli.users import users_app
+
+    url = network.services.settings.database_url
+    staff = network.new_staff("coordinator")
+    done = CliRunner().invoke(users_app, ["clinics", staff.email, "--clinic", "main", "--clinic", "west:ops",
+                                          "--database-url", url])
+    assert done.exit_code == 0, done.output
+    assert "works at main, west (ops) as coordinator" in done.output
+    listed = CliRunner().invoke(users_app, ["list", "--database-url", url])
+    assert "main, west (ops)" in next(line for line in listed.output.splitlines() if staff.email in line)
+
+    wrong = CliRunner().invoke(users_app, ["clinics", staff.email, "--clinic", "main", "--clinic", "west:janitor",
+                                           "--database-url", url])
+    assert wrong.exit_code != 0 and "A role is one of coordinator, clinician, ops, admin" in wrong.output
+    again = CliRunner().invoke(users_app, ["list", "--database-url", url])
+    assert "main, west (ops)" in again.output, "a refusal changes nothing"
