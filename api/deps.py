@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api import policy
@@ -31,7 +32,10 @@ bearer = HTTPBearer(auto_error=False, description="An API token (`carepath users
 # Both are async only so that FastAPI calls them on the event loop: a plain `def` dependency costs every request a
 # round trip through the thread pool, for an attribute read.
 async def get_services(request: Request) -> Services:
-    return request.app.state.services
+    svc = request.app.state.services
+    if svc.network_check_due():  # a clinic added or changed elsewhere: one small query, off the event loop
+        await run_in_threadpool(svc.refresh_network)
+    return svc
 
 
 async def get_now(request: Request) -> datetime:

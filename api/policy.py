@@ -84,3 +84,8 @@ def sees_patients(user: User) -> bool:
 
 def administers(user: User) -> bool:
     return allows(ADMINISTERS, user)
+
+
+def manages_network(user: User) -> bool:
+    """An administrator of every clinic: adds and changes the network's clinics (one clinic's admin does not)."""
+    return administers(user) and clinic_scope(user) is None

@@ -8,6 +8,7 @@ what is wrong and nothing written.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -15,12 +16,13 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from config.clinic import build_clinic
+from config.clinic import UnknownLanguage, build_clinic, shipped_catalogs
 from config.protocol import describe
 from models import clinics as clinic_rows
 from models.unit_of_work import UnitOfWork
 from workflows.clinic import DEFAULT_CLINIC, Clinic
 from workflows.network import Network
+from workflows.protocol import ProtocolError
 
 
 class ClinicDefinitionError(ValueError):
@@ -32,12 +34,25 @@ def clinic_from(definition: dict[str, Any], worklist_url: str | None = None) -> 
     extra = {"worklist_url": worklist_url} if worklist_url else {}
     if isinstance(definition.get("rota"), list):  # written as a list of lines, as in a scenario
         definition = {**definition, "rota": {"lines": definition["rota"]}}
+    if "catalogs" in definition:  # stored before `languages`: the wording itself, which is the shipped one's to give
+        definition = {"languages": sorted(definition["catalogs"]), **definition}
+        del definition["catalogs"]
     try:
         return build_clinic(**{**definition, **extra})
     except ValidationError as exc:
         raise ClinicDefinitionError(describe(exc)) from None
-    except TypeError as exc:
+    except (TypeError, UnknownLanguage) as exc:
         raise ClinicDefinitionError(str(exc)) from None
+
+
+def check_protocols(network: Network, installed: Callable[[str], object]) -> None:
+    """Refuse a clinic whose protocol version is not installed (`installed` raises for one that is not)."""
+    for clinic in network.clinics:
+        if clinic.protocol_version:
+            try:
+                installed(clinic.protocol_version)
+            except ProtocolError as exc:
+                raise ClinicDefinitionError(f"protocol_version: {exc} (clinic {clinic.key})") from None
 
 
 def network_of(main: Clinic, definitions: list[dict[str, Any]]) -> Network:
@@ -63,18 +78,27 @@ def read_definition(path: Path) -> dict[str, Any]:
     return raw
 
 
-def add_clinic(uow: UnitOfWork, main: Clinic, definition: dict[str, Any], now: datetime | None = None) -> Clinic:
-    """Validate the clinic with the rest of the network, then store it (the caller commits); returns the Clinic."""
+def add_clinic(uow: UnitOfWork, main: Clinic, definition: dict[str, Any], now: datetime | None = None,
+               protocols: Callable[[str], object] | None = None) -> Clinic:
+    """Validate the clinic with the rest of the network (and its protocol version against `protocols`, the installed
+    book's `get`), then store it (the caller commits); returns the Clinic."""
     if definition.get("key") == DEFAULT_CLINIC:
         raise ClinicDefinitionError(f"key: {DEFAULT_CLINIC!r} is this install's own clinic, set by CAREPATH_CLINIC_* "
                                     "settings; give the new clinic another key")
     clinic = clinic_from(definition, main.worklist_url)
     stored = [d for d in clinic_rows.all_definitions(uow) if d["key"] != clinic.key]
-    network_of(main, [*stored, definition])  # refuses a number another clinic already has
+    network = network_of(main, [*stored, definition])  # refuses a number another clinic already has
+    if protocols is not None:
+        check_protocols(network, protocols)
     clinic_rows.save(uow, clinic.key, clinic.name, _stored_form(clinic), now or datetime.now(UTC))
     return clinic
 
 
 def _stored_form(clinic: Clinic) -> dict[str, Any]:
     # What defines the clinic, without its wording (the shipped catalogs) or the install's address (the settings).
-    return clinic.model_dump(mode="json", exclude={"catalog", "worklist_url", "key"}, exclude_defaults=True)
+    # Its languages are named, not copied, so the shipped wording stays the one it speaks.
+    stored = clinic.model_dump(mode="json", exclude={"catalog", "catalogs", "worklist_url", "key"},
+                               exclude_defaults=True)
+    if set(clinic.languages) != set(shipped_catalogs()):
+        stored["languages"] = list(clinic.languages)
+    return stored

@@ -11,14 +11,15 @@ import logging
 from functools import partial
 
 from sqlalchemy import Engine
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from tenacity import before_sleep_log, retry, retry_if_exception_type, stop_after_delay, wait_exponential
 
 from config.clinic import build_clinic
-from config.clinics import load_network
+from config.clinics import ClinicDefinitionError, check_protocols, load_network
 from config.messages import load_catalog, load_catalogs
 from config.protocol import load_protocol, shipped_book
 from config.rota import load_rota
+from models import clinics as clinic_rows
 from models.db import make_engine
 from models.ports import SmsGateway
 from models.store import WorkflowStore
@@ -105,9 +106,35 @@ def build_services(settings: Settings | None = None, gateway: SmsGateway | None 
     clinic = settings_clinic(settings)
     engine = make_engine(settings.database_url)
     network = read_network(engine, clinic, settings.startup_wait_seconds)
+    book = protocol_book(settings)
+    check_protocols(network, book.get)  # a clinic on a protocol version this install lacks stops the start
     make_gateway = (lambda: gateway) if gateway is not None else partial(chosen_gateway, settings)
-    return Services(settings=settings, engine=engine, store=WorkflowStore(engine, protocol_book(settings), network),
-                    make_gateway=make_gateway)
+    return Services(settings=settings, engine=engine, store=WorkflowStore(engine, book, network),
+                    make_gateway=make_gateway, changed_network=network_watch(engine, clinic, book))
+
+
+def network_watch(engine: Engine, main: Clinic, book: ProtocolBook):
+    """What `Services.refresh_network` asks: the stored network when the clinics changed since it last looked, else
+    None. One that cannot be read or no longer validates is logged and not served (the running one stays)."""
+    with UnitOfWork(engine) as uow:
+        seen = [clinic_rows.fingerprint(uow)]
+
+    def changed() -> Network | None:
+        try:
+            with UnitOfWork(engine) as uow:
+                now_seen = clinic_rows.fingerprint(uow)
+                if now_seen == seen[0]:
+                    return None
+                network = load_network(uow, main)
+            check_protocols(network, book.get)
+        except (SQLAlchemyError, ClinicDefinitionError) as exc:
+            log.warning("the stored clinics could not be served; keeping the network in use: %s", exc)
+            return None
+        seen[0] = now_seen
+        log.info("serving %d clinics (a clinic was added or changed)", len(network.clinics))
+        return network
+
+    return changed
 
 
 def install(factory=build_services) -> None:

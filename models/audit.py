@@ -19,12 +19,14 @@ from models.unit_of_work import UnitOfWork
 # what was searched for) and listed (one per patient that list showed).
 # Accounts: user_created, user_disabled, user_enabled, password_reset, password_changed, second_factor_enrolled,
 # second_factor_reset, sessions_ended, token_created, token_revoked, clinics_changed (where the account works).
+# Clinics: clinic_added, clinic_changed (by a network admin, from the admin pages; the detail names the clinic's key).
 # The trail itself: audit_searched, audit_exported.
 ACTIONS = frozenset({
     "sign_in", "sign_in_failed", "sign_in_refused", "sign_out",
     "view", "change", "export", "list_viewed", "listed",
     "user_created", "user_disabled", "user_enabled", "password_reset", "password_changed", "second_factor_enrolled",
     "second_factor_reset", "sessions_ended", "token_created", "token_revoked", "clinics_changed",
+    "clinic_added", "clinic_changed",
     "audit_searched", "audit_exported",
 })
 

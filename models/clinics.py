@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import inspect, select
+from sqlalchemy import func, inspect, select
 
 from models.tables import ClinicRow
 from models.unit_of_work import UnitOfWork
@@ -17,6 +17,14 @@ def all_definitions(uow: UnitOfWork) -> list[dict]:
         return []  # a database not yet migrated: the settings' clinic alone, until `carepath migrate`
     rows = uow.db.execute(select(ClinicRow).order_by(ClinicRow.created_at, ClinicRow.key)).scalars()
     return [{**row.definition, "key": row.key} for row in rows]
+
+
+def fingerprint(uow: UnitOfWork) -> tuple[int, datetime | None]:
+    """(how many clinics are stored, when one last changed): what tells a running process the network changed."""
+    if not inspect(uow.db.connection()).has_table(ClinicRow.__tablename__):
+        return 0, None
+    count, latest = uow.db.execute(select(func.count(), func.max(ClinicRow.updated_at))).one()
+    return count, latest
 
 
 def save(uow: UnitOfWork, key: str, name: str, definition: dict, now: datetime) -> bool:

@@ -57,6 +57,10 @@ class WorkflowStore:
         self.network = clinics if isinstance(clinics, Network) else Network(clinics=(clinics,))
         self.clinic = self.network.default  # a single-clinic install's clinic; in a network, the first
 
+    def serve(self, network: Network) -> None:
+        """Serve this network from now on (a clinic added or changed while the process runs)."""
+        self.network, self.clinic = network, network.default
+
     def clinic_named(self, key: str | None) -> Clinic:
         """The clinic with this key (a row's `clinic_id`), the first clinic for one no longer configured: for showing
         and reading times in the right zone, never for deciding (that is `clinic_of`, which refuses)."""
@@ -96,7 +100,8 @@ class WorkflowStore:
             return earlier
         workflow_id, patient_id = str(uuid.uuid4()), str(uuid.uuid4())
         clinic = self.network.get(getattr(event.data, "clinic", None))  # not a referral: `start` refuses it
-        decision = start(workflow_id, patient_id, event, now, self.protocols.current, clinic)
+        protocol = self.protocols.get(clinic.protocol_version) if clinic.protocol_version else self.protocols.current
+        decision = start(workflow_id, patient_id, event, now, protocol, clinic)
         patient = event.data.patient
         try:
             # A concurrent start with the same key fails on the unique start_key at the first flush.

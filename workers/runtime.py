@@ -7,6 +7,7 @@ so workers/ never imports config/.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -18,6 +19,10 @@ from models.ports import SmsGateway
 from models.store import WorkflowStore
 from models.unit_of_work import T, UnitOfWork, run_committed
 from workers.settings import Settings
+from workflows.network import Network
+
+# How often a running process looks whether a clinic was added or changed (one small query when nothing was).
+NETWORK_CHECK_SECONDS = 30.0
 
 
 @dataclass
@@ -26,6 +31,27 @@ class Services:
     engine: Engine
     store: WorkflowStore
     make_gateway: Callable[[], SmsGateway] = field(repr=False, default=None)
+    # The network as stored now, or None when it has not changed since the last call (the composition root's).
+    changed_network: Callable[[], Network | None] | None = field(repr=False, default=None)
+    _network_checked: float = field(repr=False, default_factory=time.monotonic)
+
+    def network_check_due(self) -> bool:
+        return self.changed_network is not None and time.monotonic() - self._network_checked >= NETWORK_CHECK_SECONDS
+
+    def refresh_network(self, *, now: bool = False) -> bool:
+        """Serve the stored clinics if they changed: at most every NETWORK_CHECK_SECONDS, or `now` (after a change in
+        this process). True when the network changed. A network that no longer validates is not served: the one
+        in use stays, and the caller hears of it."""
+        if self.changed_network is None:
+            return False
+        if not now and not self.network_check_due():
+            return False
+        self._network_checked = time.monotonic()
+        network = self.changed_network()
+        if network is None:
+            return False
+        self.store.serve(network)
+        return True
 
     @cached_property
     def gateway(self) -> SmsGateway:
@@ -62,4 +88,5 @@ def services() -> Services:
             raise RuntimeError("carepath's services are not installed: start it through `carepath …` or "
                                "`celery -A config.worker worker` (config.wiring.install())")
         _built = _factory()
+    _built.refresh_network()  # a clinic added while this process runs: served within NETWORK_CHECK_SECONDS
     return _built

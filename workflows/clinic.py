@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from workflows.catalog import Catalog, LanguageTag
 from workflows.closures import check_country, public_holiday
 from workflows.events import ClinicKey, Phone, TimeZone
+from workflows.protocol import ClinicHours
 from workflows.rota import Rota
 
 DEFAULT_CLINIC = "main"  # the one clinic of a single-clinic install, and where an existing database's records go
+Label = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=60)]
 
 
 class StaffNumbers(BaseModel):
@@ -42,6 +45,13 @@ class Clinic(BaseModel):
     holidays_country: str = "US"
     holidays_subdivision: str | None = None  # a state or province with holidays of its own, e.g. "MA"
     closures: tuple[date, ...] = ()
+    # Its opening days and the hour its day ends (same-day deadlines, business days); None: the protocol's.
+    hours: ClinicHours | None = None
+    # The protocol version its new patients start on (one installed); None: the deployment's current one.
+    protocol_version: str | None = Field(default=None, min_length=1, max_length=64)
+    # Its treatment chairs or rooms, and its prescribing providers, by name (staff and places only, never patients).
+    chairs: tuple[Label, ...] = ()
+    providers: tuple[Label, ...] = ()
     # Staff alerts link to one item: this address, "/" and the item's id (`item_link`). 41 characters here, plus 37 for
     # the id, is the 78 a staff alert's worst case (`workflows.catalog.WORST_CASE`) leaves in one SMS;
     # `workers.settings` refuses a CAREPATH_PUBLIC_URL that makes it longer.
@@ -102,6 +112,10 @@ class Clinic(BaseModel):
         """Whether the clinic is shut on this local date whatever the weekday: a public holiday or a closure."""
         return day in self.closures or public_holiday(day, self.holidays_country, self.holidays_subdivision) is not None
 
+    def hours_under(self, protocol_hours: ClinicHours) -> ClinicHours:
+        """Its own opening days and closing hour, or the protocol's where it has none."""
+        return self.hours or protocol_hours
+
     def is_open_day(self, day: date, business_days: tuple[int, ...] = (0, 1, 2, 3, 4)) -> bool:
         """Whether this local date counts as a business day: one of the protocol's weekdays, and not closed."""
         return day.weekday() in business_days and not self.is_closed(day)
@@ -109,6 +123,14 @@ class Clinic(BaseModel):
     @model_validator(mode="after")
     def _holidays_known(self) -> Clinic:
         check_country(self.holidays_country, self.holidays_subdivision)
+        return self
+
+    @model_validator(mode="after")
+    def _names_once(self) -> Clinic:
+        for field in ("chairs", "providers"):
+            names = [name.casefold() for name in getattr(self, field)]
+            if twice := sorted({name for name in names if names.count(name) > 1}):
+                raise ValueError(f"{field}: {', '.join(twice)} is listed twice; give each its own name")
         return self
 
     @model_validator(mode="after")

@@ -58,7 +58,7 @@ STAFF_NUMBER_FOR_OWNER = {"clinician": "on_call", "medical_director": "medical_d
 
 
 def ack_deadline(step: Step, severity: str, reason: str) -> datetime:
-    rules, hours = step.protocol.escalations, step.protocol.clinic_hours
+    rules, hours = step.protocol.escalations, step.clinic.hours_under(step.protocol.clinic_hours)
     zone = step.clinic.timezone
     if reason == "referral_contact":
         if step.state.urgency == "urgent":

@@ -7,6 +7,7 @@ checks, so the pure core can take a `Protocol` without knowing where it came fro
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -133,7 +134,8 @@ class MessagingRules(Strict):
 
 
 class ClinicHours(Strict):
-    business_days: tuple[int, ...] = (0, 1, 2, 3, 4)  # Monday=0, as datetime.weekday()
+    # Monday=0, as datetime.weekday(); at least one day a week.
+    business_days: tuple[Annotated[int, Field(ge=0, le=6)], ...] = Field(default=(0, 1, 2, 3, 4), min_length=1)
     day_ends_at_hour: int = Field(default=17, ge=1, le=24)
 
 
@@ -170,6 +172,10 @@ class ProtocolBook:
     def __init__(self, current: Protocol, others: list[Protocol] = ()) -> None:
         self.current = current
         self._by_version = {protocol.version: protocol for protocol in [*others, current]}
+
+    @property
+    def versions(self) -> list[str]:
+        return sorted(self._by_version)
 
     def get(self, version: str) -> Protocol:
         try:

@@ -39,9 +39,9 @@ class SignInFirst(Exception):
 class NotForYourRole(Exception):
     """Signed in, with a role the page does not admit."""
 
-    def __init__(self, user: User) -> None:
+    def __init__(self, user: User, why: str | None = None) -> None:
         super().__init__(f"role {user.role} may not open this page")
-        self.user = user
+        self.user, self.why = user, why  # `why`: what the page says instead of the patient pages' reason
 
 
 class FormNotFromUs(Exception):
@@ -108,7 +108,7 @@ class PageRoute(APIRoute):
                     response.delete_cookie("carepath_session", path="/")
                 return response
             except NotForYourRole as refused:
-                return refusal_page(request, "forbidden.html", {"user": refused.user}, 403)
+                return refusal_page(request, "forbidden.html", {"user": refused.user, "why": refused.why}, 403)
             except FormNotFromUs as refused:
                 return refusal_page(request, "form_refused.html", {"user": refused.user}, 403)
             except UnknownId as unknown:

@@ -5,6 +5,7 @@ from fastapi import APIRouter
 from api.dashboard import (
     account,
     admin_audit,
+    admin_clinics,
     admin_users,
     clinic_switch,
     escalations,
@@ -19,5 +20,5 @@ from api.dashboard import (
 
 router = APIRouter(include_in_schema=False)
 for _part in (signin, second_factor, oidc, account, headers, overview, network, patient, escalations, admin_users, admin_audit,
-              clinic_switch):
+              admin_clinics, clinic_switch):
     router.include_router(_part.router)

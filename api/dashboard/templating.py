@@ -94,6 +94,7 @@ def configure(env: Environment) -> None:
     env.filters["label"] = lambda value: str(value).replace("_", " ")
     env.globals["sees_patients"] = policy.sees_patients
     env.globals["administers"] = policy.administers
+    env.globals["manages_network"] = policy.manages_network
     env.globals["reads_metrics"] = lambda user: policy.allows(policy.READS_METRICS, user)
     env.globals["zone_of"] = ZoneInfo
     env.globals["csrf_field"] = csrf_field

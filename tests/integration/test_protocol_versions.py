@@ -38,3 +38,23 @@ def test_workflow_keeps_its_protocol_version(sqlite_database_url):
     assert queries.load_state(engine, new).protocol_version == "2027.01"
     assert queries.load_state(engine, old).timers["no_show:s1"].due_at == start + timedelta(minutes=30)
     assert queries.load_state(engine, new).timers["no_show:s1"].due_at == start + timedelta(minutes=10)
+
+
+def test_a_clinic_held_on_an_earlier_version_starts_its_new_patients_on_it(sqlite_database_url):
+    from workflows.network import Network
+
+    migrate(sqlite_database_url)
+    engine = make_engine(sqlite_database_url)
+    original = load_protocol()
+    newer = load_protocol(overrides={"version": "2027.01"})
+    held = build_clinic(key="west", name="West", phone="+15555550200", protocol_version=original.version)
+    store = WorkflowStore(engine, ProtocolBook(newer, [original]), Network(clinics=(build_clinic(), held)))
+
+    def referral(clinic: str):
+        return make_event("referral.received", {"patient": {"name": "P", "phone": "+15555550101", "sms_consent": True},
+                                                "referrer": "r", "prior_treatments": 3, "clinic": clinic}, actor=STAFF)
+
+    at_main = store.start(referral("main"), NOW).workflow_id
+    at_west = store.start(referral("west"), NOW).workflow_id
+    assert queries.load_state(engine, at_main).protocol_version == "2027.01"
+    assert queries.load_state(engine, at_west).protocol_version == original.version
