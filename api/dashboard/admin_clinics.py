@@ -26,7 +26,9 @@ from workers.runtime import NETWORK_CHECK_SECONDS, Services
 from workflows.clinic import DEFAULT_CLINIC, Clinic
 
 router = page_router()
-SAVED = {"added": "Clinic added.", "changed": "Clinic saved."}
+SERVED = (f"This server uses it now; the workers, the scheduler and any other server within "
+          f"{int(NETWORK_CHECK_SECONDS)} seconds.")
+SAVED = {"added": f"Clinic added. {SERVED}", "changed": f"Clinic saved. {SERVED}"}
 
 
 def network_admin(user: User) -> User:
@@ -58,7 +60,7 @@ def clinics(admin: Admin, request: Request, svc: ServicesDep, done: str | None =
     """Every clinic of the network, and where to add one."""
     network_admin(admin)
     context = {"user": admin, "clinics": svc.store.network.clinics, "notice": SAVED.get(done or ""),
-               "refresh": None, "check_seconds": int(NETWORK_CHECK_SECONDS)}
+               "refresh": None}
     return page(request, svc, "admin_clinics.html", context)
 
 

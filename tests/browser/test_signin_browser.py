@@ -143,6 +143,38 @@ def test_the_admin_pages_pass_axe(chromium, clinic) -> None:  # noqa: F811
         context.close()
 
 
+def test_a_network_admin_adds_a_clinic_from_the_clinics_page_and_it_passes_axe(chromium, clinic) -> None:  # noqa: F811
+    from playwright.sync_api import expect
+
+    base, accounts, _log = clinic
+    context = chromium.new_context(viewport=LAPTOP, base_url=base)
+    try:
+        page = context.new_page()
+        sign_in(page, accounts["admin"])
+        page.get_by_role("link", name="Clinics").click()
+        expect(page.get_by_role("heading", name="The network's clinics")).to_be_visible()
+        no_violations(page, "the clinics page")
+        page.get_by_role("link", name="Add a clinic").click()
+        page.get_by_label("Name", exact=True).fill("Harbor Care Clinic")
+        page.get_by_label("Short name").fill("harbor")
+        page.get_by_label("Time zone").fill("Europe/Atlantis")
+        page.get_by_label("Main number").fill("+15555550700")
+        page.get_by_label("Sat").check()
+        page.get_by_label("Chairs or rooms (one per line)").fill("Chair 1\nChair 2")
+        page.get_by_role("button", name="Add clinic").click()
+        expect(page.get_by_role("alert")).to_contain_text("Time zone")
+        no_violations(page, "the clinic form with a refusal")
+        page.get_by_label("Time zone").fill("America/Chicago")
+        page.get_by_role("button", name="Add clinic").click()
+        expect(page.get_by_role("status")).to_contain_text("Clinic added.")
+        expect(page.locator("tr[data-clinic=harbor]")).to_contain_text("Harbor Care Clinic")
+        page.get_by_role("link", name="Harbor Care Clinic").click()
+        expect(page.get_by_label("Sat")).to_be_checked()
+        no_violations(page, "a clinic's form")
+    finally:
+        context.close()
+
+
 def test_an_idle_session_ends(chromium, clinic) -> None:  # noqa: F811
     from playwright.sync_api import expect
 
