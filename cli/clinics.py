@@ -1,8 +1,8 @@
 """`carepath clinics`: the clinics of a network, beside the install's own ("main", from the CAREPATH_CLINIC_* settings).
 
-`add FILE` validates a clinic definition (YAML: key, name, phone, numbers, timezone, staff, rota, sends_from) with
-every clinic already stored, then stores it; processes read the clinics when they start, so restart the API, workers
-and scheduler after adding one.
+`add FILE` validates a clinic definition (YAML: key, name, phone, numbers, timezone, staff, rota, sends_from, hours,
+closures, languages, chairs, providers, protocol_version) with every clinic already stored, then stores it. Running
+processes serve it within `workers.runtime.NETWORK_CHECK_SECONDS`; the admin pages' Clinics page does the same.
 """
 
 from __future__ import annotations
@@ -16,9 +16,10 @@ from rich.table import Table
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from config.clinics import ClinicDefinitionError, add_clinic, load_network, read_definition
-from config.wiring import settings_clinic
+from config.wiring import protocol_book, settings_clinic
 from models.db import make_engine
 from models.unit_of_work import UnitOfWork
+from workers.runtime import NETWORK_CHECK_SECONDS
 from workers.settings import Settings
 
 clinics_app = typer.Typer(help="The clinics of a network: list them, add or change one.", no_args_is_help=True)
@@ -37,7 +38,9 @@ def add(definition: Path = typer.Argument(..., help="The clinic's definition, YA
     engine = make_engine(database_url)
     try:
         with UnitOfWork(engine) as uow:
-            clinic = add_clinic(uow, settings_clinic(Settings()), read_definition(definition))
+            settings = Settings()
+            clinic = add_clinic(uow, settings_clinic(settings), read_definition(definition),
+                                protocols=protocol_book(settings).get)
             uow.commit()
     except ClinicDefinitionError as exc:
         _fail(f"{definition}: {exc}")
@@ -45,8 +48,8 @@ def add(definition: Path = typer.Argument(..., help="The clinic's definition, YA
         _fail("the database has no clinics table yet: run `carepath migrate` first", 1)
     finally:
         engine.dispose()
-    Console().print(f"clinic {clinic.key} ({clinic.name}) stored; restart carepath's processes to serve it",
-                    highlight=False)
+    Console().print(f"clinic {clinic.key} ({clinic.name}) stored; running carepath processes serve it within "
+                    f"{int(NETWORK_CHECK_SECONDS)} seconds", highlight=False)
 
 
 @clinics_app.command("list")
@@ -61,11 +64,14 @@ def list_clinics(database_url: str = DATABASE, as_json: bool = typer.Option(Fals
     finally:
         engine.dispose()
     rows = [{"key": c.key, "name": c.name, "timezone": c.timezone, "numbers": list(c.sms_numbers),
-             "rota_lines": len(c.rota.lines)} for c in network.clinics]
+             "languages": list(c.languages), "chairs": list(c.chairs), "providers": list(c.providers),
+             "protocol_version": c.protocol_version, "rota_lines": len(c.rota.lines)} for c in network.clinics]
     if as_json:
         print(json.dumps(rows, indent=2))
         return
-    table = Table("key", "name", "time zone", "numbers", "rota lines")
+    table = Table("key", "name", "time zone", "numbers", "languages", "chairs", "providers", "protocol", "rota lines")
     for row in rows:
-        table.add_row(row["key"], row["name"], row["timezone"], ", ".join(row["numbers"]), str(row["rota_lines"]))
+        table.add_row(row["key"], row["name"], row["timezone"], ", ".join(row["numbers"]), ", ".join(row["languages"]),
+                      str(len(row["chairs"])), str(len(row["providers"])), row["protocol_version"] or "current",
+                      str(row["rota_lines"]))
     Console().print(table)

@@ -53,7 +53,9 @@ DEMO_CLINIC = {"key": "west", "name": "Westside demo clinic", "phone": "+1555555
                "timezone": "America/Los_Angeles",
                "rota": [{"role": "on_call", "phone": "+15555550290", "from": "08:00", "to": "20:00"},
                         {"role": "on_call", "phone": "+15555550292", "from": "20:00", "to": "08:00"},
-                        {"role": "medical_director", "phone": "+15555550291"}]}
+                        {"role": "medical_director", "phone": "+15555550291"}],
+               "chairs": ["West chair 1", "West chair 2"], "providers": ["Dr. Okafor"]}
+DEMO_CHAIRS, DEMO_PROVIDERS = "Chair 1,Chair 2,Quiet room", "Dr. Rivera"
 
 
 def add_demo_clinic(database_url: str) -> None:
@@ -170,6 +172,8 @@ def run_standalone(host: str, port: int, demo: bool) -> None:
     database_url = Settings().database_url
     migrate(database_url)
     if demo:
+        os.environ.setdefault("CAREPATH_CLINIC_CHAIRS", DEMO_CHAIRS)  # the demo clinic's rooms, unless set
+        os.environ.setdefault("CAREPATH_CLINIC_PROVIDERS", DEMO_PROVIDERS)
         add_demo_clinic(database_url)
     svc = services()
     configure_logging(svc.settings)

@@ -19,14 +19,14 @@ from pydantic import ValidationError
 from config.clinic import UnknownLanguage, build_clinic, shipped_catalogs
 from config.protocol import describe
 from models import clinics as clinic_rows
+from models.ports import ClinicDefinitionError
 from models.unit_of_work import UnitOfWork
 from workflows.clinic import DEFAULT_CLINIC, Clinic
 from workflows.network import Network
 from workflows.protocol import ProtocolError
 
-
-class ClinicDefinitionError(ValueError):
-    """A clinic definition that cannot be used; the message says which field and what is allowed."""
+__all__ = ["ClinicDefinitionError", "StoredClinics", "add_clinic", "check_protocols", "clinic_from", "load_network",
+           "network_of", "read_definition"]
 
 
 def clinic_from(definition: dict[str, Any], worklist_url: str | None = None) -> Clinic:
@@ -102,3 +102,18 @@ def _stored_form(clinic: Clinic) -> dict[str, Any]:
     if set(clinic.languages) != set(shipped_catalogs()):
         stored["languages"] = list(clinic.languages)
     return stored
+
+
+class StoredClinics:
+    """The admin pages' way to add and change clinics (`models.ports.ClinicBook`): the install's own clinic and its
+    protocol book are what every definition is checked with."""
+
+    def __init__(self, main: Clinic, protocols: Callable[[str], object]) -> None:
+        self.main, self.protocols = main, protocols
+
+    @property
+    def languages(self) -> list[str]:
+        return sorted(shipped_catalogs())
+
+    def save(self, uow: UnitOfWork, definition: dict[str, Any], now: datetime) -> Clinic:
+        return add_clinic(uow, self.main, definition, now, protocols=self.protocols)

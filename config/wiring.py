@@ -15,7 +15,7 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from tenacity import before_sleep_log, retry, retry_if_exception_type, stop_after_delay, wait_exponential
 
 from config.clinic import build_clinic
-from config.clinics import ClinicDefinitionError, check_protocols, load_network
+from config.clinics import ClinicDefinitionError, StoredClinics, check_protocols, load_network
 from config.messages import load_catalog, load_catalogs
 from config.protocol import load_protocol, shipped_book
 from config.rota import load_rota
@@ -70,7 +70,9 @@ def settings_clinic(settings: Settings) -> Clinic:
                         timezone=settings.clinic_timezone, staff=staff, rota=clinic_rota(settings),
                         holidays_country=settings.clinic_holidays_country,
                         holidays_subdivision=settings.clinic_holidays_subdivision,
-                        closures=settings.clinic_closures,
+                        closures=settings.clinic_closures, chairs=settings.clinic_chairs,
+                        providers=settings.clinic_providers, languages=settings.clinic_languages or None,
+                        protocol_version=settings.clinic_protocol_version or None,
                         worklist_url=worklist_link(settings.public_url))  # Settings checked it fits one SMS
 
 
@@ -110,7 +112,8 @@ def build_services(settings: Settings | None = None, gateway: SmsGateway | None 
     check_protocols(network, book.get)  # a clinic on a protocol version this install lacks stops the start
     make_gateway = (lambda: gateway) if gateway is not None else partial(chosen_gateway, settings)
     return Services(settings=settings, engine=engine, store=WorkflowStore(engine, book, network),
-                    make_gateway=make_gateway, changed_network=network_watch(engine, clinic, book))
+                    make_gateway=make_gateway, changed_network=network_watch(engine, clinic, book),
+                    clinic_book=StoredClinics(clinic, book.get))
 
 
 def network_watch(engine: Engine, main: Clinic, book: ProtocolBook):

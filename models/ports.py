@@ -7,7 +7,11 @@ The adapters live above: `workers.gateways.ConsoleGateway` and `workers.twilio_g
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from models.unit_of_work import UnitOfWork
+    from workflows.clinic import Clinic
 
 
 class SmsGateway(Protocol):
@@ -22,3 +26,20 @@ class SmsGateway(Protocol):
         provider cannot answer (`TransientSmsError`: ask again later).
         """
 
+
+class ClinicDefinitionError(ValueError):
+    """A clinic definition that cannot be used; the message says which field and what is allowed."""
+
+
+class ClinicBook(Protocol):
+    """Where the network's clinics are added and changed (the composition root's `config.clinics.StoredClinics`)."""
+
+    @property
+    def languages(self) -> list[str]:
+        """The languages a clinic may write in (the shipped catalogs' tags)."""
+        ...
+
+    def save(self, uow: UnitOfWork, definition: dict, now: datetime) -> Clinic:
+        """Validate the clinic with the whole network, then store it (the caller commits); `ClinicDefinitionError`
+        when it cannot be used."""
+        ...

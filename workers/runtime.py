@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from models.ports import SmsGateway
+from models.ports import ClinicBook, SmsGateway
 from models.store import WorkflowStore
 from models.unit_of_work import T, UnitOfWork, run_committed
 from workers.settings import Settings
@@ -34,6 +34,7 @@ class Services:
     # The network as stored now, or None when it has not changed since the last call (the composition root's).
     changed_network: Callable[[], Network | None] | None = field(repr=False, default=None)
     _network_checked: float = field(repr=False, default_factory=time.monotonic)
+    clinic_book: ClinicBook | None = field(repr=False, default=None)  # where the admin pages add and change clinics
 
     def network_check_due(self) -> bool:
         return self.changed_network is not None and time.monotonic() - self._network_checked >= NETWORK_CHECK_SECONDS

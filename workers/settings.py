@@ -45,6 +45,12 @@ class Settings(BaseSettings):
     clinic_holidays_country: str = "US"
     clinic_holidays_subdivision: str | None = None
     clinic_closures: Annotated[tuple[date, ...], NoDecode] = ()
+    # The install's own clinic's chairs or rooms, providers and languages (comma-separated names; languages: tags of
+    # shipped catalogs, empty: all), and the protocol version its new patients start on (empty: the current one).
+    clinic_chairs: Annotated[tuple[str, ...], NoDecode] = ()
+    clinic_providers: Annotated[tuple[str, ...], NoDecode] = ()
+    clinic_languages: Annotated[tuple[str, ...], NoDecode] = ()
+    clinic_protocol_version: str | None = None
     protocol_file: Path | None = None
     messages_file: Path | None = None  # the default language's catalog only; the others come from catalogs_dir
     catalogs_dir: Path | None = None  # one <language>.yaml each; default config/catalogs
@@ -96,6 +102,13 @@ class Settings(BaseSettings):
     oidc_client_id: str | None = None
     oidc_client_secret: str | None = None
     oidc_label: str = Field(default="your organisation's account", max_length=60)
+
+    @field_validator("clinic_chairs", "clinic_providers", "clinic_languages", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        return tuple(part.strip() for part in value.split(",") if part.strip())
 
     @field_validator("clinic_closures", mode="before")
     @classmethod

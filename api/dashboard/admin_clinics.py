@@ -19,8 +19,7 @@ from api.dashboard.signin import note, now_of
 from api.dashboard.templating import page
 from api.deps import ServicesDep
 from api.ids import UnknownId
-from config.clinic import shipped_catalogs
-from config.clinics import ClinicDefinitionError, add_clinic
+from models.ports import ClinicDefinitionError
 from models.tables import User
 from workers.runtime import NETWORK_CHECK_SECONDS, Services
 from workflows.clinic import DEFAULT_CLINIC, Clinic
@@ -50,7 +49,7 @@ def form_page(request: Request, svc: Services, admin: User, fields: ClinicFields
               error: str | None = None, status_code: int = 200) -> Response:
     protocols = svc.store.protocols
     context = {"user": admin, "fields": fields, "new": new, "error": error, "refresh": None,
-               "languages": sorted(shipped_catalogs()), "current_protocol": protocols.current.version,
+               "languages": svc.clinic_book.languages, "current_protocol": protocols.current.version,
                "protocol_versions": protocols.versions, "main": fields.key == DEFAULT_CLINIC}
     return page(request, svc, "admin_clinic.html", context, status_code=status_code)
 
@@ -108,7 +107,7 @@ def save(request: Request, svc: Services, admin: User, fields: ClinicFields, *, 
     try:
         definition = definition_of(fields, svc.store.protocols.current.clinic_hours)
         with svc.unit_of_work() as uow:
-            add_clinic(uow, svc.store.network.default, definition, now_of(request), protocols=svc.store.protocols.get)
+            svc.clinic_book.save(uow, definition, now_of(request))
             uow.commit()
     except FormError as exc:
         return form_page(request, svc, admin, fields, new=new, error=str(exc), status_code=422)
