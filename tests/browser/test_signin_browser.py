@@ -18,7 +18,7 @@ import pytest
 from browser_support import axe_violations, carepath, demo_accounts, new_staff, sign_in
 from process_support import free_port, wait_for
 from signin_support import Staff, code_for
-from test_dashboard_browser import CAREPATH, LAPTOP, chromium  # noqa: F401
+from test_dashboard_browser import CAREPATH, LAPTOP, ROOT, UPDATE_SCREENSHOTS, chromium  # noqa: F401
 
 IDLE_SECONDS = 5
 
@@ -143,7 +143,8 @@ def test_the_admin_pages_pass_axe(chromium, clinic) -> None:  # noqa: F811
         context.close()
 
 
-def test_a_network_admin_adds_a_clinic_from_the_clinics_page_and_it_passes_axe(chromium, clinic) -> None:  # noqa: F811
+def test_a_network_admin_adds_a_clinic_from_the_clinics_page_and_it_passes_axe(chromium, clinic,  # noqa: F811
+                                                                                 tmp_path) -> None:
     from playwright.sync_api import expect
 
     base, accounts, _log = clinic
@@ -171,6 +172,9 @@ def test_a_network_admin_adds_a_clinic_from_the_clinics_page_and_it_passes_axe(c
         page.get_by_role("link", name="Harbor Care Clinic").click()
         expect(page.get_by_label("Sat")).to_be_checked()
         no_violations(page, "a clinic's form")
+        page.goto("/admin/clinics")
+        shot = ROOT / "docs" / "admin-clinics.png" if UPDATE_SCREENSHOTS else tmp_path / "admin-clinics.png"
+        page.screenshot(path=str(shot), full_page=True)
     finally:
         context.close()
 
