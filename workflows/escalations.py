@@ -222,6 +222,13 @@ def close(step: Step, escalation: Escalation, by: str | None, note: str | None) 
     step.cancel_timer(f"escalation:{escalation.id}")
 
 
+def ladders_of_open_items(state) -> frozenset[str]:
+    """The ladder timers of the urgent and emergency items still waiting for an acknowledgement (safety items: a
+    routine one stays on the worklist without climbing once the workflow is closed)."""
+    return frozenset(f"escalation:{e.id}" for e in state.escalations.values()
+                     if e.status == "open" and e.severity in ("urgent", "emergency"))
+
+
 def close_active_only(step: Step, note: str) -> None:
     """The workflow ended: close the open items that only made sense while the patient was in care."""
     for escalation in list(step.state.escalations.values()):

@@ -78,8 +78,10 @@ class Step:
         for key in [key for key, timer in self.state.timers.items() if timer.session == session_id]:
             del self.state.timers[key]
 
-    def cancel_all_timers(self) -> None:
-        self.state.timers.clear()
+    def cancel_all_timers(self, keep: frozenset[str] = frozenset()) -> None:
+        """Cancel every timer but those keyed in `keep`."""
+        for key in [key for key in self.state.timers if key not in keep]:
+            del self.state.timers[key]
 
     # --- flags ----------------------------------------------------------------------------------------------------
 

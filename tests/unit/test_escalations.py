@@ -152,6 +152,24 @@ def test_cssrs_high_is_an_emergency_with_a_safety_hold_and_an_immediate_page():
     assert "elevated_risk" in patient.state.active_flags(patient.now)
 
 
+def test_an_emergency_left_open_when_the_patient_withdraws_keeps_paging_until_acknowledged():
+    # Found by the property test (issue #16): closing the workflow cancelled every timer, ladders included, so a
+    # C-SSRS high raised just before a withdrawal paged the on-call once and nobody after.
+    patient = in_induction()
+    high_risk(patient)
+    raised_at = patient.now
+    patient.post("patient.withdrew", {"reason": "moving away"})
+    assert patient.stage == "withdrawn" and patient.escalation("cssrs_high").status == "open"
+    patient.advance(minutes=31)
+    pages = [(at - raised_at, m.to) for at, m in patient.staff_alerts()]
+    assert pages == [(timedelta(0), ON_CALL), (timedelta(minutes=15), MEDICAL_DIRECTOR),
+                     (timedelta(minutes=30), MEDICAL_DIRECTOR)]
+    patient.post("escalation.acknowledged", {"escalation": patient.escalation("cssrs_high").id})
+    patient.advance(minutes=60)
+    assert len(patient.staff_alerts()) == 3, "acknowledged: the ladder stops"
+    assert patient.escalation_timers() == {}
+
+
 def test_emergency_goes_to_tier_2_after_15_minutes_and_repeats_every_15_until_acknowledged():
     patient = in_induction()
     high_risk(patient)

@@ -11,7 +11,11 @@ as the dispatcher does. Checked on every decision, and on every send:
 - no reminder is planned or sent for a cancelled session, or for a session's old time after a move;
 - every emergency escalation pages the on-call number in the same decision;
 - no SMS body contains a forbidden word, and every patient SMS names the clinic;
-- no message is planned twice (dedupe keys), and no check-in ladder runs for a check-in that was not sent.
+- no message is planned twice (dedupe keys), and no check-in ladder runs for a check-in that was not sent;
+- once the workflow is final (withdrawn, discharged), no automated text is planned for or sent to the patient;
+- an urgent or emergency escalation not yet acknowledged has its ladder timer pending while a step of its ladder is
+  left (PROTOCOL.md §6: an urgent one at tier 1, before the medical director is paged; an emergency always, paged every
+  15 minutes until acknowledged) (issue #16).
 """
 
 from collections import Counter
@@ -32,7 +36,7 @@ from workflows.events import make_event
 from workflows.inbound import START_WORDS, STOP_WORDS
 from workflows.messages import REMINDER_KINDS, Pending, in_quiet_hours, recheck
 from workflows.pathway import decide, start, timer_event
-from workflows.stages import Stage
+from workflows.stages import FINAL, Stage
 from workflows.state import OPEN_SESSION
 from workflows.subjects import Subject
 
@@ -65,9 +69,11 @@ PARAMETERS = {
     "cssrs_high": st.tuples(),
     "clear": st.tuples(),
     "ack": st.tuples(st.sampled_from(["crisis_language", "cssrs_high", "checkin_missed"])),
+    "end": st.tuples(st.sampled_from([("patient.withdrew", {"reason": "moving away"}),
+                                      ("workflow.discharged", {"reason": "care complete", "clinician": "d"})])),
 }
 KINDS = ["book"] * 4 + ["move"] * 2 + ["cancel"] + ["text"] * 6 + ["advance"] * 5 + ["visit"] * 3 + [
-    "phq9", "cssrs_high", "clear", "clear", "ack", "ack"]
+    "phq9", "cssrs_high", "clear", "clear", "ack", "ack", "end"]
 actions = st.sampled_from(KINDS).flatmap(lambda kind: PARAMETERS[kind].map(lambda params: (kind, *params)))
 
 
@@ -166,6 +172,8 @@ class Run:
             if message.drop_reason is not None:
                 continue
             assert not self.opted_out, f"{message.kind} planned while opted out"
+            assert not (message.automated and before is not None and before.stage in FINAL), (
+                f"{message.kind} planned for a {before.stage} workflow")
             # Without consent only direct answers to the patient's own text (crisis line, help) may go.
             assert self.state.patient.sms_consent or not message.automated, f"{message.kind} without consent"
             if message.automated and not message.urgent:
@@ -186,6 +194,14 @@ class Run:
                 assert message.subject_start == self.starts[sid], "a reminder for a session's old time"
                 assert decision.state.sessions[sid].status in OPEN_SESSION
         self.check_emergencies(decision, before)
+        self.check_ladders(decision.state)
+
+    def check_ladders(self, state) -> None:
+        for escalation in state.escalations.values():
+            climbing = escalation.severity == "emergency" or (escalation.severity == "urgent" and escalation.tier == 1)
+            if climbing and escalation.status == "open":
+                assert f"escalation:{escalation.id}" in state.timers, (
+                    f"{escalation.severity} {escalation.reason} open at tier {escalation.tier} with no ladder timer")
 
     def count(self, moment: datetime) -> None:
         day = local(moment, self.zone).date()
@@ -214,6 +230,7 @@ class Run:
         if message.recipient != "patient":
             return
         assert not self.state.patient.opted_out and not self.opted_out, f"{message.kind} sent while opted out"
+        assert not (message.automated and self.state.stage in FINAL), f"{message.kind} sent to a final workflow"
         if message.automated and not message.urgent:
             assert not in_quiet_hours(self.now, self.zone, self.rules), f"{message.kind} sent in quiet hours"
         if message.expires_at is not None:
@@ -291,6 +308,10 @@ def act(run: Run, action) -> None:
         run.apply(make_event("assessment.submitted", {"instrument": "cssrs", "answers": answers}, actor=CLIN))
     elif kind == "clear":
         run.apply(make_event("safety.cleared", {"reason": "reviewed", "clinician": "d"}, actor=CLIN))
+    elif kind == "end":
+        event_type, data = action[1]
+        run.apply(make_event(event_type, data, actor=CLIN))
+        label(f"ended: {event_type}" if run.state.stage in FINAL else "end refused")
     elif kind == "ack":
         run.apply(make_event("escalation.acknowledged", {"escalation": action[1], "by": "d"}, actor=CLIN))
 

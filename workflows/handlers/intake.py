@@ -134,10 +134,11 @@ def close_workflow(step: Step, stage: Stage, why: str) -> None:
     for appointment in step.state.appointments.values():
         if appointment.status in ("scheduled", "confirmed"):
             appointment.status = "cancelled"
-    step.cancel_all_timers()
+    escalations.close_active_only(step, f"workflow closed: {why}")
+    # An urgent or emergency item left open keeps climbing its ladder (PROTOCOL.md §6): closing stops no page.
+    step.cancel_all_timers(keep=escalations.ladders_of_open_items(step.state))
     conversation.withdraw_all(step.state)
     step.requests.append(DropPendingMessages(WORKFLOW_CLOSED))
-    escalations.close_active_only(step, f"workflow closed: {why}")
     step.transition(stage)
 
 
