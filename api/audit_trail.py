@@ -23,6 +23,5 @@ def record_list_view(request: Request, svc: Services, user: User, what: str, sho
     with svc.unit_of_work() as uow:
         audit.record(uow, "list_viewed", at, detail=f"{what}: {len(shown)} shown of {total}; {described}"[:200],
                      **common)
-        for workflow_id, patient_id in shown:
-            audit.record(uow, "listed", at, patient_id=patient_id, workflow_id=workflow_id, detail=what, **common)
+        audit.record_each(uow, "listed", at, shown, detail=what, **common)
         uow.commit()

@@ -35,10 +35,25 @@ def record(uow: UnitOfWork, action: str, at: datetime, *, user_id: str | None = 
            workflow_id: str | None = None, target_id: str | None = None, route: str | None = None,
            method: str | None = None, address: str | None = None, detail: str | None = None) -> AuditEntry:
     """Add one entry to the trail (in the caller's unit of work, which commits it)."""
-    if action not in ACTIONS:
-        raise ValueError(f"unknown audit action {action!r}")
-    entry = AuditEntry(at=at, action=action, user_id=user_id, patient_id=patient_id, workflow_id=workflow_id,
-                       target_id=target_id, route=(route or None) and route[:200], method=method,
-                       address=(address or None) and address[:64], detail=(detail or None) and detail[:200])
+    entry = AuditEntry(**_fields(action, at, user_id=user_id, patient_id=patient_id, workflow_id=workflow_id,
+                                 target_id=target_id, route=route, method=method, address=address, detail=detail))
     uow.db.add(entry)
     return entry
+
+
+def record_each(uow: UnitOfWork, action: str, at: datetime, patients: list[tuple[str, str]], **common: str | None) -> None:
+    """One entry per (workflow id, patient id), the rest alike, in one multi-row INSERT (a list's 200 `listed` rows
+    without building 200 objects)."""
+    if patients:
+        rows = [_fields(action, at, workflow_id=workflow_id, patient_id=patient_id, **common)
+                for workflow_id, patient_id in patients]
+        uow.db.bulk_insert_mappings(AuditEntry, rows)
+
+
+def _fields(action: str, at: datetime, *, route: str | None = None, address: str | None = None,
+            detail: str | None = None, **ids: str | None) -> dict:
+    if action not in ACTIONS:
+        raise ValueError(f"unknown audit action {action!r}")
+    return {"at": at, "action": action, "route": (route or None) and route[:200],
+            "address": (address or None) and address[:64], "detail": (detail or None) and detail[:200],
+            "user_id": None, "patient_id": None, "workflow_id": None, "target_id": None, "method": None, **ids}

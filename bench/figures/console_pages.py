@@ -11,9 +11,9 @@ has a realistic density; the measured day is outside those, with one clinic's da
 through the store), because in the network each clinic's calendar shows its own day. `busy day` in the details is a
 cloned day holding one-thirtieth of everything, for scale (no goal).
 
-The network: `CLINICS` clinics (stored as `carepath clinics add` stores them), the clones spread round robin (clone i
-at clinic i % CLINICS, its patient, workflow, state and escalations alike); the templates and the day's bookings are
-`main`'s. Every page is requested by two coordinators, each signed in (a staff session made in the database, as the
+The network: `CLINICS` clinics (stored as `carepath clinics add` stores them), each round of clones at one clinic, the
+rounds round robin over the clinics (its patients, workflows, states and escalations alike), so each clinic has the
+templates' mix; the templates and the day's bookings are `main`'s. Every page is requested by two coordinators, each signed in (a staff session made in the database, as the
 sign-in would leave it): one at `main` only (one clinic's view, 1/CLINICS of the clones) and one of the network (every
 clinic: the 10,000 open worklist items). In turns with /healthz, `ROUNDS` times each after a warm-up. The goal is on
 ours alone: p95 ≤ 200 ms for every page, as either.
@@ -203,8 +203,10 @@ def at_clinic(table: str, row: list, clinic: str) -> list:
 
 
 def generate(conn, shapes: list[tuple[str, dict[str, list[tuple]]]], patients: int, clinics: int = 1) -> None:
-    """`patients` clones of the templates, round robin, each with new ids, name and phone, written by COPY; clone i
-    belongs to clinic i % `clinics` (`clinic_key`), which must exist."""
+    """`patients` clones of the templates, round robin, each with new ids, name and phone, written by COPY. Each round
+    of the templates goes to one clinic, the rounds round robin over `clinics` (`clinic_key`, which must exist), so
+    every clinic has the templates' mix. (Clone i at clinic i % clinics would alias: with 340 templates and 100
+    clinics, `main` would get only the templates 20 apart, all of one kind.)"""
     prepared = [(kind, *clone_text(own), own) for kind, own in shapes]
     buffers: dict[str, list[list]] = {table: [] for table in TABLES}
     for i in range(patients):
@@ -216,7 +218,7 @@ def generate(conn, shapes: list[tuple[str, dict[str, list[tuple]]]], patients: i
         columns = TABLES["patients"]
         fresh = (fresh.replace(patient_row[columns.index("name")], name_of(i))
                  .replace(patient_row[columns.index("phone")], f"+1556{i:07d}"))
-        clinic = clinic_key(i % clinics)
+        clinic = clinic_key((i // len(prepared)) % clinics)
         for table, table_rows in json.loads(fresh).items():
             buffers[table].extend(at_clinic(table, row, clinic) for row in table_rows)
         if i % 5000 == 4999 or i == patients - 1:
