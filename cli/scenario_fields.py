@@ -7,7 +7,7 @@ from typing import Annotated, Any, get_args
 from zoneinfo import ZoneInfo
 
 import phonenumbers
-from pydantic import AfterValidator, BaseModel, BeforeValidator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, WithJsonSchema
 
 
 def _phone(value: Any) -> str:
@@ -67,7 +67,9 @@ def sms_body(value: Any) -> Any:
 
 Phone = Annotated[str, BeforeValidator(_phone)]
 TzName = Annotated[str, BeforeValidator(_tz_name)]
-Time = Annotated[datetime, BeforeValidator(_time)]
+# Naive times are clinic-local, which JSON Schema's `date-time` format (an offset required) would refuse.
+Time = Annotated[datetime, BeforeValidator(_time),
+                 WithJsonSchema({"type": "string", "description": "ISO 8601 time; without an offset, clinic-local"})]
 NonEmpty = Annotated[str, AfterValidator(_not_blank)]
 
 

@@ -38,6 +38,9 @@ def _as_list(value: Any) -> Any:
     return [value] if isinstance(value, str) else value  # `paged: on_call` reads better than `paged: [on_call]`
 
 
+Roles = Annotated[list[StaffRole], BeforeValidator(_as_list, json_schema_input_type=StaffRole | list[StaffRole])]
+
+
 MessageKindName = Annotated[str, AfterValidator(_one_of(lambda: get_args(MessageKind), "message kind"))]
 ReasonName = Annotated[str, AfterValidator(_one_of(lambda: REASONS, "escalation reason"))]
 EventName = Annotated[str, AfterValidator(_one_of(lambda: EVENT_RULES, "event type"))]
@@ -124,7 +127,7 @@ class EscalationExpect(_Counted):
     severity: Literal["routine", "urgent", "emergency"] | None = None
     tier: Literal[1, 2] | None = None
     status: Literal["open", "acknowledged", "resolved"] | None = None
-    paged: Annotated[list[StaffRole], BeforeValidator(_as_list)] | None = Field(
+    paged: Roles | None = Field(
         None, description="staff roles that must have been texted for it (others may be too)")
 
 
