@@ -1,6 +1,8 @@
 """`carepath protocol test`, run as a clinic would: the shipped suite passes; a changed number breaks the expectations
 that depend on it, named in the output; a malformed file is an error naming its line; --diff shows what moved."""
 
+import subprocess
+import sys
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -43,10 +45,12 @@ def test_the_shipped_suite_passes():
     assert not failed_lines(result.output)
 
 
-def test_the_default_path_is_protocol_tests(monkeypatch):
-    monkeypatch.chdir(ROOT)
-    result = carepath_protocol()
-    assert result.exit_code == 0, result.output
+def test_the_command_runs_protocol_tests_by_default():
+    """As a clinic types it, through the installed `carepath` entry point."""
+    result = subprocess.run([str(Path(sys.executable).parent / "carepath"), "protocol", "test"], cwd=ROOT,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert " passed, 0 failed in " in result.stdout
 
 
 def test_a_later_no_show_breaks_the_no_show_expectations(tmp_path):
