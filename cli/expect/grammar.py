@@ -9,12 +9,13 @@ expectation would otherwise pass for ever without testing anything.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Annotated, Any, Literal, get_args
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, NonNegativeInt, model_validator
+from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
+from cli.expect.counted import Counted, Strict
 from cli.scenario_fields import NonEmpty, Time
 from workflows.catalog import MessageKind
 from workflows.escalations import REASONS
@@ -46,66 +47,7 @@ ReasonName = Annotated[str, AfterValidator(_one_of(lambda: REASONS, "escalation 
 EventName = Annotated[str, AfterValidator(_one_of(lambda: EVENT_RULES, "event type"))]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class Within(_Strict):
-    """A window that opens at `after` and lasts `days` + `hours` + `minutes`."""
-
-    after: Time
-    days: NonNegativeInt = 0
-    hours: NonNegativeInt = 0
-    minutes: NonNegativeInt = 0
-
-    @model_validator(mode="after")
-    def _has_length(self) -> Within:
-        if self.length <= timedelta(0):
-            raise ValueError("give the window a length: `minutes`, `hours` or `days`")
-        return self
-
-    @property
-    def length(self) -> timedelta:
-        return timedelta(days=self.days, hours=self.hours, minutes=self.minutes)
-
-
-class _Counted(_Strict):
-    """What the counted kinds share: whose, when (`between` or `within`), and how many (default: at least one)."""
-
-    patient: NonEmpty | None = None
-    between: tuple[Time, Time] | None = None
-    within: Within | None = None
-    count: NonNegativeInt | None = Field(None, description="exactly this many (default: at least one)")
-    none: bool = Field(False, description="true: it must not happen (the same as count: 0)")
-
-    @model_validator(mode="after")
-    def _one_window_one_count(self) -> _Counted:
-        if self.between is not None and self.within is not None:
-            raise ValueError("give `between` or `within`, not both")
-        if self.between is not None and self.between[1] < self.between[0]:
-            raise ValueError("between: the second time must not be before the first")
-        if self.none and self.count is not None:
-            raise ValueError("give `count` or `none: true`, not both")
-        return self
-
-    def window(self) -> tuple[datetime, datetime] | None:
-        if self.within is not None:
-            return self.within.after, self.within.after + self.within.length
-        return self.between
-
-    def counts(self, found: int) -> bool:
-        if self.none:
-            return found == 0
-        return found >= 1 if self.count is None else found == self.count
-
-    def localise(self, pin: Callable[[datetime, str | None], datetime]) -> None:
-        if self.between is not None:
-            self.between = (pin(self.between[0], self.patient), pin(self.between[1], self.patient))
-        if self.within is not None:
-            self.within.after = pin(self.within.after, self.patient)
-
-
-class MessageExpect(_Counted):
+class MessageExpect(Counted):
     """An outbound text: its kind, to a patient (key) or a staff role, sent (the default) or dropped for a reason."""
 
     kind: MessageKindName
@@ -120,7 +62,7 @@ class MessageExpect(_Counted):
         return self
 
 
-class EscalationExpect(_Counted):
+class EscalationExpect(Counted):
     """A worklist item raised: its reason, and optionally severity, tier, status and the staff roles texted for it."""
 
     reason: ReasonName
@@ -131,7 +73,7 @@ class EscalationExpect(_Counted):
         None, description="staff roles that must have been texted for it (others may be too)")
 
 
-class RefusalExpect(_Counted):
+class RefusalExpect(Counted):
     """A timeline line the engine refused: the event type, the rule that refused it, and the line in this file."""
 
     event: EventName
@@ -139,7 +81,7 @@ class RefusalExpect(_Counted):
     line: Annotated[int, Field(gt=0)] | None = Field(None, description="the timeline line's line number in this file")
 
 
-class TimerExpect(_Counted):
+class TimerExpect(Counted):
     """A timer the engine set: its kind (reminder, checkin, no_show, …) and status; `between` is about its due time."""
 
     kind: NonEmpty
@@ -149,7 +91,7 @@ class TimerExpect(_Counted):
 Body = MessageExpect | EscalationExpect | RefusalExpect | TimerExpect
 
 
-class Expectation(_Strict):
+class Expectation(Strict):
     """One line of `expect:`; exactly one kind key, checked at `at` (a virtual time) or, without it, by the end."""
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"oneOf": [{"required": [kind]} for kind in KINDS]})
