@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 BENCH_ARGS ?= --quick
 
 .DEFAULT_GOAL := help
-.PHONY: help run simulate test bench lint clean distclean
+.PHONY: help run simulate protocol-test test bench lint clean distclean
 
 help: ## List the targets
 	@echo "carepath make targets:"
@@ -31,6 +31,9 @@ run: $(VENV)/.installed ## Run carepath standalone (SQLite, in-process tasks, co
 
 simulate: $(VENV)/.installed ## Simulate the example esketamine induction and print its summary
 	$(BIN)/carepath simulate examples/esketamine_induction.yaml
+
+protocol-test: $(VENV)/.installed ## Check protocol-tests/ against the shipped protocol (also part of `make test`)
+	$(BIN)/carepath protocol test protocol-tests
 
 test: $(VENV)/.installed ## Start PostgreSQL/Redis if needed, run pytest (PYTEST_ARGS=...)
 	@scripts/ensure-services

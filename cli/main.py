@@ -13,6 +13,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from cli.audit import audit_app
 from cli.clinics import clinics_app
 from cli.coordinator import event_app, referral_app, workflow_app
+from cli.protocol_cmd import protocol_app
 from cli.report import build_report
 from cli.scenario import ScenarioError, load_scenario
 from cli.simulator import simulate
@@ -28,6 +29,7 @@ app.add_typer(event_app, name="event")
 app.add_typer(users_app, name="users")
 app.add_typer(audit_app, name="audit")
 app.add_typer(clinics_app, name="clinics")
+app.add_typer(protocol_app, name="protocol")
 console = Console(stderr=True)
 
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from cli.report_links import Links
 from cli.simulator import Run
 from models import queries
 
@@ -23,6 +24,7 @@ def build_report(run: Run, engine: Engine) -> dict[str, Any]:
 
 
 def _items(run: Run, engine: Engine, patient_of: dict[str, str]) -> dict[str, Any]:
+    links = Links.of(run, engine)
     return {
         "scenario": run.scenario.name,
         "workflows": [_workflow(engine, key, workflow_id, run.scenario.until) for key, workflow_id in run.workflows.items()],
@@ -31,12 +33,12 @@ def _items(run: Run, engine: Engine, patient_of: dict[str, str]) -> dict[str, An
              "actor": e.actor_role, "data": e.data}
             for e in queries.events(engine) if e.workflow_id in patient_of
         ],
-        "messages": sorted(_outbound(engine, patient_of) + _inbound(engine, patient_of),
+        "messages": sorted(_outbound(engine, patient_of, links) + _inbound(engine, patient_of),
                            key=lambda m: (m["at"], m["direction"] == "outbound")),
         "escalations": [
             {"raised_at": _utc(e.raised_at), "patient": patient_of.get(e.workflow_id), "reason": e.reason,
              "severity": e.severity, "tier": e.tier, "status": e.status, "acknowledged_at": _utc(e.acknowledged_at),
-             "resolved_at": _utc(e.resolved_at)}
+             "resolved_at": _utc(e.resolved_at), "paged": links.paged(e.id)}
             for e in queries.escalations(engine) if e.workflow_id in patient_of
         ],
         "timers": [
@@ -47,11 +49,14 @@ def _items(run: Run, engine: Engine, patient_of: dict[str, str]) -> dict[str, An
     }
 
 
-def _outbound(engine: Engine, patient_of: dict[str, str]) -> list[dict[str, Any]]:
+def _outbound(engine: Engine, patient_of: dict[str, str], links: Links) -> list[dict[str, Any]]:
+    # `recipient` is "patient" or the owning staff role; `staff_role` whose number a staff text went to (on_call, …);
+    # `cause` the event it answered (with its timeline line when a line posted it).
     return [
         {"at": _utc(m.sent_at or m.not_before), "patient": patient_of[m.workflow_id], "to": m.to_phone,
          "direction": "outbound", "kind": m.kind, "body": m.body, "status": m.status,
-         **({"reason": m.drop_reason} if m.drop_reason else {})}
+         **({"reason": m.drop_reason} if m.drop_reason else {}), "recipient": m.recipient,
+         **({"staff_role": links.staff_role(m)} if m.recipient != "patient" else {}), "cause": links.cause(m.event_id)}
         for m in queries.messages(engine) if m.workflow_id in patient_of
     ]
 

@@ -11,10 +11,12 @@ from pathlib import Path
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
-import phonenumbers
 import yaml
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
+from cli.expect.crosscheck import check_expectations
+from cli.expect.grammar import Expectation
+from cli.scenario_fields import NonEmpty, Phone, Time, TzName, allowed_fields, drop_nulls, sms_body
 from workflows.closures import check_country
 from workflows.rota import RotaLine
 
@@ -26,76 +28,6 @@ class ScenarioError(ValueError):
         self.message, self.path, self.line = message, path, line
         where = f"{Path(path).name}:{line}" if line is not None else Path(path).name
         super().__init__(f"{where}: {message}")
-
-
-# --- field types -------------------------------------------------------------------------------------------------
-
-def _phone(value: Any) -> str:
-    # YAML reads an unquoted +15555550100 as an int and drops the "+", so the country code would be a guess.
-    if not isinstance(value, str):
-        raise ValueError('phone numbers must be quoted E.164 strings, e.g. "+15555550100"')
-    try:
-        number = phonenumbers.parse(value, None)
-    except phonenumbers.NumberParseException:
-        number = None
-    # "possible", not "valid": the 555-01xx demo numbers the docs use are not assigned, so they are never "valid".
-    if number is None or not phonenumbers.is_possible_number(number):
-        raise ValueError(f"not an E.164 phone number: {value!r}")
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-
-
-def _tz_name(value: Any) -> str:
-    if not isinstance(value, str):
-        raise ValueError("a time zone must be an IANA name such as America/New_York")
-    try:
-        ZoneInfo(value)
-    except (KeyError, ValueError, OSError):  # unknown key, malformed key, or a tzdata directory such as "America"
-        raise ValueError(f"unknown IANA time zone: {value!r}") from None
-    return value
-
-
-def _time(value: Any) -> datetime:
-    # YAML already turns unquoted timestamps into datetime/date; quoted ones arrive as strings. Numbers are refused
-    # on purpose: pydantic would read them as Unix timestamps, which nobody means in a scenario.
-    if isinstance(value, datetime):
-        parsed = value
-    elif isinstance(value, date):
-        parsed = datetime(value.year, value.month, value.day)
-    elif isinstance(value, str):
-        try:
-            parsed = datetime.fromisoformat(value.strip())
-        except ValueError:
-            raise ValueError("not an ISO 8601 time") from None
-    else:
-        raise ValueError("not an ISO 8601 time")
-    # Bounding the year keeps offset arithmetic (localising, comparing, converting to UTC) from overflowing.
-    if not 1900 <= parsed.year < 2200:
-        raise ValueError("time out of range (years 1900-2199)")
-    return parsed
-
-
-def _not_blank(value: str) -> str:
-    if not value.strip():
-        raise ValueError("must not be blank")
-    return value
-
-
-def _sms_body(value: Any) -> Any:
-    # `sms: 1` (the confirm reply) is what people type; YAML makes it an int.
-    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
-
-
-Phone = Annotated[str, BeforeValidator(_phone)]
-TzName = Annotated[str, BeforeValidator(_tz_name)]
-Time = Annotated[datetime, BeforeValidator(_time)]
-NonEmpty = Annotated[str, AfterValidator(_not_blank)]
-
-
-def _drop_nulls(data: Any, *keys: str) -> Any:
-    # An empty YAML section (`protocol:` followed only by comments) is null; treat it as "use the default".
-    if isinstance(data, dict):
-        return {k: v for k, v in data.items() if not (k in keys and v is None)}
-    return data
 
 
 # --- models ------------------------------------------------------------------------------------------------------
@@ -152,19 +84,19 @@ class PatientSpec(BaseModel):
 
 class TimelineLine(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    line: int
+    line: int = Field(exclude=True)  # set by the loader: the file's line, for messages
     at: Time
     patient: NonEmpty
     event: NonEmpty | None = None
     data: dict = {}
     actor: dict | None = None
     idempotency_key: str | None = None
-    sms: Annotated[str | None, BeforeValidator(_sms_body)] = None
+    sms: Annotated[str | None, BeforeValidator(sms_body)] = None
 
     @model_validator(mode="before")
     @classmethod
     def _empty_data(cls, data: Any) -> Any:
-        return _drop_nulls(data, "data")
+        return drop_nulls(data, "data")
 
     @model_validator(mode="after")
     def _event_or_sms(self) -> TimelineLine:
@@ -191,11 +123,12 @@ class Scenario(BaseModel):
     staff: StaffSpec = Field(default_factory=StaffSpec)
     patients: list[PatientSpec]
     timeline: list[TimelineLine]
+    expect: list[Expectation] = []  # what must have happened (`carepath protocol test`); ignored by `simulate`
 
     @model_validator(mode="before")
     @classmethod
     def _empty_sections(cls, data: Any) -> Any:
-        return _drop_nulls(data, "clinic", "clinics", "staff", "protocol")
+        return drop_nulls(data, "clinic", "clinics", "staff", "protocol", "expect")
 
     @model_validator(mode="after")
     def _one_clinic_or_a_network(self) -> Scenario:
@@ -223,6 +156,8 @@ class Scenario(BaseModel):
         self.start, self.until = pin(self.start, self.zone_of(None)), pin(self.until, self.zone_of(None))
         for item in self.timeline:
             item.at = pin(item.at, self.zone_of(item.patient))
+        for expectation in self.expect:
+            expectation.localise(lambda t, patient: pin(t, self.zone_of(patient)))
         return self
 
     def clinic_key_of(self, patient: str | None) -> str | None:
@@ -333,16 +268,17 @@ def _cross_checks(sc: Scenario, root: yaml.Node, path: str) -> None:
         if not sc.start <= item.at <= sc.until:
             window = f"{sc.start.isoformat()} to {sc.until.isoformat()}"
             raise _fail(f"{item.at.isoformat()} is outside the scenario ({window})", ("timeline", i, "at"), root, path)
+    check_expectations(sc, lambda message, loc: _fail(message, loc, root, path))
 
 
-def _with_lines(timeline: list, root: yaml.Node, path: str) -> list:
-    """Copies of the timeline entries that remember their line, so the simulator can point at a rejected one."""
+def _with_lines(items: list, section: str, key: str, root: yaml.Node, path: str) -> list:
+    """Copies of a section's entries that remember their line, so a rejected line or failed expectation is findable."""
     lines = []
-    for i, item in enumerate(timeline):
+    for i, item in enumerate(items):
         if isinstance(item, dict):
-            if "line" in item:
-                raise _fail("unknown field (line numbers come from the file)", ("timeline", i, "line"), root, path)
-            item = {**item, "line": _line_of(root, ("timeline", i))}  # copy: YAML aliases may share the dict
+            if key in item:
+                raise _fail("unknown field (line numbers come from the file)", (section, i, key), root, path)
+            item = {**item, key: _line_of(root, (section, i))}  # copy: YAML aliases may share the dict
         lines.append(item)
     return lines
 
@@ -355,8 +291,9 @@ def parse_scenario(text: str, path: str = "<scenario>") -> Scenario:
         raise ScenarioError("the scenario is empty", path)
     if not isinstance(data, dict):
         raise ScenarioError("the top level must be a mapping (name:, start:, until:, ...)", path, _line_of(root, ()))
-    if isinstance(data.get("timeline"), list):
-        data = {**data, "timeline": _with_lines(data["timeline"], root, path)}
+    for section, key in (("timeline", "line"), ("expect", "yaml_line")):
+        if isinstance(data.get(section), list):
+            data = {**data, section: _with_lines(data[section], section, key, root, path)}
     try:
         scenario = Scenario.model_validate(data)
     except ValidationError as exc:
@@ -364,6 +301,8 @@ def parse_scenario(text: str, path: str = "<scenario>") -> Scenario:
         errors = [(_line_of(root, e["loc"]), e) for e in exc.errors(include_url=False)]
         _, first = min(errors, key=lambda pair: pair[0])
         message = _PLAIN.get(first["type"]) or first["msg"].removeprefix("Value error, ")
+        if first["type"] == "extra_forbidden" and (allowed := allowed_fields(Scenario, first["loc"][:-1])):
+            message += f" (allowed: {', '.join(allowed)})"
         raise _fail(message, first["loc"], root, path) from None
     _cross_checks(scenario, root, path)
     scenario.timeline.sort(key=lambda item: item.at)  # list.sort is stable: equal times keep file order

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine
 
-from cli.scenario import NetworkClinicSpec, Scenario, TimelineLine
-from config.clinic import build_clinic
-from config.protocol import ProtocolBook, load_protocol, shipped_book
+from cli.scenario import Scenario, TimelineLine
+from cli.scenario_setup import network_of, protocol_book
 from models.inbox import receive_sms
 from models.outbox import deliver_due, next_message_due
 from models.store import WorkflowStore
@@ -21,11 +19,8 @@ from models.timers import fire_due_timers, next_due_at
 from models.unattached import next_repage_at, repage_overdue
 from models.unit_of_work import run_committed
 from workers.gateways import ConsoleGateway
-from workflows.clinic import Clinic, StaffNumbers
 from workflows.errors import Rejected
 from workflows.events import localize_times, make_event
-from workflows.network import Network
-from workflows.rota import Rota
 from workflows.stages import EVENT_RULES, Role
 
 
@@ -37,55 +32,43 @@ class Run:
     workflows: dict[str, str] = field(default_factory=dict)  # patient key → workflow id
     gateway: ConsoleGateway = field(default_factory=ConsoleGateway)
     rejected: list[dict[str, Any]] = field(default_factory=list)
+    line_of_event: dict[int, int] = field(default_factory=dict)  # event id → the timeline line that posted it
     applied: int = 0
     timers_fired: int = 0
 
 
-def protocol_book(scenario: Scenario) -> ProtocolBook:
-    """The shipped protocol with the scenario's overrides; overridden numbers get their own version name."""
-    if not scenario.protocol:
-        return shipped_book()
-    base = load_protocol()
-    digest = hashlib.sha256(json.dumps(scenario.protocol, sort_keys=True, default=str).encode()).hexdigest()[:8]
-    overrides = {**scenario.protocol, "version": f"{base.version}+scenario-{digest}"}
-    return ProtocolBook(load_protocol(overrides=overrides), [base])
+def simulate(scenario: Scenario, engine: Engine, on_progress: Callable[[datetime], None] | None = None,
+             protocol_file: Path | None = None, pauses: Iterable[datetime] = (),
+             on_pause: Callable[[Run, datetime], None] | None = None) -> Run:
+    """Apply every timeline line in time order, firing each timer and sending each message at its own time.
 
-
-def clinic_of(scenario: Scenario) -> Clinic:
-    staff = StaffNumbers(**scenario.staff.model_dump(exclude={"rota"}))
-    return build_clinic(name=scenario.clinic.name, phone=scenario.clinic.phone, timezone=scenario.clinic.timezone,
-                        staff=staff, rota=Rota(lines=tuple(scenario.staff.rota)),
-                        closures=tuple(scenario.clinic.closures), holidays_country=scenario.clinic.holidays_country,
-                        holidays_subdivision=scenario.clinic.holidays_subdivision)
-
-
-def network_of(scenario: Scenario) -> Network:
-    """The scenario's clinics: its one `clinic:`, or each of `clinics:` with its numbers, zone, closures and rota."""
-    if scenario.clinics is None:
-        return Network(clinics=(clinic_of(scenario),))
-    return Network(clinics=tuple(_network_clinic(spec) for spec in scenario.clinics))
-
-
-def _network_clinic(spec: NetworkClinicSpec) -> Clinic:
-    first, *others = spec.numbers
-    extra = spec.model_dump(include={"closures", "holidays_country"}, exclude_defaults=True, exclude_none=True)
-    return build_clinic(key=spec.key, name=spec.name, phone=first, numbers=tuple(others), sends_from=first,
-                        timezone=spec.timezone, rota=Rota(lines=tuple(spec.rota)), **extra)
-
-
-def simulate(scenario: Scenario, engine: Engine, on_progress: Callable[[datetime], None] | None = None) -> Run:
-    """Apply every timeline line in time order, firing each timer and sending each message at its own time."""
-    store = WorkflowStore(engine, protocol_book(scenario), network_of(scenario))
+    At each of `pauses`, once every line and timer due up to it has run, `on_pause(run, moment)` sees the state as it
+    stands then (an expectation's `at:`). Pausing changes nothing: the same things happen in the same order."""
+    store = WorkflowStore(engine, protocol_book(scenario, protocol_file), network_of(scenario))
     run = Run(scenario, gateway=ConsoleGateway(quiet=True))
+    waiting = sorted(set(pauses))
     for line in scenario.timeline:
+        waiting = _pause_before(store, run, line.at, waiting, on_pause)
         _advance(store, run, line.at, inclusive=False)
         _apply_line(store, run, line)
         if on_progress:
             on_progress(line.at)
+    _pause_before(store, run, None, waiting, on_pause)
     _advance(store, run, scenario.until, inclusive=True)
     if on_progress:
         on_progress(scenario.until)
     return run
+
+
+def _pause_before(store: WorkflowStore, run: Run, moment: datetime | None, waiting: list[datetime],
+                  on_pause: Callable[[Run, datetime], None] | None) -> list[datetime]:
+    """Run the pauses before `moment` (every one left when None); returns those still to come."""
+    while waiting and (moment is None or waiting[0] < moment):
+        pause = waiting.pop(0)
+        _advance(store, run, pause, inclusive=True)
+        if on_pause:
+            on_pause(run, pause)
+    return waiting
 
 
 def _advance(store: WorkflowStore, run: Run, until: datetime, inclusive: bool) -> None:
@@ -111,19 +94,22 @@ def _apply_line(store: WorkflowStore, run: Run, line: TimelineLine) -> None:
             run.workflows[line.patient] = outcome.workflow_id
         elif line.sms is not None:
             # Through the inbox, as a webhook's text: stored, then applied at once at the line's virtual time.
-            receive_sms(store, event.data.from_, event.data.body, line.at, to_phone=run.scenario.number_of(line.patient))
+            outcome = receive_sms(store, event.data.from_, event.data.body, line.at,
+                                  to_phone=run.scenario.number_of(line.patient))
         else:
             workflow_id = run.workflows.get(line.patient)
             if workflow_id is None:
                 raise Rejected(f"patient {line.patient} has no workflow yet: start it with referral.received",
                                code="not_found", rule="workflow_exists", allowed=["referral.received"])
-            store.apply(workflow_id, event, line.at)
+            outcome = store.apply(workflow_id, event, line.at)
+        if outcome is not None and outcome.event_id is not None:
+            run.line_of_event[outcome.event_id] = line.line  # what a message it causes was a reaction to
         run.applied += 1
         # Replies (a crisis line, a confirmation) leave at once, before the next line.
         deliver_due(store, run.gateway, line.at)
     except Rejected as exc:
         run.rejected.append({"at": line.at, "patient": line.patient, "type": event_type, "line": line.line,
-                             "error": exc.describe()})
+                             "rule": exc.rule, "error": exc.describe()})
 
 
 def _event_of(run: Run, line: TimelineLine):

@@ -24,7 +24,8 @@ from sqlalchemy import text
 from bench.core import BenchContext, Figure, figure, ratio
 from cli.report import build_report
 from cli.scenario import load_scenario
-from cli.simulator import clinic_of, protocol_book, simulate
+from cli.scenario_setup import clinic_of, protocol_book
+from cli.simulator import simulate
 from models.db import make_engine, migrate
 from models.types import UTCDateTime
 from workflows.events import make_event
