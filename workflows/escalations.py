@@ -19,6 +19,8 @@ class ReasonRule:
     owner_role: str
     label: str  # the words a staff SMS uses: never a score, drug or diagnosis
     tier: int = 1
+    # One open item per session, not per patient: each session's obligation is its own (PROTOCOL.md §3, REMS form).
+    per_session: bool = False
 
 
 REASONS: dict[str, ReasonRule] = {
@@ -38,8 +40,8 @@ REASONS: dict[str, ReasonRule] = {
     "cssrs_high": ReasonRule("emergency", "clinician", "safety emergency"),
     "crisis_language": ReasonRule("emergency", "clinician", "safety emergency"),
     "rems_enrollment_missing": ReasonRule("urgent", "coordinator", "enrollment missing"),
-    "rems_form_due": ReasonRule("routine", "coordinator", "form due"),
-    "rems_form_overdue": ReasonRule("urgent", "medical_director", "form overdue", tier=2),
+    "rems_form_due": ReasonRule("routine", "coordinator", "form due", per_session=True),
+    "rems_form_overdue": ReasonRule("urgent", "medical_director", "form overdue", tier=2, per_session=True),
     "response_review": ReasonRule("routine", "clinician", "review due"),
     "call_patient": ReasonRule("routine", "coordinator", "call the patient"),
     "phone_unreachable": ReasonRule("routine", "coordinator", "phone number to check"),
@@ -78,10 +80,11 @@ def raise_escalation(
     step: Step, reason: str, session: str | None = None, severity: str | None = None, owner_role: str | None = None,
     deadline: datetime | None = None, ladder: bool = True,
 ) -> Escalation:
-    """Open a worklist item, or update the open one for the same reason (never two open for one reason)."""
+    """Open a worklist item, or update the open one for the same reason (never two open for one reason; for a
+    per-session reason, never two open for one session)."""
     rule = REASONS[reason]
     severity = severity or rule.severity
-    existing = step.state.open_escalation(reason)
+    existing = step.state.open_escalation(reason, session if rule.per_session else None)
     if existing is not None:
         existing.count += 1
         existing.updated_at = step.now
@@ -230,7 +233,19 @@ def close_active_only(step: Step, note: str) -> None:
 
 
 def close_open(step: Step, reason: str, note: str, session: str | None = None) -> None:
-    """The system closes a task whose cause went away (the evaluation was booked, the form arrived)."""
-    escalation = step.state.open_escalation(reason)
-    if escalation is not None and (session is None or escalation.session in (None, session)):
+    """The system closes a task whose cause went away (the evaluation was booked, the form arrived).
+
+    Given a session, only an item about that session (or about none) closes; a per-session reason without a session
+    closes every session's open item."""
+    for escalation in _open_items(step, reason, session):
         close(step, escalation, "carepath", note)
+
+
+def _open_items(step: Step, reason: str, session: str | None) -> list[Escalation]:
+    if REASONS[reason].per_session:
+        return [e for e in step.state.escalations.values()
+                if e.reason == reason and e.status != "resolved" and session in (None, e.session)]
+    escalation = step.state.open_escalation(reason)
+    if escalation is None or (session is not None and escalation.session not in (None, session)):
+        return []
+    return [escalation]

@@ -181,9 +181,10 @@ class WorkflowState(Model):
     questions_asked_again: int = Field(default=0, ge=0)  # waiting confirmations asked so far (each its own message)
     escalation_count: int = Field(default=0, ge=0)
 
-    def open_escalation(self, reason: str) -> Escalation | None:
+    def open_escalation(self, reason: str, session: str | None = None) -> Escalation | None:
+        """The open (or acknowledged) item for a reason; given a session, only that session's item."""
         for escalation in self.escalations.values():
-            if escalation.reason == reason and escalation.status != "resolved":
+            if escalation.reason == reason and escalation.status != "resolved" and session in (None, escalation.session):
                 return escalation
         return None
 
