@@ -36,6 +36,9 @@ REASONS: dict[str, ReasonRule] = {
     "bp_critical": ReasonRule("urgent", "clinician", "vital signs alert"),
     "phq9_item9": ReasonRule("urgent", "clinician", "safety follow-up"),
     "cssrs_low": ReasonRule("routine", "clinician", "screening review"),
+    # The C-SSRS that PHQ-9 item 9 > 0 requests (§4), open until one is submitted. Routine: the urgent `phq9_item9`
+    # page already went for the same answer; due the same clinic day (`SAME_DAY`).
+    "cssrs_requested": ReasonRule("routine", "clinician", "screening due"),
     "cssrs_moderate": ReasonRule("urgent", "clinician", "safety follow-up"),
     "cssrs_high": ReasonRule("emergency", "clinician", "safety emergency"),
     "crisis_language": ReasonRule("emergency", "clinician", "safety emergency"),
@@ -43,6 +46,8 @@ REASONS: dict[str, ReasonRule] = {
     "rems_form_due": ReasonRule("routine", "coordinator", "form due", per_session=True),
     "rems_form_overdue": ReasonRule("urgent", "medical_director", "form overdue", tier=2, per_session=True),
     "response_review": ReasonRule("routine", "clinician", "review due"),
+    # A booked session under a safety hold: its reminders are suspended, so a coordinator calls or rebooks (§2).
+    "paused_session": ReasonRule("routine", "coordinator", "visit paused", per_session=True),
     "call_patient": ReasonRule("routine", "coordinator", "call the patient"),
     "phone_unreachable": ReasonRule("routine", "coordinator", "phone number to check"),
 }
@@ -52,8 +57,11 @@ REASONS: dict[str, ReasonRule] = {
 # monitoring form still owed for a past session, reviews) stay open for staff to resolve.
 ACTIVE_ONLY = frozenset({
     "referral_contact", "confirmation_missing", "reschedule_request", "rems_enrollment_missing", "call_patient",
-    "no_show", "opted_out", "phone_unreachable",
+    "no_show", "opted_out", "phone_unreachable", "paused_session",
 })
+
+# Routine items due the same clinic day rather than in a business day (an urgent referral's contact likewise).
+SAME_DAY = frozenset({"cssrs_requested"})
 
 TIER_TWO_OWNER = {"routine": "clinic_manager", "urgent": "medical_director", "emergency": "medical_director"}
 STAFF_NUMBER_FOR_OWNER = {"clinician": "on_call", "medical_director": "medical_director", "clinic_manager": "clinic_manager"}
@@ -62,10 +70,10 @@ STAFF_NUMBER_FOR_OWNER = {"clinician": "on_call", "medical_director": "medical_d
 def ack_deadline(step: Step, severity: str, reason: str) -> datetime:
     rules, hours = step.protocol.escalations, step.clinic.hours_under(step.protocol.clinic_hours)
     zone = step.clinic.timezone
+    if reason in SAME_DAY or (reason == "referral_contact" and step.state.urgency == "urgent"):
+        # "Same day": the end of today's clinic day, or two hours from now when that has passed.
+        return max(end_of_local_day(step.now, zone, hours.day_ends_at_hour), step.now + timedelta(hours=2))
     if reason == "referral_contact":
-        if step.state.urgency == "urgent":
-            # "Same day": the end of today's clinic day, or two hours from now when that has passed.
-            return max(end_of_local_day(step.now, zone, hours.day_ends_at_hour), step.now + timedelta(hours=2))
         return add_business_days(step.now, step.protocol.referral.contact_business_days, zone, hours.business_days,
                                  closed=step.clinic.is_closed)
     if severity == "emergency":

@@ -267,6 +267,54 @@ def test_induction_completing_while_paused_resumes_into_response_review():
     assert patient.stage == "response_review"
 
 
+# --- #16: sessions held by a safety hold reach the coordinators' worklist (PROTOCOL.md §2) --------------------------
+
+
+def paused_items(patient: PatientDriver) -> dict[str, str]:
+    """Each session's `paused_session` item: session → status."""
+    return {e.session: e.status for e in patient.escalations("paused_session")}
+
+
+def test_a_safety_hold_puts_each_booked_session_on_the_coordinators_worklist():
+    patient = PatientDriver().plan("iv_ketamine")
+    patient.complete_session("s1", days=1)  # discharged: not held, nothing to rebook
+    patient.schedule("s2", days=2)
+    patient.schedule("s3", days=4)
+    patient.post("session.confirmed", {"session": "s3"})
+    patient.post("safety.hold", HOLD)
+    assert paused_items(patient) == {"s2": "open", "s3": "open"}
+    item = patient.escalation("paused_session")
+    assert (item.severity, item.owner_role, item.tier) == ("routine", "coordinator", 1)
+    patient.schedule("s4", days=6)  # booked during the hold: on the worklist too, its reminders suspended as well
+    assert paused_items(patient) == {"s2": "open", "s3": "open", "s4": "open"}
+    patient.post("session.cancelled", {"session": "s3", "reason": "rebook after the hold"})
+    assert paused_items(patient)["s3"] == "resolved"
+    assert not [m for m in patient.to_patient() if m.kind == "session_reminder" and m.drop_reason is None
+                and m.session in ("s2", "s4")], "the held sessions' reminders stay suspended"
+    patient.post("safety.cleared", HOLD)
+    assert paused_items(patient) == {"s2": "resolved", "s3": "resolved", "s4": "resolved"}
+
+
+def test_a_safety_hold_with_no_booked_session_puts_nothing_on_the_worklist():
+    patient = PatientDriver().plan("iv_ketamine")
+    patient.complete_session("s1", days=1)
+    patient.schedule("s2", days=2)
+    patient.post("session.cancelled", {"session": "s2"})
+    patient.post("safety.hold", HOLD)
+    assert patient.escalations("paused_session") == []
+    patient.post("safety.cleared", HOLD)
+    patient.schedule("s3", days=2)  # booked after the hold: an ordinary session with its reminders
+    assert patient.escalations("paused_session") == []
+
+
+def test_a_high_risk_cssrs_pause_lists_the_booked_sessions_too():
+    patient = in_induction("iv_ketamine")
+    patient.post("assessment.submitted", {"instrument": "cssrs", "answers": {"q1": True, "q2": True, "q3": False,
+                                                                              "q4": True, "q5": False, "q6": False}})
+    assert patient.stage == "paused"
+    assert paused_items(patient) == {"s1": "open"}
+
+
 # --- withdraw and discharge from anywhere ---------------------------------------------------------------------------
 
 

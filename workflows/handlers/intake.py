@@ -14,7 +14,7 @@ from workflows.events import (
     ReferralReceived,
     ReviewCompleted,
 )
-from workflows.handlers import messaging
+from workflows.handlers import messaging, sessions
 from workflows.messages import WORKFLOW_CLOSED
 from workflows.stages import FINAL, Stage
 from workflows.state import OPEN_SESSION, Appointment, SessionStatus
@@ -111,6 +111,7 @@ def safety_cleared(step: Step, data: Reasoned) -> None:
     """The hold is lifted: back to the stage it paused."""
     step.transition(STAGE_LEFT)
     conversation.park_sessions(step.state, step.now)  # confirmations whose texts fell due in the hold: asked again
+    sessions.release_paused(step)
 
 
 def pause(step: Step) -> None:
@@ -118,6 +119,7 @@ def pause(step: Step) -> None:
         return
     step.transition(Stage.PAUSED)
     conversation.park_sessions(step.state, step.now)
+    sessions.show_all_paused(step)  # their reminders are suspended now: the coordinators see them instead
 
 
 def close_workflow(step: Step, stage: Stage, why: str) -> None:
