@@ -37,12 +37,17 @@ CLOSED_SESSION = frozenset(
 NOT_HAPPENING = frozenset({SessionStatus.CANCELLED, SessionStatus.NO_SHOW, SessionStatus.HELD})
 
 
+# Breathing as observed at the chair: "depressed" is a respiratory concern that must resolve before discharge.
+RespiratoryStatus = Literal["normal", "depressed"]
+
+
 class Vital(Model):
     phase: Literal["pre_dose", "post_dose", "pre_discharge"]
     systolic: int
     diastolic: int
     heart_rate: int | None = None
     spo2: int | None = None
+    respiratory_status: RespiratoryStatus | None = None  # None: not observed with this reading
     at: datetime
 
 
