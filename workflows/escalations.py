@@ -46,6 +46,9 @@ REASONS: dict[str, ReasonRule] = {
     "rems_form_due": ReasonRule("routine", "coordinator", "form due", per_session=True),
     "rems_form_overdue": ReasonRule("urgent", "medical_director", "form overdue", tier=2, per_session=True),
     "response_review": ReasonRule("routine", "clinician", "review due"),
+    # Maintenance questionnaires 4 weeks since the last (§2): a coordinator has the patient complete them.
+    "pcl5_due": ReasonRule("routine", "coordinator", "questionnaire due"),
+    "phq9_due": ReasonRule("routine", "coordinator", "questionnaire due"),
     # A booked session under a safety hold: its reminders are suspended, so a coordinator calls or rebooks (§2).
     "paused_session": ReasonRule("routine", "coordinator", "visit paused", per_session=True),
     "call_patient": ReasonRule("routine", "coordinator", "call the patient"),
@@ -57,7 +60,7 @@ REASONS: dict[str, ReasonRule] = {
 # monitoring form still owed for a past session, reviews) stay open for staff to resolve.
 ACTIVE_ONLY = frozenset({
     "referral_contact", "confirmation_missing", "reschedule_request", "rems_enrollment_missing", "call_patient",
-    "no_show", "opted_out", "phone_unreachable", "paused_session",
+    "no_show", "opted_out", "phone_unreachable", "paused_session", "pcl5_due", "phq9_due",
 })
 
 # Routine items due the same clinic day rather than in a business day (an urgent referral's contact likewise).

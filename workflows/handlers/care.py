@@ -5,7 +5,7 @@ from __future__ import annotations
 from workflows import escalations
 from workflows.clock import clinic_time
 from workflows.events import AssessmentSubmitted, EscalationRef, EscalationResolved, TherapyScheduled
-from workflows.handlers import messaging
+from workflows.handlers import follow_up, messaging
 from workflows.handlers.intake import pause
 from workflows.instruments import InstrumentError, compare, is_elevated_risk, score
 from workflows.stages import Stage
@@ -34,6 +34,7 @@ def assessment_submitted(step: Step, data: AssessmentSubmitted) -> None:
         state.requested_instruments.remove(result.instrument)
     if result.instrument == "cssrs":
         escalations.close_open(step, "cssrs_requested", "C-SSRS submitted")
+    follow_up.submitted(step, result.instrument)
     _act_on_safety_items(step, result)
 
 
