@@ -19,6 +19,8 @@ class ReasonRule:
     owner_role: str
     label: str  # the words a staff SMS uses: never a score, drug or diagnosis
     tier: int = 1
+    # One open item per session, not per patient: each session's obligation is its own (PROTOCOL.md §3, REMS form).
+    per_session: bool = False
 
 
 REASONS: dict[str, ReasonRule] = {
@@ -34,13 +36,21 @@ REASONS: dict[str, ReasonRule] = {
     "bp_critical": ReasonRule("urgent", "clinician", "vital signs alert"),
     "phq9_item9": ReasonRule("urgent", "clinician", "safety follow-up"),
     "cssrs_low": ReasonRule("routine", "clinician", "screening review"),
+    # The C-SSRS that PHQ-9 item 9 > 0 requests (§4), open until one is submitted. Routine: the urgent `phq9_item9`
+    # page already went for the same answer; due the same clinic day (`SAME_DAY`).
+    "cssrs_requested": ReasonRule("routine", "clinician", "screening due"),
     "cssrs_moderate": ReasonRule("urgent", "clinician", "safety follow-up"),
     "cssrs_high": ReasonRule("emergency", "clinician", "safety emergency"),
     "crisis_language": ReasonRule("emergency", "clinician", "safety emergency"),
     "rems_enrollment_missing": ReasonRule("urgent", "coordinator", "enrollment missing"),
-    "rems_form_due": ReasonRule("routine", "coordinator", "form due"),
-    "rems_form_overdue": ReasonRule("urgent", "medical_director", "form overdue", tier=2),
+    "rems_form_due": ReasonRule("routine", "coordinator", "form due", per_session=True),
+    "rems_form_overdue": ReasonRule("urgent", "medical_director", "form overdue", tier=2, per_session=True),
     "response_review": ReasonRule("routine", "clinician", "review due"),
+    # Maintenance questionnaires 4 weeks since the last (§2): a coordinator has the patient complete them.
+    "pcl5_due": ReasonRule("routine", "coordinator", "questionnaire due"),
+    "phq9_due": ReasonRule("routine", "coordinator", "questionnaire due"),
+    # A booked session under a safety hold: its reminders are suspended, so a coordinator calls or rebooks (§2).
+    "paused_session": ReasonRule("routine", "coordinator", "visit paused", per_session=True),
     "call_patient": ReasonRule("routine", "coordinator", "call the patient"),
     "phone_unreachable": ReasonRule("routine", "coordinator", "phone number to check"),
 }
@@ -50,8 +60,11 @@ REASONS: dict[str, ReasonRule] = {
 # monitoring form still owed for a past session, reviews) stay open for staff to resolve.
 ACTIVE_ONLY = frozenset({
     "referral_contact", "confirmation_missing", "reschedule_request", "rems_enrollment_missing", "call_patient",
-    "no_show", "opted_out", "phone_unreachable",
+    "no_show", "opted_out", "phone_unreachable", "paused_session", "pcl5_due", "phq9_due",
 })
+
+# Routine items due the same clinic day rather than in a business day (an urgent referral's contact likewise).
+SAME_DAY = frozenset({"cssrs_requested"})
 
 TIER_TWO_OWNER = {"routine": "clinic_manager", "urgent": "medical_director", "emergency": "medical_director"}
 STAFF_NUMBER_FOR_OWNER = {"clinician": "on_call", "medical_director": "medical_director", "clinic_manager": "clinic_manager"}
@@ -60,10 +73,10 @@ STAFF_NUMBER_FOR_OWNER = {"clinician": "on_call", "medical_director": "medical_d
 def ack_deadline(step: Step, severity: str, reason: str) -> datetime:
     rules, hours = step.protocol.escalations, step.clinic.hours_under(step.protocol.clinic_hours)
     zone = step.clinic.timezone
+    if reason in SAME_DAY or (reason == "referral_contact" and step.state.urgency == "urgent"):
+        # "Same day": the end of today's clinic day, or two hours from now when that has passed.
+        return max(end_of_local_day(step.now, zone, hours.day_ends_at_hour), step.now + timedelta(hours=2))
     if reason == "referral_contact":
-        if step.state.urgency == "urgent":
-            # "Same day": the end of today's clinic day, or two hours from now when that has passed.
-            return max(end_of_local_day(step.now, zone, hours.day_ends_at_hour), step.now + timedelta(hours=2))
         return add_business_days(step.now, step.protocol.referral.contact_business_days, zone, hours.business_days,
                                  closed=step.clinic.is_closed)
     if severity == "emergency":
@@ -78,10 +91,11 @@ def raise_escalation(
     step: Step, reason: str, session: str | None = None, severity: str | None = None, owner_role: str | None = None,
     deadline: datetime | None = None, ladder: bool = True,
 ) -> Escalation:
-    """Open a worklist item, or update the open one for the same reason (never two open for one reason)."""
+    """Open a worklist item, or update the open one for the same reason (never two open for one reason; for a
+    per-session reason, never two open for one session)."""
     rule = REASONS[reason]
     severity = severity or rule.severity
-    existing = step.state.open_escalation(reason)
+    existing = step.state.open_escalation(reason, session if rule.per_session else None)
     if existing is not None:
         existing.count += 1
         existing.updated_at = step.now
@@ -237,7 +251,19 @@ def close_active_only(step: Step, note: str) -> None:
 
 
 def close_open(step: Step, reason: str, note: str, session: str | None = None) -> None:
-    """The system closes a task whose cause went away (the evaluation was booked, the form arrived)."""
-    escalation = step.state.open_escalation(reason)
-    if escalation is not None and (session is None or escalation.session in (None, session)):
+    """The system closes a task whose cause went away (the evaluation was booked, the form arrived).
+
+    Given a session, only an item about that session (or about none) closes; a per-session reason without a session
+    closes every session's open item."""
+    for escalation in _open_items(step, reason, session):
         close(step, escalation, "carepath", note)
+
+
+def _open_items(step: Step, reason: str, session: str | None) -> list[Escalation]:
+    if REASONS[reason].per_session:
+        return [e for e in step.state.escalations.values()
+                if e.reason == reason and e.status != "resolved" and session in (None, e.session)]
+    escalation = step.state.open_escalation(reason)
+    if escalation is None or (session is not None and escalation.session not in (None, session)):
+        return []
+    return [escalation]

@@ -23,6 +23,7 @@ from workflows.catalog import LanguageTag
 from workflows.errors import Rejected
 from workflows.protocol import Route
 from workflows.stages import EVENT_RULES, TIMER_EVENTS, Role
+from workflows.state import RespiratoryStatus
 
 
 def e164(value: str) -> str:
@@ -169,6 +170,8 @@ class VitalsRecorded(SessionRef):
     diastolic: int = Field(ge=20, le=250)
     heart_rate: int | None = Field(default=None, ge=20, le=250)
     spo2: int | None = Field(default=None, ge=50, le=100)
+    # What the monitoring provider sees of the patient's breathing (esketamine: a discharge gate, `workflows.gates`).
+    respiratory_status: RespiratoryStatus | None = None
 
     @model_validator(mode="after")
     def _systolic_above_diastolic(self) -> VitalsRecorded:

@@ -147,7 +147,7 @@ def missing_bp_phases(session: Session, route: RouteRules) -> list[str]:
 
 def discharge_gates(session: Session, route: RouteRules, now: datetime, sedation_resolved: bool | None = None,
                     dissociation_resolved: bool | None = None, zone: str = "UTC") -> list[Gate]:
-    """Minimum monitoring time, sedation, dissociation, BP readings: in the order the engine checks them.
+    """Minimum monitoring time, sedation, dissociation, breathing, BP readings: in the order the engine checks them.
 
     Needs a dosed (or discharged) session: before the dose there is no monitoring time to count.
     """
@@ -166,6 +166,7 @@ def discharge_gates(session: Session, route: RouteRules, now: datetime, sedation
         _resolved(sedation_resolved, session, "sedation_resolved", "Sedation resolved", "sedation is not resolved"),
         _resolved(dissociation_resolved, session, "dissociation_resolved", "Dissociation resolved",
                   "dissociation is not resolved"),
+        _breathing(session, route),
         *_bp_reading_gates(session, route),
     ]
 
@@ -175,6 +176,34 @@ def _resolved(answer: bool | None, session: Session, rule: str, label: str, refu
         return Gate(rule, rule, label, "passed", "confirmed")
     detail = "not resolved" if answer is False else "to confirm at discharge"
     return Gate(rule, rule, label, "open", detail, refusal)
+
+
+# The rule id and the words staff read for it (PROTOCOL.md §3: esketamine monitoring lasts until respiratory depression
+# has resolved).
+RESPIRATORY_RULE = "respiratory_resolved"
+RESPIRATORY_LABEL = "Breathing back to normal"
+
+
+def latest_breathing(session: Session) -> Vital | None:
+    """The last reading since the dose (post-dose or pre-discharge) that says how the patient was breathing."""
+    observed = [v for v in session.vitals if v.respiratory_status is not None and v.phase != "pre_dose"]
+    return observed[-1] if observed else None
+
+
+def _breathing(session: Session, route: RouteRules) -> Gate:
+    """Open while the last breathing observation since the dose is respiratory depression. With none recorded there
+    is nothing to resolve: the gate asks staff to record what they see, it does not invent a concern."""
+    if not route.monitors_respiratory:
+        return Gate(RESPIRATORY_RULE, RESPIRATORY_RULE, RESPIRATORY_LABEL, "not_required", "not required for this route")
+    latest = latest_breathing(session)
+    if latest is None:
+        return Gate(RESPIRATORY_RULE, RESPIRATORY_RULE, RESPIRATORY_LABEL, "passed",
+                    "no breathing problem recorded since the dose")
+    if latest.respiratory_status == "normal":
+        return Gate(RESPIRATORY_RULE, RESPIRATORY_RULE, RESPIRATORY_LABEL, "passed", "breathing recorded as normal")
+    return Gate(RESPIRATORY_RULE, RESPIRATORY_RULE, RESPIRATORY_LABEL, "open", "slowed or shallow breathing recorded",
+                "respiratory depression is not resolved: record vitals with respiratory_status normal once the"
+                " patient's breathing is back to normal")
 
 
 def _bp_reading_gates(session: Session, route: RouteRules) -> list[Gate]:

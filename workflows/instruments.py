@@ -58,6 +58,8 @@ class InstrumentRules(BaseModel):
     # Section 4 gives no GAD-7 response/remission rule; we mirror PHQ-9 (50 % reduction, remission = "minimal" band).
     gad7_response_reduction: float = Field(0.50, gt=0, le=1)
     gad7_remission_below: int = Field(5, ge=1, le=21)
+    # Maintenance (§2): PCL-5 and PHQ-9 fall due this many days after entering maintenance or their last submission.
+    maintenance_due_days: int = Field(28, ge=7, le=365)
 
     @model_validator(mode="after")
     def _thresholds_in_order(self) -> InstrumentRules:

@@ -17,7 +17,7 @@ from workflows.clinic import Clinic
 from workflows.effects import CancelTimer, Decision, FireTimer, diff_effects
 from workflows.errors import Rejected
 from workflows.events import PAYLOADS, SYSTEM, Event, TimerFired, make_event
-from workflows.handlers import care, dosing, inbound, intake, messaging, sessions, staff_sms
+from workflows.handlers import care, dosing, follow_up, inbound, intake, messaging, sessions, staff_sms
 from workflows.protocol import Protocol
 from workflows.stages import EVENT_RULES, TIMER_EVENTS, Role, allowed_events, role_may_post
 from workflows.state import Patient, Timer, WorkflowState
@@ -71,6 +71,7 @@ TIMER_HANDLERS: dict[str, Callable[[Step, Timer], None]] = {
     "checkin_nudge": lambda step, timer: messaging.checkin_nudge_due(step, timer.session),
     "checkin_missed": lambda step, timer: messaging.checkin_missed_due(step, timer.session, timer.data["elevated"]),
     "question_expiry": lambda step, timer: messaging.question_expired(step),
+    "assessment_due": lambda step, timer: follow_up.fell_due(step, timer.data["instrument"]),
 }
 assert set(TIMER_HANDLERS) == set(TIMER_EVENTS), "every timer kind needs a handler"
 

@@ -51,6 +51,8 @@ class RouteRules(Strict):
     infusion_minutes: int = Field(default=0, ge=0, le=240)
     min_monitoring_minutes: int = Field(ge=0, le=24 * 60)
     required_bp_phases: tuple[str, ...] = ("pre_dose", "pre_discharge")
+    # Respiratory depression recorded after the dose must be seen resolved before discharge (Spravato label).
+    monitors_respiratory: bool = False
     post_dose_window_minutes: tuple[int, int] = (35, 50)
     # After discharge.
     rems_form: bool = False

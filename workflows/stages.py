@@ -101,6 +101,7 @@ TIMER_EVENTS: dict[str, str] = {
     "checkin_nudge": "checkin.nudge_due",
     "checkin_missed": "checkin.missed",
     "question_expiry": "question.expired",
+    "assessment_due": "assessment.due",
 }
 
 def allowed_events(stage: Stage) -> list[str]:

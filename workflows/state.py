@@ -37,12 +37,17 @@ CLOSED_SESSION = frozenset(
 NOT_HAPPENING = frozenset({SessionStatus.CANCELLED, SessionStatus.NO_SHOW, SessionStatus.HELD})
 
 
+# Breathing as observed at the chair: "depressed" is a respiratory concern that must resolve before discharge.
+RespiratoryStatus = Literal["normal", "depressed"]
+
+
 class Vital(Model):
     phase: Literal["pre_dose", "post_dose", "pre_discharge"]
     systolic: int
     diastolic: int
     heart_rate: int | None = None
     spo2: int | None = None
+    respiratory_status: RespiratoryStatus | None = None  # None: not observed with this reading
     at: datetime
 
 
@@ -181,9 +186,10 @@ class WorkflowState(Model):
     questions_asked_again: int = Field(default=0, ge=0)  # waiting confirmations asked so far (each its own message)
     escalation_count: int = Field(default=0, ge=0)
 
-    def open_escalation(self, reason: str) -> Escalation | None:
+    def open_escalation(self, reason: str, session: str | None = None) -> Escalation | None:
+        """The open (or acknowledged) item for a reason; given a session, only that session's item."""
         for escalation in self.escalations.values():
-            if escalation.reason == reason and escalation.status != "resolved":
+            if escalation.reason == reason and escalation.status != "resolved" and session in (None, escalation.session):
                 return escalation
         return None
 

@@ -42,6 +42,9 @@ def parse(action: str, form: Mapping[str, str], session: Session, zone: ZoneInfo
             value = whole_number(form.get(name, ""), label, required=False)
             if value is not None:
                 data[name] = value
+        breathing = form.get("respiratory_status", "").strip()
+        if breathing:  # blank: not assessed with this reading; the engine judges the value
+            data["respiratory_status"] = breathing
     elif action == "dose":
         amount = form.get("dose", "").strip()
         if amount:

@@ -32,7 +32,7 @@ LABELS = {
     "heart_rate": "Heart rate (beats/min)", "systolic": "Systolic (mmHg)", "diastolic": "Diastolic (mmHg)",
     "sms_consent": "Consents to SMS", "timezone": "Time zone", "date_of_birth": "Date of birth",
     "prior_treatments": "Prior treatments", "enrollment_id": "REMS enrollment id", "phone": "Mobile phone",
-    "start": "Starts", "language": "Language for texts",
+    "start": "Starts", "language": "Language for texts", "respiratory_status": "Breathing",
 }
 # Help for the fields whose format a person cannot guess from the type alone.
 HELP = {

@@ -96,6 +96,30 @@ def test_an_early_discharge_is_refused_with_its_reason_and_the_countdown_and_not
     assert history(api, workflow_id) == before and session_of(api, workflow_id)["status"] == "dosed"
 
 
+def test_breathing_charted_as_depressed_holds_discharge_until_charted_normal(api: ApiServer) -> None:
+    workflow_id, _ = at_the_chair(api, arrived=False)
+    with api.browser() as client:
+        api.sign_in(client, "clinician")
+        for action, data in [("arrived", {"at": minutes_ago(130)}),
+                             ("vitals", {"phase": "pre_dose", **NORMAL, "at": minutes_ago(128)}),
+                             ("dose", {"dose": "56", "ride_confirmed": "yes", "fasting_confirmed": "yes",
+                                       "at": minutes_ago(125)}),
+                             ("vitals", {"phase": "post_dose", **NORMAL, "respiratory_status": "depressed",
+                                         "at": minutes_ago(85)}),
+                             ("vitals", {"phase": "pre_discharge", **NORMAL})]:
+            response = submit(client, workflow_id, action, data)
+            assert response.status_code == 303, refusal(response.text)
+        page = client.get(chair_url(workflow_id))
+        assert unlabelled_controls(page.text) == []  # the breathing select is labelled
+        assert gate_states(page.text)["respiratory_resolved"] == "open"
+        refused = submit(client, workflow_id, "discharge", {"sedation_resolved": "yes", "dissociation_resolved": "yes"})
+        assert refused.status_code == 409 and "rule: respiratory_resolved" in refusal(refused.text)
+        assert submit(client, workflow_id, "vitals", {"phase": "pre_discharge", **NORMAL,
+                                                      "respiratory_status": "normal"}).status_code == 303
+        done = submit(client, workflow_id, "discharge", {"sedation_resolved": "yes", "dissociation_resolved": "yes"})
+        assert done.status_code == 303, refusal(done.text)
+
+
 def test_a_session_charted_late_is_discharged_once_its_gates_are_closed(api: ApiServer) -> None:
     workflow_id, _ = at_the_chair(api, arrived=False)
     with api.browser() as client:

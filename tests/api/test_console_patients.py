@@ -64,7 +64,8 @@ def test_filters_by_stage_flag_and_open_escalation(api: ApiServer) -> None:
         assert set(listed(client, q=tag, escalation="open")) == {referred, at_risk, stopped}
         page = search(client, q=tag, flag="elevated_risk").text
     assert '<span class="badge flag">elevated risk</span>' in page
-    assert '<span class="badge sev-urgent">2 · urgent</span>' in page  # phq9 item 9 and the contact task
+    # phq9 item 9, the C-SSRS it requests and the contact task
+    assert '<span class="badge sev-urgent">3 · urgent</span>' in page
     assert unlabelled_controls(page) == []
 
 

@@ -68,15 +68,16 @@ def test_the_worklist_filters_by_status_severity_and_owner_role(api: ApiServer) 
                           {"instrument": "phq9", "answers": [1, 1, 1, 1, 1, 1, 1, 1, 2]}).status_code == 200
     everything = escalations_of(api, workflow_id)
     assert everything[0]["reason"] == "phq9_item9"  # most severe first
-    assert {e["reason"] for e in everything} == {"phq9_item9", "referral_contact", "treatment_resistance_review"}
+    assert {e["reason"] for e in everything} == {"phq9_item9", "cssrs_requested", "referral_contact",
+                                                 "treatment_resistance_review"}
     assert [e["reason"] for e in escalations_of(api, workflow_id, severity="urgent")] == ["phq9_item9"]
     assert {e["reason"] for e in escalations_of(api, workflow_id, owner_role="clinician")} == {
-        "phq9_item9", "treatment_resistance_review"}
+        "phq9_item9", "cssrs_requested", "treatment_resistance_review"}
     assert escalations_of(api, workflow_id, status="resolved") == []
     with api.client("coordinator") as client:
         page = client.get("/v1/escalations", params={"workflow_id": workflow_id, "limit": 1}).json()
         bad = client.get("/v1/escalations", params={"severity": "apocalyptic"})
-    assert (page["total"], len(page["items"]), page["next_offset"]) == (3, 1, 1)
+    assert (page["total"], len(page["items"]), page["next_offset"]) == (4, 1, 1)
     assert bad.status_code == 422 and bad.json()["error"]["details"]["field"] == "query.severity"
 
 

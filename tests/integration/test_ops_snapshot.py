@@ -73,7 +73,8 @@ def test_a_sent_message_counts_on_the_clinics_local_day(engine, pathway):
 def test_an_open_escalation_past_its_deadline_counts_as_overdue(engine, pathway):
     seed(pathway)
     in_time = database_snapshot(engine, SEEDED + timedelta(minutes=30), ZONE)
-    assert in_time.escalations.open_by_severity == {"urgent": 1}
+    # PHQ-9 item 9's page, and the C-SSRS it requests (routine, due the same clinic day: not overdue at +61 min)
+    assert in_time.escalations.open_by_severity == {"urgent": 1, "routine": 1}
     assert in_time.escalations.overdue == 0
     assert in_time.escalations.oldest_open_age_seconds == 1800.0
 

@@ -101,7 +101,7 @@ def test_urgent_unacknowledged_after_60_minutes_goes_to_the_medical_director():
     assert (at, alert.to, alert.recipient, alert.urgent) == (raised_at + timedelta(minutes=60), MEDICAL_DIRECTOR,
                                                              "medical_director", True)
     # An urgent item pages the medical director once; it stays on the worklist without repeating.
-    assert patient.escalation_timers() == {}
+    assert f"escalation:{escalation.id}" not in patient.state.timers
     count = len(patient.staff_alerts())
     patient.advance(hours=3)
     assert len(patient.staff_alerts()) == count
@@ -194,7 +194,7 @@ def test_emergency_goes_to_tier_2_after_15_minutes_and_repeats_every_15_until_ac
     acknowledged = patient.escalation("cssrs_high")
     assert (acknowledged.status, acknowledged.acknowledged_by, acknowledged.acknowledged_at) == (
         "acknowledged", "Dr. Director", patient.now)
-    assert patient.escalation_timers() == {}
+    assert f"escalation:{emergency.id}" not in patient.state.timers
     patient.advance(hours=2)
     assert len(patient.staff_alerts()) == 4
 
@@ -251,7 +251,7 @@ def test_acknowledging_an_urgent_escalation_stops_the_ladder():
     submit(patient, "phq9", phq9(item9=2))
     patient.advance(minutes=30)
     patient.post("escalation.acknowledged", {"escalation": "phq9_item9"}, role="ops")
-    assert patient.escalation_timers() == {}
+    assert f"escalation:{patient.escalation('phq9_item9').id}" not in patient.state.timers
     patient.advance(hours=2)
     escalation = patient.escalation("phq9_item9")
     assert (escalation.status, escalation.tier) == ("acknowledged", 1)
@@ -267,7 +267,7 @@ def test_resolving_closes_with_a_note_and_stops_the_ladder():
     resolved = patient.state.escalations[emergency.id]
     assert (resolved.status, resolved.note, resolved.resolved_by, resolved.resolved_at) == (
         "resolved", "seen in person", "Dr. Berg", patient.now)
-    assert patient.escalation_timers() == {}
+    assert f"escalation:{emergency.id}" not in patient.state.timers
     count = len(patient.staff_alerts())
     patient.advance(hours=1)
     assert len(patient.staff_alerts()) == count
@@ -360,6 +360,46 @@ def test_a_second_item9_does_not_request_a_second_cssrs():
     submit(patient, "phq9", phq9(item9=1))
     submit(patient, "phq9", phq9(item9=1))
     assert patient.state.requested_instruments == ["cssrs"]
+
+
+# --- #16: the C-SSRS a PHQ-9 item 9 > 0 requests is an open obligation on the worklist (PROTOCOL.md §4) ----------
+
+
+def test_item9_above_zero_puts_the_requested_cssrs_on_the_clinicians_worklist_until_one_is_submitted():
+    patient = in_induction()  # Monday 09:00 in New York, plus the days the builder took
+    submit(patient, "phq9", phq9(item9=1))
+    request = patient.escalation("cssrs_requested")
+    assert (request.severity, request.owner_role, request.tier, request.status) == (
+        "routine", "clinician", 1, "open")
+    local_deadline = patient.local(request.ack_deadline)
+    assert local_deadline.date() == patient.local(patient.now).date() and local_deadline.hour == 17, "same clinic day"
+    alerted = {patient.state.escalations[m.escalation].reason for _, m in patient.staff_alerts()}
+    assert alerted == {"phq9_item9"}, "one page for one answer: the request itself is a worklist item"
+    submit(patient, "phq9", phq9(item9=2))
+    assert [e.count for e in patient.escalations("cssrs_requested")] == [2], "one open request, updated"
+    submit(patient, "cssrs", cssrs())
+    assert patient.escalation("cssrs_requested").status == "resolved"
+    assert patient.escalation("cssrs_requested").note == "C-SSRS submitted"
+    assert patient.escalation("phq9_item9").status == "open", "the safety page stays for its owner"
+
+
+def test_no_cssrs_request_without_item9_and_a_cssrs_alone_closes_nothing():
+    patient = in_induction()
+    submit(patient, "phq9", phq9(item9=0, others=3))
+    submit(patient, "cssrs", cssrs(q1=True))  # an unrequested screener (low risk): its own review, no request item
+    assert patient.escalations("cssrs_requested") == []
+    assert patient.escalation("cssrs_low").status == "open"
+
+
+def test_an_unanswered_cssrs_request_goes_to_tier_two_after_the_clinic_day():
+    patient = in_induction()
+    submit(patient, "phq9", phq9(item9=1))
+    request = patient.escalation("cssrs_requested")
+    patient.advance_to(request.ack_deadline - timedelta(minutes=1))
+    assert patient.escalation("cssrs_requested").tier == 1
+    patient.advance(minutes=1)
+    assert (patient.escalation("cssrs_requested").tier, patient.escalation("cssrs_requested").owner_role) == (
+        2, "clinic_manager")
 
 
 # --- the rota: a page reaches whoever is on call at that moment ------------------------------------------------

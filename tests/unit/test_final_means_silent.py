@@ -106,7 +106,7 @@ def test_closing_closes_the_care_only_worklist_items_with_a_note_and_keeps_the_s
 def test_the_care_only_reasons_are_logistics_never_safety():
     assert ACTIVE_ONLY <= set(REASONS)
     safety = {"crisis_language", "cssrs_high", "cssrs_moderate", "cssrs_low", "phq9_item9", "bp_hold", "bp_critical",
-              "checkin_missed", "low_checkin", "rems_form_due", "rems_form_overdue"}
+              "checkin_missed", "low_checkin", "rems_form_due", "rems_form_overdue", "cssrs_requested"}
     assert not ACTIVE_ONLY & safety
     assert {"referral_contact", "confirmation_missing", "reschedule_request", "rems_enrollment_missing",
             "call_patient"} <= ACTIVE_ONLY

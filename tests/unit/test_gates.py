@@ -156,3 +156,68 @@ def test_late_charting_keeps_a_visits_steps_in_order():
 
 def open_names_of(patient: PatientDriver, session_id: str) -> set[str]:
     return {gate.name for gate in gates_of(patient, session_id).open}
+
+
+# --- #16: breathing is an esketamine discharge gate (PROTOCOL.md §3, the current Spravato label) --------------------
+
+
+def breathing(patient: PatientDriver, phase: str, status: str, session_id: str = "s1"):
+    return patient.post("vitals.recorded", {"session": session_id, "phase": phase, "systolic": 120, "diastolic": 80,
+                                            "spo2": 97, "respiratory_status": status})
+
+
+def monitored_esketamine() -> PatientDriver:
+    """An esketamine patient dosed at s1, past the minimum time, with every BP reading: ready but for breathing."""
+    patient = dosed("esketamine")
+    patient.advance(minutes=40)
+    patient.bp("s1", "post_dose")
+    patient.advance(minutes=80)
+    patient.bp("s1", "pre_discharge")
+    return patient
+
+
+def breathing_gate(patient: PatientDriver):
+    return next(g for g in gates_of(patient).discharge if g.name == "respiratory_resolved")
+
+
+def test_respiratory_depression_recorded_after_the_dose_holds_discharge_until_breathing_is_recorded_normal():
+    patient = dosed("esketamine")
+    patient.advance(minutes=40)
+    breathing(patient, "post_dose", "depressed")
+    patient.advance(minutes=80)
+    patient.bp("s1", "pre_discharge")
+    gate = breathing_gate(patient)
+    assert (gate.state, gate.label) == ("open", "Breathing back to normal")
+    error = patient.refuse("session.discharged", {"session": "s1", "sedation_resolved": True,
+                                                  "dissociation_resolved": True})
+    assert (error.rule, error.message) == ("respiratory_resolved", gate.refusal)
+    assert open_names(patient) == {"sedation_resolved", "dissociation_resolved", "respiratory_resolved"}
+    breathing(patient, "pre_discharge", "normal")
+    assert breathing_gate(patient).state == "passed"
+    patient.discharge("s1")
+    assert patient.session("s1").status == "discharged"
+
+
+def test_no_breathing_concern_recorded_is_nothing_to_resolve_and_ketamine_routes_do_not_have_the_gate():
+    patient = esketamine_at_chair()
+    breathing(patient, "pre_dose", "depressed")  # before the dose: not this dose's respiratory depression
+    patient.dose("s1")
+    patient.advance(minutes=40)
+    patient.bp("s1", "post_dose")  # no respiratory_status: not observed with this reading
+    patient.advance(minutes=80)
+    patient.bp("s1", "pre_discharge")
+    gate = breathing_gate(patient)
+    assert (gate.state, gate.detail) == ("passed", "no breathing problem recorded since the dose")
+    patient.discharge("s1")
+    ketamine = dosed("iv_ketamine")
+    ketamine.advance(minutes=10)
+    breathing(ketamine, "post_dose", "depressed")
+    assert breathing_gate(ketamine).state == "not_required"
+
+
+def test_respiratory_status_must_be_normal_or_depressed():
+    patient = dosed("esketamine")
+    error = patient.refuse("vitals.recorded", {"session": "s1", "phase": "post_dose", "systolic": 120,
+                                               "diastolic": 80, "respiratory_status": "shallow"})
+    assert (error.code, error.field) == ("invalid_data", "respiratory_status")
+    assert "'normal' or 'depressed'" in error.message

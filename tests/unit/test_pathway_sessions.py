@@ -718,6 +718,44 @@ def test_rems_form_submitted_in_time_raises_nothing():
     assert patient.escalation("rems_form_overdue") is None
 
 
+def two_forms_outstanding() -> PatientDriver:
+    """Sessions s1 and s2 discharged three days apart, neither session's REMS form submitted yet."""
+    patient = discharged_esketamine()
+    patient.complete_session("s2", days=3, rems_form=False)
+    return patient
+
+
+def rems_tasks(patient: PatientDriver, reason: str = "rems_form_due") -> dict[str, str]:
+    """Each session's REMS item for a reason: session → status."""
+    return {e.session: e.status for e in patient.escalations(reason)}
+
+
+def test_submitting_one_sessions_rems_form_leaves_the_other_sessions_obligation_open():
+    # #16: each esketamine session's REMS form is its own obligation (PROTOCOL.md §3): one item per session.
+    patient = two_forms_outstanding()
+    assert rems_tasks(patient) == {"s1": "open", "s2": "open"}
+    patient.post("rems.form_submitted", {"session": "s2"})
+    assert rems_tasks(patient) == {"s1": "open", "s2": "resolved"}
+    assert {t.kind for t in patient.timers_of("s1").values()} >= {"rems_form_reminder", "rems_form_overdue"}
+    overdue_at = patient.state.timers["rems_form_overdue:s1"].due_at
+    patient.advance_to(overdue_at)
+    assert rems_tasks(patient, "rems_form_overdue") == {"s1": "open"}, "s1's form still reaches the medical director"
+    assert (overdue_at, MEDICAL_DIRECTOR) in [(at, m.to) for at, m in patient.staff_alerts()]
+
+
+def test_rems_form_of_the_one_session_closes_only_that_sessions_items():
+    patient = two_forms_outstanding()
+    patient.advance_to(patient.state.timers["rems_form_reminder:s1"].due_at)  # s1's day-5 reminder: s1's item only
+    assert {e.session: e.count for e in patient.escalations("rems_form_due")} == {"s1": 2, "s2": 1}
+    patient.post("rems.form_submitted", {"session": "s1"})
+    assert rems_tasks(patient) == {"s1": "resolved", "s2": "open"}
+    assert "rems_form_overdue:s2" in patient.state.timers
+    patient.post("rems.form_submitted", {"session": "s2"})
+    assert rems_tasks(patient) == {"s1": "resolved", "s2": "resolved"}
+    patient.advance(days=10)
+    assert patient.escalations("rems_form_overdue") == []
+
+
 def test_rems_form_only_once_and_only_for_discharged_esketamine_sessions():
     patient = dosed("esketamine")
     error = patient.refuse("rems.form_submitted", {"session": "s1"})

@@ -270,6 +270,107 @@ def test_induction_completing_while_paused_resumes_into_response_review():
     assert patient.stage == "response_review"
 
 
+# --- #16: in maintenance PCL-5 and PHQ-9 fall due every 4 weeks (PROTOCOL.md §2) ----------------------------------
+
+PCL5 = {"instrument": "pcl5", "answers": [1] * 20}
+PHQ9 = {"instrument": "phq9", "answers": [1] * 8 + [0]}
+
+
+def in_maintenance() -> PatientDriver:
+    patient = through_induction("iv_ketamine")
+    patient.post("review.completed", {"decision": "continue", "clinician": "Dr. Berg"})
+    assert patient.stage == "maintenance"
+    return patient
+
+
+def test_in_maintenance_each_questionnaire_falls_due_4_weeks_on_and_a_submission_restarts_its_clock():
+    patient = in_maintenance()
+    entered = patient.now
+    assert {key: t.due_at for key, t in patient.state.timers.items() if t.kind == "assessment_due"} == {
+        "assessment_due:pcl5": entered + timedelta(days=28), "assessment_due:phq9": entered + timedelta(days=28)}
+    patient.advance_to(entered + timedelta(days=28))
+    for reason in ("pcl5_due", "phq9_due"):
+        item = patient.escalation(reason)
+        assert (item.status, item.severity, item.owner_role, item.raised_at) == (
+            "open", "routine", "coordinator", entered + timedelta(days=28))
+    assert set(patient.state.requested_instruments) == {"pcl5", "phq9"}
+    patient.advance(days=1)
+    patient.post("assessment.submitted", PCL5)
+    assert patient.escalation("pcl5_due").status == "resolved"
+    assert patient.escalation("phq9_due").status == "open", "each instrument is its own obligation"
+    assert patient.state.requested_instruments == ["phq9"]
+    assert patient.state.timers["assessment_due:pcl5"].due_at == patient.now + timedelta(days=28)
+    patient.advance(days=27)  # PHQ-9 still unsubmitted: due again 4 weeks after it first fell due, the same item
+    assert [e.count for e in patient.escalations("phq9_due")] == [2]
+
+
+def test_a_questionnaire_submitted_within_4_weeks_does_not_fall_due_and_none_fall_due_before_maintenance():
+    patient = through_induction("iv_ketamine")
+    patient.post("assessment.submitted", PCL5)  # the response review's PCL-5: no clock before maintenance
+    assert not [t for t in patient.state.timers.values() if t.kind == "assessment_due"]
+    patient.post("review.completed", {"decision": "continue", "clinician": "Dr. Berg"})
+    patient.advance(days=27, hours=23)
+    patient.post("assessment.submitted", PCL5)
+    patient.post("assessment.submitted", PHQ9)
+    patient.advance(days=27)
+    assert patient.escalations("pcl5_due") == [] and patient.escalations("phq9_due") == []
+    patient.post("review.completed", {"decision": "continue", "clinician": "Dr. Berg"})  # keeps the clocks as they are
+    patient.advance(days=1, minutes=-59)
+    assert patient.escalations("pcl5_due") == []
+    patient.advance(hours=1)
+    assert patient.escalation("pcl5_due").status == "open"
+    patient.post("review.completed", {"decision": "discharge", "clinician": "Dr. Berg"})
+    assert patient.escalation("pcl5_due").status == "resolved" and patient.state.timers == {}
+
+
+# --- #16: sessions held by a safety hold reach the coordinators' worklist (PROTOCOL.md §2) --------------------------
+
+
+def paused_items(patient: PatientDriver) -> dict[str, str]:
+    """Each session's `paused_session` item: session → status."""
+    return {e.session: e.status for e in patient.escalations("paused_session")}
+
+
+def test_a_safety_hold_puts_each_booked_session_on_the_coordinators_worklist():
+    patient = PatientDriver().plan("iv_ketamine")
+    patient.complete_session("s1", days=1)  # discharged: not held, nothing to rebook
+    patient.schedule("s2", days=2)
+    patient.schedule("s3", days=4)
+    patient.post("session.confirmed", {"session": "s3"})
+    patient.post("safety.hold", HOLD)
+    assert paused_items(patient) == {"s2": "open", "s3": "open"}
+    item = patient.escalation("paused_session")
+    assert (item.severity, item.owner_role, item.tier) == ("routine", "coordinator", 1)
+    patient.schedule("s4", days=6)  # booked during the hold: on the worklist too, its reminders suspended as well
+    assert paused_items(patient) == {"s2": "open", "s3": "open", "s4": "open"}
+    patient.post("session.cancelled", {"session": "s3", "reason": "rebook after the hold"})
+    assert paused_items(patient)["s3"] == "resolved"
+    assert not [m for m in patient.to_patient() if m.kind == "session_reminder" and m.drop_reason is None
+                and m.session in ("s2", "s4")], "the held sessions' reminders stay suspended"
+    patient.post("safety.cleared", HOLD)
+    assert paused_items(patient) == {"s2": "resolved", "s3": "resolved", "s4": "resolved"}
+
+
+def test_a_safety_hold_with_no_booked_session_puts_nothing_on_the_worklist():
+    patient = PatientDriver().plan("iv_ketamine")
+    patient.complete_session("s1", days=1)
+    patient.schedule("s2", days=2)
+    patient.post("session.cancelled", {"session": "s2"})
+    patient.post("safety.hold", HOLD)
+    assert patient.escalations("paused_session") == []
+    patient.post("safety.cleared", HOLD)
+    patient.schedule("s3", days=2)  # booked after the hold: an ordinary session with its reminders
+    assert patient.escalations("paused_session") == []
+
+
+def test_a_high_risk_cssrs_pause_lists_the_booked_sessions_too():
+    patient = in_induction("iv_ketamine")
+    patient.post("assessment.submitted", {"instrument": "cssrs", "answers": {"q1": True, "q2": True, "q3": False,
+                                                                              "q4": True, "q5": False, "q6": False}})
+    assert patient.stage == "paused"
+    assert paused_items(patient) == {"s1": "open"}
+
+
 # --- withdraw and discharge from anywhere ---------------------------------------------------------------------------
 
 

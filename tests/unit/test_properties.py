@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from config.clinic import build_clinic
 from config.protocol import load_protocol
 from workflows.errors import Rejected
+from workflows.escalations import REASONS
 from workflows.events import make_event
 from workflows.pathway import decide, replay, start, timer_event
 from workflows.stages import FINAL, Stage
@@ -188,8 +189,10 @@ def assert_consistent(state):
         assert status not in NOT_HAPPENING, f"timer {timer.kind} waits on a {status} session"
         if status == SessionStatus.DISCHARGED:
             assert timer.kind.startswith(("rems_form", "checkin")), "after discharge: the REMS form and the check-in"
-    open_reasons = [e.reason for e in state.escalations.values() if e.status != "resolved"]
-    assert len(open_reasons) == len(set(open_reasons)), "one open escalation per reason"
+    # One open item per reason; a per-session reason (a REMS form) has one per session.
+    open_keys = [(e.reason, e.session if REASONS[e.reason].per_session else None)
+                 for e in state.escalations.values() if e.status != "resolved"]
+    assert len(open_keys) == len(set(open_keys)), "one open escalation per reason (and session, where per session)"
     for escalation in state.escalations.values():
         has_timer = f"escalation:{escalation.id}" in state.timers
         if escalation.status != "open":

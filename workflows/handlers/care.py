@@ -5,7 +5,7 @@ from __future__ import annotations
 from workflows import escalations
 from workflows.clock import clinic_time
 from workflows.events import AssessmentSubmitted, EscalationRef, EscalationResolved, TherapyScheduled
-from workflows.handlers import messaging
+from workflows.handlers import follow_up, messaging
 from workflows.handlers.intake import pause
 from workflows.instruments import InstrumentError, compare, is_elevated_risk, score
 from workflows.stages import Stage
@@ -32,6 +32,9 @@ def assessment_submitted(step: Step, data: AssessmentSubmitted) -> None:
     state.assessments.append(record)
     if result.instrument in state.requested_instruments:
         state.requested_instruments.remove(result.instrument)
+    if result.instrument == "cssrs":
+        escalations.close_open(step, "cssrs_requested", "C-SSRS submitted")
+    follow_up.submitted(step, result.instrument)
     _act_on_safety_items(step, result)
 
 
@@ -59,6 +62,8 @@ def _act_on_safety_items(step: Step, result) -> None:
         escalations.raise_escalation(step, "phq9_item9")
         if "cssrs" not in step.state.requested_instruments:
             step.state.requested_instruments.append("cssrs")
+        # The request is an obligation someone owns: on the clinician's worklist until a C-SSRS arrives.
+        escalations.raise_escalation(step, "cssrs_requested")
     if result.risk == "high":
         escalations.raise_escalation(step, "cssrs_high")
         pause(step)

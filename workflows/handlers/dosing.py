@@ -29,7 +29,7 @@ def vitals_recorded(step: Step, data: VitalsRecorded) -> None:
         charted_after(step, session.dosed_at, f"a {data.phase} reading", "the dose")
     session.vitals.append(
         Vital(phase=data.phase, systolic=data.systolic, diastolic=data.diastolic,
-              heart_rate=data.heart_rate, spo2=data.spo2, at=step.now)
+              heart_rate=data.heart_rate, spo2=data.spo2, respiratory_status=data.respiratory_status, at=step.now)
     )
     critical = step.protocol.sessions.critical_bp
     if data.systolic >= critical.systolic or data.diastolic >= critical.diastolic:

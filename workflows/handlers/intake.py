@@ -14,7 +14,7 @@ from workflows.events import (
     ReferralReceived,
     ReviewCompleted,
 )
-from workflows.handlers import messaging
+from workflows.handlers import follow_up, messaging, sessions
 from workflows.messages import WORKFLOW_CLOSED
 from workflows.stages import FINAL, Stage
 from workflows.state import OPEN_SESSION, Appointment, SessionStatus
@@ -98,8 +98,11 @@ def review_completed(step: Step, data: ReviewCompleted) -> None:
     escalations.close_open(step, "response_review", f"review: {data.decision}")
     if data.decision == "discharge":
         close_workflow(step, Stage.DISCHARGED, "discharged at review")
-    else:
-        step.transition(Stage.MAINTENANCE)
+        return
+    entering = step.state.stage != Stage.MAINTENANCE  # a maintenance review that continues keeps the clocks running
+    step.transition(Stage.MAINTENANCE)
+    if entering:
+        follow_up.start_clocks(step)
 
 
 def safety_hold(step: Step, data: Reasoned) -> None:
@@ -111,6 +114,7 @@ def safety_cleared(step: Step, data: Reasoned) -> None:
     """The hold is lifted: back to the stage it paused."""
     step.transition(STAGE_LEFT)
     conversation.park_sessions(step.state, step.now)  # confirmations whose texts fell due in the hold: asked again
+    sessions.release_paused(step)
 
 
 def pause(step: Step) -> None:
@@ -118,6 +122,7 @@ def pause(step: Step) -> None:
         return
     step.transition(Stage.PAUSED)
     conversation.park_sessions(step.state, step.now)
+    sessions.show_all_paused(step)  # their reminders are suspended now: the coordinators see them instead
 
 
 def close_workflow(step: Step, stage: Stage, why: str) -> None:

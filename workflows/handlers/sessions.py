@@ -41,6 +41,8 @@ def session_scheduled(step: Step, data: SessionScheduled) -> None:
         # it can be dosed.
         step.transition(Stage.INDUCTION)
     plan_session_timers(step, session)
+    if state.stage == Stage.PAUSED:
+        show_paused(step, session)
 
 
 def session_rescheduled(step: Step, data: SessionRescheduled) -> None:
@@ -70,6 +72,7 @@ def session_cancelled(step: Step, data: SessionCancelled) -> None:
     if had_check:
         _hand_on_enrollment_check(step)
     escalations.close_open(step, "confirmation_missing", "session cancelled", session.id)
+    escalations.close_open(step, PAUSED_SESSION, "session cancelled", session.id)
 
 
 def session_confirmed(step: Step, data: SessionRef) -> None:
@@ -93,6 +96,7 @@ def session_arrived(step: Step, data: SessionRef) -> None:
     session.arrived_at = step.now
     step.cancel_session_timers(session.id)
     escalations.close_open(step, "confirmation_missing", "patient arrived", session.id)
+    escalations.close_open(step, PAUSED_SESSION, "patient arrived", session.id)
 
 
 def no_show_due(step: Step, session_id: str) -> None:
@@ -103,11 +107,35 @@ def no_show_due(step: Step, session_id: str) -> None:
     session.status = SessionStatus.NO_SHOW
     session.closed_reason = "not arrived"
     step.cancel_session_timers(session.id)
+    escalations.close_open(step, PAUSED_SESSION, "not arrived: a no-show", session.id)
     escalations.raise_escalation(step, "no_show", session=session.id)
     if step.state.stage != Stage.PAUSED:
         # During a safety hold the coordinator's task stands, but no "we missed you, let's rebook" text: dosing is
         # blocked, and reaching out is the clinician's call (PROTOCOL.md §2 suspends session messages while paused).
         messaging.no_show_message(step, session.id)
+
+
+# --- sessions under a safety hold (PROTOCOL.md §2) -------------------------------------------------------------------
+
+PAUSED_SESSION = "paused_session"
+
+
+def show_paused(step: Step, session: Session) -> None:
+    """A booked session under a safety hold stays on the calendar, but its reminders are suspended: the coordinators'
+    worklist shows it instead (one item per session), so someone calls the patient or rebooks."""
+    escalations.raise_escalation(step, PAUSED_SESSION, session=session.id)
+
+
+def show_all_paused(step: Step) -> None:
+    """The hold began: every session still booked goes on the worklist, soonest first."""
+    for session in sorted(step.state.sessions.values(), key=lambda s: s.start):
+        if session.status in OPEN_SESSION:
+            show_paused(step, session)
+
+
+def release_paused(step: Step) -> None:
+    """The hold is cleared: reminders resume, so the paused sessions' items close."""
+    escalations.close_open(step, PAUSED_SESSION, "safety hold cleared: reminders resume")
 
 
 def confirmation_due(step: Step, session_id: str) -> None:
