@@ -13,10 +13,10 @@ cloned day holding one-thirtieth of everything, for scale (no goal).
 
 The network: `CLINICS` clinics (stored as `carepath clinics add` stores them), each round of clones at one clinic, the
 rounds round robin over the clinics (its patients, workflows, states and escalations alike), so each clinic has the
-templates' mix; the templates and the day's bookings are `main`'s. Every page is requested by two coordinators, each signed in (a staff session made in the database, as the
-sign-in would leave it): one at `main` only (one clinic's view, 1/CLINICS of the clones) and one of the network (every
-clinic: the 10,000 open worklist items). In turns with /healthz, `ROUNDS` times each after a warm-up. The goal is on
-ours alone: p95 ≤ 200 ms for every page, as either.
+templates' mix; the templates and the day's bookings are `main`'s. Every page is requested by two coordinators, each
+signed in (a staff session made in the database, as the sign-in would leave it): one at `main` only (one clinic's
+view, 1/CLINICS of the clones) and one of the network (every clinic: the 10,000 open worklist items). In turns with
+/healthz, `ROUNDS` times each after a warm-up. The goal is on ours alone: p95 ≤ 200 ms for every page, as either.
 """
 
 from __future__ import annotations

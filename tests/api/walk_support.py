@@ -186,6 +186,7 @@ def path_values(planted: Planted, ops_id: str) -> dict[str, list[str]]:
         "session_id": ["s1", "s2"], "item_id": ["s1", "evaluation"], "kind": ["session", "appointment"],
         "event_type": ["patient.withdrew", "assessment.submitted"], "action": ["vitals", "dose", "discharge"],
         "user_id": [ops_id, nowhere], "token_id": [nowhere], "name": sorted(DOCS_FILES),
+        "key": ["main", "west", "nowhere"],  # a clinic's key (the admin pages' Clinics)
     }
 
 
