@@ -71,6 +71,7 @@ class EscalationExpect(Counted):
     status: Literal["open", "acknowledged", "resolved"] | None = None
     paged: Roles | None = Field(
         None, description="staff roles that must have been texted for it (others may be too)")
+    session: NonEmpty | None = Field(None, description="the session a per-session item is about (a REMS form, a paused visit)")
 
 
 class RefusalExpect(Counted):

@@ -79,21 +79,23 @@ MESSAGE = Kind(
 # --- escalations, refusals, timers -------------------------------------------------------------------------------
 
 def _escalation_details(body: EscalationExpect, item: Item) -> bool:
-    wanted = {"severity": body.severity, "tier": body.tier, "status": body.status}
+    wanted = {"severity": body.severity, "tier": body.tier, "status": body.status, "session": body.session}
     if any(value is not None and item.get(key) != value for key, value in wanted.items()):
         return False
     return set(body.paged or ()) <= set(item.get("paged") or ())
 
 
 def _escalation_expected(body: EscalationExpect) -> str:
-    parts = [f"escalation {body.reason}{_for(body)}", body.severity, f"tier {body.tier}" if body.tier else None,
+    parts = [f"escalation {body.reason}{_for(body)}", f"session {body.session}" if body.session else None,
+             body.severity, f"tier {body.tier}" if body.tier else None,
              body.status, f"paging {', '.join(body.paged)}" if body.paged else None]
     return " ".join(part for part in parts if part)
 
 
 def _escalation_text(item: Item, clock: Clock) -> str:
     paged = f", paged {', '.join(item['paged'])}" if item.get("paged") else ", nobody paged"
-    return (f"escalation {item['reason']} for {item['patient']} {item['severity']} tier {item['tier']} {item['status']}"
+    session = f" session {item['session']}" if item.get("session") else ""
+    return (f"escalation {item['reason']} for {item['patient']}{session} {item['severity']} tier {item['tier']} {item['status']}"
             f" raised {clock(item['raised_at'], item['patient'])}{paged}")
 
 

@@ -17,6 +17,9 @@ from cli.simulator import Run, simulate
 from models.db import make_engine, migrate
 
 SUFFIXES = (".yaml", ".yml")
+# A folder of scenarios that show where the engine breaks the protocol (docs/protocol-tests.md, "Known gaps"): skipped
+# when a directory above it is walked, run when it is named itself.
+KNOWN_GAPS = "known-gaps"
 
 
 @dataclass
@@ -35,11 +38,15 @@ class Outcome:
 
 
 def scenario_files(paths: list[Path]) -> list[Path]:
-    """The YAML files named, and those under the directories named (sorted, so runs are reproducible)."""
+    """The YAML files named, and those under the directories named (sorted, so runs are reproducible).
+
+    Under a directory, a `known-gaps` folder is skipped: its scenarios fail until the engine is fixed. Name the folder
+    (or a file in it) to run them."""
     found: list[Path] = []
     for path in paths:
         if path.is_dir():
-            found += sorted(p for p in path.rglob("*") if p.suffix in SUFFIXES and p.is_file())
+            found += sorted(p for p in path.rglob("*") if p.suffix in SUFFIXES and p.is_file()
+                            and KNOWN_GAPS not in p.relative_to(path).parts[:-1])
         else:
             found.append(path)  # a missing file is reported when it is read
     return list(dict.fromkeys(found))
