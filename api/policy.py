@@ -7,7 +7,7 @@ admin, who may do anything: a page or route never keeps its own copy of a rule.
 from __future__ import annotations
 
 from models.tables import User
-from models.users import UserRole
+from models.users import UserRole, role_at
 from workflows.stages import EVENT_RULES
 
 Roles = frozenset[str]
@@ -44,11 +44,6 @@ def sees_clinic(user: User, clinic: str | None) -> bool:
     roles only)."""
     scope = clinic_scope(user)
     return scope is None or (clinic is not None and clinic in scope)
-
-
-def role_at(user: User, clinic: str) -> str:
-    """The role this user holds at a clinic (`users.clinic_roles` where it names one, else their role)."""
-    return (user.clinic_roles or {}).get(clinic, user.role)
 
 
 def one_role(user: User) -> bool:

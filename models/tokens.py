@@ -14,7 +14,7 @@ from sqlmodel import Session
 
 from models.tables import ApiToken, User
 from models.unit_of_work import UnitOfWork
-from models.users import AccountError, UserRole, hash_token, new_secret, presentable
+from models.users import AccountError, UserRole, hash_token, new_secret, presentable, role_at
 
 DEFAULT_DAYS, MAX_DAYS = 90, 366
 
@@ -28,7 +28,7 @@ def roles_at(owner: User) -> dict[str | None, str]:
     """The owner's role by clinic ({None: role} for one role at every clinic)."""
     if not owner.clinic_roles:
         return {None: owner.role}
-    return {clinic: owner.clinic_roles.get(clinic, owner.role) for clinic in owner.clinics or ()}
+    return {clinic: role_at(owner, clinic) for clinic in owner.clinics or ()}
 
 
 def token_roles(owner: User) -> frozenset[str]:

@@ -20,6 +20,12 @@ class UserRole(StrEnum):
     ADMIN = "admin"
 
 
+def role_at(user, clinic: str) -> str:
+    """The role an account (`models.tables.User`) holds at a clinic: `users.clinic_roles` where it names one, else its
+    role."""
+    return (user.clinic_roles or {}).get(clinic, user.role)
+
+
 MAX_TOKEN_LENGTH = 200  # a presented token or session id longer than this is refused without hashing
 EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
 
