@@ -40,7 +40,7 @@ def _items(run: Run, engine: Engine, patient_of: dict[str, str]) -> dict[str, An
              "severity": e.severity, "tier": e.tier, "status": e.status, "acknowledged_at": _utc(e.acknowledged_at),
              "resolved_at": _utc(e.resolved_at), "paged": links.paged(e.id),
              # Which session an item is about: per-session items (a REMS form, a paused visit) differ only by it.
-             "session": e.session_key}
+             "session": e.session_key, "cause": links.cause(e.event_id)}
             for e in queries.escalations(engine) if e.workflow_id in patient_of
         ],
         "timers": [

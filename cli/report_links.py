@@ -1,6 +1,8 @@
-"""What the report adds to the outbox rows: the event each message answered, and whom each staff page reached.
+"""What the report adds to the outbox and worklist rows: the event each message answered or item was raised by, and whom
+each staff page reached.
 
-The outbox already records the event that queued a message and the escalation a staff text is about; the simulator
+The outbox already records the event that queued a message and the escalation a staff text is about, the worklist the
+event that raised each item; the simulator
 records which timeline line posted each event. Joining them here lets an expectation's failure say why a text was sent.
 """
 
@@ -38,7 +40,7 @@ class Links:
         return cls(events, run.line_of_event, network_of(run.scenario), staff)
 
     def cause(self, event_id: int | None) -> dict[str, Any] | None:
-        """The event a message answered: its type and time, and the timeline line that posted it (not for timers)."""
+        """The event a message answered or an item was raised by: its type and time, and the timeline line that posted it (not for timers)."""
         event = self.events.get(event_id) if event_id is not None else None
         if event is None:
             return None

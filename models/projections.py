@@ -69,7 +69,7 @@ def write(db: Session, before: WorkflowState | None, decision: Decision, event: 
                     )
                 )
             case SaveEscalation(escalation=escalation):
-                _save_escalation(db, decision.state, escalation)
+                _save_escalation(db, decision.state, escalation, event.id)
             case SendMessage():
                 _enqueue(db, decision.state.clinic, workflow_id, event.id, effect, now)
             case DropPendingMessages(reason=reason):
@@ -81,12 +81,15 @@ def write(db: Session, before: WorkflowState | None, decision: Decision, event: 
     _project_patient(db, before, decision.state)
 
 
-def _save_escalation(db: Session, state: WorkflowState, escalation) -> None:
+def _save_escalation(db: Session, state: WorkflowState, escalation, event_id: int) -> None:
     values = escalation.model_dump(exclude={"session"})
-    db.merge(
-        EscalationRecord(clinic_id=state.clinic, workflow_id=state.workflow_id, patient_id=state.patient.id,
-                         session_key=escalation.session, **values)
-    )
+    record = db.get(EscalationRecord, escalation.id)
+    if record is None:  # raised by this event: it is the item's cause
+        db.add(EscalationRecord(clinic_id=state.clinic, workflow_id=state.workflow_id, patient_id=state.patient.id,
+                                session_key=escalation.session, event_id=event_id, **values))
+        return
+    for name, value in values.items():
+        setattr(record, name, value)
 
 
 def _enqueue(db: Session, clinic: str, workflow_id: str, event_id: int, message: SendMessage, now: datetime) -> None:

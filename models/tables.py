@@ -293,6 +293,8 @@ class EscalationRecord(SQLModel, table=True):
     workflow_id: str | None = Field(default=None, foreign_key="workflows.id", index=True, max_length=36)
     patient_id: str | None = Field(default=None, foreign_key="patients.id", max_length=36)
     inbox_id: str | None = Field(default=None, foreign_key="inbox.id", max_length=36)
+    # The event that first raised it (a later raise while open, a tier step or an acknowledgement does not move it).
+    event_id: int | None = Field(default=None, foreign_key="events.id")
     reason: str = Field(max_length=40)
     severity: str = Field(max_length=16, index=True)
     tier: int

@@ -96,7 +96,7 @@ def _escalation_text(item: Item, clock: Clock) -> str:
     paged = f", paged {', '.join(item['paged'])}" if item.get("paged") else ", nobody paged"
     session = f" session {item['session']}" if item.get("session") else ""
     return (f"escalation {item['reason']} for {item['patient']}{session} {item['severity']} tier {item['tier']} {item['status']}"
-            f" raised {clock(item['raised_at'], item['patient'])}{paged}")
+            f" raised {clock(item['raised_at'], item['patient'])}{paged}{_cause(item, clock)}")
 
 
 ESCALATION = Kind(

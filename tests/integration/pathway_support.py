@@ -126,12 +126,15 @@ def assert_projections_match(engine: Engine, workflow_id: str) -> WorkflowState:
         assert pending == {k: (t.kind, t.due_at, t.session, t.data) for k, t in state.timers.items()}
         assert not [t for t in timers if t.status == "claimed"]
 
-        escalations = db.execute(select(EscalationRecord).where(EscalationRecord.workflow_id == workflow_id)).scalars()
+        escalations = db.execute(select(EscalationRecord).where(EscalationRecord.workflow_id == workflow_id)).scalars().all()
         stored = {
             e.id: {**e.model_dump(exclude={"clinic_id", "workflow_id", "patient_id", "inbox_id", "session_key",
-                                            "acknowledged_key", "resolved_key"}), "session": e.session_key}
+                                            "acknowledged_key", "resolved_key", "event_id"}), "session": e.session_key}
             for e in escalations
         }
+        # Each item names the event of this workflow's history that raised it, no later than the item.
+        raised_by = {e.id: e for e in events}
+        assert all(e.event_id in raised_by and raised_by[e.event_id].occurred_at <= e.raised_at for e in escalations)
         assert stored == {k: e.model_dump() for k, e in state.escalations.items()}
 
         sessions = db.execute(select(SessionRecord).where(SessionRecord.workflow_id == workflow_id)).scalars()

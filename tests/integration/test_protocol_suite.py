@@ -160,19 +160,22 @@ SHIPPED = scenario_files([SUITE])
 
 
 @pytest.mark.parametrize("path", SHIPPED, ids=[str(p.relative_to(SUITE)) for p in SHIPPED])
-def test_every_outbound_message_names_the_event_that_caused_it(path):
-    """Each text in a shipped scenario's report traces to its cause (`{type, at[, line]}`): a text nobody can explain
-    is a bug, whatever the expectations say."""
+def test_every_message_and_worklist_item_names_the_event_that_caused_it(path):
+    """Each text and each escalation in a shipped scenario's report traces to its cause (`{type, at[, line]}`), an
+    event of the scenario's own history no later than it: a text or a page nobody can explain is a bug, whatever the
+    expectations say."""
     scenario = load_scenario(path)
     with databases() as dbs, dbs.fresh() as engine:
         report = build_report(simulate(scenario, engine), engine)
-    outbound = [m for m in report["messages"] if m["direction"] == "outbound"]  # some scenarios send nothing
-    uncaused = [(m["at"], m["kind"], m["patient"]) for m in outbound if not m.get("cause")]
-    assert not uncaused, f"{path.name}: messages without a cause: {uncaused}"
+    outbound = [(m["at"], m) for m in report["messages"] if m["direction"] == "outbound"]  # some scenarios send nothing
+    raised = [(e["raised_at"], e) for e in report["escalations"]]
+    uncaused = [(at, item.get("kind") or item["reason"], item["patient"]) for at, item in outbound + raised
+                if not item.get("cause")]
+    assert not uncaused, f"{path.name}: without a cause: {uncaused}"
     events = {(e["type"], e["at"]) for e in report["events"]}
-    for message in outbound:
-        cause = message["cause"]
-        assert {"type", "at"} <= set(cause) and (cause["type"], cause["at"]) in events, (path.name, message["kind"], cause)
-        assert cause["at"] <= message["at"], (path.name, message["kind"], cause)
+    for at, item in outbound + raised:
+        cause = item["cause"]
+        assert {"type", "at"} <= set(cause) and (cause["type"], cause["at"]) in events, (path.name, item, cause)
+        assert cause["at"] <= at, (path.name, item, cause)
         if "line" in cause:
             assert cause["line"] in {line.line for line in scenario.timeline}, (path.name, cause)

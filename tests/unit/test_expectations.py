@@ -122,12 +122,16 @@ def test_a_failure_says_what_happened_and_why():
 
 def test_escalations_match_on_the_roles_paged_and_stages_on_the_patient():
     raised = {"raised_at": "2026-03-03T15:00:00+00:00", "patient": "p1", "reason": "bp_hold", "severity": "urgent",
-              "tier": 2, "status": "open", "paged": ["on_call", "medical_director"]}
+              "tier": 2, "status": "open", "paged": ["on_call", "medical_director"],
+              "cause": {"type": "vitals.recorded", "at": "2026-03-03T15:00:00+00:00", "line": 14}}
     scenario = parse("{escalation: {reason: bp_hold, paged: medical_director, tier: 2}}",
                      "{escalation: {reason: bp_hold, paged: clinic_manager}}", "{stage: {p1: induction}}")
     data = report(escalations=[raised], workflows=[{"patient": "p1", "stage": "referred"}])
     verdicts = [judge(e, data, scenario) for e in scenario.expect]
     assert [v.passed for v in verdicts] == [True, False, False]
+    assert verdicts[1].happened == ("found none; nearest: escalation bp_hold for p1 urgent tier 2 open raised"
+                                    " 2026-03-03 10:00, paged on_call, medical_director (caused by vitals.recorded at"
+                                    " 2026-03-03 10:00, line 14)")
     assert verdicts[2].happened == "p1 is in referred"
 
 
