@@ -126,7 +126,7 @@ def _apply(
 ) -> Decision:
     _check_allowed(state, event)
     at = _effective_time(event, now, state).astimezone(UTC)
-    step = Step(state=state.model_copy(deep=True), event=event, now=at, protocol=protocol, clinic=clinic)
+    step = Step(state=state.working_copy(), event=event, now=at, protocol=protocol, clinic=clinic)
     fired = None
     if event.type in TIMER_KIND_OF_EVENT:
         fired = _fire_timer(step, event.data)

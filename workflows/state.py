@@ -184,6 +184,14 @@ class WorkflowState(Model):
     checkins: dict[str, Checkin] = {}
     message_log: dict[str, int] = {}  # patient-local date → automated messages planned to leave that day
     questions_asked_again: int = Field(default=0, ge=0)  # waiting confirmations asked so far (each its own message)
+
+    def working_copy(self) -> WorkflowState:
+        """A copy the handlers may change freely, sharing nothing with this one.
+
+        Rebuilt from its own dump: a fraction of the cost of `model_copy(deep=True)` (which deep-copies every nested
+        model through `copy.deepcopy`), and it was most of `decide`'s time.
+        """
+        return WorkflowState.model_validate(self.model_dump())
     escalation_count: int = Field(default=0, ge=0)
 
     def open_escalation(self, reason: str, session: str | None = None) -> Escalation | None:
