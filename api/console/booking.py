@@ -8,6 +8,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from api.console.charting import FormProblem, dose_amount
+from workflows.events import EARLIEST_YEAR, LATEST_YEAR
 from workflows.state import WorkflowState
 
 KINDS = {"session": ("session.scheduled", "dosing session"), "evaluation": ("evaluation.scheduled", "evaluation"),
@@ -40,6 +41,10 @@ def span_of(view: str, raw_date: str, today: date, zone: ZoneInfo) -> tuple[Span
             day = date.fromisoformat(raw_date)
         except ValueError:
             problem = "The date must be written YYYY-MM-DD; showing today."
+        else:
+            # The years anything can be booked in (`workflows.events.aware`); near date's limits a week's end overflows.
+            if not EARLIEST_YEAR <= day.year <= LATEST_YEAR:
+                day, problem = today, f"The calendar shows the years {EARLIEST_YEAR} to {LATEST_YEAR}; showing today."
     return Span(view, day, zone), problem
 
 

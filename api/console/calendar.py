@@ -46,7 +46,8 @@ def calendar(user: Staff, request: Request, svc: ServicesDep, view: str = "day",
              msg: str = "") -> Response:
     """A day (or the week around it) of everything booked, with the forms to book, move and cancel."""
     span, problem = _span(svc, request, view, date)
-    return _page(request, svc, user, span, notice=NOTICES.get(msg), error=problem, status=422 if problem else 200)
+    # A malformed or out-of-range address is the asker's mistake (400), answered with today's page and why.
+    return _page(request, svc, user, span, notice=NOTICES.get(msg), error=problem, status=400 if problem else 200)
 
 
 @router.post("/console/calendar/find")

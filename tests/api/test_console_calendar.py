@@ -167,8 +167,14 @@ def test_refusals_show_the_engines_reason_and_change_nothing(api: ApiServer) -> 
         for response, status, message in cases:
             assert response.status_code == status, (message, response.status_code)
             assert message in refusal(response.text), message
-        bad_date = client.get("/console/calendar", params={"date": "31/12/2026"})
-        assert bad_date.status_code == 422 and "YYYY-MM-DD" in refusal(bad_date.text)
+        for raw, message in [("31/12/2026", "YYYY-MM-DD"), ("2026-02-30", "YYYY-MM-DD"),
+                             ("9999-12-31", "the years 1900 to 2199"), ("0001-01-01", "the years 1900 to 2199")]:
+            for view in ("day", "week"):
+                bad_date = client.get("/console/calendar", params={"date": raw, "view": view})
+                assert bad_date.status_code == 400 and message in refusal(bad_date.text), (raw, view)
+                assert "showing today" in refusal(bad_date.text)
+        edge = client.get("/console/calendar", params={"date": "2199-12-31", "view": "week"})
+        assert edge.status_code == 200, "the last year anything can be booked in still shows"
     assert {workflow_id: history(api, workflow_id) for workflow_id in (referred, planned)} == before
 
 

@@ -63,6 +63,8 @@ def test_a_phone_without_its_country_code_is_refused_with_the_likely_number_and_
     ({"prior_treatments": "101"}, "prior_treatments", "less than or equal to 100"),
     ({"patient.name": ""}, "patient.name", "Field required"),
     ({"patient.timezone": "Mars/Olympus"}, "patient.timezone", "IANA time zone"),
+    ({"patient.date_of_birth": "2099-01-01"}, "patient.date_of_birth", "The date of birth is today or in the future"),
+    ({"patient.date_of_birth": "1880-04-01"}, "patient.date_of_birth", "The date of birth is more than 120 years ago"),
 ])
 def test_other_mistakes_name_the_field_and_write_nothing(api: ApiServer, overrides, field, message) -> None:
     before = count(api, WorkflowRow)

@@ -65,7 +65,8 @@ def planned_patient(coordinator: Api, clinician: Api, name: str, phone: str) -> 
     """Referral, evaluation booked and completed (esketamine, eligible), REMS enrollment on file: treatment_planned."""
     workflow_id = coordinator.referral(name, phone)
     coordinator.post(workflow_id, "evaluation.scheduled", {"start": clinic_time(60 * 24)})
-    clinician.post(workflow_id, "evaluation.completed", {"eligible": True, "route": "esketamine", "weight_kg": 80})
+    clinician.post(workflow_id, "evaluation.completed", {"eligible": True, "route": "esketamine", "weight_kg": 80,
+                                                          "brought_forward": "a slot opened earlier"})
     coordinator.post(workflow_id, "rems.enrolled", {"enrollment_id": "REMS-BROWSER"})
     return workflow_id
 
