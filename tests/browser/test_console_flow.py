@@ -107,6 +107,12 @@ def test_referral_evaluation_escalation_and_worklist(chromium, standalone, tmp_p
     expect(refused.get_by_label(re.compile("^Weight"))).to_have_value("72")
     refused.get_by_label(re.compile("^Route")).select_option("esketamine")
     refused.get_by_role("button", name="Eligibility and route").click()
+    # Booked for 2030: not done yet, says the refusal, in clinic time; seen early, it is recorded with the reason.
+    early = page.locator('details[data-event="evaluation.completed"]')
+    expect(early.get_by_role("alert")).to_contain_text("The evaluation is booked for 2030-01-07 10:00")
+    expect(page.locator(".stage-pill")).to_have_text("evaluation scheduled")
+    early.get_by_label(re.compile("^Brought forward")).fill("A slot opened this morning")
+    early.get_by_role("button", name="Eligibility and route").click()
     expect(page.get_by_role("status")).to_contain_text("Recorded: eligibility and route")
     expect(page.locator(".stage-pill")).to_have_text("treatment planned")
 
