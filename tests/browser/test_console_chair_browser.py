@@ -18,7 +18,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import httpx
-from browser_support import new_staff, sign_in
+from browser_support import axe_violations, new_staff, sign_in
 from signin_support import Staff
 from test_dashboard_browser import LAPTOP, ROOT, UPDATE_SCREENSHOTS, chromium, standalone  # noqa: F401
 
@@ -66,7 +66,7 @@ def planned_patient(coordinator: Api, clinician: Api, name: str, phone: str) -> 
     workflow_id = coordinator.referral(name, phone)
     coordinator.post(workflow_id, "evaluation.scheduled", {"start": clinic_time(60 * 24)})
     clinician.post(workflow_id, "evaluation.completed", {"eligible": True, "route": "esketamine", "weight_kg": 80,
-                                                          "brought_forward": "a slot opened earlier"})
+                                                          "brought_forward": "seen early"})
     coordinator.post(workflow_id, "rems.enrolled", {"enrollment_id": "REMS-BROWSER"})
     return workflow_id
 
@@ -97,6 +97,10 @@ def test_book_from_the_calendar_then_dose_and_discharge_at_the_chair(chromium, s
         page.get_by_label("Patient", exact=True).select_option(label=f"{NAME} (treatment planned)")
         page.get_by_label("What").select_option(label="dosing session")
         page.get_by_label("Starts").fill(clinic_time(20))
+        page.get_by_label("Planned dose").fill("30")  # not an esketamine dose: refused, in words
+        page.get_by_role("button", name="Book", exact=True).click()
+        expect(page.get_by_role("alert")).to_contain_text("Dose 30 mg is not allowed")
+        assert axe_violations(page) == [], "the calendar with a refusal"
         page.get_by_label("Planned dose").fill("56")
         page.get_by_role("button", name="Book", exact=True).click()
         expect(page.get_by_role("status")).to_have_text("Booked.")

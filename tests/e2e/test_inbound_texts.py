@@ -36,7 +36,7 @@ def busy_patient(e2e: E2E, dues: list[datetime]) -> tuple[str, str]:
     now = datetime.now(UTC)
     steps = [("evaluation.scheduled", {"start": now + timedelta(days=10)}, COORDINATOR),
              ("evaluation.completed", {"eligible": True, "route": "iv_ketamine", "weight_kg": 80, "clinician": "Dr E",
-                                       "brought_forward": "a slot opened earlier"},
+                                       "brought_forward": "seen early"},
               CLINICIAN)]
     steps += [("session.scheduled", {"session": f"s{i}", "start": due + timedelta(hours=24)}, COORDINATOR)
               for i, due in enumerate(dues)]
