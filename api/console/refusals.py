@@ -52,26 +52,31 @@ def from_rejected(exc: Rejected, event_type: str | None = None, labels: dict[str
     """The engine's refusal in staff's words, with its codes in the details; `labels` name a form's fields as the form
     shows them ("Weight (kg)" for `weight_kg`)."""
     what = _reworded(exc, event_type) or _sentence(_unprefixed(exc, event_type, labels or {}))
-    details = {"Rule": exc.rule or "", "Event": event_type or "", "Stage": exc.stage or "",
-               "Allowed now": ", ".join(exc.allowed)}
+    details = {"rule": exc.rule or "", "event": event_type or "", "stage": exc.stage or "",
+               "allowed now": ", ".join(exc.allowed)}
     return Refusal(what, NEXT_STEP.get(exc.rule or "", DEFAULT_NEXT), {k: v for k, v in details.items() if v})
+
+
+def as_text(refusal: Refusal) -> str:
+    """What is wrong and what to do, on one line, for pages that show a refusal as text (the worklist, the inbox)."""
+    return f"{refusal.what} {refusal.next}"
 
 
 def from_form(message: str, event_type: str | None = None) -> Refusal:
     """A form that could not be read (a word in a number box): the field's message, and the form's event type."""
-    return Refusal(_sentence(message), DEFAULT_NEXT, {"Event": event_type} if event_type else {})
+    return Refusal(_sentence(message), DEFAULT_NEXT, {"event": event_type} if event_type else {})
 
 
 def not_for_role(role: str, event_type: str) -> Refusal:
     roles = ", ".join(sorted(EVENT_RULES[event_type].roles))
     return Refusal(f"Your role ({role}) cannot record “{_capital(summary_of(event_type))}”.",
                    f"Ask a colleague who is a {roles}.",
-                   {"Rule": "role_may_post", "Event": event_type})
+                   {"rule": "role_may_post", "event": event_type})
 
 
 def conflict(event_type: str) -> Refusal:
     return Refusal("The patient's record changed while this was being recorded.",
-                   "Check the page and send the form again.", {"Event": event_type})
+                   "Check the page and send the form again.", {"event": event_type})
 
 
 def _reworded(exc: Rejected, event_type: str | None) -> str | None:

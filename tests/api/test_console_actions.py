@@ -59,7 +59,7 @@ def test_a_clinicians_only_event_is_not_offered_to_a_coordinator_and_refused_if_
                         {"eligible": "yes", "route": "esketamine"}, "k-coordinator")
     assert response.status_code == 403
     visible, details = refusal_shown(response.text)
-    assert visible == ("Not recorded: Your role (coordinator) cannot record “Eligibility and route”. "
+    assert visible == ("Nothing was recorded: Your role (coordinator) cannot record “Eligibility and route”. "
                        "Ask a colleague who is a clinician.")
     assert "evaluation.completed" in details and "role_may_post" in details, "the codes only behind the toggle"
     assert history(api, workflow_id) == ["referral.received", "evaluation.scheduled"]
@@ -120,7 +120,7 @@ def test_an_event_the_stage_does_not_allow_is_refused_with_the_stage_and_the_all
         refused = post(client, workflow_id, "evaluation.scheduled", {"start": local_time(4)[:16]}, "stale-tab")
     assert refused.status_code == 409
     visible, details = refusal_shown(refused.text)
-    assert visible == ("Not recorded: “Book the evaluation” does not apply while the patient is at stage "
+    assert visible == ("Nothing was recorded: “Book the evaluation” does not apply while the patient is at stage "
                        "“evaluation scheduled”. Open the patient's page: it offers only what applies to the patient "
                        "now.")
     assert "_" not in visible and "evaluation.scheduled" not in visible, "no codes in what staff read"

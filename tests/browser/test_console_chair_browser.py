@@ -135,7 +135,7 @@ def test_book_from_the_calendar_then_dose_and_discharge_at_the_chair(chromium, s
         dose_time = clinic_time(-125)
         page.get_by_label("Time given").fill(dose_time)
         page.get_by_role("button", name="Record dose").click()
-        expect(page.get_by_role("alert")).to_contain_text("ride home not confirmed")
+        expect(page.get_by_role("alert")).to_contain_text("Ride home not confirmed")
         expect(page.locator('tr[data-gate="ride_home"]')).to_have_attribute("data-state", "open")
         expect(page.locator("#session-status")).to_have_text("arrived")
 
@@ -152,8 +152,9 @@ def test_book_from_the_calendar_then_dose_and_discharge_at_the_chair(chromium, s
         page.get_by_label("Time of discharge").fill(clinic_time(-65))
         page.get_by_role("button", name="Discharge", exact=True).click()
         alert = page.get_by_role("alert")
-        expect(alert).to_contain_text("minimum monitoring time not reached")
+        expect(alert).to_contain_text("Minimum monitoring time not reached")
         expect(alert).to_contain_text("rule: min_monitoring")
+        assert axe_violations(page) == [], "the chair with a refusal"
         expect(page.locator("#session-status")).to_have_text("dosed")
 
         record_vitals(page, "pre discharge", "118", "76", "")
@@ -195,7 +196,7 @@ def test_a_patient_dosed_just_now_sees_the_countdown_and_an_early_discharge_refu
         page.get_by_label("Sedation resolved").check()
         page.get_by_label("Dissociation resolved").check()
         page.get_by_role("button", name="Discharge", exact=True).click()
-        expect(page.get_by_role("alert")).to_contain_text("minimum monitoring time not reached")
+        expect(page.get_by_role("alert")).to_contain_text("Minimum monitoring time not reached")
         expect(page.locator("#session-status")).to_have_text("dosed")
         page.screenshot(path=str(shot(tmp_path, "console-chair.png")), full_page=True)
     finally:
