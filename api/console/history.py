@@ -63,8 +63,9 @@ def _dose(d: Data) -> str:
 
 
 def _vitals(r: Reader, d: Data) -> str:
-    reading = f"BP {d['systolic']}/{d['diastolic']}" if d.get("systolic") else "vitals"
-    return f"{reading} ({str(d.get('phase', '')).replace('_', ' ')}) at {r.session(d)}"
+    reading = f"BP {d['systolic']}/{d['diastolic']}" if d.get("systolic") else "Vitals"
+    phase = f" ({str(d['phase']).replace('_', ' ')})" if d.get("phase") else ""
+    return f"{reading}{phase} at {r.session(d)}"
 
 
 SENTENCES: dict[str, Callable[[Reader, Data], str]] = {
@@ -107,7 +108,7 @@ def sentence(event_type: str, data: Data, reader: Reader) -> str:
         except (KeyError, TypeError):  # an older payload without a field a sentence reads: the summary instead
             text = ""
         if text:
-            return text + "."
+            return text[:1].upper() + text[1:] + "."
     rule = EVENT_RULES.get(event_type)
     summary = rule.summary if rule else event_type.replace(".", " ").replace("_", " ")
     return summary[:1].upper() + summary[1:] + "."
