@@ -11,7 +11,7 @@ from pathway_helpers import CLINIC, PROTOCOL, T0, PatientDriver, referral_data
 
 from workflows.errors import Rejected
 from workflows.events import make_event
-from workflows.pathway import start
+from workflows.pathway import decide, start
 
 ELIGIBLE = {"eligible": True, "route": "esketamine", "clinician": "Dr. Berg", "weight_kg": 80}
 TODAY = date(2026, 3, 2)  # T0's day in New York
@@ -81,3 +81,14 @@ def test_the_booked_start_that_counts_is_the_moved_one():
     patient.advance(hours=2)
     patient.post("evaluation.completed", ELIGIBLE, role="clinician")
     assert patient.stage == "treatment_planned"
+
+
+def test_a_time_in_the_future_is_refused_in_clinic_time_not_utc():
+    patient = PatientDriver()
+    ahead = T0 + timedelta(hours=1)  # 15:00 UTC is 10:00 in New York
+    event = make_event("safety.hold", {"reason": "labs", "clinician": "Dr. Berg"},
+                       actor={"role": "clinician", "name": "Dr. Berg"}, occurred_at=ahead)
+    with pytest.raises(Rejected) as info:
+        decide(patient.state, event, patient.now, PROTOCOL, CLINIC)
+    assert info.value.rule == "occurred_at_past"
+    assert "2026-03-02 10:00 EST" in info.value.message and "+00:00" not in info.value.message
