@@ -101,7 +101,7 @@ def seed_demo(svc) -> int:
     third = referral("Demo Patient Three", "+15555550103")
     post(third, "evaluation.scheduled", {"start": now + timedelta(minutes=5)})
     post(third, "evaluation.completed", {"eligible": True, "route": "iv_ketamine", "weight_kg": 72,
-                                         "clinician": "Demo Clinician"}, CLINICIAN)
+                                         "clinician": "Demo Clinician", "brought_forward": "seen before the slot"}, CLINICIAN)
     post(third, "session.scheduled", {"session": "iv1", "start": now + timedelta(days=1)})
     post(third, "assessment.submitted", {"instrument": "phq9", "answers": [2, 2, 1, 1, 1, 1, 1, 1, 1]}, CLINICIAN)
     fourth = referral("Demo Patient Four", "+15555550104", clinic=DEMO_CLINIC["key"])

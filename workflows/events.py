@@ -124,6 +124,10 @@ class EvaluationCompleted(Payload):
     weight_kg: float | None = Field(default=None, gt=20, lt=400)
     clinician: Annotated[str, Field(min_length=1, max_length=200)]
     reason: Text | None = None
+    # Why it was done before its booked time (the patient came early, a slot opened): without it, an evaluation
+    # recorded before its booked start is refused, so a future evaluation never shows as done by a slip.
+    brought_forward: Annotated[str, Field(min_length=1, max_length=2000)] | None = Field(
+        default=None, description="Only when the evaluation happened before its booked time: why it was brought forward.")
 
     @model_validator(mode="after")
     def _consistent(self) -> EvaluationCompleted:

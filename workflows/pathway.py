@@ -14,6 +14,7 @@ from typing import Any, get_type_hints
 
 from workflows import escalations
 from workflows.clinic import Clinic
+from workflows.clock import clinic_time
 from workflows.effects import CancelTimer, Decision, FireTimer, diff_effects
 from workflows.errors import Rejected
 from workflows.events import PAYLOADS, SYSTEM, Event, TimerFired, make_event
@@ -125,7 +126,7 @@ def _apply(
     state: WorkflowState, event: Event, now: datetime, protocol: Protocol, clinic: Clinic, before: WorkflowState | None
 ) -> Decision:
     _check_allowed(state, event)
-    at = _effective_time(event, now, state).astimezone(UTC)
+    at = _effective_time(event, now, state, clinic.timezone).astimezone(UTC)
     step = Step(state=state.working_copy(), event=event, now=at, protocol=protocol, clinic=clinic)
     fired = None
     if event.type in TIMER_KIND_OF_EVENT:
@@ -164,11 +165,12 @@ def _check_allowed(state: WorkflowState, event: Event) -> None:
                        code="forbidden", stage=state.stage, rule="role_may_post", allowed=allowed_events(state.stage))
 
 
-def _effective_time(event: Event, now: datetime, state: WorkflowState) -> datetime:
+def _effective_time(event: Event, now: datetime, state: WorkflowState, zone: str) -> datetime:
     if event.occurred_at is None:
         return now
     if event.occurred_at > now + FUTURE_TOLERANCE:
-        raise Rejected(f"occurred_at {event.occurred_at.isoformat()} is in the future", code="invalid_data",
+        # In clinic time: staff read this refusal (the chair's time fields).
+        raise Rejected(f"occurred_at {clinic_time(event.occurred_at, zone)} is in the future", code="invalid_data",
                        stage=state.stage, rule="occurred_at_past", field="occurred_at")
     return event.occurred_at
 

@@ -12,7 +12,7 @@ from fastapi import Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from api.console import patients
+from api.console import patients, refusals
 from api.console.fields import FormError, describe, parse
 from api.console.offers import PEOPLE, Attempt, sources_for
 from api.console.web import Staff, form_key
@@ -50,27 +50,29 @@ def _post_action(request: Request, svc: Services, user: User, workflow_id: str, 
     key = form_key(form)
     state = WorkflowState.model_validate(workflow.state)
     if not role_may_post(Role(user.role), event_type):
-        roles = ", ".join(sorted(EVENT_RULES[event_type].roles))
-        message = f"Your role ({user.role}) may not record {event_type}; it needs: {roles}."
-        return _refused(request, svc, user, workflow.id, Attempt(event_type, form, message, key=key or ""), 403)
+        refusal = refusals.not_for_role(user.role, event_type)
+        return _refused(request, svc, user, workflow.id, Attempt(event_type, form, refusal, key=key or ""), 403)
     zone = svc.store.clinic_named(workflow.clinic_id).timezone  # the form's times are the patient's clinic's
-    model = PAYLOADS[event_type]
-    fields = describe(model, sources_for(model, state, user, zone))
+    fields = describe(PAYLOADS[event_type], sources_for(event_type, state, user, zone))
     try:
         # The form never asks who did it; a crafted post that names someone is refused like the API's (api.identity).
         typed = {name: form[name] for name in identity_fields(event_type) if isinstance(form.get(name), str)}
         event = user_event(user, event_type, {**parse(fields, form, zone), **typed}, idempotency_key=key)
         outcome = svc.store.apply(workflow.id, event, request.app.state.clock(), retries=2)
     except FormError as exc:
-        return _refused(request, svc, user, workflow.id, Attempt(event_type, form, exc.message, exc.name, key or ""), 422)
+        label = next((item.label for item in fields if item.name == exc.name), None)
+        refusal = refusals.from_form(f"{label}: {exc.message}" if label else exc.message, event_type)
+        attempt = Attempt(event_type, form, refusal, exc.name, key or "", field_message=exc.message)
+        return _refused(request, svc, user, workflow.id, attempt, 422)
     except Rejected as exc:
         # Ids and codes only: the message may quote what was typed.
         log.info("console: %s refused for workflow %s (%s, rule %s)", event_type, workflow.id, exc.code, exc.rule)
-        return _refused(request, svc, user, workflow.id, Attempt(event_type, form, exc.describe(), exc.field, key or ""),
+        refusal = refusals.from_rejected(exc, event_type, {item.name: item.label for item in fields})
+        return _refused(request, svc, user, workflow.id, Attempt(event_type, form, refusal, exc.field, key or ""),
                         status_of(exc))
     except ConcurrencyConflict:
-        message = "The workflow changed while this was being recorded; nothing was written. Check the page and try again."
-        return _refused(request, svc, user, workflow.id, Attempt(event_type, form, message, key=key or ""), 409)
+        refusal = refusals.conflict(event_type)
+        return _refused(request, svc, user, workflow.id, Attempt(event_type, form, refusal, key=key or ""), 409)
     done = "duplicate" if outcome.duplicate else "recorded"
     return RedirectResponse(f"/console/patients/{workflow.id}?{done}={event_type}#actions", status_code=303)
 

@@ -1,5 +1,5 @@
 """The calendar's form values: which days a page shows, a start typed in clinic time, and the booking event a form
-makes (with a session or appointment id the workflow has not used yet)."""
+makes (with a session or appointment id generated: one the workflow has not used yet)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from api.console.charting import FormProblem, dose_amount
+from workflows.events import EARLIEST_YEAR, LATEST_YEAR
 from workflows.state import WorkflowState
 
 KINDS = {"session": ("session.scheduled", "dosing session"), "evaluation": ("evaluation.scheduled", "evaluation"),
@@ -40,6 +41,10 @@ def span_of(view: str, raw_date: str, today: date, zone: ZoneInfo) -> tuple[Span
             day = date.fromisoformat(raw_date)
         except ValueError:
             problem = "The date must be written YYYY-MM-DD; showing today."
+        else:
+            # The years anything can be booked in (`workflows.events.aware`); near date's limits a week's end overflows.
+            if not EARLIEST_YEAR <= day.year <= LATEST_YEAR:
+                day, problem = today, f"The calendar shows the years {EARLIEST_YEAR} to {LATEST_YEAR}; showing today."
     return Span(view, day, zone), problem
 
 
@@ -61,18 +66,17 @@ def default_start(day: date, local_now: datetime) -> datetime:
 
 
 def booking_event(kind: str, state: WorkflowState, start: datetime, form: dict[str, str]) -> tuple[str, dict]:
-    """The booking event for a kind, with an id the workflow has not used (or the one typed)."""
-    item_id = form.get("item_id", "").strip()
+    """The booking event for a kind, with an id the workflow has not used (generated: nobody types an id)."""
     if kind == "session":
-        taken = set(state.sessions)
-        item_id = item_id or next(f"s{n}" for n in range(len(taken) + 1, len(taken) + 1000) if f"s{n}" not in taken)
-        data: dict[str, Any] = {"session": item_id, "start": start}
+        data: dict[str, Any] = {"session": _unused("s", set(state.sessions)), "start": start}
         amount = form.get("dose", "").strip()
         if amount:
             data.update(dose_amount(amount, per_kg=form.get("unit") == "mg/kg"))
         return "session.scheduled", data
     if kind == "evaluation":
-        return "evaluation.scheduled", {"start": start, **({"appointment": item_id} if item_id else {})}
-    taken = set(state.appointments)
-    item_id = item_id or next(f"therapy{n}" for n in range(1, len(taken) + 1000) if f"therapy{n}" not in taken)
-    return "therapy.scheduled", {"appointment": item_id, "start": start}
+        return "evaluation.scheduled", {"start": start}  # the one evaluation keeps its payload's id
+    return "therapy.scheduled", {"appointment": _unused("therapy", set(state.appointments)), "start": start}
+
+
+def _unused(prefix: str, taken: set[str]) -> str:
+    return next(f"{prefix}{n}" for n in range(1, len(taken) + 2) if f"{prefix}{n}" not in taken)

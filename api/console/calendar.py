@@ -18,7 +18,7 @@ from fastapi import Request
 from fastapi.responses import RedirectResponse, Response
 
 from api import policy
-from api.console import agenda, web
+from api.console import agenda, refusals, web
 from api.console.booking import KINDS, Span, booking_event, default_start, span_of, start_of
 from api.console.charting import FormProblem
 from api.console.web import Staff
@@ -46,7 +46,8 @@ def calendar(user: Staff, request: Request, svc: ServicesDep, view: str = "day",
              msg: str = "") -> Response:
     """A day (or the week around it) of everything booked, with the forms to book, move and cancel."""
     span, problem = _span(svc, request, view, date)
-    return _page(request, svc, user, span, notice=NOTICES.get(msg), error=problem, status=422 if problem else 200)
+    # A malformed or out-of-range address is the asker's mistake (400), answered with today's page and why.
+    return _page(request, svc, user, span, notice=NOTICES.get(msg), error=problem, status=400 if problem else 200)
 
 
 @router.post("/console/calendar/find")
@@ -75,7 +76,7 @@ async def book(user: Staff, request: Request, svc: ServicesDep) -> Response:
             event_type, data = booking_event(kind, found[1], start, form)
             _post(request, svc, user, found[0], event_type, data, form)
     except (FormProblem, Rejected) as problem:
-        return _refused(request, svc, user, span, problem, form, "book")
+        return _refused(request, svc, user, span, problem, form, "book", KINDS.get(kind, ("",))[0])
     return _after(span.view, start.date(), "scheduled")
 
 
@@ -95,7 +96,8 @@ async def move(user: Staff, workflow_id: WorkflowId, kind: str, item_id: str, re
             raise FormProblem("Only dosing sessions and evaluations can be moved")
         _post(request, svc, user, workflow_id, event_type, data, form)
     except (FormProblem, Rejected) as problem:
-        return _refused(request, svc, user, span, problem, form, f"move:{workflow_id}:{item_id}")
+        moved = {"session": "session.rescheduled", "evaluation": "evaluation.rescheduled"}.get(kind)
+        return _refused(request, svc, user, span, problem, form, f"move:{workflow_id}:{item_id}", moved)
     return _after(span.view, start.date(), "rescheduled")
 
 
@@ -109,7 +111,7 @@ async def cancel(user: Staff, workflow_id: WorkflowId, item_id: str, request: Re
         _post(request, svc, user, workflow_id, "session.cancelled",
               {"session": item_id, **({"reason": reason} if reason else {})}, form)
     except (FormProblem, Rejected) as problem:
-        return _refused(request, svc, user, span, problem, form, f"cancel:{workflow_id}:{item_id}")
+        return _refused(request, svc, user, span, problem, form, f"cancel:{workflow_id}:{item_id}", "session.cancelled")
     return _after(span.view, span.day, "cancelled")
 
 
@@ -149,13 +151,13 @@ def _post(request: Request, svc: Services, user: User, workflow_id: str, event_t
 
 
 def _refused(request: Request, svc: Services, user: User, span: Span, problem: Exception, form: dict[str, str],
-             where: str) -> Response:
+             where: str, event_type: str | None) -> Response:
     if isinstance(problem, Rejected):
         log.info("console calendar: refused (%s, rule %s)", where.split(":")[0], problem.rule)
-        status, reason, rule = status_of(problem), problem.message, problem.rule
+        status, refusal = status_of(problem), refusals.from_rejected(problem, event_type)
     else:
-        status, reason, rule = 422, str(problem), None
-    return _page(request, svc, user, span, error=reason, rule=rule, failed=where, values=form, status=status)
+        status, refusal = 422, refusals.from_form(str(problem), event_type or None)
+    return _page(request, svc, user, span, refusal=refusal, failed=where, values=form, status=status)
 
 
 def _picked(svc: Services, user: User, search: str | None, chosen: str) -> list[tuple[str, str, str]]:
@@ -175,7 +177,7 @@ def _after(view: str, day: date, notice: str) -> RedirectResponse:
 
 
 def _page(request: Request, svc: Services, user: User, span: Span, *, notice: str | None = None,
-          error: str | None = None, rule: str | None = None, failed: str | None = None,
+          error: str | None = None, refusal: refusals.Refusal | None = None, failed: str | None = None,
           values: dict[str, str] | None = None, status: int = 200, search: str | None = None) -> Response:
     now = web.now_of(request)
     start, end = span.bounds()
@@ -183,7 +185,7 @@ def _page(request: Request, svc: Services, user: User, span: Span, *, notice: st
     by_day = {day: [item for item in items if item.start.astimezone(span.zone).date() == day] for day in span.days}
     role = Role(user.role)
     context = {
-        "user": user, "now": now, "notice": notice, "span": span, "by_day": by_day, "error": error, "rule": rule,
+        "user": user, "now": now, "notice": notice, "span": span, "by_day": by_day, "error": error, "refusal": refusal,
         "failed": failed, "values": values or {}, "key": str(uuid.uuid4()),
         "today": now.astimezone(span.zone).date(), "kinds": KINDS,
         "patients": _picked(svc, user, search, (values or {}).get("workflow", "") if failed == "book" else ""),

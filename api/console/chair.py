@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 from fastapi import Request
 from fastapi.responses import FileResponse, RedirectResponse, Response
 
-from api.console import web
+from api.console import refusals, web
 from api.console.charting import ACTIONS, Charted, FormProblem, parse
 from api.console.web import Staff
 from api.dashboard.access import page_router
@@ -77,13 +77,14 @@ async def chart(user: Staff, workflow_id: WorkflowId, session_id: str, action: s
                            idempotency_key=web.form_key(form, "key"))
         svc.store.apply(workflow.id, event, now, retries=2)
     except FormProblem as problem:
-        return _page(request, svc, user, workflow, patient, state, session.id, failed=(action, str(problem), None, form),
+        failed = (action, refusals.from_form(str(problem), ACTIONS[action]), form)
+        return _page(request, svc, user, workflow, patient, state, session.id, failed=failed,
                      status=422)
     except Rejected as refused:
         # Ids and the rule only: the reason itself is shown to the clinician, not logged.
         log.info("console chair: %s refused for workflow %s session %s (%s)", ACTIONS[action], workflow.id, session.id,
                  refused.rule)
-        failed = (action, refused.message, refused.rule, form)
+        failed = (action, refusals.from_rejected(refused, ACTIONS[action]), form)
         return _page(request, svc, user, workflow, patient, state, session.id, failed=failed,
                      status=status_of(refused))
     return RedirectResponse(f"/console/chair/{workflow.id}/{quote(session.id)}?msg={action}", status_code=303)
@@ -112,7 +113,7 @@ def _page(request: Request, svc: Services, user: User, workflow, patient, state:
     protocol = svc.store.protocols.get(workflow.protocol_version)
     route = protocol.route(session.route)
     role = Role(user.role)
-    action, reason, rule, values = failed or (None, None, None, {})
+    action, refusal, values = failed or (None, None, {})
     zone = svc.store.clinic_named(workflow.clinic_id).timezone
     context: dict[str, Any] = {
         "user": user, "missing": False, "notice": notice, "now": now, "workflow": workflow, "state": state,
@@ -120,7 +121,7 @@ def _page(request: Request, svc: Services, user: User, workflow, patient, state:
         "gates": chair_gates(state, session, route, protocol.sessions, now, zone=zone),
         "zone": ZoneInfo(zone), "zone_name": zone,  # the chair works in its own clinic's time
         "forms": _forms(session), "may": {name: role_may_post(role, event) for name, event in ACTIONS.items()},
-        "failed": {"action": action, "reason": reason, "rule": rule}, "values": values,
+        "failed": {"action": action, "refusal": refusal}, "values": values,
         "key": str(uuid.uuid4()), "per_kg": not route.allowed_doses_mg,
     }
     return web.render(request, svc, "chair.html", context, status_code=status)

@@ -33,6 +33,7 @@ LABELS = {
     "sms_consent": "Consents to SMS", "timezone": "Time zone", "date_of_birth": "Date of birth",
     "prior_treatments": "Prior treatments", "enrollment_id": "REMS enrollment id", "phone": "Mobile phone",
     "start": "Starts", "language": "Language for texts", "respiratory_status": "Breathing",
+    "brought_forward": "Brought forward because",
 }
 # Help for the fields whose format a person cannot guess from the type alone.
 HELP = {
@@ -59,7 +60,7 @@ class FormField:
 
     name: str  # the form's name for it; nested payloads use dots ("patient.phone")
     label: str
-    kind: str  # text, textarea, number, checkbox, yesno, select, checkboxes, datetime, date, list, answers
+    kind: str  # text, textarea, number, checkbox, yesno, select, checkboxes, datetime, date, list, answers, hidden
     required: bool
     help: str = ""
     choices: list[Choice] = field(default_factory=list)
@@ -85,6 +86,7 @@ class Sources:
     choices: dict[str, list[Choice]] = field(default_factory=dict)  # field name → existing things to pick from
     multiple: dict[str, list[Choice]] = field(default_factory=dict)  # field name → codes to tick (a list field)
     suggested: dict[str, str] = field(default_factory=dict)  # field name → a value to start from
+    generated: dict[str, str] = field(default_factory=dict)  # field name → an id made for it, sent hidden
     ticked: frozenset[str] = frozenset()  # required yes/no fields drawn as one checkbox (unticked means no)
     zone: str = "UTC"
 
@@ -186,6 +188,8 @@ def describe(model: type[BaseModel], sources: Sources, *, prefix: str = "") -> l
             kind, choices, value = "checkboxes", sources.multiple[key], []
         if key in sources.suggested and not value:
             value = sources.suggested[key]
+        if key in sources.generated:
+            kind, value = "hidden", value or sources.generated[key]  # a payload's own default id is kept
         help_parts = [info.description or HELP.get(key, "")]
         if kind == "datetime":
             help_parts.append(f"Clinic time ({sources.zone}).")

@@ -18,7 +18,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api import policy
 from api.audit_trail import record_list_view
-from api.console import reply, web
+from api.console import refusals, reply, web
 from api.console.reply import ReplyBox
 from api.console.web import Staff, render
 from api.dashboard.access import page_router
@@ -127,7 +127,8 @@ def _assign(request: Request, svc: Services, user: User, inbox_id: str, form: An
         assign_text(svc.store, inbox_id, workflow_id, user.name, web.now_of(request))
     except Rejected as exc:
         log.info("console: assigning text %s refused (%s, rule %s)", inbox_id, exc.code, exc.rule)
-        return text_page(request, svc, user, inbox_id, error=exc.describe(), status_code=status_of(exc))
+        return text_page(request, svc, user, inbox_id, error=refusals.as_text(refusals.from_rejected(exc, "sms.received")),
+                         status_code=status_of(exc))
     except ConcurrencyConflict:
         return text_page(request, svc, user, inbox_id, status_code=409,
                          error="The patient's record changed while this was being recorded; nothing was written. Try again.")

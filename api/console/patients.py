@@ -19,6 +19,7 @@ from starlette.concurrency import run_in_threadpool
 from api import policy
 from api.audit_trail import record_list_view
 from api.console import reply, web
+from api.console.history import Reader, sentence
 from api.console.offers import Attempt, actions_for
 from api.console.reply import ReplyBox
 from api.console.web import Staff, render
@@ -46,8 +47,6 @@ FLAG_FILTERS = {
     "low_prior_treatments": ("few prior treatments", {"state_flag": "low_prior_treatments"}),
 }
 MAX_SEARCH = 100
-# The rules' summary of the first event says what it does to the pathway; on a patient's page it reads as what happened.
-READS_AS = {"referral.received": "referral received"}
 
 
 # --- the list -----------------------------------------------------------------------------------------------------
@@ -123,11 +122,11 @@ def patient(user: Staff, workflow_id: WorkflowId, request: Request, svc: Service
     """A patient's page, with the actions the pathway allows now for the signed-in role."""
     notice = reply.texted_notice(texted)
     if recorded == "referral.received":
-        notice = "Referral saved: the pathway has started (referral.received)."
+        notice = "Referral saved: the pathway has started."
     elif recorded in EVENT_RULES:
-        notice = f"Recorded: {EVENT_RULES[recorded].summary} ({recorded})."
+        notice = f"Recorded: {EVENT_RULES[recorded].summary}."
     elif duplicate in EVENT_RULES:
-        notice = f"Already recorded: that {duplicate} form was sent twice and applied once."
+        notice = f"Already recorded: that form (“{EVENT_RULES[duplicate].summary}”) was sent twice and applied once."
     return patient_page(request, svc, user, workflow_id, notice=notice, check_number=check == "number")
 
 
@@ -162,7 +161,7 @@ def patient_page(request: Request, svc: Services, user: User, workflow_id: str, 
         "sessions": sorted(state.sessions.values(), key=lambda s: s.start),
         "appointments": sorted(state.appointments.values(), key=lambda a: a.start),
         "escalations": [escalation_row(record, pat, now, True) for record, pat in escalations.rows],
-        "messages": outbox, "timeline": timeline(history),
+        "messages": outbox, "timeline": timeline(history, state, ZoneInfo(clinic.timezone)),
         "scores": [a for a in state.assessments if a.instrument in TRENDED], "trend_svg": score_trend(state.assessments),
         "box": box or reply.reply_box(svc, state, person, now, number=number),
         "shared": inbox.others_on_number(svc.engine, person.phone, person.id, policy.clinic_scope(user)), "number": number,
@@ -173,13 +172,12 @@ def patient_page(request: Request, svc: Services, user: User, workflow_id: str, 
     return render(request, svc, "patient.html", context, status_code=status_code)
 
 
-def timeline(history: list[EventRecord]) -> list[dict[str, Any]]:
-    """The history newest first, each entry with what it means and whether it moved the stage."""
+def timeline(history: list[EventRecord], state: WorkflowState, zone: ZoneInfo) -> list[dict[str, Any]]:
+    """The history newest first, each entry as a sentence in clinic time and whether it moved the stage."""
     entries, stage = [], None
+    reader = Reader(state, zone)
     for record in history:
-        rule = EVENT_RULES.get(record.type)
-        summary = READS_AS.get(record.type) or (rule.summary if rule else record.type.replace(".", " ").replace("_", " "))
-        entries.append({"record": record, "summary": summary,
+        entries.append({"record": record, "summary": sentence(record.type, record.data or {}, reader),
                         "by_system": record.actor_role == "system", "from_stage": stage,
                         "moved": stage is not None and record.stage_after != stage, "data": record.data})
         stage = record.stage_after

@@ -17,6 +17,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api import policy
 from api.audit_trail import record_list_view
+from api.console import refusals
 from api.console.web import form_key, render
 from api.dashboard.access import AUTO_REFRESH, SignedIn, page_router
 from api.dashboard.escalations import escalation_row
@@ -140,7 +141,7 @@ def _act(request: Request, svc: Services, user: User, escalation_id: str, event_
             svc.store.apply(record.workflow_id, event, request.app.state.clock(), retries=2)
     except Rejected as exc:
         log.info("console: %s refused for escalation %s (%s)", event_type, record.id, exc.code)
-        return refused(exc.describe(), status_of(exc))
+        return refused(refusals.as_text(refusals.from_rejected(exc, event_type)), status_of(exc))
     except ConcurrencyConflict:
         return refused("The item changed while this was being recorded; nothing was written. Try again.", 409)
     query = "&".join(f"{k}={v}" for k, v in filters.items() if v)

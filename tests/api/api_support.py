@@ -121,7 +121,7 @@ class ApiServer:
         workflow_id = self.referral()["workflow_id"]
         steps = [("evaluation_scheduled", "evaluation.scheduled", {"start": local_time(1)}, "coordinator"),
                  ("treatment_planned", "evaluation.completed",
-                  {"eligible": True, "route": "esketamine"}, "clinician")]
+                  {"eligible": True, "route": "esketamine", "brought_forward": "seen early"}, "clinician")]
         for reached, event_type, data, role in steps:
             if stage == "referred":
                 break

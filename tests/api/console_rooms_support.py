@@ -30,7 +30,8 @@ def patient(api: ApiServer, stage: str = "treatment_planned", route: str = "eske
     if stage == "referred":
         return workflow_id, name
     post_ok(api, workflow_id, "evaluation.scheduled", {"start": local_time(1)})
-    post_ok(api, workflow_id, "evaluation.completed", {"eligible": True, "route": route, "weight_kg": 80},
+    post_ok(api, workflow_id, "evaluation.completed", {"eligible": True, "route": route, "weight_kg": 80,
+                                                 "brought_forward": "seen early"},
             "clinician")
     if rems and route == "esketamine":
         post_ok(api, workflow_id, "rems.enrolled", {"enrollment_id": "REMS-TEST"})

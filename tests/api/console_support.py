@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html as htmllib
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,11 +26,19 @@ def console(api: ApiServer, role: str) -> Iterator[httpx.Client]:
         yield client
 
 
-def expected_actions(stage: Stage, role: str) -> set[str]:
-    """What the pathway's declared rules allow this role to post in this stage (read from workflows.stages)."""
-    return {event for event, rule in EVENT_RULES.items()
-            if stage in rule.allowed_in and rule.roles & PEOPLE and (role == "admin" or Role(role) in rule.roles)
-            and event not in OWN_PANEL}
+# Actions about a session at the chair or on the calendar, and about an escalation: offered only when there is one.
+ABOUT_A_SESSION = {"session.rescheduled", "session.cancelled", "session.confirmed", "session.arrived", "vitals.recorded",
+                   "dose.administered", "session.discharged", "rems.form_submitted"}
+ABOUT_AN_ESCALATION = {"escalation.acknowledged", "escalation.resolved"}
+
+
+def expected_actions(stage: Stage, role: str, *, open_escalation: bool = False) -> set[str]:
+    """What the pathway's declared rules allow this role to post in this stage (read from workflows.stages), for a
+    patient with no session booked yet (and an open escalation or not)."""
+    allowed = {event for event, rule in EVENT_RULES.items()
+               if stage in rule.allowed_in and rule.roles & PEOPLE and (role == "admin" or Role(role) in rule.roles)
+               and event not in OWN_PANEL}
+    return allowed - ABOUT_A_SESSION - (set() if open_escalation else ABOUT_AN_ESCALATION)
 
 
 def offered(html: str) -> list[str]:
@@ -38,12 +47,25 @@ def offered(html: str) -> list[str]:
 
 def action_key(html: str, event: str) -> str:
     """The idempotency key drawn into one action's form."""
-    section = html.split(f'data-event="{event}"', 1)[1].split("</details>", 1)[0]
+    section = action_section(html, event)
     return re.search(r'name="idempotency_key" value="([^"]+)"', section).group(1)
 
 
 def action_section(html: str, event: str) -> str:
-    return html.split(f'data-event="{event}"', 1)[1].split("</details>", 1)[0]
+    """One action's summary and form (a refusal inside it has a <details> of its own: the form's end marks it)."""
+    return html.split(f'data-event="{event}"', 1)[1].split("</form>", 1)[0]
+
+
+def refusal_shown(html: str) -> tuple[str, str]:
+    """A refused action's box on the patient page: (what staff read, what the "Details for support" toggle holds)."""
+    box = re.search(r'<div class="error refused" role="alert">(.*?)</div>', html, re.S).group(1)
+    visible = re.search(r'<p class="refusal-text">(.*?)</p>', box, re.S).group(1)
+    details = re.search(r'<details class="refusal-details">(.*?)</details>', box, re.S)
+    return _text(visible), _text(details.group(1)) if details else ""
+
+
+def _text(fragment: str) -> str:
+    return " ".join(htmllib.unescape(re.sub(r"<[^>]+>", " ", fragment)).split())
 
 
 def history(api: ApiServer, workflow_id: str) -> list[str]:

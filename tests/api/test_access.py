@@ -60,7 +60,7 @@ def acknowledge(api: ApiServer, client: httpx.Client) -> httpx.Response:
 
 schedule_evaluation = event("evaluation.scheduled", "referred", {"start": local_time(2)})
 complete_evaluation = event("evaluation.completed", "evaluation_scheduled",
-                            {"eligible": True, "route": "esketamine"})
+                            {"eligible": True, "route": "esketamine", "brought_forward": "seen early"})
 safety_hold = event("safety.hold", "referred", {"reason": "awaiting labs"})
 withdraw = event("patient.withdrew", "referred", {"reason": "moved away"})
 

@@ -3,6 +3,7 @@ forms generated from the payloads, the engine's refusal shown beside the form wi
 
 from __future__ import annotations
 
+import html as html_text
 import re
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -17,6 +18,7 @@ from console_support import (
     history,
     named_referral,
     offered,
+    refusal_shown,
     unlabelled_controls,
 )
 
@@ -43,7 +45,8 @@ def test_the_actions_offered_are_the_events_the_rules_allow_for_the_stage_and_ro
     workflow_id = api.workflow_in(stage)
     with console(api, role) as client:
         html = page(client, workflow_id)
-    assert set(offered(html)) == expected_actions(Stage(stage), role)
+    # Referred: the contact task is open (acknowledge, resolve); booking the evaluation closes it.
+    assert set(offered(html)) == expected_actions(Stage(stage), role, open_escalation=stage == "referred")
     assert len(offered(html)) == len(set(offered(html)))
     assert unlabelled_controls(html) == []
 
@@ -54,7 +57,11 @@ def test_a_clinicians_only_event_is_not_offered_to_a_coordinator_and_refused_if_
         assert "evaluation.completed" not in offered(page(client, workflow_id))
         response = post(client, workflow_id, "evaluation.completed",
                         {"eligible": "yes", "route": "esketamine"}, "k-coordinator")
-    assert response.status_code == 403 and "may not record evaluation.completed" in response.text
+    assert response.status_code == 403
+    visible, details = refusal_shown(response.text)
+    assert visible == ("Nothing was recorded: Your role (coordinator) cannot record “Eligibility and route”. "
+                       "Ask a colleague who is a clinician.")
+    assert "evaluation.completed" in details and "role_may_post" in details, "the codes only behind the toggle"
     assert history(api, workflow_id) == ["referral.received", "evaluation.scheduled"]
 
 
@@ -82,7 +89,7 @@ def test_booking_the_evaluation_through_its_form_records_clinic_time(api: ApiSer
         assert response.status_code == 303
         assert response.headers["location"] == f"/console/patients/{workflow_id}?recorded=evaluation.scheduled#actions"
         after = client.get(response.headers["location"]).text
-    assert "Recorded: book the evaluation (evaluation.scheduled)." in after
+    assert "Recorded: book the evaluation." in after
     state = load_state(api.services.engine, workflow_id)
     assert state.stage == "evaluation_scheduled"
     assert state.appointments["evaluation"].start == datetime.fromisoformat(start).replace(tzinfo=CLINIC)
@@ -100,7 +107,8 @@ def test_a_refused_action_shows_the_engines_reason_keeps_the_input_and_writes_no
     assert refused.status_code == 422
     form = action_section(refused.text, "evaluation.completed")
     assert form.startswith('" open>') or ' open>' in form.split("\n", 1)[0], "the refused form is drawn open"
-    assert 'role="alert"' in form and "route is required when eligible" in form
+    visible, _details = refusal_shown(refused.text)
+    assert "Route is required when eligible" in visible and "invalid" not in visible and "evaluation." not in visible
     assert 'value="71.5"' in form and f'value="{key}"' in form, "input and key kept"
     assert history(api, workflow_id) == before
 
@@ -111,8 +119,12 @@ def test_an_event_the_stage_does_not_allow_is_refused_with_the_stage_and_the_all
         # A form drawn while the patient was still `referred` (another tab), sent after the evaluation was booked.
         refused = post(client, workflow_id, "evaluation.scheduled", {"start": local_time(4)[:16]}, "stale-tab")
     assert refused.status_code == 409
-    reason = re.search(r'<div class="error refused" role="alert">(.*?)</div>', refused.text, re.S).group(1)
-    assert "stage: evaluation_scheduled" in reason and "allowed events:" in reason and "evaluation.rescheduled" in reason
+    visible, details = refusal_shown(refused.text)
+    assert visible == ("Nothing was recorded: “Book the evaluation” does not apply while the patient is at stage "
+                       "“evaluation scheduled”. Open the patient's page: it offers only what applies to the patient "
+                       "now.")
+    assert "_" not in visible and "evaluation.scheduled" not in visible, "no codes in what staff read"
+    assert "stage_allows_event" in details and "evaluation_scheduled" in details and "evaluation.rescheduled" in details
     assert history(api, workflow_id) == ["referral.received", "evaluation.scheduled"]
 
 
@@ -130,7 +142,9 @@ def test_the_same_form_sent_twice_is_applied_once(api: ApiServer) -> None:
     workflow_id = api.workflow_in("treatment_planned")
     with console(api, "coordinator") as client:
         html = page(client, workflow_id)
-        assert 'name="session" required aria-required="true"' in action_section(html, "session.scheduled")
+        booking = action_section(html, "session.scheduled")
+        assert '<input type="hidden" name="session" value="s1">' in booking, "the id is generated, never typed"
+        assert not re.search(r'<label for="[^"]*session"', booking)
         data = {"session": "s1", "start": local_time(2)[:16]}
         key = action_key(html, "session.scheduled")
         first, second = (post(client, workflow_id, "session.scheduled", data, key) for _ in range(2))
@@ -146,8 +160,10 @@ def test_session_fields_offer_the_workflows_sessions_and_link_them_to_the_chair(
     with console(api, "clinician") as client:
         html = page(client, workflow_id)
     arrived = action_section(html, "session.arrived")
-    assert re.search(r'<option value="s1" selected>s1 · .* · induction · scheduled</option>', arrived)
-    assert 'value="s2"' in action_section(html, "session.scheduled"), "a new session gets the next free id"
+    assert re.search(r'<option value="s1" selected>\w{3} \d\d \w{3} \d\d:\d\d · induction session · scheduled</option>',
+                     arrived)
+    assert '<input type="hidden" name="session" value="s2">' in action_section(html, "session.scheduled"), \
+        "a new session gets the next free id"
     assert f'href="/console/chair/{workflow_id}/s1"' in html and 'href="/console/calendar"' in html
 
 
@@ -185,3 +201,39 @@ def test_odd_ids_and_keys_are_answered_not_crashed_on(api: ApiServer) -> None:
         nul_key = post(client, workflow_id, "evaluation.scheduled", {"start": local_time(2)[:16]}, "bad\x00key")
     assert nul_key.status_code == 303, "an unstorable key is dropped, the event still recorded once"
     assert history(api, workflow_id) == ["referral.received", "evaluation.scheduled"]
+
+
+def test_actions_about_a_session_or_an_escalation_are_offered_only_when_one_applies(api: ApiServer) -> None:
+    workflow_id = api.workflow_in("treatment_planned")
+    with console(api, "clinician") as client:
+        before = set(offered(page(client, workflow_id)))
+        assert api.post_event(workflow_id, "session.scheduled", {"session": "s1", "start": local_time(2)}).status_code == 200
+        booked = set(offered(page(client, workflow_id)))
+        assert api.post_event(workflow_id, "session.confirmed", {"session": "s1"}).status_code == 200
+        confirmed = set(offered(page(client, workflow_id)))
+    at_the_desk = {"session.confirmed", "session.arrived", "session.cancelled", "session.rescheduled"}
+    at_the_chair = {"vitals.recorded", "dose.administered", "session.discharged", "rems.form_submitted"}
+    assert not before & (at_the_desk | at_the_chair), "no session yet: nothing to confirm, cancel or chart"
+    assert not before & {"escalation.acknowledged", "escalation.resolved"}, "no open escalation: nothing to take"
+    assert at_the_desk <= booked and not booked & at_the_chair
+    assert "session.confirmed" not in confirmed and {"session.arrived", "session.cancelled"} <= confirmed
+
+
+def test_labels_and_history_read_as_sentences_in_clinic_time_with_the_codes_behind_a_toggle(api: ApiServer) -> None:
+    workflow_id = api.workflow_in("treatment_planned")
+    start = local_time(2)[:16]
+    assert api.post_event(workflow_id, "session.scheduled", {"session": "s1", "start": start}).status_code == 200
+    with console(api, "coordinator") as client:
+        html = page(client, workflow_id)
+    summaries = re.findall(r'<details class="action"[^>]*>\s*<summary>(.*?)</summary>', html, re.S)
+    assert summaries and not [s for s in summaries if re.search(r"\w\.\w|<code>", s)], "no event type as a label"
+    entries = re.findall(r'<li class="[^"]*" data-type="([a-z_.]+)">(.*?)</li>', html, re.S)
+    newest_type, newest = entries[0]
+    assert newest_type == "session.scheduled"
+    said = re.search(r'<span class="what">(.*?)</span>', newest).group(1)
+    assert said == f"Dosing session booked for {start.replace('T', ' ')}.", "a sentence, in clinic time"
+    toggle = html_text.unescape(
+        re.search(r'<details class="data"><summary>Recorded data</summary>(.*?)</details>', newest, re.S).group(1))
+    assert "session.scheduled" in toggle and '"session": "s1"' in toggle, "the raw payload, behind the toggle"
+    oldest = re.search(r'<span class="what">(.*?)</span>', entries[-1][1]).group(1)
+    assert oldest.startswith("Referral received from Dr. Alvarez")

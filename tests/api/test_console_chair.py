@@ -57,7 +57,7 @@ def test_a_dose_without_a_ride_home_is_refused_with_the_gate_the_panel_shows_ope
         before = history(api, workflow_id)
         refused = submit(client, workflow_id, "dose", {"dose": "56", "unit": "mg", "fasting_confirmed": "yes"})
     assert refused.status_code == 409
-    shown = refusal(refused.text)
+    shown = refusal(refused.text).lower()
     assert "ride home not confirmed" in shown and "nothing was recorded" in shown
     # The engine itself, asked through the API, refuses for a rule the chair showed open.
     engine = api.post_event(workflow_id, "dose.administered", {"session": "s1", "dose_mg": 56, "fasting_confirmed": True},
@@ -91,7 +91,7 @@ def test_an_early_discharge_is_refused_with_its_reason_and_the_countdown_and_not
         before = history(api, workflow_id)
         refused = submit(client, workflow_id, "discharge", {"sedation_resolved": "yes", "dissociation_resolved": "yes"})
     assert refused.status_code == 409
-    shown = refusal(refused.text)
+    shown = refusal(refused.text).lower()
     assert "minimum monitoring time not reached" in shown and "rule: min_monitoring" in shown
     assert history(api, workflow_id) == before and session_of(api, workflow_id)["status"] == "dosed"
 
@@ -183,7 +183,7 @@ def test_bad_input_is_refused_with_a_clear_message_and_nothing_is_written(api: A
                  ({"phase": "post_dose", **NORMAL}, "not dosed yet")]
         for data, message in cases:
             response = submit(client, workflow_id, "vitals", data)
-            assert response.status_code in (409, 422) and message in refusal(response.text), message
+            assert response.status_code in (409, 422) and message.lower() in refusal(response.text).lower(), message
     assert history(api, workflow_id) == before
 
 
@@ -195,5 +195,6 @@ def test_a_coordinator_checks_the_patient_in_but_vitals_and_doses_are_a_clinicia
         assert 'id="vitals-locked"' in page.text and 'id="dose-locked"' in page.text
         before = history(api, workflow_id)
         forged = submit(client, workflow_id, "vitals", {"phase": "pre_dose", **NORMAL})
-    assert forged.status_code == 403 and "role coordinator may not post vitals.recorded" in refusal(forged.text)
+    assert forged.status_code == 403
+    assert refusal(forged.text).startswith("Nothing was recorded: Your role cannot record “Blood pressure and vitals”.")
     assert history(api, workflow_id) == before and session_of(api, workflow_id)["status"] == "arrived"

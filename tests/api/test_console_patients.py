@@ -98,7 +98,8 @@ def test_the_list_is_paged(api: ApiServer) -> None:
 def test_the_patient_page_shows_timeline_sessions_messages_escalations_and_trend(api: ApiServer) -> None:
     workflow_id, phone = named_referral(api, "Console Page Patient")
     for event, data, role in [("evaluation.scheduled", {"start": local_time(1)}, "coordinator"),
-                              ("evaluation.completed", {"eligible": True, "route": "esketamine"}, "clinician"),
+                              ("evaluation.completed", {"eligible": True, "route": "esketamine", "brought_forward": "seen early"},
+                               "clinician"),
                               ("session.scheduled", {"session": "s1", "start": local_time(2)}, "coordinator"),
                               ("assessment.submitted", PHQ9_WITH_ITEM9, "clinician")]:
         assert api.post_event(workflow_id, event, data, role).status_code == 200

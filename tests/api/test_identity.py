@@ -63,7 +63,7 @@ def test_an_omitted_by_is_the_user_and_the_event_records_their_id(api: ApiServer
 
 
 @pytest.mark.parametrize(("event_type", "stage", "data"), [
-    ("evaluation.completed", "evaluation_scheduled", {"eligible": True, "route": "esketamine"}),
+    ("evaluation.completed", "evaluation_scheduled", {"eligible": True, "route": "esketamine", "brought_forward": "seen early"}),
     ("safety.hold", "referred", {"reason": "awaiting labs"}),
     ("workflow.discharged", "referred", {"reason": "referred elsewhere"}),
 ])
@@ -91,7 +91,8 @@ def test_the_users_own_name_is_accepted_as_they_spell_it(api: ApiServer) -> None
     workflow_id = api.workflow_in("evaluation_scheduled")
     typed = "  " + api.names["clinician"].upper().replace(" ", "   ")  # case and spacing are not another person
     response = api.post_event(workflow_id, "evaluation.completed",
-                              {"eligible": True, "route": "esketamine", "clinician": typed}, "clinician")
+                              {"eligible": True, "route": "esketamine", "clinician": typed, "brought_forward": "seen early"},
+                              "clinician")
     assert response.status_code == 200, response.text
     completed = events(api, workflow_id)[-1]
     assert completed["data"]["clinician"] == api.names["clinician"]
@@ -100,8 +101,8 @@ def test_the_users_own_name_is_accepted_as_they_spell_it(api: ApiServer) -> None
 
 def test_an_omitted_clinician_is_filled_from_the_session(api: ApiServer) -> None:
     workflow_id = api.workflow_in("evaluation_scheduled")
-    response = api.post_event(workflow_id, "evaluation.completed", {"eligible": True, "route": "esketamine"},
-                              "clinician")
+    response = api.post_event(workflow_id, "evaluation.completed",
+                              {"eligible": True, "route": "esketamine", "brought_forward": "seen early"}, "clinician")
     assert response.status_code == 200, response.text
     assert events(api, workflow_id)[-1]["data"]["clinician"] == api.names["clinician"]
 
@@ -147,11 +148,12 @@ def test_console_forms_do_not_ask_who_and_refuse_a_crafted_name(api: ApiServer) 
         key = action_key(html, "evaluation.completed")
         forged = client.post(f"/console/patients/{workflow_id}/actions/evaluation.completed",
                              data={"idempotency_key": key, "eligible": "yes", "route": "esketamine",
-                                   "clinician": FORGED})
+                                   "clinician": FORGED, "brought_forward": "seen early"})
         assert forged.status_code == 403 and "cannot name someone else" in forged.text
         assert history(api, workflow_id) == ["referral.received", "evaluation.scheduled"]
         done = client.post(f"/console/patients/{workflow_id}/actions/evaluation.completed",
-                           data={"idempotency_key": key, "eligible": "yes", "route": "esketamine"})
+                           data={"idempotency_key": key, "eligible": "yes", "route": "esketamine",
+                                 "brought_forward": "seen early"})
         assert done.status_code == 303, done.text
     completed = events(api, workflow_id)[-1]
     assert completed["data"]["clinician"] == api.names["clinician"]

@@ -54,7 +54,7 @@ def test_the_console_answers_an_engine_refusal_with_the_apis_status(api: ApiServ
         page = client.post(f"/console/patients/{workflow_id}/actions/session.arrived",
                            data={"session": "s9", "idempotency_key": "arrive-unknown-session"})
     assert api_answer.status_code == page.status_code == 404
-    assert api_answer.json()["error"]["code"] == "not_found" and "unknown session 's9'" in html.unescape(page.text)
+    assert api_answer.json()["error"]["code"] == "not_found" and "unknown session 's9'" in html.unescape(page.text).lower()
     assert "session.arrived" not in history(api, workflow_id)
 
 

@@ -29,7 +29,7 @@ def test_a_referral_starts_a_workflow_that_events_move(api: ApiServer) -> None:
         assert isinstance(scheduled.json()["event_id"], int)
 
     completed = api.post_event(workflow_id, "evaluation.completed",
-                               {"eligible": True, "route": "esketamine"}, role="clinician")
+                               {"eligible": True, "route": "esketamine", "brought_forward": "seen early"}, role="clinician")
     assert completed.status_code == 200 and completed.json()["stage"] == "treatment_planned"
 
     with api.client("clinician") as client:

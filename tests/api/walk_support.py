@@ -110,6 +110,7 @@ def plant(api: ApiServer, clinic: str | None = None, to: str = "+15555550100",
                                 f"{planted.mark('resolution note')}")
     post(api, main, "evaluation.scheduled", {"start": local_time(1)}, idempotency_key=planted.mark("idempotency key"))
     post(api, main, "evaluation.completed", {"eligible": True, "route": "esketamine", "weight_kg": 71.5,
+                                             "brought_forward": "seen early",
                                              "reason": planted.mark("evaluation reason")}, "clinician")
     post(api, main, "session.scheduled", {"session": "s1", "start": local_time(2), "dose_mg": 28})
     post(api, main, "session.scheduled", {"session": "s2", "start": local_time(4)})
@@ -126,7 +127,7 @@ def plant(api: ApiServer, clinic: str | None = None, to: str = "+15555550100",
     post(api, withdrawn, "patient.withdrew", {"reason": planted.mark("withdrawal reason")})
     declined = refer(api, planted, "declined", clinic=clinic)
     post(api, declined, "evaluation.scheduled", {"start": local_time(1)})
-    post(api, declined, "evaluation.completed", {"eligible": False,
+    post(api, declined, "evaluation.completed", {"eligible": False, "brought_forward": "seen early",
                                                  "contraindications": [planted.mark("contraindication")],
                                                  "reason": planted.mark("decline reason")}, "clinician")
 

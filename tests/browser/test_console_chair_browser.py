@@ -18,7 +18,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import httpx
-from browser_support import new_staff, sign_in
+from browser_support import axe_violations, new_staff, sign_in
 from signin_support import Staff
 from test_dashboard_browser import LAPTOP, ROOT, UPDATE_SCREENSHOTS, chromium, standalone  # noqa: F401
 
@@ -65,7 +65,8 @@ def planned_patient(coordinator: Api, clinician: Api, name: str, phone: str) -> 
     """Referral, evaluation booked and completed (esketamine, eligible), REMS enrollment on file: treatment_planned."""
     workflow_id = coordinator.referral(name, phone)
     coordinator.post(workflow_id, "evaluation.scheduled", {"start": clinic_time(60 * 24)})
-    clinician.post(workflow_id, "evaluation.completed", {"eligible": True, "route": "esketamine", "weight_kg": 80})
+    clinician.post(workflow_id, "evaluation.completed", {"eligible": True, "route": "esketamine", "weight_kg": 80,
+                                                          "brought_forward": "seen early"})
     coordinator.post(workflow_id, "rems.enrolled", {"enrollment_id": "REMS-BROWSER"})
     return workflow_id
 
@@ -96,6 +97,10 @@ def test_book_from_the_calendar_then_dose_and_discharge_at_the_chair(chromium, s
         page.get_by_label("Patient", exact=True).select_option(label=f"{NAME} (treatment planned)")
         page.get_by_label("What").select_option(label="dosing session")
         page.get_by_label("Starts").fill(clinic_time(20))
+        page.get_by_label("Planned dose").fill("30")  # not an esketamine dose: refused, in words
+        page.get_by_role("button", name="Book", exact=True).click()
+        expect(page.get_by_role("alert")).to_contain_text("Dose 30 mg is not allowed")
+        assert axe_violations(page) == [], "the calendar with a refusal"
         page.get_by_label("Planned dose").fill("56")
         page.get_by_role("button", name="Book", exact=True).click()
         expect(page.get_by_role("status")).to_have_text("Booked.")
@@ -130,7 +135,7 @@ def test_book_from_the_calendar_then_dose_and_discharge_at_the_chair(chromium, s
         dose_time = clinic_time(-125)
         page.get_by_label("Time given").fill(dose_time)
         page.get_by_role("button", name="Record dose").click()
-        expect(page.get_by_role("alert")).to_contain_text("ride home not confirmed")
+        expect(page.get_by_role("alert")).to_contain_text("Ride home not confirmed")
         expect(page.locator('tr[data-gate="ride_home"]')).to_have_attribute("data-state", "open")
         expect(page.locator("#session-status")).to_have_text("arrived")
 
@@ -147,8 +152,9 @@ def test_book_from_the_calendar_then_dose_and_discharge_at_the_chair(chromium, s
         page.get_by_label("Time of discharge").fill(clinic_time(-65))
         page.get_by_role("button", name="Discharge", exact=True).click()
         alert = page.get_by_role("alert")
-        expect(alert).to_contain_text("minimum monitoring time not reached")
+        expect(alert).to_contain_text("Minimum monitoring time not reached")
         expect(alert).to_contain_text("rule: min_monitoring")
+        assert axe_violations(page) == [], "the chair with a refusal"
         expect(page.locator("#session-status")).to_have_text("dosed")
 
         record_vitals(page, "pre discharge", "118", "76", "")
@@ -190,7 +196,7 @@ def test_a_patient_dosed_just_now_sees_the_countdown_and_an_early_discharge_refu
         page.get_by_label("Sedation resolved").check()
         page.get_by_label("Dissociation resolved").check()
         page.get_by_role("button", name="Discharge", exact=True).click()
-        expect(page.get_by_role("alert")).to_contain_text("minimum monitoring time not reached")
+        expect(page.get_by_role("alert")).to_contain_text("Minimum monitoring time not reached")
         expect(page.locator("#session-status")).to_have_text("dosed")
         page.screenshot(path=str(shot(tmp_path, "console-chair.png")), full_page=True)
     finally:

@@ -102,11 +102,20 @@ def test_referral_evaluation_escalation_and_worklist(chromium, standalone, tmp_p
     expect(complete.locator(".signed-as")).to_contain_text("Recorded as Dr. Rivera")  # never a typed name
     complete.get_by_role("button", name="Eligibility and route").click()
     refused = page.locator('details[data-event="evaluation.completed"]')
-    expect(refused.get_by_role("alert")).to_contain_text("route is required when eligible")
+    expect(refused.get_by_role("alert")).to_contain_text("Route is required when eligible")
     expect(page.locator(".stage-pill")).to_have_text("evaluation scheduled")  # nothing was recorded
     expect(refused.get_by_label(re.compile("^Weight"))).to_have_value("72")
     refused.get_by_label(re.compile("^Route")).select_option("esketamine")
     refused.get_by_role("button", name="Eligibility and route").click()
+    # Booked for 2030: not done yet, says the refusal, in clinic time; seen early, it is recorded with the reason.
+    early = page.locator('details[data-event="evaluation.completed"]')
+    expect(early.get_by_role("alert")).to_contain_text("The evaluation is booked for 2030-01-07 10:00")
+    expect(page.locator(".stage-pill")).to_have_text("evaluation scheduled")
+    early.locator("details.refusal-details summary").click()  # the codes, for support, behind a toggle
+    expect(early.locator("details.refusal-details")).to_contain_text("evaluation_not_before_booked")
+    assert axe_violations(page) == [], "the patient page with a refusal and its details open"
+    early.get_by_label(re.compile("^Brought forward")).fill("A slot opened this morning")
+    early.get_by_role("button", name="Eligibility and route").click()
     expect(page.get_by_role("status")).to_contain_text("Recorded: eligibility and route")
     expect(page.locator(".stage-pill")).to_have_text("treatment planned")
 
@@ -118,7 +127,11 @@ def test_referral_evaluation_escalation_and_worklist(chromium, standalone, tmp_p
     expect(page.get_by_role("status")).to_contain_text("Recorded: score an instrument")
     expect(page.locator("#escalations")).to_contain_text("phq9 item9")
     expect(page.get_by_role("img", name="PCL-5 and PHQ-9 scores over time")).to_be_visible()
-    expect(page.locator(".timeline li").first).to_contain_text("Score an instrument")
+    expect(page.locator(".timeline li").first.locator(".what")).to_have_text("PHQ-9 answers recorded.")
+    expect(page.locator(".timeline li").first.locator("details.data")).not_to_have_attribute("open", "")
+    page.locator(".timeline li").first.locator("details.data summary").click()
+    expect(page.locator(".timeline li").first.locator("details.data")).to_contain_text("assessment.submitted")
+    assert axe_violations(page) == [], "the patient page, its history's recorded data open"
     page.screenshot(path=str(shot(tmp_path, "console-patient.png")), full_page=True)
 
     page.set_viewport_size(TABLET)  # a tablet at the chairside: one column, nothing scrolls sideways
@@ -160,7 +173,8 @@ def test_referral_evaluation_escalation_and_worklist(chromium, standalone, tmp_p
     expect(page.locator("li.item", has_text=NAME).filter(has_text="phq9 item9")).to_have_count(0)
 
     page.goto(workflow_url)
-    expect(page.locator(".timeline li").first).to_contain_text("Close an escalation with a note")
+    expect(page.locator(".timeline li").first).to_contain_text(
+        "Closed “phq9 item9”: Called the patient; safety plan reviewed, seen tomorrow.")
     expect(page.locator("#escalations")).to_contain_text("safety plan reviewed")
 
     page.set_viewport_size(TABLET)  # every console page fits a tablet's width: tables scroll inside their panels

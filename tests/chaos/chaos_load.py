@@ -60,7 +60,8 @@ def confirmation_patient(world: E2E, due: datetime) -> str:
     now = datetime.now(UTC)
     _apply(world, workflow_id, "evaluation.scheduled", {"start": now + timedelta(days=10)}, COORDINATOR, now)
     _apply(world, workflow_id, "evaluation.completed",
-           {"eligible": True, "route": "iv_ketamine", "weight_kg": 80, "clinician": "Dr Chaos"}, CLINICIAN, now)
+           {"eligible": True, "route": "iv_ketamine", "weight_kg": 80, "clinician": "Dr Chaos", "brought_forward": "seen early"},
+           CLINICIAN, now)
     _apply(world, workflow_id, "session.scheduled", {"session": "s1", "start": due + timedelta(hours=24)},
            COORDINATOR, now)
     return workflow_id
@@ -86,7 +87,8 @@ def checkin_patient(world: E2E, missed_due: datetime) -> str:
     steps = [
         (referred, "evaluation.scheduled", {"start": referred + timedelta(days=1)}, COORDINATOR),
         (referred + timedelta(minutes=1), "evaluation.completed",
-         {"eligible": True, "route": "iv_ketamine", "weight_kg": 80, "clinician": "Dr Chaos"}, CLINICIAN),
+         {"eligible": True, "route": "iv_ketamine", "weight_kg": 80, "clinician": "Dr Chaos", "brought_forward": "seen early"},
+         CLINICIAN),
         (referred + timedelta(minutes=2), "session.scheduled", {"session": "s1", "start": start}, COORDINATOR),
         (start, "session.confirmed", {"session": "s1"}, COORDINATOR),
         (start, "session.arrived", {"session": "s1"}, COORDINATOR),

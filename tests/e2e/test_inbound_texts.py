@@ -35,7 +35,8 @@ def busy_patient(e2e: E2E, dues: list[datetime]) -> tuple[str, str]:
     workflow_id = e2e.start_workflow(phone)
     now = datetime.now(UTC)
     steps = [("evaluation.scheduled", {"start": now + timedelta(days=10)}, COORDINATOR),
-             ("evaluation.completed", {"eligible": True, "route": "iv_ketamine", "weight_kg": 80, "clinician": "Dr E"},
+             ("evaluation.completed", {"eligible": True, "route": "iv_ketamine", "weight_kg": 80, "clinician": "Dr E",
+                                       "brought_forward": "seen early"},
               CLINICIAN)]
     steps += [("session.scheduled", {"session": f"s{i}", "start": due + timedelta(hours=24)}, COORDINATOR)
               for i, due in enumerate(dues)]

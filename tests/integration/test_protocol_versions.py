@@ -29,7 +29,8 @@ def test_workflow_keeps_its_protocol_version(sqlite_database_url):
     for workflow_id in (old, new):
         for event_type, data in [
             ("evaluation.scheduled", {"start": NOW + timedelta(hours=1)}),
-            ("evaluation.completed", {"eligible": True, "route": "iv_ketamine", "clinician": "d"}),
+            ("evaluation.completed",
+             {"eligible": True, "route": "iv_ketamine", "clinician": "d", "brought_forward": "seen early"}),
             ("session.scheduled", {"session": "s1", "start": start}),
         ]:
             after.apply(workflow_id, make_event(event_type, data, actor=STAFF), NOW)

@@ -51,7 +51,9 @@ def test_closing_drops_what_waits_in_the_outbox_and_withdraws_every_question(fin
 def test_a_declined_referral_drops_its_pending_reminders_too():
     patient = PatientDriver()
     patient.schedule_evaluation(days=4)
-    decision = patient.post("evaluation.completed", {"eligible": False, "clinician": "Dr. Berg", "reason": "exclusion"})
+    # Declined days before the booked start (so its reminders are still waiting): it was brought forward.
+    decision = patient.post("evaluation.completed", {"eligible": False, "clinician": "Dr. Berg", "reason": "exclusion",
+                                                     "brought_forward": "seen early, a slot opened"})
     assert patient.stage == "declined"
     assert decision.of_type(DropPendingMessages) == [DropPendingMessages("workflow_closed")]
 

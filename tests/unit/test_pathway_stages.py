@@ -109,6 +109,7 @@ def test_eligible_evaluation_plans_treatment_on_the_route(route):
 def test_not_eligible_evaluation_declines_and_is_final():
     patient = PatientDriver()
     patient.schedule_evaluation()
+    patient.advance(days=1)  # the booked start
     patient.post("evaluation.completed", {"eligible": False, "clinician": "Dr. Berg", "reason": "psychosis"})
     assert_final(patient, "declined")
     error = patient.refuse("evaluation.scheduled", {"start": patient.now + timedelta(days=1)})
@@ -406,6 +407,7 @@ def test_final_stages_refuse_further_care(final):
     patient = PatientDriver()
     patient.schedule_evaluation()
     if final == "declined":
+        patient.advance(days=1)  # the booked start
         patient.post("evaluation.completed", {"eligible": False, "clinician": "Dr. Berg", "reason": "not suitable"})
     elif final == "withdrawn":
         patient.post("patient.withdrew", {"reason": "moved"})

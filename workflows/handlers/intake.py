@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from workflows import conversation, escalations
-from workflows.clock import clinic_time
+from workflows.clock import age_on, clinic_time, local
 from workflows.effects import DropPendingMessages
 from workflows.errors import Rejected
 from workflows.events import (
@@ -27,6 +27,7 @@ def referral_received(step: Step, data: ReferralReceived) -> None:
     """A new patient: record who they are, and give the coordinator a task to make contact."""
     patient = step.state.patient
     patient.language = _language(step, data.patient.language)  # first: a refusal changes nothing
+    _check_birth_date(step, data)
     patient.phone = data.patient.phone
     patient.timezone = data.patient.timezone or step.clinic.timezone
     patient.date_of_birth = data.patient.date_of_birth
@@ -50,6 +51,27 @@ def _language(step: Step, tag: str) -> str:
     return tag
 
 
+# Older than this is a typo (1880 for 1980), not a patient: refused rather than stored as fact.
+OLDEST_PLAUSIBLE_AGE = 120
+
+
+def _check_birth_date(step: Step, data: ReferralReceived) -> None:
+    """A date of birth is in the past (the patient's own today) and at most `OLDEST_PLAUSIBLE_AGE` years ago."""
+    born = data.patient.date_of_birth
+    if born is None:
+        return
+    today = local(step.now, data.patient.timezone or step.clinic.timezone).date()
+    if born >= today:
+        problem = "is today or in the future"
+    elif age_on(born, today) > OLDEST_PLAUSIBLE_AGE:
+        problem = f"is more than {OLDEST_PLAUSIBLE_AGE} years ago"
+    else:
+        return
+    # The date itself is not repeated: a refusal may be logged, and a date of birth identifies a patient.
+    step.reject(f"The date of birth {problem}. Check it with the referral and type it again (year, month, day).",
+                "date_of_birth_plausible", "invalid_data", field="patient.date_of_birth")
+
+
 def evaluation_scheduled(step: Step, data: EvaluationScheduled) -> None:
     """The evaluation is booked: reminders for it, and the coordinator's contact task is done."""
     _require_future(step, data.start)
@@ -71,6 +93,7 @@ def evaluation_rescheduled(step: Step, data: EvaluationRescheduled) -> None:
 
 def evaluation_completed(step: Step, data: EvaluationCompleted) -> None:
     """Eligible: the route is planned. Not eligible: the workflow is declined."""
+    _require_booked_time(step, data)
     for appointment in step.state.appointments.values():
         if appointment.kind == "evaluation":
             appointment.status = "completed"
@@ -151,3 +174,14 @@ def _require_future(step: Step, start) -> None:
     if start <= step.now:
         step.reject(f"start {clinic_time(start, step.clinic.timezone)} is not in the future", "start_in_future",
                     "invalid_data")
+
+
+def _require_booked_time(step: Step, data: EvaluationCompleted) -> None:
+    """An evaluation is done at or after its booked start; earlier only with the reason it was brought forward (an
+    evaluation recorded early by mistake would plan treatment for a patient nobody has seen yet)."""
+    booked = [a.start for a in step.state.appointments.values() if a.kind == "evaluation" and a.status != "cancelled"]
+    if not booked or data.brought_forward or step.now >= min(booked):
+        return
+    step.reject(f"The evaluation is booked for {clinic_time(min(booked), step.clinic.timezone)}; it can be recorded "
+                "as done from then on. If it really took place earlier, say why it was brought forward.",
+                "evaluation_not_before_booked", field="brought_forward")
