@@ -14,7 +14,7 @@ from dataclasses import astuple, dataclass, field
 from models.queries import outcomes
 from models.queries.outcomes import NO_ROUTE, ScoreCounts, SessionCounts, Thresholds
 from workers.runtime import Services
-from workflows.instruments import InstrumentRules
+from workflows.instruments import Instrument, InstrumentRules, outcome_rules
 from workflows.protocol import Route
 from workflows.stages import Stage
 
@@ -27,8 +27,7 @@ ROUTE_CHOICES = {**{route.value: route.value for route in Route}, "none": NO_ROU
 
 def thresholds(rules: InstrumentRules) -> dict[str, Thresholds]:
     """The response fraction and remission threshold of each trended instrument, from the protocol."""
-    return {"pcl5": Thresholds(rules.pcl5_response_reduction, rules.pcl5_probable_threshold),
-            "phq9": Thresholds(rules.phq9_response_reduction, rules.phq9_remission_below)}
+    return {code: Thresholds(*outcome_rules(Instrument(code), rules)) for code in INSTRUMENTS}
 
 
 def rules_of(svc: Services, clinic: str) -> InstrumentRules:

@@ -16,6 +16,7 @@ from signin_support import sign_in
 from models import accounts
 from models.timers import fire_due_timers
 
+IDS: dict[str, str] = {}  # the cohort's patients by letter
 WEST = {"key": "west", "name": "Westside Care Clinic", "phone": "+15555550200", "timezone": "America/Los_Angeles"}
 
 
@@ -71,7 +72,7 @@ def cohort(postgres_server_url):
     At main, IV ketamine: E: PCL-5 45 → 45. At west, esketamine: F: PCL-5 60 → 20.
     Sessions: A attends 2 more and misses 1, E misses 1; every first session attended."""
     with fresh_database(postgres_server_url) as url, serve(url, clinics=(WEST,)) as api:
-        patient(api, "main", "esketamine", (50, 30), (20, 8), sessions="aam")
+        IDS["A"] = patient(api, "main", "esketamine", (50, 30), (20, 8), sessions="aam")
         patient(api, "main", "esketamine", (50, 40), (10, 4))
         patient(api, "main", "esketamine", (40, 28), (10, 6))
         patient(api, "main", "esketamine", (60,))
@@ -170,3 +171,14 @@ def test_ops_are_refused(cohort: ApiServer) -> None:
         assert page.status_code == 403 and "Not for your role" in page.text
         assert '<a href="/console/outcomes">' not in client.get("/dashboard").text
         assert client.get("/console/outcomes/csv").status_code == 403
+
+
+def test_the_patients_trend_marks_the_protocols_response_and_remission_levels(cohort: ApiServer) -> None:
+    """Patient A: PCL-5 baseline 50 (response at 35 or less: 30 % below), PHQ-9 baseline 20 (response at 10 or less)."""
+    with console(cohort, "clinician") as client:
+        html = client.get(f"/console/patients/{IDS['A']}").text
+    chart = html.split('<svg class="trend"', 1)[1].split("</svg>", 1)[0]
+    assert 'viewBox="0 0 860 340"' in chart
+    for label in ("PCL-5 response ≤ 35", "PCL-5 remission &lt; 33", "PHQ-9 response ≤ 10", "PHQ-9 remission &lt; 5"):
+        assert label in chart, label
+    assert "PCL-5 response: 35 or less (30 % below the baseline 50)" in chart  # the text alternative says it in words
