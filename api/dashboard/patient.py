@@ -13,7 +13,7 @@ from api import policy
 from api.dashboard.access import SignedIn, page_router
 from api.dashboard.chart import TRENDED, patient_trend
 from api.dashboard.escalations import escalation_row, notice
-from api.dashboard.templating import REFRESH_SECONDS, page
+from api.dashboard.templating import page
 from api.deps import ServicesDep
 from api.ids import UnknownId, WorkflowId
 from api.scope import visible_workflow
@@ -47,7 +47,7 @@ def patient_page(user: SignedIn, workflow_id: WorkflowId, request: Request, svc:
     escalations = listing.escalations_page(svc.engine, statuses=ALL_STATUSES, workflow_id=workflow.id, limit=200)
     outbox = listing.messages_of(svc.engine, workflow.id)
     context = {
-        "user": user, "now": now, "notice": notice(msg), "refresh": REFRESH_SECONDS,
+        "user": user, "now": now, "notice": notice(msg), "refresh": svc.settings.dashboard_refresh_seconds,
         "can_act": policy.allows(policy.ACTS_ON_ESCALATIONS, user), "show_patients": show,
         "facts": allowed({"workflow_id": workflow.id, "patient_id": workflow.patient_id, **state.model_dump()}, FACTS),
         "patient": patient if show else None,

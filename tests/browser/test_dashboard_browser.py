@@ -59,11 +59,14 @@ def chromium() -> Iterator[object]:
 
 
 @pytest.fixture(scope="module")
-def standalone(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Staff, Path]]:
-    """`carepath standalone --demo` on a free port: (base URL, the demo admin it printed, log file)."""
+def standalone(tmp_path_factory: pytest.TempPathFactory,
+               request: pytest.FixtureRequest) -> Iterator[tuple[str, Staff, Path]]:
+    """`carepath standalone --demo` on a free port: (base URL, the demo admin it printed, log file). A test module's
+    `STANDALONE_ENV` adds settings (the live tests' short refresh)."""
     workdir = tmp_path_factory.mktemp("standalone")
     port, log = free_port(), workdir / "standalone.log"
-    env = {**os.environ, "CAREPATH_DATABASE_URL": f"sqlite:///{workdir / 'carepath.db'}"}
+    env = {**os.environ, "CAREPATH_DATABASE_URL": f"sqlite:///{workdir / 'carepath.db'}",
+           **getattr(request.module, "STANDALONE_ENV", {})}
     with log.open("w") as out:
         process = subprocess.Popen([CAREPATH, "standalone", "--demo", "--port", str(port)], cwd=workdir, env=env,
                                    stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
