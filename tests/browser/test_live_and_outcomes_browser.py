@@ -86,7 +86,7 @@ def test_the_outcomes_page_and_the_larger_trend_pass_axe(chromium, standalone) -
         assert axe_violations(page) == [], "the outcomes page"
 
         page.get_by_label("Route", exact=True).select_option("esketamine")
-        page.get_by_role("button", name="Show").last.click()
+        page.get_by_role("button", name="Show outcomes").click()
         expect(page).to_have_url(re.compile(r"/console/outcomes\?.*route=esketamine"))
         with page.expect_download() as download:
             page.get_by_role("link", name="Download as CSV").click()
