@@ -9,13 +9,19 @@ and the larger trend pass axe-core.
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import httpx
 from browser_support import axe_violations, new_staff, sign_in
-from test_dashboard_browser import LAPTOP, chromium, standalone  # noqa: F401
+from test_dashboard_browser import LAPTOP, ROOT, UPDATE_SCREENSHOTS, chromium, standalone  # noqa: F401
 
 STANDALONE_ENV = {"CAREPATH_DASHBOARD_REFRESH_SECONDS": "2"}
 NOTE = "Called the patient back; they are safe at home"
+
+
+def shot(tmp_path: Path, name: str) -> Path:
+    return ROOT / "docs" / name if UPDATE_SCREENSHOTS else tmp_path / name
 
 
 def test_a_note_being_typed_survives_the_live_updates(chromium, standalone) -> None:  # noqa: F811
@@ -71,11 +77,45 @@ def test_without_javascript_the_refresh_link_updates_the_overview(chromium, stan
         context.close()
 
 
-def test_the_outcomes_page_and_the_larger_trend_pass_axe(chromium, standalone) -> None:  # noqa: F811
+def treated(base: str, coordinator: str, clinician: str, phone: str, pcl5: tuple[int, int], phq9: tuple[int, int]) -> None:
+    """A synthetic patient through the API: evaluated for IV ketamine, baseline scores, a first session booked and
+    attended, then later scores (`pcl5`, `phq9`: baseline and latest totals)."""
+    def post(token: str, path: str, body: dict) -> dict:
+        answer = httpx.post(f"{base}{path}", json=body, headers={"Authorization": f"Bearer {token}"})
+        assert answer.status_code in (200, 201), answer.text
+        return answer.json()
+
+    soon = (datetime.now(UTC) + timedelta(hours=2)).isoformat(timespec="seconds")
+    workflow = post(coordinator, "/v1/referrals", {"patient": {"name": f"Outcome Patient {phone[-2:]}", "phone": phone,
+                                                               "sms_consent": True},
+                                                   "referrer": "Dr. Demo", "prior_treatments": 3})["workflow_id"]
+    events = f"/v1/workflows/{workflow}/events"
+
+    def score(instrument: str, total: int, items: int, top: int) -> None:
+        answers = [min(top, max(0, total - top * i)) for i in range(items)] + [0] * (instrument == "phq9")  # item 9: 0
+        post(clinician, events, {"type": "assessment.submitted", "data": {"instrument": instrument, "answers": answers}})
+
+    post(coordinator, events, {"type": "evaluation.scheduled", "data": {"start": soon}})
+    post(clinician, events, {"type": "evaluation.completed",
+                             "data": {"eligible": True, "route": "iv_ketamine", "weight_kg": 70}})
+    score("pcl5", pcl5[0], 20, 4)
+    score("phq9", phq9[0], 8, 3)
+    post(coordinator, events, {"type": "session.scheduled", "data": {"session": "iv1", "start": soon}})
+    post(coordinator, events, {"type": "session.arrived", "data": {"session": "iv1"}})
+    score("pcl5", pcl5[1], 20, 4)
+    score("phq9", phq9[1], 8, 3)
+
+
+def test_the_outcomes_page_and_the_larger_trend_pass_axe(chromium, standalone, tmp_path) -> None:  # noqa: F811
     from playwright.sync_api import expect
 
     base, _admin, log = standalone
-    clinician = new_staff(log, "Outcomes Clinician", "clinician")
+    coordinator = new_staff(log, "Outcomes Coordinator", "coordinator", token=True)
+    clinician = new_staff(log, "Outcomes Clinician", "clinician", token=True)
+    # PCL-5 response for the first two (40 %, 30 %), remission for the first (28 < 33); PHQ-9 response for the first.
+    for phone, pcl5, phq9 in (("+15555550181", (47, 28), (18, 8)), ("+15555550182", (50, 35), (12, 9)),
+                              ("+15555550183", (52, 50), (15, 14))):
+        treated(base, coordinator.token, clinician.token, phone, pcl5, phq9)
     context = chromium.new_context(viewport=LAPTOP, base_url=base)
     try:
         page = context.new_page()
@@ -83,6 +123,9 @@ def test_the_outcomes_page_and_the_larger_trend_pass_axe(chromium, standalone) -
         page.get_by_role("link", name="Outcomes").click()
         expect(page.get_by_role("heading", name="Outcomes", level=1)).to_be_visible()
         expect(page.get_by_role("img", name="Patients by stage")).to_be_visible()
+        expect(page.get_by_role("img", name="Response, remission and missed sessions")).to_contain_text(
+            "PCL-5 response: 67 %")
+        page.screenshot(path=str(shot(tmp_path, "console-outcomes.png")), full_page=True)
         assert axe_violations(page) == [], "the outcomes page"
 
         page.get_by_label("Route", exact=True).select_option("esketamine")
