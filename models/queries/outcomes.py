@@ -50,7 +50,7 @@ class ScoreCounts:
 
 @dataclass(frozen=True)
 class SessionCounts:
-    patients: int  # patients with at least one attended session
+    patients: int  # courses of care with at least one attended session
     attended: int
     no_shows: int
 
@@ -61,7 +61,7 @@ def route_of_workflow():
 
 
 def cohort(clinic: str, route: str | None):
-    """The workflows of one clinic (and one route, when given) as a subquery: id, patient, stage, route."""
+    """The workflows (courses of care) of one clinic, and of one route when given, as a subquery."""
     routed = route_of_workflow().label("route")
     query = select(WorkflowRow.id, WorkflowRow.patient_id, WorkflowRow.stage, routed).where(WorkflowRow.clinic_id == clinic)
     if route is not None:
@@ -70,9 +70,9 @@ def cohort(clinic: str, route: str | None):
 
 
 def patients_by_stage(engine: Engine, clinic: str, route: str | None) -> dict[tuple[str, str], int]:
-    """(route, stage) → patients: distinct patients, so two courses of one person count once per stage."""
+    """(route, stage) → patients, counted by course of care (workflow), as every other figure here is."""
     members = cohort(clinic, route)
-    query = (select(members.c.route, members.c.stage, func.count(func.distinct(members.c.patient_id)))
+    query = (select(members.c.route, members.c.stage, func.count())
              .group_by(members.c.route, members.c.stage))
     with Session(engine) as db:
         return {(r, stage): n for r, stage, n in db.execute(query).all()}
@@ -83,7 +83,7 @@ def session_counts(engine: Engine, clinic: str, route: str | None) -> dict[str, 
     members = cohort(clinic, route)
     attended = SessionRecord.status.in_(ATTENDED)
     query = (select(members.c.route,
-                    func.count(func.distinct(case((attended, members.c.patient_id)))),
+                    func.count(func.distinct(case((attended, members.c.id)))),
                     func.count(case((attended, 1))),
                     func.count(case((SessionRecord.status == NO_SHOW, 1))))
              .select_from(members.join(SessionRecord, SessionRecord.workflow_id == members.c.id))
