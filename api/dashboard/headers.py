@@ -19,13 +19,15 @@ STATIC_MAX_AGE = 300  # stylesheets and scripts change only with a release; five
 router = APIRouter(include_in_schema=False)
 
 
-def secured(response: Response, scripts: bool = False, fetches: bool = False) -> Response:
+def secured(response: Response, scripts: bool = False, fetches: bool = False, forms_to: tuple[str, ...] = ()) -> Response:
     """No caching, a strict CSP (the app's own styles, and its own scripts only where a page has one; a page whose
-    script fetches its own live panels may connect to this site only), no sniffing."""
+    script fetches its own live panels may connect to this site only; forms post here, or where a form's answer
+    sends the browser on: `forms_to`, origins), no sniffing."""
     script_src = ("script-src 'self'; " if scripts or fetches else "") + ("connect-src 'self'; " if fetches else "")
+    form_action = " ".join(("'self'", *forms_to))
     response.headers["Cache-Control"] = "no-store"
     response.headers["Content-Security-Policy"] = (f"default-src 'none'; style-src 'self'; {script_src}img-src 'self' data:; "
-                                                   "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+                                                   f"form-action {form_action}; frame-ancestors 'none'; base-uri 'none'")
     response.headers["X-Content-Type-Options"] = "nosniff"
     return response
 

@@ -63,7 +63,7 @@ def route_of_workflow():
 def cohort(clinic: str, route: str | None):
     """The workflows (courses of care) of one clinic, and of one route when given, as a subquery."""
     routed = route_of_workflow().label("route")
-    query = select(WorkflowRow.id, WorkflowRow.patient_id, WorkflowRow.stage, routed).where(WorkflowRow.clinic_id == clinic)
+    query = select(WorkflowRow.id, WorkflowRow.stage, routed).where(WorkflowRow.clinic_id == clinic)
     if route is not None:
         query = query.where(route_of_workflow() == route)
     return query.subquery("cohort")

@@ -34,6 +34,8 @@ def through_the_provider(clinic: ApiServer, client: httpx.Client) -> httpx.Respo
     """The button on the sign-in page, the provider's authorize step, and back to carepath's callback."""
     login = client.get("/login")
     assert "Sign in with Clinic SSO" in login.text
+    # The button's form is answered with a redirect to the provider: the CSP lets a form go there (Chromium checks).
+    assert f"form-action 'self' {clinic.services.settings.oidc_issuer};" in login.headers["content-security-policy"]
     started = client.post("/login/oidc", data={"csrf_token": form_token(login.text)})
     assert started.status_code == 303, started.text
     authorize = started.headers["location"]
