@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import io
+from urllib.parse import urlencode
 
 from fastapi import Request
 from fastapi.responses import Response
@@ -49,7 +50,7 @@ def outcomes_page(user: Staff, request: Request, svc: ServicesDep, route: str = 
     found = report(svc, clinics, route_code)
     context = {**form_context(svc, user, clinic, route), "user": user, "problem": None, "report": found,
                "charts": charts(found),
-               "csv_link": "/console/outcomes/csv" + (f"?{request.url.query}" if request.url.query else ""),
+               "csv_link": csv_link(clinic, route),
                "many_clinics": len(clinics) > 1, "clinic_name": clinic_names(svc),
                "route_words": ROUTE_WORDS, "instruments": INSTRUMENTS, "percent": percent, "mean": mean,
                "rules_words": rules_words(found)}
@@ -67,6 +68,12 @@ def outcomes_csv(user: Staff, request: Request, svc: ServicesDep, route: str = "
     filename = f"outcomes-{now_of(request):%Y-%m-%d}.csv"
     return Response(body, media_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+
+
+def csv_link(clinic: str, route: str) -> str:
+    """The CSV of the figures on the page: the same choices (codes only), nothing else the address carried."""
+    query = urlencode({name: value for name, value in (("clinic", clinic), ("route", route)) if value})
+    return "/console/outcomes/csv" + (f"?{query}" if query else "")
 
 
 def choices(svc: Services, user: User, clinic: str, route: str) -> tuple[list[str], str | None]:
