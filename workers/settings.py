@@ -58,6 +58,8 @@ class Settings(BaseSettings):
     rota_file: Path | None = None
     # Gaps in the rota starting within this many hours are shown on the dashboard and texted to the clinic manager.
     rota_gap_hours: int = Field(default=72, ge=1, le=24 * 28)
+    # The overview, the network and a patient's dashboard page update their live panels this often (seconds).
+    dashboard_refresh_seconds: int = Field(default=15, ge=2, le=600)
 
     # Twilio's own variable names, as its documentation and consoles use them.
     twilio_account_sid: str | None = Field(default=None, validation_alias=AliasChoices("TWILIO_ACCOUNT_SID"))

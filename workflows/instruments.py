@@ -223,8 +223,9 @@ def score(instrument: str | Instrument, answers: object, rules: InstrumentRules)
     return Score(instrument=which, risk=risk, flags=() if risk == "none" else (f"cssrs_{risk}",))
 
 
-def _outcome_rules(instrument: Instrument, rules: InstrumentRules) -> tuple[float, int]:
-    """(response reduction, remission is a total below this) for one instrument."""
+def outcome_rules(instrument: Instrument, rules: InstrumentRules) -> tuple[float, int]:
+    """(response: at least this fraction below the baseline, remission: a total below this) for one instrument:
+    the one definition the response review, the outcomes report and the trend chart use."""
     if instrument is Instrument.PCL5:
         return rules.pcl5_response_reduction, rules.pcl5_probable_threshold
     if instrument is Instrument.PHQ9:
@@ -255,7 +256,7 @@ def compare(
             raise InstrumentError(msg, instrument=which.value, item=item)
     change = baseline_total - current_total
     reduction = Fraction(change, baseline_total) if baseline_total else Fraction(0)
-    response_at, remission_below = _outcome_rules(which, rules)
+    response_at, remission_below = outcome_rules(which, rules)
     return Comparison(
         instrument=which,
         baseline=baseline_total,

@@ -24,7 +24,7 @@ from api.console.offers import Attempt, actions_for
 from api.console.reply import ReplyBox
 from api.console.web import Staff, render
 from api.dashboard.access import page_router
-from api.dashboard.chart import TRENDED, score_trend
+from api.dashboard.chart import TRENDED, patient_trend
 from api.dashboard.escalations import escalation_row
 from api.deps import ServicesDep
 from api.ids import WorkflowId
@@ -162,7 +162,8 @@ def patient_page(request: Request, svc: Services, user: User, workflow_id: str, 
         "appointments": sorted(state.appointments.values(), key=lambda a: a.start),
         "escalations": [escalation_row(record, pat, now, True) for record, pat in escalations.rows],
         "messages": outbox, "timeline": timeline(history, state, ZoneInfo(clinic.timezone)),
-        "scores": [a for a in state.assessments if a.instrument in TRENDED], "trend_svg": score_trend(state.assessments),
+        "scores": [a for a in state.assessments if a.instrument in TRENDED],
+        "trend_svg": patient_trend(svc.store.protocols, workflow.protocol_version, state),
         "box": box or reply.reply_box(svc, state, person, now, number=number),
         "shared": inbox.others_on_number(svc.engine, person.phone, person.id, policy.clinic_scope(user)), "number": number,
         "warnings": number_warnings(svc.engine, person.phone, person.id, policy.clinic_scope(user)) if check_number else [],

@@ -19,12 +19,15 @@ STATIC_MAX_AGE = 300  # stylesheets and scripts change only with a release; five
 router = APIRouter(include_in_schema=False)
 
 
-def secured(response: Response, scripts: bool = False) -> Response:
-    """No caching, a strict CSP (the app's own styles, and its own scripts only where a page has one), no sniffing."""
-    script_src = "script-src 'self'; " if scripts else ""
+def secured(response: Response, scripts: bool = False, fetches: bool = False, forms_to: tuple[str, ...] = ()) -> Response:
+    """No caching, a strict CSP (the app's own styles, and its own scripts only where a page has one; a page whose
+    script fetches its own live panels may connect to this site only; forms post here, or where a form's answer
+    sends the browser on: `forms_to`, origins), no sniffing."""
+    script_src = ("script-src 'self'; " if scripts or fetches else "") + ("connect-src 'self'; " if fetches else "")
+    form_action = " ".join(("'self'", *forms_to))
     response.headers["Cache-Control"] = "no-store"
     response.headers["Content-Security-Policy"] = (f"default-src 'none'; style-src 'self'; {script_src}img-src 'self' data:; "
-                                                   "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+                                                   f"form-action {form_action}; frame-ancestors 'none'; base-uri 'none'")
     response.headers["X-Content-Type-Options"] = "nosniff"
     return response
 
@@ -76,3 +79,15 @@ def static_file(path: Path, media_type: str) -> FileResponse:
 def stylesheet() -> FileResponse:
     """The stylesheet of every page (the console's own is loaded after it)."""
     return static_file(STATIC / "dashboard.css", "text/css")
+
+
+@router.get("/dashboard/static/live.js")
+def live_script() -> FileResponse:
+    """The live-update script of the pages that keep themselves up to date (`api.dashboard.templating.page`)."""
+    return static_file(STATIC / "live.js", "text/javascript")
+
+
+@router.get("/dashboard/static/onward.js")
+def onward_script() -> FileResponse:
+    """The sign-in's last page moving on by itself (`login_onward.html`)."""
+    return static_file(STATIC / "onward.js", "text/javascript")

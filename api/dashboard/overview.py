@@ -17,7 +17,7 @@ from api import policy
 from api.dashboard.access import SignedIn, page_router
 from api.dashboard.escalations import escalation_row, notice
 from api.dashboard.rota_panel import rota_panels
-from api.dashboard.templating import REFRESH_SECONDS, page
+from api.dashboard.templating import page
 from api.deps import ServicesDep
 from models.queries import listing, ops
 from models.queries.ops import DatabaseSnapshot
@@ -38,7 +38,7 @@ def overview(user: SignedIn, request: Request, svc: ServicesDep, msg: str | None
     worklist = listing.escalations_page(svc.engine, limit=200, clinics=policy.clinic_scope(user))
     recent = listing.workflows_page(svc.engine, now=now, limit=25, clinics=policy.clinic_scope(user))
     context = {
-        "user": user, "now": now, "notice": notice(msg), "refresh": REFRESH_SECONDS,
+        "user": user, "now": now, "notice": notice(msg), "refresh": svc.settings.dashboard_refresh_seconds,
         "can_act": policy.allows(policy.ACTS_ON_ESCALATIONS, user), "show_patients": show,
         "database": database, "workers": workers,
         "messages": message_table(database) if database else None,

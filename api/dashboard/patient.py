@@ -11,9 +11,9 @@ from fastapi.responses import HTMLResponse, Response
 
 from api import policy
 from api.dashboard.access import SignedIn, page_router
-from api.dashboard.chart import TRENDED, score_trend
+from api.dashboard.chart import TRENDED, patient_trend
 from api.dashboard.escalations import escalation_row, notice
-from api.dashboard.templating import REFRESH_SECONDS, page
+from api.dashboard.templating import page
 from api.deps import ServicesDep
 from api.ids import UnknownId, WorkflowId
 from api.scope import visible_workflow
@@ -47,7 +47,7 @@ def patient_page(user: SignedIn, workflow_id: WorkflowId, request: Request, svc:
     escalations = listing.escalations_page(svc.engine, statuses=ALL_STATUSES, workflow_id=workflow.id, limit=200)
     outbox = listing.messages_of(svc.engine, workflow.id)
     context = {
-        "user": user, "now": now, "notice": notice(msg), "refresh": REFRESH_SECONDS,
+        "user": user, "now": now, "notice": notice(msg), "refresh": svc.settings.dashboard_refresh_seconds,
         "can_act": policy.allows(policy.ACTS_ON_ESCALATIONS, user), "show_patients": show,
         "facts": allowed({"workflow_id": workflow.id, "patient_id": workflow.patient_id, **state.model_dump()}, FACTS),
         "patient": patient if show else None,
@@ -62,7 +62,7 @@ def patient_page(user: SignedIn, workflow_id: WorkflowId, request: Request, svc:
         "messages": [allowed(m.model_dump(), MESSAGE if show else OPS_MESSAGE) for m in outbox],
         # Scores are clinical: for roles that see patients only.
         "scores": [a for a in state.assessments if a.instrument in TRENDED] if show else [],
-        "trend_svg": score_trend(state.assessments) if show else "",
+        "trend_svg": patient_trend(svc.store.protocols, workflow.protocol_version, state) if show else "",
         # Others on the same phone number: by workflow id for ops, by name too for roles that see patients.
         "shared": [{"workflow_id": w.id, "name": p.name} if show else {"workflow_id": w.id}
                    for w, p in inbox.others_on_number(svc.engine, patient.phone, patient.id, policy.clinic_scope(user))],

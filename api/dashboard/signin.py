@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -173,10 +174,19 @@ def login_page(request: Request, svc: Services, *, error: str | None = None, ema
     request.state.csrf_token = token
     context = {"error": error, "email": email, "notice": NOTICES.get(msg or ""), "refresh": None,
                "oidc_label": svc.settings.oidc_label if svc.settings.oidc_enabled else None}
-    response = page(request, svc, "login.html", context, status_code=status_code)
+    # "Sign in with …" posts here and is sent on to the identity provider: the CSP's form-action must allow where it
+    # goes (Chromium checks a form's redirects too), or the button does nothing.
+    provider = (origin_of(svc.settings.oidc_issuer),) if svc.settings.oidc_enabled else ()
+    response = page(request, svc, "login.html", context, status_code=status_code, forms_to=provider)
     response.set_cookie(csrf.LOGIN_COOKIE, token, httponly=True, samesite="strict", secure=is_https(request),
                         path="/login")
     return response
+
+
+def origin_of(url: str) -> str:
+    """scheme://host[:port] of an address (what a CSP source names)."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 def login_form_ok(request: Request, sent: str) -> bool:

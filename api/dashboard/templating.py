@@ -24,16 +24,24 @@ from api.dashboard.headers import secured
 from workers.runtime import Services
 
 TEMPLATES = Path(__file__).parent / "templates"
-REFRESH_SECONDS = 15  # the overview and the patient page reload themselves: ops leave them open on a screen
+# The overview, the network and the patient page keep themselves up to date (ops leave them open on a screen): every
+# `settings.dashboard_refresh_seconds` `static/live.js` fetches the page's main part and swaps in its live panels.
+LIVE = "live"  # `?live=1`: the main part of the page only, for the live-update script
 
 templates = Jinja2Templates(directory=str(TEMPLATES))
 
 
-def page(request: Request, svc: Services, name: str, context: dict[str, Any], status_code: int = 200) -> Response:
-    """A dashboard page in the clinic's time zone, with the security headers."""
+def page(request: Request, svc: Services, name: str, context: dict[str, Any], status_code: int = 200,
+         scripts: bool = False, forms_to: tuple[str, ...] = ()) -> Response:
+    """A dashboard page in the clinic's time zone, with the security headers (`scripts`: it loads our own; `forms_to`:
+    origins a form's answer may send the browser on to). A page that keeps itself up to date (`refresh`) loads the
+    live-update script, and answers its `?live=1` requests with its main part alone."""
     zone = ZoneInfo(svc.settings.clinic_timezone)
-    context = {"zone": zone, "zone_name": svc.settings.clinic_timezone, **context}
-    return secured(templates.TemplateResponse(request, name, context, status_code=status_code))
+    live = bool(context.get("refresh"))
+    fragment = live and request.query_params.get(LIVE) == "1"
+    context = {"zone": zone, "zone_name": svc.settings.clinic_timezone, "fragment": fragment, **context}
+    return secured(templates.TemplateResponse(request, name, context, status_code=status_code), scripts=scripts, fetches=live,
+                   forms_to=forms_to)
 
 
 def local(value: datetime | None, zone: ZoneInfo) -> str:
@@ -66,10 +74,17 @@ def compact(data: dict) -> str:
     return text if len(text) <= 300 else text[:297] + "…"
 
 
-def auto_refresh_url(request: Request) -> str:
-    """This page's address marked as a reload by the page itself (`?auto=1`), which does not keep a session awake."""
-    query = [(key, value) for key, value in request.query_params.multi_items() if key != "auto"]
-    return f"{request.url.path}?{urlencode([*query, ('auto', '1')])}"
+def manual_refresh_url(request: Request) -> str:
+    """This page's address as someone would open it (the live-update marks left out): the "Refresh" link."""
+    query = [(key, value) for key, value in request.query_params.multi_items() if key not in ("auto", LIVE)]
+    return f"{request.url.path}?{urlencode(query)}" if query else request.url.path
+
+
+def live_url(request: Request) -> str:
+    """What the live-update script fetches: this page's main part (`?live=1`), marked as the page updating itself
+    (`?auto=1`), which neither keeps a session awake nor counts as someone viewing a patient again."""
+    query = [(key, value) for key, value in request.query_params.multi_items() if key not in ("auto", LIVE)]
+    return f"{request.url.path}?{urlencode([*query, ('auto', '1'), (LIVE, '1')])}"
 
 
 def clinic_switcher(request: Request) -> dict | None:
@@ -98,7 +113,8 @@ def configure(env: Environment) -> None:
     env.globals["reads_metrics"] = lambda user: policy.allows(policy.READS_METRICS, user)
     env.globals["zone_of"] = ZoneInfo
     env.globals["csrf_field"] = csrf_field
-    env.globals["auto_refresh_url"] = auto_refresh_url
+    env.globals["live_url"] = live_url
+    env.globals["manual_refresh_url"] = manual_refresh_url
     env.globals["clinic_switcher"] = clinic_switcher
     env.add_extension(FormsCarryTheToken)
 

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 from api_support import ApiServer
@@ -57,3 +58,13 @@ def test_the_staff_alerts_link_leads_to_the_worklist(api: ApiServer) -> None:
     with api.browser() as client:
         answer = client.get("/worklist")
     assert answer.status_code == 303 and answer.headers["location"] == "/console/worklist"
+
+
+def test_no_page_reloads_itself() -> None:
+    """No `<meta http-equiv="refresh">` anywhere (issue #18): a reload wipes what someone is typing. Pages that keep
+    themselves up to date swap their live panels (`api/dashboard/static/live.js`)."""
+    pages = Path(__file__).resolve().parents[2] / "api"
+    sources = [path for path in pages.rglob("*") if path.suffix in (".html", ".py", ".js")]
+    assert len(sources) > 50
+    reloading = [str(path) for path in sources if "http-equiv" in path.read_text(encoding="utf-8").lower()]
+    assert not reloading

@@ -201,6 +201,7 @@ QUERY_VARIANTS: dict[str, list[str]] = {
     "done": ["claimed", "resolved", "assigned"], "msg": ["resolved"], "recorded": ["referral.received"],
     "duplicate": [], "texted": ["sent"], "check": ["number"], "auto": ["1"], "item": [], "message_id": [],
     "code": [], "state": [], "error": [],
+    "route": ["esketamine", "none", "oral"], "clinic": ["main", "west", "nowhere"], "live": ["1"],
 }
 
 

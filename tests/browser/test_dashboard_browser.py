@@ -11,7 +11,8 @@ import re
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -59,15 +60,25 @@ def chromium() -> Iterator[object]:
 
 
 @pytest.fixture(scope="module")
-def standalone(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Staff, Path]]:
-    """`carepath standalone --demo` on a free port: (base URL, the demo admin it printed, log file)."""
-    workdir = tmp_path_factory.mktemp("standalone")
+def standalone(tmp_path_factory: pytest.TempPathFactory,
+               request: pytest.FixtureRequest) -> Iterator[tuple[str, Staff, Path]]:
+    """`carepath standalone --demo` on a free port: (base URL, the demo admin it printed, log file). A test module's
+    `STANDALONE_ENV` adds settings (the live tests' short refresh)."""
+    extra = getattr(request.module, "STANDALONE_ENV", {})
+    with running_standalone(tmp_path_factory.mktemp("standalone"), lambda base: extra) as (base, log):
+        yield base, wait_for(lambda: demo_accounts(log).get("admin"), 10, "the demo accounts"), log
+
+
+@contextmanager
+def running_standalone(workdir: Path, settings: Callable[[str], dict[str, str]]) -> Iterator[tuple[str, Path]]:
+    """`carepath standalone --demo` on a free port with these extra settings (given its base URL, which some name):
+    (base URL, log file), until the block ends."""
     port, log = free_port(), workdir / "standalone.log"
-    env = {**os.environ, "CAREPATH_DATABASE_URL": f"sqlite:///{workdir / 'carepath.db'}"}
+    base = f"http://127.0.0.1:{port}"
+    env = {**os.environ, "CAREPATH_DATABASE_URL": f"sqlite:///{workdir / 'carepath.db'}", **settings(base)}
     with log.open("w") as out:
         process = subprocess.Popen([CAREPATH, "standalone", "--demo", "--port", str(port)], cwd=workdir, env=env,
                                    stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-    base = f"http://127.0.0.1:{port}"
 
     def healthy() -> bool:
         if process.poll() is not None:
@@ -79,8 +90,7 @@ def standalone(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, 
 
     try:
         wait_for(healthy, 60, "the standalone server")
-        admin = wait_for(lambda: demo_accounts(log).get("admin"), 10, "the demo accounts")
-        yield base, admin, log
+        yield base, log
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         process.wait(timeout=20)
