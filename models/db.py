@@ -10,6 +10,7 @@ from sqlalchemy import Engine, create_engine, event
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 DEFAULT_URL = "sqlite:///carepath.db"
+POOL_RECYCLE_SECONDS = 300
 
 
 def make_engine(url: str = DEFAULT_URL) -> Engine:
@@ -19,7 +20,10 @@ def make_engine(url: str = DEFAULT_URL) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     # hide_parameters: a database error's message (which gets logged) must not quote patients' names or phones.
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10, hide_parameters=True)
+    # No pre-ping (a round trip on every checkout, so on every unit of work): a connection the server dropped fails its
+    # first statement instead, SQLAlchemy then replaces every pooled connection, and `WorkflowStore` retries what is
+    # safe to retry. `pool_recycle` retires connections before a firewall's or server's idle timeout closes them.
+    return create_engine(url, pool_recycle=POOL_RECYCLE_SECONDS, pool_size=10, max_overflow=10, hide_parameters=True)
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:

@@ -24,7 +24,8 @@ from config.protocol import shipped_book
 from models.db import make_engine
 from models.store import WorkflowStore
 from models.tables import TimerRecord
-from models.timers import CLAIM_BATCH, claim_due_timers, fire_due_timers
+from models.timer_batch import fire_due_timers
+from models.timers import CLAIM_BATCH, claim_due_timers
 from models.unit_of_work import run_committed
 from workflows.events import make_event
 
