@@ -139,7 +139,7 @@ def events_per_second(ctx: BenchContext) -> Figure:
     recorder = WriteRecorder()
     with support.throwaway_database(ctx.postgres_server_url) as ours_url, \
             support.throwaway_database(ctx.postgres_server_url) as baseline_url:
-        engine = make_engine(ours_url)
+        engine = make_engine(ours_url, pre_ping=False)  # as the workers run it
         recorder.attach(engine)
         pathway = WorkflowStore(engine, shipped_book(), build_clinic(staff={"on_call": "+15555550190"}))
         raw = support.connect(baseline_url)

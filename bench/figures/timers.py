@@ -54,7 +54,7 @@ def ours_create_and_fire(database_url: str, patients: int) -> tuple[float, int, 
 
     Returns (seconds, timers created, timers fired). Starting the workflows is set-up, not timed.
     """
-    engine = make_engine(database_url)
+    engine = make_engine(database_url, pre_ping=False)  # as the workers run it
     pathway = _pathway(engine)
     try:
         workflow_ids = start_workflows(pathway, patients)
