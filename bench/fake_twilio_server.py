@@ -384,6 +384,9 @@ def _resource(m: FakeMessage) -> dict[str, Any]:
 
 class _Handler(BaseHTTPRequestHandler):
     server_version = "FakeTwilio/1.0"
+    # Keep-alive, as Twilio's API does: a gateway's connection pool reuses one connection for many sends. Every answer
+    # carries a Content-Length, which HTTP/1.1 needs to find the end of each.
+    protocol_version = "HTTP/1.1"
 
     @property
     def fake(self) -> FakeTwilio:

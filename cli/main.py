@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import tempfile
 from pathlib import Path
 
@@ -144,6 +145,7 @@ def worker_command(
     from workers.celery_app import app as celery_app
     from workers.settings import Settings
 
+    os.environ.setdefault("CAREPATH_DATABASE_PRE_PING", "false")  # see Settings.database_pre_ping
     settings = Settings()
     configure_logging(settings)  # Celery leaves the root logger alone (worker_hijack_root_logger=False)
     loglevel = loglevel or settings.log_level
@@ -159,6 +161,7 @@ def scheduler_command() -> None:
     from workers.scheduler import run_scheduler
     from workers.settings import Settings
 
+    os.environ.setdefault("CAREPATH_DATABASE_PRE_PING", "false")  # see Settings.database_pre_ping
     configure_logging(Settings())  # CAREPATH_LOG_FORMAT / CAREPATH_LOG_LEVEL; apscheduler at WARNING
     run_scheduler()
 

@@ -40,7 +40,8 @@ class Links:
         return cls(events, run.line_of_event, network_of(run.scenario), staff)
 
     def cause(self, event_id: int | None) -> dict[str, Any] | None:
-        """The event a message answered or an item was raised by: its type and time, and the timeline line that posted it (not for timers)."""
+        """The event a message answered or an item was raised by: its type and time, and the timeline line that posted
+        it (not for timers)."""
         event = self.events.get(event_id) if event_id is not None else None
         if event is None:
             return None

@@ -15,7 +15,8 @@ from cli.scenario_setup import network_of, protocol_book
 from models.inbox import receive_sms
 from models.outbox import deliver_due, next_message_due
 from models.store import WorkflowStore
-from models.timers import fire_due_timers, next_due_at
+from models.timer_batch import fire_due_timers
+from models.timers import next_due_at
 from models.unattached import next_repage_at, repage_overdue
 from models.unit_of_work import run_committed
 from workers.gateways import ConsoleGateway

@@ -106,7 +106,7 @@ def wait_for_database(engine: Engine, wait_seconds: float) -> None:
 def build_services(settings: Settings | None = None, gateway: SmsGateway | None = None) -> Services:
     settings = settings or Settings()
     clinic = settings_clinic(settings)
-    engine = make_engine(settings.database_url)
+    engine = make_engine(settings.database_url, pre_ping=settings.database_pre_ping)
     network = read_network(engine, clinic, settings.startup_wait_seconds)
     book = protocol_book(settings)
     check_protocols(network, book.get)  # a clinic on a protocol version this install lacks stops the start

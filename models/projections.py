@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from functools import cache
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
 from models.tables import (
@@ -93,34 +95,42 @@ def _save_escalation(db: Session, state: WorkflowState, escalation, event_id: in
 
 
 def _enqueue(db: Session, clinic: str, workflow_id: str, event_id: int, message: SendMessage, now: datetime) -> None:
-    if message.dedupe_key is not None:
-        exists = db.execute(select(OutboxMessage.id).where(OutboxMessage.dedupe_key == message.dedupe_key)).first()
-        if exists is not None:
-            return  # the same message was queued before: never twice
-    db.add(
-        OutboxMessage(
-            id=str(uuid.uuid4()),
-            clinic_id=clinic,
-            workflow_id=workflow_id,
-            event_id=event_id,
-            kind=message.kind,
-            recipient=message.recipient,
-            to_phone=message.to,
-            body=message.body,
-            status="dropped" if message.drop_reason else "pending",
-            drop_reason=message.drop_reason,
-            urgent=message.urgent,
-            automated=message.automated,
-            subject=message.subject,
-            subject_start=message.subject_start,
-            expires_at=message.expires_at,
-            session_key=message.session,
-            escalation_id=message.escalation,
-            dedupe_key=message.dedupe_key,
-            not_before=message.not_before or now,
-            created_at=now,
-        )
+    row = dict(
+        id=str(uuid.uuid4()),
+        clinic_id=clinic,
+        workflow_id=workflow_id,
+        event_id=event_id,
+        kind=message.kind,
+        recipient=message.recipient,
+        to_phone=message.to,
+        body=message.body,
+        status="dropped" if message.drop_reason else "pending",
+        drop_reason=message.drop_reason,
+        urgent=message.urgent,
+        automated=message.automated,
+        subject=message.subject,
+        subject_start=message.subject_start,
+        expires_at=message.expires_at,
+        session_key=message.session,
+        escalation_id=message.escalation,
+        dedupe_key=message.dedupe_key,
+        not_before=message.not_before or now,
+        created_at=now,
+        attempts=0,
     )
+    if message.dedupe_key is None:
+        db.add(OutboxMessage(**row))
+        return
+    # The same message queued before is never queued twice: the unique dedupe key says so in the insert itself, with no
+    # read first. (Both backends speak ON CONFLICT; the embedded SQLite since 3.24.)
+    db.execute(_insert_once_statement(db.get_bind().dialect.name, tuple(row)), row)
+
+
+@cache
+def _insert_once_statement(dialect_name: str, columns: tuple[str, ...]):
+    dialect = postgresql if dialect_name == "postgresql" else sqlite
+    return (dialect.insert(OutboxMessage).values({name: bindparam(name) for name in columns})
+            .on_conflict_do_nothing(index_elements=["dedupe_key"]))
 
 
 def _drop_pending(db: Session, workflow_id: str, reason: str) -> None:
@@ -144,18 +154,11 @@ def _project_sessions(db: Session, before: WorkflowState | None, after: Workflow
     for key, session in after.sessions.items():
         if old.get(key) == session:
             continue
-        row = (
-            db.execute(
-                select(SessionRecord).where(SessionRecord.workflow_id == after.workflow_id, SessionRecord.session_key == key)
-            )
-            .scalars()
-            .first()
-        )
-        row = row or SessionRecord(workflow_id=after.workflow_id, session_key=key)
-        row.route, row.series, row.status, row.start = session.route, session.series, session.status, session.start
-        row.dose_mg, row.dose_mg_per_kg = session.dose_mg, session.dose_mg_per_kg
-        row.dosed_at, row.discharged_at = session.dosed_at, session.discharged_at
-        db.add(row)
+        _upsert(db, SessionRecord, ["workflow_id", "session_key"],
+                {"workflow_id": after.workflow_id, "session_key": key},
+                {"route": session.route, "series": session.series, "status": str(session.status),
+                 "start": session.start, "dose_mg": session.dose_mg, "dose_mg_per_kg": session.dose_mg_per_kg,
+                 "dosed_at": session.dosed_at, "discharged_at": session.discharged_at})
 
 
 def _project_calendar(db: Session, before: WorkflowState | None, after: WorkflowState) -> None:
@@ -165,13 +168,26 @@ def _project_calendar(db: Session, before: WorkflowState | None, after: Workflow
         if item in old:
             continue
         kind = getattr(item, "kind", "session")
-        row = db.execute(select(CalendarItemRecord).where(CalendarItemRecord.workflow_id == after.workflow_id,
-                                                          CalendarItemRecord.kind == kind,
-                                                          CalendarItemRecord.item_id == item.id)).scalars().first()
-        row = row or CalendarItemRecord(workflow_id=after.workflow_id, kind=kind, item_id=item.id)
         # The same document the state holds (JSON-shaped), so the calendar words it exactly as it did from the state.
-        row.start, row.status, row.item = item.start, str(item.status), item.model_dump(mode="json")
-        db.add(row)
+        _upsert(db, CalendarItemRecord, ["workflow_id", "kind", "item_id"],
+                {"workflow_id": after.workflow_id, "kind": kind, "item_id": item.id},
+                {"start": item.start, "status": str(item.status), "item": item.model_dump(mode="json")})
+
+
+def _upsert(db: Session, table, keys: list[str], key_values: dict, values: dict) -> None:
+    """Insert the row, or update it where its unique `keys` already are: one statement, no read first."""
+    db.execute(_upsert_statement(db.get_bind().dialect.name, table, tuple(keys), tuple(values)),
+               {**key_values, **values}, execution_options={"synchronize_session": False})
+
+
+@cache
+def _upsert_statement(dialect_name: str, table, keys: tuple[str, ...], columns: tuple[str, ...]):
+    """Built once per table and dialect with bound parameters, so each call only binds values: building and caching a
+    fresh statement every time cost more CPU than the round trip it saves."""
+    dialect = postgresql if dialect_name == "postgresql" else sqlite
+    insert = dialect.insert(table).values({name: bindparam(name) for name in (*keys, *columns)})
+    return insert.on_conflict_do_update(index_elements=list(keys),
+                                        set_={name: insert.excluded[name] for name in columns})
 
 
 def _project_flags(db: Session, before: WorkflowState | None, after: WorkflowState) -> None:

@@ -7,11 +7,12 @@ their own and commit it; `start_in`/`apply_in` write into a unit of work the cal
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from sqlalchemy import Engine, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlmodel import Session
 
 from models import projections
@@ -75,21 +76,31 @@ class WorkflowStore:
 
     def start(self, event: Event, now: datetime) -> Outcome:
         """Start a workflow from `referral.received`; a repeated idempotency key returns the first outcome."""
-        with self.unit_of_work() as uow:
-            outcome = self.start_in(uow, event, now)
-            uow.commit()
-            return outcome
+        return self._reconnecting(event, lambda uow: self.start_in(uow, event, now))
 
     def apply(self, workflow_id: str, event: Event, now: datetime, retries: int = 0) -> Outcome:
         """Apply one event; `retries` re-reads and re-decides after a concurrency conflict (timers use it)."""
         for attempt in range(retries + 1):
             try:
-                with self.unit_of_work() as uow:
-                    outcome = self.apply_in(uow, workflow_id, event, now)
-                    uow.commit()
-                    return outcome
+                return self._reconnecting(event, lambda uow: self.apply_in(uow, workflow_id, event, now))
             except ConcurrencyConflict:
                 if attempt == retries:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _reconnecting(self, event: Event, write: Callable[[UnitOfWork], Outcome]) -> Outcome:
+        """`write` in a unit of work of its own, committed; once more on a fresh connection if the first was found
+        dropped (a database restart) and a second try cannot apply the event twice: COMMIT was never sent, or the
+        event's idempotency key makes a repeat return the first outcome."""
+        for attempt in range(2):
+            uow = self.unit_of_work()
+            try:
+                with uow:
+                    outcome = write(uow)
+                    uow.commit()
+                    return outcome
+            except DBAPIError as exc:
+                if attempt or not exc.connection_invalidated or (uow.commit_sent and not event.idempotency_key):
                     raise
         raise AssertionError("unreachable")
 
@@ -130,14 +141,18 @@ class WorkflowStore:
             started = replace(started, stage=told.stage, effects=[*started.effects, *told.effects])
         return started
 
-    def apply_in(self, uow: UnitOfWork, workflow_id: str, event: Event, now: datetime) -> Outcome:
-        """Write one event and its effects into the caller's unit of work (not committed), or raise and write nothing."""
+    def apply_in(self, uow: UnitOfWork, workflow_id: str, event: Event, now: datetime,
+                 key_checked: bool = False) -> Outcome:
+        """Write one event and its effects into the caller's unit of work (not committed), or raise and write nothing.
+
+        `key_checked`: the caller has already looked for the event's idempotency key in this transaction (a timer batch
+        reads all its keys at once) and found it new."""
         db = uow.db
-        workflow = db.get(WorkflowRow, workflow_id)
+        workflow, earlier_id = _workflow_and_earlier(db, workflow_id, None if key_checked else event.idempotency_key)
         if workflow is None:
             raise Rejected(f"unknown workflow {workflow_id!r}", code="not_found", rule="workflow_exists")
-        if event.idempotency_key and (earlier := _applied_with(db, workflow, event)):
-            return earlier
+        if earlier_id is not None:
+            return _earlier_outcome(workflow, db.get(EventRecord, earlier_id), event)
         state = WorkflowState.model_validate(workflow.state)
         decision = decide(state, event, now, self.protocols.get(workflow.protocol_version), self.clinic_of(state))
         version = workflow.version
@@ -148,14 +163,14 @@ class WorkflowStore:
                     updated_at=now)
         )
         if changed.rowcount != 1:
-            uow.rollback()
+            _undo(uow)
             raise ConcurrencyConflict(workflow_id, version)
         try:
             record = _append_event(db, workflow_id, version + 1, event, now, decision)
             projections.write(db, state, decision, record, now)
             db.flush()
         except IntegrityError as exc:
-            uow.rollback()
+            _undo(uow)
             # Same seq or same idempotency key written by a concurrent writer that committed first.
             raise ConcurrencyConflict(workflow_id, version) from exc
         return Outcome(workflow_id, workflow.patient_id, decision.state.stage, record.id, effects=decision.effects)
@@ -166,6 +181,13 @@ class WorkflowStore:
             return None
         first = db.execute(select(EventRecord).where(EventRecord.workflow_id == workflow.id, EventRecord.seq == 1))
         return _earlier_outcome(workflow, first.scalars().one(), event)
+
+
+def _undo(uow: UnitOfWork) -> None:
+    """Take back what a conflicting event wrote. Inside a savepoint (a batch of timers, `models/timer_batch.py`) the
+    savepoint's own rollback does it, and the rest of the batch stays; otherwise the whole transaction goes."""
+    if not uow.db.in_nested_transaction():
+        uow.rollback()
 
 
 def _append_event(db: Session, workflow_id: str, seq: int, event: Event, now: datetime,
@@ -180,12 +202,15 @@ def _append_event(db: Session, workflow_id: str, seq: int, event: Event, now: da
     return record
 
 
-def _applied_with(db: Session, workflow: WorkflowRow, event: Event) -> Outcome | None:
-    found = db.execute(
-        select(EventRecord)
-        .where(EventRecord.workflow_id == workflow.id, EventRecord.idempotency_key == event.idempotency_key)
-    ).scalars().first()
-    return _earlier_outcome(workflow, found, event) if found is not None else None
+def _workflow_and_earlier(db: Session, workflow_id: str, key: str | None) -> tuple[WorkflowRow | None, int | None]:
+    """The workflow, and the id of its event already carrying `key` if there is one: one round trip for both (the
+    workflow from the session's identity map, and no round trip at all, when there is no key to look for)."""
+    if key is None:
+        return db.get(WorkflowRow, workflow_id), None
+    earlier = (select(EventRecord.id).where(EventRecord.workflow_id == workflow_id, EventRecord.idempotency_key == key)
+               .scalar_subquery())
+    found = db.execute(select(WorkflowRow, earlier.label("earlier")).where(WorkflowRow.id == workflow_id)).first()
+    return (found[0], found[1]) if found is not None else (None, None)
 
 
 def _earlier_outcome(workflow: WorkflowRow, earlier: EventRecord, event: Event) -> Outcome:

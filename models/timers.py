@@ -1,4 +1,5 @@
-"""Claiming due timers and turning each into an event. The scheduler and the simulator both call `fire_due_timers`.
+"""Claiming due timers and turning each into an event, one at a time (`models/timer_batch.py` fires them in batches:
+the scheduler's workers and the simulator go through it).
 
 Row operations write into the caller's unit of work and leave the commit to it; firing applies the timer's event
 through the workflow store, in a unit of work of its own.
@@ -9,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 
 from models.store import WorkflowStore
 from models.tables import TimerRecord
@@ -34,11 +35,22 @@ class ClaimedTimer:
 
 def claim_due_timers(uow: UnitOfWork, now: datetime, limit: int = CLAIM_BATCH) -> list[ClaimedTimer]:
     """Atomically move up to `limit` due pending timers to `claimed`; concurrent claimers never get the same row."""
+    rows = uow.db.execute(_CLAIM, {"now": now, "limit": limit}, execution_options={"synchronize_session": False}).all()
+    claimed = [
+        ClaimedTimer(row.id, row.workflow_id, row.key,
+                     Timer(kind=row.kind, due_at=row.due_at, session=row.session_key, data=row.data))
+        for row in rows
+    ]
+    return sorted(claimed, key=lambda c: (c.timer.due_at, c.key))
+
+
+def _claim_statement():
+    """Built once, with `now` and `limit` bound per call (the scheduler claims every second, mostly finding nothing)."""
     due = (
         select(TimerRecord.id)
-        .where(TimerRecord.status == "pending", TimerRecord.due_at <= now)
+        .where(TimerRecord.status == "pending", TimerRecord.due_at <= bindparam("now"))
         .order_by(TimerRecord.due_at)
-        .limit(limit)
+        .limit(bindparam("limit"))
         .with_for_update(skip_locked=True)  # PostgreSQL: skip rows another scheduler is claiming; SQLite ignores it
         # Materialized, so the locking subquery runs once. As a plain `IN (subquery)` PostgreSQL may plan a nested-loop
         # semi join that re-runs it per outer row; each re-run skips the rows this statement already updated and locks
@@ -46,20 +58,17 @@ def claim_due_timers(uow: UnitOfWork, now: datetime, limit: int = CLAIM_BATCH) -
         .cte("due")
         .prefix_with("MATERIALIZED", dialect="postgresql")
     )
-    claim = (
+    return (
         update(TimerRecord)
         .where(TimerRecord.id.in_(select(due.c.id)), TimerRecord.status == "pending")
-        .values(status="claimed", claimed_at=now)
+        .values(status="claimed", claimed_at=bindparam("now"))
         .returning(TimerRecord.id, TimerRecord.workflow_id, TimerRecord.key, TimerRecord.kind,
                    TimerRecord.session_key, TimerRecord.due_at, TimerRecord.data)
     )
-    rows = uow.db.execute(claim, execution_options={"synchronize_session": False}).all()
-    claimed = [
-        ClaimedTimer(row.id, row.workflow_id, row.key,
-                     Timer(kind=row.kind, due_at=row.due_at, session=row.session_key, data=row.data))
-        for row in rows
-    ]
-    return sorted(claimed, key=lambda c: (c.timer.due_at, c.key))
+
+
+_CLAIM = _claim_statement()
+_NEXT_DUE = select(func.min(TimerRecord.due_at)).where(TimerRecord.status == "pending")
 
 
 def fire(store: WorkflowStore, claimed: ClaimedTimer, now: datetime) -> None:
@@ -74,35 +83,13 @@ def fire(store: WorkflowStore, claimed: ClaimedTimer, now: datetime) -> None:
         uow.commit()
 
 
-def fire_due_timers(store: WorkflowStore, now: datetime, limit: int | None = None) -> int:
-    """Fire every timer due at `now`, including ones that firing makes due; returns how many fired."""
-    fired = 0
-    while limit is None or fired < limit:
-        with store.unit_of_work() as uow:
-            batch = claim_due_timers(uow, now, CLAIM_BATCH if limit is None else min(CLAIM_BATCH, limit - fired))
-            uow.commit()
-        if not batch:
-            break
-        for claimed in batch:
-            fire(store, claimed, now)
-        fired += len(batch)
-    return fired
-
-
 def next_due_at(uow: UnitOfWork) -> datetime | None:
-    return uow.db.execute(select(func.min(TimerRecord.due_at)).where(TimerRecord.status == "pending")).scalar()
+    return uow.db.execute(_NEXT_DUE).scalar()
 
 
-def fire_claimed(store: WorkflowStore, timer_id: str, now: datetime) -> bool:
-    """Fire one timer the scheduler claimed (a worker's task); False when it is no longer claimed (done already)."""
-    with store.unit_of_work() as uow:
-        row = uow.db.get(TimerRecord, timer_id)
-        if row is None or row.status != "claimed":
-            return False
-        claimed = ClaimedTimer(row.id, row.workflow_id, row.key,
-                               Timer(kind=row.kind, due_at=row.due_at, session=row.session_key, data=row.data))
-    fire(store, claimed, now)
-    return True
+def claimed_from_row(row: TimerRecord) -> ClaimedTimer:
+    return ClaimedTimer(row.id, row.workflow_id, row.key,
+                        Timer(kind=row.kind, due_at=row.due_at, session=row.session_key, data=row.data))
 
 
 def release_claims(uow: UnitOfWork, timer_ids: list[str], claimed_at: datetime) -> int:

@@ -6,7 +6,8 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, event
+from sqlalchemy.orm import ORMExecuteState
 from sqlmodel import Session
 
 T = TypeVar("T")
@@ -23,24 +24,42 @@ class UnitOfWork:
         self.engine = engine
         self.db: Session | None = None
         self.committed = False
+        self.commit_sent = False
+        self.wrote = False
 
     def __enter__(self) -> UnitOfWork:
         self.db = Session(self.engine, expire_on_commit=False)
-        self.committed = False
+        self.committed = self.commit_sent = self.wrote = False
+        event.listen(self.db, "do_orm_execute", self._note_statement)
+        event.listen(self.db, "after_flush", self._note_flush)
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         assert self.db is not None
         try:
-            if not self.committed:
+            if self.committed:
+                pass
+            elif exc_type is None and not self.wrote and not self.db.new and not self.db.dirty and not self.db.deleted:
+                # Read only: COMMIT ends it as well as ROLLBACK would, and psycopg answers a ROLLBACK by discarding every
+                # prepared statement of the connection (DEALLOCATE ALL: a round trip, and each statement parsed again).
+                self.db.commit()
+            else:
                 self.db.rollback()
         finally:
             self.db.close()
             self.db = None
 
+    def _note_statement(self, state: ORMExecuteState) -> None:
+        if not state.is_select:
+            self.wrote = True
+
+    def _note_flush(self, _session: Session, _context: object) -> None:
+        self.wrote = True
+
     def commit(self) -> None:
         assert self.db is not None, "commit() outside the `with` block"
+        self.commit_sent = True  # from here on a lost connection leaves it unknown whether the transaction committed
         self.db.commit()
         self.committed = True
 

@@ -1,6 +1,7 @@
-"""`carepath scheduler`: every second, sweep lost work, hand waiting patients' texts (crisis first), due timers and due
-messages to Celery by id, then reconcile sends whose outcome is unknown (`workers/reconcile.py`). Every few minutes,
-tell the clinic manager about gaps in the on-call rota (`watch_rota`).
+"""`carepath scheduler`: every second, sweep lost work, hand waiting patients' texts (crisis first), then every due timer
+and every due message to Celery by id, in tasks of up to `HAND_OFF_BATCH` ids (no cap per tick: a busy morning drains
+at the workers' speed), then reconcile sends whose outcome is unknown (`workers/reconcile.py`). Every few minutes, tell
+the clinic manager about gaps in the on-call rota (`watch_rota`).
 
 Claims are atomic conditional updates (`FOR UPDATE SKIP LOCKED` on PostgreSQL), so any number of schedulers may run
 at once and no timer is handed out twice. If the hand-off itself fails (Redis down), the rows not yet handed out go
@@ -19,7 +20,8 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from models.inbox_sweep import hand_off_waiting_texts, return_unhanded_texts, sweep_texts
 from models.outbox import hand_off_due_messages, return_unhanded, sweep_messages
 from models.rota_alerts import announce_gaps
-from models.timers import claim_due_timers, release_claims, release_stale_claims
+from models.timer_batch import chunks_of_workflows
+from models.timers import CLAIM_BATCH, claim_due_timers, release_claims, release_stale_claims
 from models.unattached import repage_overdue
 from workers.reconcile import reconcile_stale_sends
 from workers.runtime import Services, services
@@ -39,7 +41,7 @@ class TickResult:
 
 def tick(svc: Services, now: datetime | None = None) -> TickResult:
     """One round: sweep, claim and hand off, then reconcile stale sends. Safe to run concurrently in many processes."""
-    from workers.tasks import deliver_message, fire_timer, hand_text  # the tasks import the app, which reads settings
+    from workers.tasks import deliver_messages, fire_timers, hand_text  # the tasks import the app, which reads settings
 
     now = now or datetime.now(UTC)
     result = TickResult()
@@ -50,13 +52,11 @@ def tick(svc: Services, now: datetime | None = None) -> TickResult:
     # Texts first, crisis texts first among them: a patient in crisis does not wait behind due reminders.
     texts = svc.run(hand_off_waiting_texts, now)
     crisis = {inbox_id for inbox_id, is_crisis in texts if is_crisis}
-    result.texts = hand_off([inbox_id for inbox_id, _ in texts], lambda text: hand_text(text, text in crisis),
+    result.texts = hand_off([[inbox_id] for inbox_id, _ in texts], lambda one: hand_text(one[0], one[0] in crisis),
                             lambda rest: svc.run(return_unhanded_texts, rest, now))
-    timer_ids = [claimed.id for claimed in svc.run(claim_due_timers, now)]
-    result.timers = hand_off(timer_ids, fire_timer.delay, lambda rest: svc.run(release_claims, rest, now))
+    result.timers = hand_off_timers(svc, now, fire_timers.delay)
     result.repaged = svc.run(repage_overdue, svc.store, now)  # before the hand-off, which sends its pages
-    message_ids = svc.run(hand_off_due_messages, now)
-    result.messages = hand_off(message_ids, deliver_message.delay, lambda rest: svc.run(return_unhanded, rest, now))
+    result.messages = hand_off_messages(svc, now, deliver_messages.delay)
     # Last: its provider lookups may be slow (or fail), and must not hold up due timers. What it returns to `pending`
     # is handed out next tick.
     reconciled = reconcile_stale_sends(svc, now)
@@ -94,16 +94,47 @@ def sweep_graces(svc: Services) -> tuple[int, int, int]:
     return for_queue(TEXT_QUEUE, CRISIS_QUEUE), for_queue(TIMER_QUEUE), for_queue(SMS_QUEUE)
 
 
-def hand_off(ids: list[str], send: Callable[[str], object], give_back: Callable[[list[str]], int]) -> int:
-    """Send each id to Celery; if the broker fails, give the rest back for the next tick, then let the error out."""
-    for done, item in enumerate(ids):
+# Ids per task: a worker's round trips and commits are shared by the batch, and a lost task strands at most this many
+# until the sweep. One claim statement takes up to CLAIM_BATCH rows; a tick claims again until nothing is due.
+HAND_OFF_BATCH = 50
+
+
+def hand_off_timers(svc: Services, now: datetime, send: Callable[[list[str]], object]) -> int:
+    """Claim every due timer and hand them out, a workflow's timers always in one task (never decided twice at once)."""
+    handed = 0
+    while claimed := svc.run(claim_due_timers, now):
+        batches = [[timer.id for timer in chunk] for chunk in chunks_of_workflows(claimed, HAND_OFF_BATCH)]
+        handed += hand_off(batches, send, lambda rest: svc.run(release_claims, rest, now))
+        if len(claimed) < CLAIM_BATCH:
+            break
+    return handed
+
+
+def hand_off_messages(svc: Services, now: datetime, send: Callable[[list[str]], object]) -> int:
+    """Mark every due message `queued` and hand them out in batches of `HAND_OFF_BATCH`."""
+    handed = 0
+    while message_ids := svc.run(hand_off_due_messages, now, CLAIM_BATCH):
+        batches = [message_ids[start:start + HAND_OFF_BATCH] for start in range(0, len(message_ids), HAND_OFF_BATCH)]
+        handed += hand_off(batches, send, lambda rest: svc.run(return_unhanded, rest, now))
+        if len(message_ids) < CLAIM_BATCH:
+            break
+    return handed
+
+
+def hand_off(batches: list[list[str]], send: Callable[[list[str]], object],
+             give_back: Callable[[list[str]], int]) -> int:
+    """Send each batch of ids to Celery; if the broker fails, give the rest back for the next tick, then let the error
+    out. Returns how many ids were handed out."""
+    for done, batch in enumerate(batches):
         try:
-            send(item)
+            send(batch)
         except Exception:
-            returned = give_back(ids[done:])
-            log.warning("hand-off to the broker failed: %d of %d given back for the next tick", returned, len(ids))
+            rest = [item for later in batches[done:] for item in later]
+            returned = give_back(rest)
+            log.warning("hand-off to the broker failed: %d of %d given back for the next tick", returned,
+                        sum(map(len, batches)))
             raise
-    return len(ids)
+    return sum(map(len, batches))
 
 
 # Gaps are looked for days ahead, so every few minutes is soon enough; the texts it queues go out on the next tick.

@@ -74,6 +74,11 @@ class Settings(BaseSettings):
     # gives up; 0: fail at once (the CLI's one-shot commands do).
     startup_wait_seconds: float = Field(default=120.0, ge=0, le=3600)
 
+    # A round trip before each use of a pooled connection, so that none fails after a database restart. `carepath
+    # worker` and `carepath scheduler` turn it off (their work is retried and swept; the round trip is on every unit of
+    # work); the API keeps it.
+    database_pre_ping: bool = True
+
     # Scheduler and sweeper timing.
     scheduler_interval_seconds: float = Field(default=1.0, gt=0, le=60)
     # A row handed to Celery but not taken within this long is handed again (its task was lost with Redis).

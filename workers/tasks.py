@@ -10,6 +10,7 @@ import logging
 import random
 from datetime import UTC, datetime, timedelta
 
+from celery.exceptions import SoftTimeLimitExceeded
 from sqlalchemy.exc import DBAPIError
 
 from models.inbox import apply_text
@@ -17,9 +18,9 @@ from models.inbox_sweep import release_text, requeue_text
 from models.numbers import report_to_number
 from models.outbox import claim_message, deliver, mark_failed, requeue
 from models.store import ConcurrencyConflict
-from models.timers import fire_claimed
+from models.timer_batch import fire_claimed_batch
 from workers.celery_app import CRISIS_QUEUE, TEXT_QUEUE, app
-from workers.ops import connect_task_counters
+from workers.ops import connect_task_counters, record_task_event
 from workers.runtime import services
 from workers.sms_errors import (
     InvalidRecipient,
@@ -57,10 +58,18 @@ def backoff(retries: int) -> float:
     return random.uniform(0, min(BACKOFF_CAP_SECONDS, 2 ** (retries + 1)))
 
 
+@app.task(name="workers.tasks.fire_timers", acks_late=True, reject_on_worker_lost=True)
+def fire_timers(timer_ids: list[str]) -> int:
+    """Turn a batch of claimed timers into their events, one transaction for the batch (`models/timer_batch.py`)."""
+    fired = fire_claimed_batch(services().store, timer_ids, now())
+    log.info("timers: %d of %d fired, the rest already handled", fired, len(timer_ids))
+    return fired
+
+
 @app.task(name="workers.tasks.fire_timer", acks_late=True, reject_on_worker_lost=True)
 def fire_timer(timer_id: str) -> bool:
-    """Turn one claimed timer into its event."""
-    fired = fire_claimed(services().store, timer_id, now())
+    """Turn one claimed timer into its event (tasks queued before `fire_timers` existed still arrive by this name)."""
+    fired = fire_claimed_batch(services().store, [timer_id], now()) == 1
     log.info("timer %s %s", timer_id, "fired" if fired else "already handled")
     return fired
 
@@ -103,11 +112,59 @@ def _requeue(svc, inbox_id: str) -> None:
         pass
 
 
+# A batch is up to HAND_OFF_BATCH provider calls, each up to the gateway's timeout: more than one message's 30 s. What a
+# batch past its limit did not reach stays `queued`, and the scheduler's sweep hands it out again.
+BATCH_SOFT_TIME_LIMIT = 300
+
+
+@app.task(name="workers.tasks.deliver_messages", acks_late=True, reject_on_worker_lost=True,
+          soft_time_limit=BATCH_SOFT_TIME_LIMIT, time_limit=BATCH_SOFT_TIME_LIMIT + 30)
+def deliver_messages(message_ids: list[str]) -> dict[str, int]:
+    """Send a batch of handed-off messages, each on its own: one message's failure neither stops nor repeats another's
+    (a transient one goes on alone as `deliver_message`, with its retries)."""
+    svc = services()
+    outcomes: dict[str, int] = {}
+    for message_id in message_ids:
+        try:
+            status = send_one(svc, message_id)
+        except TransientSmsError:
+            svc.run(requeue, message_id, now())
+            wait = backoff(0)
+            deliver_message.apply_async((message_id,), countdown=wait)  # retried alone, with its own retries
+            record_task_event("retried")  # a retry on the ops dashboard, as Celery's own are
+            log.info("message %s retrying alone in %.3fs", message_id, wait)
+            status = "retrying"
+        except SoftTimeLimitExceeded:
+            raise
+        except Exception:
+            # Left `sending`: reconciliation asks the provider before any resend (workers/reconcile.py).
+            log.exception("message %s: unexpected error, left for reconciliation", message_id)
+            status = "error"
+        outcomes[status] = outcomes.get(status, 0) + 1
+    log.info("messages: %s", ", ".join(f"{count} {status}" for status, count in sorted(outcomes.items())))
+    return outcomes
+
+
 @app.task(name="workers.tasks.deliver_message", bind=True, acks_late=True, reject_on_worker_lost=True,
           max_retries=MAX_SEND_RETRIES)
 def deliver_message(self, message_id: str) -> str:
-    """Send one outbox message if it is still wanted and allowed; record what happened."""
+    """Send one outbox message if it is still wanted and allowed; record what happened. Retries a transient failure."""
     svc = services()
+    try:
+        return send_one(svc, message_id)
+    except TransientSmsError as exc:
+        if self.request.retries >= MAX_SEND_RETRIES:
+            # The outbox keeps it, and the scheduler hands it out again later.
+            svc.run(requeue, message_id, now(), not_before=now() + PARKED_AFTER_RETRIES)
+            log.warning("message %s parked after %d retries (code %s)", message_id, self.request.retries, code_of(exc))
+            return "parked"
+        svc.run(requeue, message_id, now())
+        raise self.retry(countdown=backoff(self.request.retries), exc=exc) from None
+
+
+def send_one(svc, message_id: str) -> str:
+    """Claim, re-check and send one message; the status it ends in. A transient failure is raised with the message
+    still `sending`, for the caller to requeue."""
     message = svc.run(claim_message, message_id, now())
     if message is None:
         return "already handled"
@@ -129,12 +186,7 @@ def deliver_message(self, message_id: str) -> str:
         log.warning("message %s outcome unknown (code %s): left for reconciliation", message_id, code_of(exc))
         return "unknown"
     except TransientSmsError as exc:
-        if self.request.retries >= MAX_SEND_RETRIES:
-            svc.run(requeue, message_id, now(), not_before=now() + PARKED_AFTER_RETRIES)
-            log.warning("message %s parked after %d retries (code %s)", message_id, self.request.retries, code_of(exc))
-            return "parked"
-        svc.run(requeue, message_id, now())
         log.info("message %s transient failure (code %s): retrying", message_id, code_of(exc))
-        raise self.retry(countdown=backoff(self.request.retries), exc=exc) from None
+        raise
     log.info("message %s %s", message_id, status)
     return status

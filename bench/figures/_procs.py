@@ -364,6 +364,50 @@ def noop_worker(procs: Procs, redis_url: str, concurrency: int) -> Proc:
     return procs.start("noop-worker", [sys.executable, "-c", NOOP_WORKER, redis_url, str(concurrency)], env, WORKER_READY)
 
 
+# The work a reminder cannot do without, and nothing else: one PostgreSQL commit and one POST to the fake Twilio over
+# a kept-alive connection, per task. Figure c's goal is against this (issue #17); the no-op rate is reported beside it.
+SEND_WORKER = """
+import sys
+import psycopg, redis, requests
+from celery import Celery
+from celery.signals import worker_process_init
+broker, concurrency, dsn, base, sid, token, sender = sys.argv[1:8]
+app = Celery("bench_noop", broker=broker)
+app.conf.update(task_serializer="json", accept_content=["json"], task_ignore_result=True, task_acks_late=True,
+                worker_prefetch_multiplier=1, task_default_queue="bench_noop", worker_hijack_root_logger=False,
+                broker_connection_retry_on_startup=True)
+counter = redis.Redis.from_url(broker)
+held = {}
+@worker_process_init.connect
+def connect(**_):
+    held["db"] = psycopg.connect(dsn)
+    held["http"] = requests.Session()
+@app.task(name="bench.noop")
+def send(n):
+    db = held["db"]
+    db.execute("INSERT INTO bench_sends (n) VALUES (%s)", (n,))
+    db.commit()
+    answer = held["http"].post(base + "/2010-04-01/Accounts/" + sid + "/Messages.json", auth=(sid, token),
+                               data={"To": "+1555555%04d" % (n % 10000), "From": sender, "Body": "bench"}, timeout=10)
+    answer.raise_for_status()
+    counter.incr("bench:noop:done")
+app.worker_main(["worker", "-Q", "bench_noop", "--loglevel=INFO", "--concurrency=" + concurrency,
+                 "--without-gossip", "--without-mingle"])
+"""
+
+
+def send_worker(procs: Procs, redis_url: str, concurrency: int, database_url: str, fake) -> Proc:
+    """A bare Celery worker whose task is one commit (into `bench_sends`, created here) and one keep-alive POST."""
+    with support.connect(database_url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE IF NOT EXISTS bench_sends (id bigserial PRIMARY KEY, n integer NOT NULL)")
+    params = support.psycopg_params(database_url)
+    dsn = " ".join(f"{key}={value}" for key, value in params.items() if value is not None)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CAREPATH_", "CELERY_"))}
+    return procs.start("send-worker", [sys.executable, "-c", SEND_WORKER, redis_url, str(concurrency), dsn,
+                                       fake.base_url, fake.account_sid, fake.auth_token, fake.FROM_NUMBER],
+                       env, WORKER_READY)
+
+
 def noop_sender(redis_url: str):
     """A Celery app in this process that sends `bench.noop` by name (no task code is imported here)."""
     from celery import Celery

@@ -33,6 +33,7 @@ CLINICIAN = {"role": "clinician", "name": "Dr Bench"}
 WRITE_VERBS = ("INSERT", "UPDATE", "DELETE")
 WARMUP_PATIENTS = 3  # first-use costs (statement compilation, imports) are not what we measure
 ROUNDS = 6
+GOAL = 0.75  # issue #17 (was 0.5)
 
 
 def patient_events(index: int) -> list[tuple[str, dict[str, Any], dict[str, str], datetime]]:
@@ -76,14 +77,22 @@ class WriteRecorder:
 
     transactions: list[list[tuple[str, Any, bool]]] = field(default_factory=list)
     statements: dict[str, int] = field(default_factory=dict)  # "INSERT events" etc. → count, reads included
+    # Each statement sent, BEGIN (psycopg sends it on its own), COMMIT and ROLLBACK: one round trip each. (An
+    # executemany is counted once: psycopg pipelines its rows.)
+    round_trips: int = 0
     _current: list[tuple[str, Any, bool]] = field(default_factory=list)
 
     def attach(self, engine: Engine) -> None:
         event.listen(engine, "before_cursor_execute", self._executed)
+        event.listen(engine, "begin", self._round_trip)
         event.listen(engine, "commit", self._committed)
         event.listen(engine, "rollback", self._rolled_back)
 
+    def _round_trip(self, _conn) -> None:
+        self.round_trips += 1
+
     def _executed(self, _conn, _cursor, statement: str, parameters, _context, executemany: bool) -> None:
+        self.round_trips += 1
         words = statement.split(None, 4)
         verb = words[0].upper()
         table = {"INSERT": 2, "UPDATE": 1, "DELETE": 2}.get(verb)
@@ -93,11 +102,13 @@ class WriteRecorder:
             self._current.append((statement, parameters, executemany))
 
     def _committed(self, _conn) -> None:
+        self.round_trips += 1
         if self._current:
             self.transactions.append(self._current)
         self._current = []
 
     def _rolled_back(self, _conn) -> None:
+        self.round_trips += 1
         self._current = []
 
     def take(self) -> list[list[tuple[str, Any, bool]]]:
@@ -128,7 +139,7 @@ def events_per_second(ctx: BenchContext) -> Figure:
     recorder = WriteRecorder()
     with support.throwaway_database(ctx.postgres_server_url) as ours_url, \
             support.throwaway_database(ctx.postgres_server_url) as baseline_url:
-        engine = make_engine(ours_url)
+        engine = make_engine(ours_url, pre_ping=False)  # as the workers run it
         recorder.attach(engine)
         pathway = WorkflowStore(engine, shipped_book(), build_clinic(staff={"on_call": "+15555550190"}))
         raw = support.connect(baseline_url)
@@ -137,6 +148,7 @@ def events_per_second(ctx: BenchContext) -> Figure:
                 apply_patient(pathway, index)
             replay(raw, recorder.take())
             recorder.statements.clear()
+            recorder.round_trips = 0
             next_patient = WARMUP_PATIENTS
 
             # Ours first, then the baseline replays what that round wrote: round after round, so the two sides see
@@ -156,9 +168,10 @@ def events_per_second(ctx: BenchContext) -> Figure:
                     raise AssertionError(f"{events} events but {transactions} committed transactions")
             write_rows = sum(n for name, n in recorder.statements.items() if name.split()[0] in WRITE_VERBS)
             statements = dict(recorder.statements)  # before a profile run adds its own
+            round_trips = recorder.round_trips
             note = None
             ours, base = events / pathway_time, events / baseline_time
-            if ours / base < 0.5 and not ctx.smoke:
+            if ours / base < GOAL and not ctx.smoke:
                 note = support.profile(ctx, "a", lambda: [apply_patient(pathway, next_patient + i) for i in range(30)])
         finally:
             raw.close()
@@ -166,10 +179,11 @@ def events_per_second(ctx: BenchContext) -> Figure:
     value = ratio(ours, base)
     return Figure(
         key="a", title="events applied per second (PostgreSQL)", value=ours, unit="events/s", baseline=base,
-        baseline_label="raw psycopg replaying the same writes, a commit per event", ratio=value, goal="ratio ≥ 0.5",
-        met=value is not None and value >= 0.5,
+        baseline_label="raw psycopg replaying the same writes, a commit per event", ratio=value, goal=f"ratio ≥ {GOAL}",
+        met=value is not None and value >= GOAL,
         details={"patients": patients, "events": events, "rounds": rounds,
                  "row_writes_per_event": round(write_rows / events, 2),
+                 "round_trips_per_event": round(round_trips / events, 2),
                  "statements_per_event": {name: round(n / events, 2) for name, n in sorted(statements.items())},
                  "ours_seconds": round(pathway_time, 2), "baseline_seconds": round(baseline_time, 2)},
         note=note or "",

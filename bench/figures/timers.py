@@ -24,7 +24,8 @@ from config.protocol import shipped_book
 from models.db import make_engine
 from models.store import WorkflowStore
 from models.tables import TimerRecord
-from models.timers import CLAIM_BATCH, claim_due_timers, fire_due_timers
+from models.timer_batch import fire_due_timers
+from models.timers import CLAIM_BATCH, claim_due_timers
 from models.unit_of_work import run_committed
 from workflows.events import make_event
 
@@ -53,7 +54,7 @@ def ours_create_and_fire(database_url: str, patients: int) -> tuple[float, int, 
 
     Returns (seconds, timers created, timers fired). Starting the workflows is set-up, not timed.
     """
-    engine = make_engine(database_url)
+    engine = make_engine(database_url, pre_ping=False)  # as the workers run it
     pathway = _pathway(engine)
     try:
         workflow_ids = start_workflows(pathway, patients)
@@ -207,18 +208,21 @@ def timers_per_second(ctx: BenchContext) -> Figure:
     support.alternate(rounds, ours, baseline)
     support.alternate(rounds, machinery, baseline)
     value, base = support.median(ours_rates), support.median(base_rates)
-    met = ratio(value, base) is not None and value / base >= 3
+    machinery_ratio = support.median(machinery_rates) / base
+    # Issue #17: ours ≥ 2 × APScheduler, and the timer machinery alone (no events) ≥ 8 ×.
+    met = ratio(value, base) is not None and value / base >= 2 and machinery_ratio >= 8
     note = ""
     if not met and not ctx.smoke:
         note = profile_ours(ctx, 60)
     return Figure(
         key="b", title="durable timers created and fired per second", value=value, unit="timers/s", baseline=base,
         baseline_label="APScheduler 3, SQLAlchemyJobStore, same PostgreSQL, no-op jobs", ratio=ratio(value, base),
-        goal="ratio ≥ 3", met=met, note=note,
+        goal="ratio ≥ 2; machinery alone ≥ 8", met=met,
+        note=f"timer machinery alone {machinery_ratio:.2f} × APScheduler" + (f"; {note}" if note else ""),
         details={"timers": 3 * patients, "created": counts.get("created"), "fired": counts.get("fired"), "rounds": rounds,
                  "ours_runs": [round(r, 1) for r in ours_rates], "baseline_runs": [round(r, 1) for r in base_rates],
                  "machinery_only_per_s": round(support.median(machinery_rates), 1),
-                 "machinery_only_ratio": round(support.median(machinery_rates) / base, 2),
+                 "machinery_only_ratio": round(machinery_ratio, 2),
                  "machinery_runs": [round(r, 1) for r in machinery_rates],
                  "ours_work": "per evaluation booked: 1 event, 3 timer rows; per timer fired: claim (500 a statement) "
                               "+ its event applied (event row, state update, reminder message row)"},
@@ -400,9 +404,9 @@ def spread(start: datetime, count: int, seconds: float) -> list[datetime]:
 
 @figure("e")
 def timer_lag(ctx: BenchContext) -> Figure:
-    """timer lag with 10,000 timers due in the same minute"""
-    # Quick keeps the full run's arrival rate (10,000 a minute) for a tenth of the time.
-    burst = ctx.size(full=10_000, quick=500, smoke=20)
+    """timer lag with 60,000 timers due in the same minute"""
+    # Issue #17: 60,000 a minute (was 10,000). Quick keeps the full run's arrival rate for a twentieth of the time.
+    burst = ctx.size(full=60_000, quick=3_000, smoke=20)
     window = ctx.size(full=60, quick=3, smoke=2)
     light = ctx.size(full=30, quick=10, smoke=5)
     worker_concurrency = 2  # `carepath worker`'s default
@@ -420,7 +424,8 @@ def timer_lag(ctx: BenchContext) -> Figure:
             light_from = datetime.now(UTC) + timedelta(seconds=2)
             clone_timers(url, template, spread(light_from, light, light / 2), 0)
             light_lags = wait_fired(url, light_from, light, timeout=light / 2 + 60)
-            burst_from = datetime.now(UTC) + timedelta(seconds=3 if ctx.smoke else 8)
+            # Far enough ahead that copying the burst's rows (about 4,000 a second) ends before the first falls due.
+            burst_from = datetime.now(UTC) + timedelta(seconds=3 if ctx.smoke else 8 + burst / 4000)
             clone_timers(url, template, spread(burst_from, burst, window), light)
             committed_late = max(0.0, (datetime.now(UTC) - burst_from).total_seconds())
             lags = wait_fired(url, burst_from, burst, timeout=window + 60 + burst / 20)

@@ -319,7 +319,7 @@ def drain_and_count(database_url: str, accepted: list[str], timeout: float = DRA
 @figure("f")
 def inbound_webhooks(ctx: BenchContext) -> Figure:
     """inbound SMS webhooks at 500 requests/s: p99 latency, every text applied once"""
-    from models.timers import fire_due_timers
+    from models.timer_batch import fire_due_timers
 
     seconds = ctx.size(full=60, quick=10, smoke=1)
     patients = ctx.size(full=300, quick=100, smoke=5)

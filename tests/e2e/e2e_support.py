@@ -11,6 +11,8 @@ file under the test's tmp_path; `E2E.kill_all` (called by the `e2e` fixture's te
 
 from __future__ import annotations
 
+import base64
+import json
 import os
 import re
 import shutil
@@ -394,6 +396,14 @@ class E2E:
 
     def queue_length(self, queue: str) -> int:
         return int(self.redis.llen(queue))
+
+    def queued_ids(self, queue: str) -> list[str]:
+        """The row ids the tasks waiting in `queue` carry (a batch task carries many), read from Celery's messages."""
+        ids: list[str] = []
+        for raw in self.redis.lrange(queue, 0, -1):
+            args, _kwargs, _embed = json.loads(base64.b64decode(json.loads(raw)["body"]))
+            ids.extend(args[0] if isinstance(args[0], list) else [args[0]])
+        return ids
 
 
 def _tool(name: str) -> Path:

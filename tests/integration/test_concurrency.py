@@ -28,12 +28,13 @@ from pathway_support import (
 from sqlalchemy import Engine, select, text, update
 from sqlmodel import Session
 
-import models.timers
+import models.timer_batch
 from config.protocol import ProtocolBook, shipped_book
 from models.db import make_engine, migrate
 from models.store import ConcurrencyConflict, Outcome, WorkflowStore
 from models.tables import AssessmentRecord, TimerRecord
-from models.timers import claim_due_timers, fire, fire_due_timers
+from models.timer_batch import by_workflow, fire_claimed_batch, fire_due_timers
+from models.timers import claim_due_timers, fire
 from models.unit_of_work import run_committed
 from workflows.protocol import Protocol
 
@@ -310,7 +311,7 @@ def test_two_schedulers_fire_each_timer_exactly_once(engine: Engine, pathway: Wo
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     workflow_ids = start_workflows(pathway, 40, prior_treatments=1)  # two escalation deadlines each
     assert len(timer_rows(engine)) == 80
-    monkeypatch.setattr(models.timers, "CLAIM_BATCH", 9)  # small batches, so both schedulers get work
+    monkeypatch.setattr(models.timer_batch, "CLAIM_BATCH", 9)  # small batches, so both schedulers get work
     now = T0 + 10 * DAY
 
     first, second = run_together(lambda: fire_due_timers(pathway, now), lambda: fire_due_timers(pathway, now))
@@ -330,3 +331,29 @@ def test_two_schedulers_fire_each_timer_exactly_once(engine: Engine, pathway: Wo
         assert workflow_row(engine, workflow_id).version == 3
         assert {e.tier for e in state.escalations.values()} == {2}
     assert fire_due_timers(pathway, now) == 0
+
+
+def test_a_person_writing_to_one_workflow_of_a_timer_batch_holds_up_only_that_workflow(
+        engine: Engine, pathway: WorkflowStore, book: BarrierBook) -> None:
+    """A worker fires one batch of timers for three patients while a coordinator records a PHQ-9 for the first of them,
+    both having read the same version. The batch commits the other two; the first patient's timers are decided again
+    on fresh state. Every timer fires once, the PHQ-9 is kept, and each history stays one event per version."""
+    workflow_ids = start_workflows(pathway, 3, prior_treatments=1)  # two escalation deadlines each
+    now = T0 + 10 * DAY
+    claimed = run_committed(engine, claim_due_timers, now)
+    assert len(claimed) == 6
+    first = next(iter(by_workflow(claimed)))
+    assessment = ev("assessment.submitted", {"instrument": "phq9", "answers": PHQ9_MILD}, key="phq9-during-batch")
+    book.arm(2)  # the batch's first decision and the coordinator's meet: both read the first patient's version
+
+    batch, person = run_together(lambda: fire_claimed_batch(pathway, [c.id for c in claimed], now),
+                                 lambda: pathway.apply(first, assessment, now, retries=3))
+
+    assert batch == 6 and isinstance(person, Outcome), (batch, person)
+    assert Counter(t.status for t in timer_rows(engine)) == {"fired": 6}
+    assert count_events(engine, "escalation.deadline_passed") == 6
+    assert count_events(engine, "assessment.submitted") == 1
+    for workflow_id in workflow_ids:
+        assert_projections_match(engine, workflow_id)
+    assert workflow_row(engine, first).version == 4  # referral, the PHQ-9 and two deadlines, in whichever order
+    assert fire_claimed_batch(pathway, [c.id for c in claimed], now) == 0, "a repeated batch task changes nothing"

@@ -14,7 +14,7 @@ from sqlmodel import Session
 from models.outbox import claim_message, deliver, hand_off_due_messages
 from models.store import WorkflowStore
 from models.tables import OutboxMessage
-from models.timers import fire_due_timers
+from models.timer_batch import fire_due_timers
 
 NY = ZoneInfo("America/New_York")
 PATIENT = {"role": "patient"}

@@ -15,7 +15,7 @@ from models.inbox import apply_text, take_in
 from models.queries import load_state
 from models.store import WorkflowStore
 from models.tables import EscalationRecord, OutboxMessage, PatientRow, WorkflowRow
-from models.timers import fire_due_timers
+from models.timer_batch import fire_due_timers
 from models.unit_of_work import run_committed
 from workflows.errors import Rejected
 

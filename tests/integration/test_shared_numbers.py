@@ -23,7 +23,7 @@ from models.queries import inbox as inbox_queries
 from models.queries import listing
 from models.store import WorkflowStore
 from models.tables import AuditEntry, EscalationRecord, InboundText, OutboxMessage, PhoneNumber
-from models.timers import fire_due_timers
+from models.timer_batch import fire_due_timers
 from models.unit_of_work import run_committed
 from workers.gateways import ConsoleGateway
 from workflows.errors import Rejected

@@ -6,10 +6,12 @@ from datetime import date, timedelta
 
 import pytest
 from pathway_support import (
+    CLINIC,
     CLINICIAN,
     DAY,
     PHQ9_ITEM9,
     PHQ9_MILD,
+    PROTOCOLS,
     T0,
     assert_projections_match,
     count_events,
@@ -24,12 +26,15 @@ from pathway_support import (
     to_treatment_planned,
     workflow_row,
 )
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, create_engine, select
+from sqlalchemy.pool import NullPool
 from sqlmodel import Session
 
+from models.db import make_engine, migrate
 from models.store import Outcome, WorkflowStore
 from models.tables import AssessmentRecord, EscalationRecord, OutboxMessage, PatientRow, SessionRecord, TimerRecord
-from models.timers import claim_due_timers, fire, fire_due_timers
+from models.timer_batch import fire_due_timers
+from models.timers import claim_due_timers, fire
 from models.unit_of_work import run_committed
 from workflows.effects import SaveEscalation, ScheduleTimer, SendMessage
 from workflows.errors import Rejected
@@ -470,3 +475,47 @@ def test_escalation_rows_keep_the_latest_version(engine: Engine, pathway: Workfl
             "resolved", "Sam", "Sam", "called", T0 + hours(2))
         assert db.execute(select(TimerRecord.status)).scalars().all() == ["cancelled"]
     assert_projections_match(engine, workflow_id)
+
+
+def drop_every_connection(engine: Engine) -> None:
+    """What a database restart does to a pool: every connection it holds is closed by the server (from outside it)."""
+    admin = create_engine(engine.url, poolclass=NullPool)
+    with admin.connect() as conn:
+        dropped = conn.exec_driver_sql("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                                       " WHERE datname = current_database() AND pid <> pg_backend_pid()").scalar()
+    admin.dispose()
+    assert dropped >= 1, "the pool held no connection to drop"
+
+
+@pytest.mark.postgres
+def test_after_the_database_dropped_its_connections_an_event_with_a_key_is_applied_once(fresh_postgres_url: str) -> None:
+    """No ping before each unit of work: the first statement on a dropped connection fails, and the store tries once
+    more on a fresh one. A coordinator's click goes through, once."""
+    migrate(fresh_postgres_url)
+    engine = make_engine(fresh_postgres_url)
+    pathway = WorkflowStore(engine, PROTOCOLS, CLINIC)
+    workflow_id = pathway.start(referral(key="ref-drop"), T0).workflow_id
+    drop_every_connection(engine)
+
+    outcome = pathway.apply(workflow_id, ev("assessment.submitted", {"instrument": "phq9", "answers": PHQ9_MILD},
+                                            key="phq9-after-drop"), T0 + DAY)
+
+    assert not outcome.duplicate
+    assert count_events(engine, "assessment.submitted") == 1
+    assert workflow_row(engine, workflow_id).version == 2
+    assert_projections_match(engine, workflow_id)
+    engine.dispose()
+
+
+def test_a_unit_of_work_left_without_commit_writes_nothing_even_when_it_only_flushed(engine: Engine,
+                                                                                     pathway: WorkflowStore) -> None:
+    """Read-only units of work end in COMMIT (cheaper on PostgreSQL); one that wrote anything still rolls back."""
+    workflow_id = pathway.start(referral(), T0).workflow_id
+    before = row_counts(engine)
+    with pathway.unit_of_work() as uow:
+        pathway.apply_in(uow, workflow_id, ev("assessment.submitted", {"instrument": "phq9", "answers": PHQ9_MILD}),
+                         T0 + DAY)  # flushed, never committed
+    with pathway.unit_of_work() as uow:
+        assert uow.db.get(type(workflow_row(engine, workflow_id)), workflow_id).version == 1  # read only
+    assert row_counts(engine) == before
+    assert workflow_row(engine, workflow_id).version == 1

@@ -1,0 +1,135 @@
+"""Firing claimed timers in batches: one transaction for many workflows, a savepoint each.
+
+One timer at a time costs a task, a unit of work, a BEGIN and a COMMIT per timer; a network's busy morning is tens of
+thousands of them within minutes. Here one SELECT reads the batch's claimed timers, one SELECT their workflows, each
+workflow's timers are decided in (due, key) order inside a savepoint of its own, and one COMMIT ends the batch.
+
+A workflow whose savepoint fails (another writer changed it meanwhile, or anything else) is rolled back alone and its
+timers are fired one by one after the commit, with the single path's re-reads (`models.timers.fire`). Every guarantee
+of the single path holds: the event's idempotency key makes a repeat change nothing, the version check catches a
+concurrent writer, and a timer stays `claimed` (the sweep brings it back) until its event is committed.
+
+On SQLite (the embedded default, one writer) a savepoint opened before any write starts the transaction itself, so
+each workflow is committed when its savepoint is released: still all of a workflow or none of it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from datetime import datetime
+
+from sqlalchemy import select, update
+
+from models.store import WorkflowStore
+from models.tables import EventRecord, TimerRecord, WorkflowRow
+from models.timers import CLAIM_BATCH, ClaimedTimer, claim_due_timers, claimed_from_row, fire
+from models.unit_of_work import UnitOfWork
+from workflows.pathway import timer_event
+
+log = logging.getLogger("carepath.timers")
+
+# Workflows per transaction: enough that BEGIN/COMMIT and the two reads are shared widely, few enough that a commit
+# comes often (locks held briefly, and little to redo if the process dies).
+BATCH_WORKFLOWS = 50
+
+
+def by_workflow(claimed: list[ClaimedTimer]) -> dict[str, list[ClaimedTimer]]:
+    """Each workflow's timers in (due, key) order, the workflows in the order of their first due timer."""
+    grouped: dict[str, list[ClaimedTimer]] = defaultdict(list)
+    for timer in sorted(claimed, key=lambda c: (c.timer.due_at, c.key)):
+        grouped[timer.workflow_id].append(timer)
+    return dict(grouped)
+
+
+def chunks_of_workflows(claimed: list[ClaimedTimer], size: int = BATCH_WORKFLOWS) -> list[list[ClaimedTimer]]:
+    """The timers cut into batches of at most `size` workflows, a workflow's timers never split between two (two
+    workers deciding one workflow at once would only conflict)."""
+    grouped = list(by_workflow(claimed).values())
+    return [[timer for timers in grouped[start:start + size] for timer in timers] for start in range(0, len(grouped), size)]
+
+
+def fire_claimed_batch(store: WorkflowStore, timer_ids: list[str], now: datetime) -> int:
+    """Fire the timers among `timer_ids` still `claimed` (a worker's batch task); returns how many were fired here."""
+    with store.unit_of_work() as uow:
+        rows = uow.db.execute(select(TimerRecord).where(TimerRecord.id.in_(timer_ids),
+                                                        TimerRecord.status == "claimed")).scalars().all()
+        claimed = [claimed_from_row(row) for row in rows]
+        return _fire_in(store, uow, claimed, now)
+
+
+def fire_due_timers(store: WorkflowStore, now: datetime, limit: int | None = None) -> int:
+    """Fire every timer due at `now`, including ones that firing makes due; returns how many fired."""
+    fired = 0
+    while limit is None or fired < limit:
+        with store.unit_of_work() as uow:
+            batch = claim_due_timers(uow, now, CLAIM_BATCH if limit is None else min(CLAIM_BATCH, limit - fired))
+            uow.commit()
+        if not batch:
+            break
+        fire_batch(store, batch, now)
+        fired += len(batch)
+    return fired
+
+
+def fire_batch(store: WorkflowStore, claimed: list[ClaimedTimer], now: datetime) -> int:
+    """Fire timers claimed by this caller (the simulator, `fire_due_timers`), `BATCH_WORKFLOWS` workflows per commit."""
+    fired = 0
+    for chunk in chunks_of_workflows(claimed):
+        with store.unit_of_work() as uow:
+            fired += _fire_in(store, uow, chunk, now)
+    return fired
+
+
+def _fire_in(store: WorkflowStore, uow: UnitOfWork, claimed: list[ClaimedTimer], now: datetime) -> int:
+    grouped = by_workflow(claimed)
+    if not grouped:
+        return 0
+    # Into the session's identity map: each apply below finds its workflow there instead of reading it again. The map
+    # holds rows weakly, so the list is kept until the batch is done.
+    workflows = uow.db.execute(select(WorkflowRow).where(WorkflowRow.id.in_(list(grouped)))).scalars().all()
+    fired_before = _keys_fired_before(uow, claimed)
+    left: list[ClaimedTimer] = []
+    for workflow_id, timers in grouped.items():
+        try:
+            with uow.db.begin_nested():
+                for timer in timers:
+                    _fire_one_in(store, uow, timer, now, (workflow_id, timer_event_key(timer)) in fired_before)
+        except Exception as exc:  # noqa: BLE001 - this workflow alone is retried below, the batch goes on
+            log.info("timer batch: workflow %s left for one-by-one firing (%s)", workflow_id, type(exc).__name__)
+            left.extend(timers)
+    uow.commit()
+    del workflows
+    for timer in left:
+        _fire_alone(store, timer, now)
+    return len(claimed)
+
+
+def _fire_alone(store: WorkflowStore, timer: ClaimedTimer, now: datetime) -> None:
+    """The single path, with its re-reads. One that still fails stays `claimed`, as a failed one-timer task did: the
+    stale-claim sweep hands it out again. The batch's other timers are not held up by it."""
+    try:
+        fire(store, timer, now)
+    except Exception:
+        log.exception("timer %s (workflow %s) not fired; the sweep hands it out again", timer.id, timer.workflow_id)
+
+
+def _keys_fired_before(uow: UnitOfWork, claimed: list[ClaimedTimer]) -> set[tuple[str, str]]:
+    """(workflow, idempotency key) of the batch's timer events already in a history, in one SELECT: a batch task
+    redelivered after its process died, or a timer fired by a task that died before marking its row."""
+    keys = [timer_event_key(timer) for timer in claimed]
+    rows = uow.db.execute(select(EventRecord.workflow_id, EventRecord.idempotency_key).where(
+        EventRecord.workflow_id.in_({timer.workflow_id for timer in claimed}), EventRecord.idempotency_key.in_(keys)))
+    return {(row.workflow_id, row.idempotency_key) for row in rows}
+
+
+def timer_event_key(timer: ClaimedTimer) -> str:
+    return timer_event(timer.key, timer.timer).idempotency_key
+
+
+def _fire_one_in(store: WorkflowStore, uow: UnitOfWork, claimed: ClaimedTimer, now: datetime, fired_before: bool) -> None:
+    if not fired_before:
+        store.apply_in(uow, claimed.workflow_id, timer_event(claimed.key, claimed.timer), now, key_checked=True)
+        return  # the event's own writes marked the row fired (FireTimer)
+    uow.db.execute(update(TimerRecord).where(TimerRecord.id == claimed.id, TimerRecord.status == "claimed")
+                   .values(status="fired", fired_at=now), execution_options={"synchronize_session": False})
