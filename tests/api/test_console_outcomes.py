@@ -14,7 +14,7 @@ from console_support import console
 from signin_support import sign_in
 
 from models import accounts
-from models.timers import fire_due_timers
+from models.timer_batch import fire_due_timers
 
 IDS: dict[str, str] = {}  # the cohort's patients by letter
 WEST = {"key": "west", "name": "Westside Care Clinic", "phone": "+15555550200", "timezone": "America/Los_Angeles"}
@@ -45,7 +45,7 @@ def patient(api: ApiServer, clinic: str, route: str, pcl: tuple[int, ...], phq: 
         assert response.status_code == 200, (event_type, response.text)
 
     post("evaluation.scheduled", {"start": local_time(1)})
-    post("evaluation.completed", {"eligible": True, "route": route, "weight_kg": 70.0}, "clinician")
+    post("evaluation.completed", {"eligible": True, "route": route, "weight_kg": 70.0, "brought_forward": "test cohort"}, "clinician")
     for scores, answers in ((pcl, pcl5), (phq, phq9)):
         if scores:
             post("assessment.submitted", answers(scores[0]), "clinician")
