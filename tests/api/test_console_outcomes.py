@@ -45,7 +45,8 @@ def patient(api: ApiServer, clinic: str, route: str, pcl: tuple[int, ...], phq: 
         assert response.status_code == 200, (event_type, response.text)
 
     post("evaluation.scheduled", {"start": local_time(1)})
-    post("evaluation.completed", {"eligible": True, "route": route, "weight_kg": 70.0, "brought_forward": "test cohort"}, "clinician")
+    post("evaluation.completed", {"eligible": True, "route": route, "weight_kg": 70.0,
+                                  "brought_forward": "test cohort"}, "clinician")
     for scores, answers in ((pcl, pcl5), (phq, phq9)):
         if scores:
             post("assessment.submitted", answers(scores[0]), "clinician")

@@ -97,7 +97,8 @@ def treated(base: str, coordinator: str, clinician: str, phone: str, pcl5: tuple
 
     post(coordinator, events, {"type": "evaluation.scheduled", "data": {"start": soon}})
     post(clinician, events, {"type": "evaluation.completed",
-                             "data": {"eligible": True, "route": "iv_ketamine", "weight_kg": 70, "brought_forward": "test cohort"}})
+                             "data": {"eligible": True, "route": "iv_ketamine", "weight_kg": 70,
+                                      "brought_forward": "test cohort"}})
     score("pcl5", pcl5[0], 20, 4)
     score("phq9", phq9[0], 8, 3)
     post(coordinator, events, {"type": "session.scheduled", "data": {"session": "iv1", "start": soon}})
