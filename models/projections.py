@@ -128,8 +128,7 @@ def _enqueue(db: Session, clinic: str, workflow_id: str, event_id: int, message:
 
 @cache
 def _insert_once_statement(dialect_name: str, columns: tuple[str, ...]):
-    dialect = postgresql if dialect_name == "postgresql" else sqlite
-    return (dialect.insert(OutboxMessage).values({name: bindparam(name) for name in columns})
+    return (_dialect(dialect_name).insert(OutboxMessage).values({name: bindparam(name) for name in columns})
             .on_conflict_do_nothing(index_elements=["dedupe_key"]))
 
 
@@ -180,12 +179,16 @@ def _upsert(db: Session, table, keys: list[str], key_values: dict, values: dict)
                {**key_values, **values}, execution_options={"synchronize_session": False})
 
 
+def _dialect(name: str):
+    """The dialect whose INSERT speaks ON CONFLICT: PostgreSQL's, or the embedded SQLite's."""
+    return postgresql if name == "postgresql" else sqlite
+
+
 @cache
 def _upsert_statement(dialect_name: str, table, keys: tuple[str, ...], columns: tuple[str, ...]):
     """Built once per table and dialect with bound parameters, so each call only binds values: building and caching a
     fresh statement every time cost more CPU than the round trip it saves."""
-    dialect = postgresql if dialect_name == "postgresql" else sqlite
-    insert = dialect.insert(table).values({name: bindparam(name) for name in (*keys, *columns)})
+    insert = _dialect(dialect_name).insert(table).values({name: bindparam(name) for name in (*keys, *columns)})
     return insert.on_conflict_do_update(index_elements=list(keys),
                                         set_={name: insert.excluded[name] for name in columns})
 

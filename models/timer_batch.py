@@ -25,6 +25,7 @@ from models.store import WorkflowStore
 from models.tables import EventRecord, TimerRecord, WorkflowRow
 from models.timers import CLAIM_BATCH, ClaimedTimer, claim_due_timers, claimed_from_row, fire
 from models.unit_of_work import UnitOfWork
+from workflows.events import Event
 from workflows.pathway import timer_event
 
 log = logging.getLogger("carepath.timers")
@@ -88,13 +89,15 @@ def _fire_in(store: WorkflowStore, uow: UnitOfWork, claimed: list[ClaimedTimer],
     # Into the session's identity map: each apply below finds its workflow there instead of reading it again. The map
     # holds rows weakly, so the list is kept until the batch is done.
     workflows = uow.db.execute(select(WorkflowRow).where(WorkflowRow.id.in_(list(grouped)))).scalars().all()
-    fired_before = _keys_fired_before(uow, claimed)
+    events = {timer.id: timer_event(timer.key, timer.timer) for timer in claimed}  # each built once
+    fired_before = _keys_fired_before(uow, claimed, events)
     left: list[ClaimedTimer] = []
     for workflow_id, timers in grouped.items():
         try:
             with uow.db.begin_nested():
                 for timer in timers:
-                    _fire_one_in(store, uow, timer, now, (workflow_id, timer_event_key(timer)) in fired_before)
+                    _fire_one_in(store, uow, timer, events[timer.id], now,
+                                 (workflow_id, events[timer.id].idempotency_key) in fired_before)
         except Exception as exc:  # noqa: BLE001 - this workflow alone is retried below, the batch goes on
             log.info("timer batch: workflow %s left for one-by-one firing (%s)", workflow_id, type(exc).__name__)
             left.extend(timers)
@@ -114,22 +117,19 @@ def _fire_alone(store: WorkflowStore, timer: ClaimedTimer, now: datetime) -> Non
         log.exception("timer %s (workflow %s) not fired; the sweep hands it out again", timer.id, timer.workflow_id)
 
 
-def _keys_fired_before(uow: UnitOfWork, claimed: list[ClaimedTimer]) -> set[tuple[str, str]]:
+def _keys_fired_before(uow: UnitOfWork, claimed: list[ClaimedTimer], events: dict[str, Event]) -> set[tuple[str, str]]:
     """(workflow, idempotency key) of the batch's timer events already in a history, in one SELECT: a batch task
     redelivered after its process died, or a timer fired by a task that died before marking its row."""
-    keys = [timer_event_key(timer) for timer in claimed]
+    keys = [event.idempotency_key for event in events.values()]
     rows = uow.db.execute(select(EventRecord.workflow_id, EventRecord.idempotency_key).where(
         EventRecord.workflow_id.in_({timer.workflow_id for timer in claimed}), EventRecord.idempotency_key.in_(keys)))
     return {(row.workflow_id, row.idempotency_key) for row in rows}
 
 
-def timer_event_key(timer: ClaimedTimer) -> str:
-    return timer_event(timer.key, timer.timer).idempotency_key
-
-
-def _fire_one_in(store: WorkflowStore, uow: UnitOfWork, claimed: ClaimedTimer, now: datetime, fired_before: bool) -> None:
+def _fire_one_in(store: WorkflowStore, uow: UnitOfWork, claimed: ClaimedTimer, event: Event, now: datetime,
+                 fired_before: bool) -> None:
     if not fired_before:
-        store.apply_in(uow, claimed.workflow_id, timer_event(claimed.key, claimed.timer), now, key_checked=True)
+        store.apply_in(uow, claimed.workflow_id, event, now, key_checked=True)
         return  # the event's own writes marked the row fired (FireTimer)
     uow.db.execute(update(TimerRecord).where(TimerRecord.id == claimed.id, TimerRecord.status == "claimed")
                    .values(status="fired", fired_at=now), execution_options={"synchronize_session": False})

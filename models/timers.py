@@ -36,12 +36,7 @@ class ClaimedTimer:
 def claim_due_timers(uow: UnitOfWork, now: datetime, limit: int = CLAIM_BATCH) -> list[ClaimedTimer]:
     """Atomically move up to `limit` due pending timers to `claimed`; concurrent claimers never get the same row."""
     rows = uow.db.execute(_CLAIM, {"now": now, "limit": limit}, execution_options={"synchronize_session": False}).all()
-    claimed = [
-        ClaimedTimer(row.id, row.workflow_id, row.key,
-                     Timer(kind=row.kind, due_at=row.due_at, session=row.session_key, data=row.data))
-        for row in rows
-    ]
-    return sorted(claimed, key=lambda c: (c.timer.due_at, c.key))
+    return sorted(map(claimed_from_row, rows), key=lambda c: (c.timer.due_at, c.key))
 
 
 def _claim_statement():
@@ -87,7 +82,8 @@ def next_due_at(uow: UnitOfWork) -> datetime | None:
     return uow.db.execute(_NEXT_DUE).scalar()
 
 
-def claimed_from_row(row: TimerRecord) -> ClaimedTimer:
+def claimed_from_row(row) -> ClaimedTimer:
+    """From a timer row, or a claim's returned columns (the same names)."""
     return ClaimedTimer(row.id, row.workflow_id, row.key,
                         Timer(kind=row.kind, due_at=row.due_at, session=row.session_key, data=row.data))
 

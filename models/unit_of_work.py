@@ -13,6 +13,21 @@ from sqlmodel import Session
 T = TypeVar("T")
 
 
+class _Session(Session):
+    """A session that notes in `info["wrote"]` whether it sent anything but a SELECT (listeners below, set once)."""
+
+
+@event.listens_for(_Session, "do_orm_execute")
+def _note_statement(state: ORMExecuteState) -> None:
+    if not state.is_select:
+        state.session.info["wrote"] = True
+
+
+@event.listens_for(_Session, "after_flush")
+def _note_flush(session: Session, _context: object) -> None:
+    session.info["wrote"] = True
+
+
 class UnitOfWork:
     """`with UnitOfWork(engine) as uow: …; uow.commit()`: everything in the block is one transaction, or nothing.
 
@@ -25,13 +40,10 @@ class UnitOfWork:
         self.db: Session | None = None
         self.committed = False
         self.commit_sent = False
-        self.wrote = False
 
     def __enter__(self) -> UnitOfWork:
-        self.db = Session(self.engine, expire_on_commit=False)
-        self.committed = self.commit_sent = self.wrote = False
-        event.listen(self.db, "do_orm_execute", self._note_statement)
-        event.listen(self.db, "after_flush", self._note_flush)
+        self.db = _Session(self.engine, expire_on_commit=False)
+        self.committed = self.commit_sent = False
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
@@ -40,7 +52,7 @@ class UnitOfWork:
         try:
             if self.committed:
                 pass
-            elif exc_type is None and not self.wrote and not self.db.new and not self.db.dirty and not self.db.deleted:
+            elif exc_type is None and not self._wrote():
                 # Read only: COMMIT ends it as well as ROLLBACK would, and psycopg answers a ROLLBACK by discarding every
                 # prepared statement of the connection (DEALLOCATE ALL: a round trip, and each statement parsed again).
                 self.db.commit()
@@ -50,12 +62,9 @@ class UnitOfWork:
             self.db.close()
             self.db = None
 
-    def _note_statement(self, state: ORMExecuteState) -> None:
-        if not state.is_select:
-            self.wrote = True
-
-    def _note_flush(self, _session: Session, _context: object) -> None:
-        self.wrote = True
+    def _wrote(self) -> bool:
+        db = self.db
+        return bool(db.info.get("wrote") or db.new or db.dirty or db.deleted)
 
     def commit(self) -> None:
         assert self.db is not None, "commit() outside the `with` block"

@@ -101,22 +101,25 @@ HAND_OFF_BATCH = 50
 
 def hand_off_timers(svc: Services, now: datetime, send: Callable[[list[str]], object]) -> int:
     """Claim every due timer and hand them out, a workflow's timers always in one task (never decided twice at once)."""
-    handed = 0
-    while claimed := svc.run(claim_due_timers, now):
-        batches = [[timer.id for timer in chunk] for chunk in chunks_of_workflows(claimed, HAND_OFF_BATCH)]
-        handed += hand_off(batches, send, lambda rest: svc.run(release_claims, rest, now))
-        if len(claimed) < CLAIM_BATCH:
-            break
-    return handed
+    return _drain(lambda: svc.run(claim_due_timers, now),
+                  lambda claimed: [[timer.id for timer in chunk] for chunk in chunks_of_workflows(claimed, HAND_OFF_BATCH)],
+                  send, lambda rest: svc.run(release_claims, rest, now))
 
 
 def hand_off_messages(svc: Services, now: datetime, send: Callable[[list[str]], object]) -> int:
     """Mark every due message `queued` and hand them out in batches of `HAND_OFF_BATCH`."""
+    return _drain(lambda: svc.run(hand_off_due_messages, now, CLAIM_BATCH),
+                  lambda ids: [ids[start:start + HAND_OFF_BATCH] for start in range(0, len(ids), HAND_OFF_BATCH)],
+                  send, lambda rest: svc.run(return_unhanded, rest, now))
+
+
+def _drain(claim: Callable[[], list], batches_of: Callable[[list], list[list[str]]],
+           send: Callable[[list[str]], object], give_back: Callable[[list[str]], int]) -> int:
+    """Claim (up to CLAIM_BATCH a statement) and hand out until a claim comes back short: nothing more is due."""
     handed = 0
-    while message_ids := svc.run(hand_off_due_messages, now, CLAIM_BATCH):
-        batches = [message_ids[start:start + HAND_OFF_BATCH] for start in range(0, len(message_ids), HAND_OFF_BATCH)]
-        handed += hand_off(batches, send, lambda rest: svc.run(return_unhanded, rest, now))
-        if len(message_ids) < CLAIM_BATCH:
+    while claimed := claim():
+        handed += hand_off(batches_of(claimed), send, give_back)
+        if len(claimed) < CLAIM_BATCH:
             break
     return handed
 
