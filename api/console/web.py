@@ -56,4 +56,4 @@ def render(request: Request, svc: Services, name: str, context: dict[str, Any], 
     """A console page with the pages' headers (no-store, strict CSP, the console's own scripts) in clinic time."""
     zone = ZoneInfo(svc.settings.clinic_timezone)
     context = {"zone": zone, "zone_name": svc.settings.clinic_timezone, "refresh": None, "notice": None, **context}
-    return secured(templates.TemplateResponse(request, name, context, status_code=status_code), scripts=True)
+    return secured(templates.TemplateResponse(request, name, context, status_code=status_code))

@@ -19,11 +19,11 @@ STATIC_MAX_AGE = 300  # stylesheets and scripts change only with a release; five
 router = APIRouter(include_in_schema=False)
 
 
-def secured(response: Response, scripts: bool = False, fetches: bool = False, forms_to: tuple[str, ...] = ()) -> Response:
-    """No caching, a strict CSP (the app's own styles, and its own scripts only where a page has one; a page whose
-    script fetches its own live panels may connect to this site only; forms post here, or where a form's answer
-    sends the browser on: `forms_to`, origins), no sniffing."""
-    script_src = ("script-src 'self'; " if scripts or fetches else "") + ("connect-src 'self'; " if fetches else "")
+def secured(response: Response, fetches: bool = False, forms_to: tuple[str, ...] = ()) -> Response:
+    """No caching, a strict CSP (the app's own styles and scripts only, never inline: every page loads at least
+    `first-error.js`; a page whose script fetches its own live panels may connect to this site only; forms post here,
+    or where a form's answer sends the browser on: `forms_to`, origins), no sniffing."""
+    script_src = "script-src 'self'; " + ("connect-src 'self'; " if fetches else "")
     form_action = " ".join(("'self'", *forms_to))
     response.headers["Cache-Control"] = "no-store"
     response.headers["Content-Security-Policy"] = (f"default-src 'none'; style-src 'self'; {script_src}img-src 'self' data:; "
@@ -91,3 +91,9 @@ def live_script() -> FileResponse:
 def onward_script() -> FileResponse:
     """The sign-in's last page moving on by itself (`login_onward.html`)."""
     return static_file(STATIC / "onward.js", "text/javascript")
+
+
+@router.get("/dashboard/static/first-error.js")
+def first_error_script() -> FileResponse:
+    """Every page's focus on the first thing to fix after a refused submit (`base.html`)."""
+    return static_file(STATIC / "first-error.js", "text/javascript")

@@ -149,7 +149,7 @@ def signed_in_as(request: Request, svc: Services, email: str) -> Response:
     # A page that moves on by itself: the SameSite=Strict session cookie set on a redirect chain that another site
     # started would not be sent with the next request; from our own page it is.
     onward = onward_from(request, user) if stage == ACTIVE else STAGE_PAGES[stage]
-    response = page(request, svc, "login_onward.html", {"onward": onward, "refresh": None}, scripts=True)
+    response = page(request, svc, "login_onward.html", {"onward": onward, "refresh": None})
     set_session_cookie(response, request, token)
     if stage == ACTIVE:
         forget_return(response)

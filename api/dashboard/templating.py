@@ -32,15 +32,15 @@ templates = Jinja2Templates(directory=str(TEMPLATES))
 
 
 def page(request: Request, svc: Services, name: str, context: dict[str, Any], status_code: int = 200,
-         scripts: bool = False, forms_to: tuple[str, ...] = ()) -> Response:
-    """A dashboard page in the clinic's time zone, with the security headers (`scripts`: it loads our own; `forms_to`:
+         forms_to: tuple[str, ...] = ()) -> Response:
+    """A dashboard page in the clinic's time zone, with the security headers (`forms_to`:
     origins a form's answer may send the browser on to). A page that keeps itself up to date (`refresh`) loads the
     live-update script, and answers its `?live=1` requests with its main part alone."""
     zone = ZoneInfo(svc.settings.clinic_timezone)
     live = bool(context.get("refresh"))
     fragment = live and request.query_params.get(LIVE) == "1"
     context = {"zone": zone, "zone_name": svc.settings.clinic_timezone, "fragment": fragment, **context}
-    return secured(templates.TemplateResponse(request, name, context, status_code=status_code), scripts=scripts, fetches=live,
+    return secured(templates.TemplateResponse(request, name, context, status_code=status_code), fetches=live,
                    forms_to=forms_to)
 
 
