@@ -39,7 +39,9 @@ def test_the_form_has_every_referral_field_labelled(api: ApiServer) -> None:
         assert f'name="{name}"' in page.text, name
     assert 'type="checkbox" id="intake-patient-sms-consent"' in page.text
     assert unlabelled_controls(page.text) == []
-    assert "cdn" not in page.text.lower() and "<script" not in page.text
+    assert "cdn" not in page.text.lower()
+    scripts = re.findall(r"<script[^>]*>", page.text)  # our own files only, never inline, never another site
+    assert scripts and all(re.fullmatch(r'<script src="/[a-z/.-]+\.js" defer>', tag) for tag in scripts), scripts
 
 
 def test_a_phone_without_its_country_code_is_refused_with_the_likely_number_and_nothing_is_written(
