@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from workflows.gates import (
     ChairGates,
@@ -53,7 +54,7 @@ class BoardRow:
     reading: Reading | None
     earliest_discharge: datetime | None  # None before the dose
     seconds_left: int | None  # until the earliest discharge; None before the dose, 0 once reached
-    open_gates: list[Gate]
+    open_gates: list[str]  # each in the words staff read: "Ride home: to confirm with the dose"
     zone: str  # the clinic's time zone: the board shows each row in its own clinic's time
 
     @property
@@ -76,7 +77,19 @@ def board_row(workflow_id: str, patient_name: str, session: Session, route: Rout
         stage=stage_of(session, route, gates, now), arrived_at=session.arrived_at, dosed_at=session.dosed_at,
         reading=next_reading(session, route, rules, now), earliest_discharge=gates.earliest_discharge,
         seconds_left=gates.seconds_left if dosed else None,
-        open_gates=[gate for gate in (gates.discharge if dosed else gates.dose) if gate.is_open], zone=zone)
+        open_gates=[gate_words(gate, zone) for gate in (gates.discharge if dosed else gates.dose) if gate.is_open],
+        zone=zone)
+
+
+def gate_words(gate: Gate, zone: str) -> str:
+    """An open gate as the board says it. The time left to the minimum monitoring is the countdown beside it, so here
+    it is the clock time (a count written once would fall behind the ticking one); a missing reading is "not recorded
+    yet" (when it is due is the next-reading column's)."""
+    if gate.name == "min_monitoring" and gate.due_from is not None:
+        return f"{gate.label}: until {gate.due_from.astimezone(ZoneInfo(zone)):%H:%M}"
+    if gate.rule == "bp_readings":
+        return f"{gate.label}: not recorded yet"
+    return f"{gate.label}: {gate.detail}"
 
 
 def stage_of(session: Session, route: RouteRules, gates: ChairGates, now: datetime) -> str:
