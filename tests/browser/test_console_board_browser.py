@@ -18,7 +18,8 @@ from browser_support import axe_violations, new_staff, sign_in
 from test_dashboard_browser import LAPTOP, ROOT, UPDATE_SCREENSHOTS, chromium, standalone  # noqa: F401
 
 STANDALONE_ENV = {"CAREPATH_DASHBOARD_REFRESH_SECONDS": "2"}
-WAITING, LATE = "Board Waiting Patient", "Board Overdue Patient"
+WAITING, LATE, READY, JUST_IN = ("Board Waiting Patient", "Board Overdue Patient", "Board Ready Patient",
+                                 "Board Arrival Patient")
 
 
 def shot(tmp_path: Path, name: str) -> Path:
@@ -76,6 +77,12 @@ def test_the_board_updates_live_when_a_dose_is_recorded_elsewhere(chromium, stan
     waiting = checked_in(coordinator, colleague, WAITING, "+15555550187", 10)
     late = checked_in(coordinator, colleague, LATE, "+15555550188", 70)
     dose(colleague, late, 60)  # no post-dose reading: it was due 35-50 min after the dose
+    ready = checked_in(coordinator, colleague, READY, "+15555550186", 135)
+    dose(colleague, ready, 125)
+    for phase, minutes_ago in (("post_dose", 85), ("pre_discharge", 5)):
+        colleague.post(ready, "vitals.recorded", {"session": "s1", "phase": phase, "systolic": 118, "diastolic": 76,
+                                                  "heart_rate": 68, "spo2": 98}, at=ago(minutes_ago))
+    checked_in(coordinator, colleague, JUST_IN, "+15555550185", 3)
 
     viewer = new_staff(log, "Board Clinician", "clinician")
     context = chromium.new_context(viewport=LAPTOP, base_url=base)
@@ -90,6 +97,7 @@ def test_the_board_updates_live_when_a_dose_is_recorded_elsewhere(chromium, stan
         overdue = page.locator(f'tr[data-session="{late}/s1"]')
         expect(overdue).to_contain_text("Overdue")
         expect(page.get_by_role("alert")).to_contain_text(f"Post-dose BP for {LATE}")
+        expect(page.locator(f'tr[data-session="{ready}/s1"]')).to_contain_text("Ready for discharge")
         assert axe_violations(page) == [], "the chair board"
         late_left = overdue.locator(".countdown-left")  # under an hour left: the countdown shows seconds, and moves
         expect(late_left).to_have_text(re.compile(r"^in \d+m \d+s$"))
