@@ -16,10 +16,11 @@ from fastapi import Request
 from fastapi.responses import FileResponse, Response
 
 from api import policy
+from api.audit_trail import record_list_view
 from api.console import web
 from api.console.board_rows import STAGES, BoardRow, board_row
 from api.console.web import Staff
-from api.dashboard.access import page_router
+from api.dashboard.access import AUTO_REFRESH, page_router
 from api.dashboard.headers import static_file
 from api.deps import ServicesDep
 from models.queries.board import InTheClinic, in_the_clinic
@@ -44,16 +45,19 @@ def board_script() -> FileResponse:
 def board(user: Staff, request: Request, svc: ServicesDep) -> Response:
     """Everyone in the clinic now, keeping itself up to date."""
     now = web.now_of(request)
-    rows = board_rows(svc, in_the_clinic(svc.engine, now - BOOKED_WITHIN, now + BOOKED_WITHIN,
-                                         policy.clinic_scope(user)), now)
+    found = in_the_clinic(svc.engine, now - BOOKED_WITHIN, now + BOOKED_WITHIN, policy.clinic_scope(user))
+    rows = rows_of(svc, found, now)
+    if request.query_params.get(AUTO_REFRESH) != "1":  # the board updating itself is the same view, not a new one
+        shown = list(dict.fromkeys((item.workflow_id, item.patient_id) for item in found))
+        record_list_view(request, svc, user, "chair board", shown, len(shown), "patients in the clinic now")
     counts = {stage: sum(1 for row in rows if row.stage == stage) for stage in STAGES}
     context = {"user": user, "now": now, "rows": rows, "counts": counts, "stages": STAGES,
                "overdue": [row for row in rows if row.overdue], "refresh": svc.settings.dashboard_refresh_seconds}
     return web.render(request, svc, "board.html", context)
 
 
-def board_rows(svc: Services, found: list[InTheClinic], now: datetime) -> list[BoardRow]:
-    """The board's lines, longest in the clinic first (by arrival, then booked time)."""
+def rows_of(svc: Services, found: list[InTheClinic], now: datetime) -> list[BoardRow]:
+    """The board's lines, longest in the clinic first (by arrival time, then name)."""
     rows = []
     for item in found:
         state = WorkflowState.model_validate(item.state)

@@ -31,6 +31,7 @@ class InTheClinic:
     session_id: str
     clinic_id: str
     protocol_version: str
+    patient_id: str
     patient_name: str
     state: dict[str, Any]
 
@@ -39,7 +40,7 @@ def in_the_clinic(engine: Engine, since: datetime, until: datetime,
                   clinics: Collection[str] | None = None) -> list[InTheClinic]:
     """Sessions booked in [since, until) whose patient is checked in or dosed (at these clinics; None: all)."""
     query = (select(SessionRecord.workflow_id, SessionRecord.session_key, WorkflowRow.clinic_id,
-                    WorkflowRow.protocol_version, PatientRow.name, WorkflowRow.state)
+                    WorkflowRow.protocol_version, PatientRow.id, PatientRow.name, WorkflowRow.state)
              .join(WorkflowRow, WorkflowRow.id == SessionRecord.workflow_id)
              .join(PatientRow, PatientRow.id == WorkflowRow.patient_id)
              .where(SessionRecord.status.in_(IN_THE_CLINIC), SessionRecord.start >= since, SessionRecord.start < until,

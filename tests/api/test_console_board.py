@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
+from accounts_support import entries
 from api_support import ApiServer, local_time, new_phone
 from console_rooms_support import at_the_chair, form_key, minutes_ago, post_ok, refusal
 from console_support import unlabelled_controls
@@ -186,15 +187,22 @@ def test_each_clinic_sees_its_own_patients_only(network: ApiServer) -> None:
     assert west_name in narrowed and main_name not in narrowed
 
 
-def test_the_live_refresh_gets_the_boards_main_part_alone(network: ApiServer) -> None:
+def test_the_live_refresh_gets_the_boards_main_part_alone_and_only_the_first_view_is_audited(
+        network: ApiServer) -> None:
     workflow_id, _ = at_the_chair(network)
-    with staff_of(network, "clinician") as client:
+    staff = network.new_staff("clinician")
+    with network.browser() as client:
+        sign_in(client, staff)
         page = client.get("/console/board")
         fragment = client.get("/console/board?auto=1&live=1")
+        client.get("/console/board?auto=1&live=1")
     assert 'data-live-url="/console/board?auto=1&amp;live=1"' in page.text
     assert "connect-src 'self'" in page.headers["content-security-policy"]
     assert fragment.status_code == 200 and "<html" not in fragment.text
     assert row_of(fragment.text, workflow_id) is not None and 'id="board-alerts"' in fragment.text
+    mine = [e for e in entries(network, user_id=staff.id) if e.route == "/console/board"]
+    assert [e.action for e in mine if e.action == "list_viewed"] == ["list_viewed"]  # the updates are the same view
+    assert workflow_id in {e.workflow_id for e in mine if e.action == "listed"}
 
 
 def west_at_the_chair(api: ApiServer) -> tuple[str, str]:
