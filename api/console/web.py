@@ -53,7 +53,11 @@ def now_of(request: Request) -> datetime:
 
 
 def render(request: Request, svc: Services, name: str, context: dict[str, Any], status_code: int = 200) -> Response:
-    """A console page with the pages' headers (no-store, strict CSP, the console's own scripts) in clinic time."""
+    """A console page with the pages' headers (no-store, strict CSP, the console's own scripts) in clinic time. A page
+    that keeps itself up to date (`refresh`) may fetch its own live panels, and answers `?live=1` with its main part."""
     zone = ZoneInfo(svc.settings.clinic_timezone)
-    context = {"zone": zone, "zone_name": svc.settings.clinic_timezone, "refresh": None, "notice": None, **context}
-    return secured(templates.TemplateResponse(request, name, context, status_code=status_code))
+    live = bool(context.get("refresh"))
+    fragment = live and request.query_params.get(templating.LIVE) == "1"
+    context = {"zone": zone, "zone_name": svc.settings.clinic_timezone, "refresh": None, "notice": None,
+               "fragment": fragment, **context}
+    return secured(templates.TemplateResponse(request, name, context, status_code=status_code), fetches=live)

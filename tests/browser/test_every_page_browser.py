@@ -25,7 +25,7 @@ PAGES: dict[str, list[str | tuple[str, str, str]]] = {
     "coordinator": ["/console/patients", ("via", "/console/patients", "/console/patients/"), "/console/referrals/new",
                     "/console/calendar", "/console/calendar?view=week", "/console/inbox", "/console/outcomes",
                     "/console/worklist"],
-    "clinician": ["/dashboard", "/console/worklist", ("via", "/console/calendar?view=week", "/console/chair/"),
+    "clinician": ["/dashboard", "/console/board", "/console/worklist", ("via", "/console/calendar?view=week", "/console/chair/"),
                   ("via", "/console/worklist", "/console/patients/")],
     "ops": ["/dashboard", "/console/worklist", ("via", "/dashboard", "/dashboard/patients/")],
 }

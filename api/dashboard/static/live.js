@@ -2,7 +2,8 @@
 // typed). Every `data-live-every` seconds it fetches the page's main part (`data-live-url`: `?live=1`, marked
 // `?auto=1` so it neither keeps the session awake nor is audited as someone looking again) and swaps in each element
 // marked `data-live`, by id — except a panel holding a form someone is using (the focus is in it, or a field differs
-// from what the server drew): that one waits for the next round after the form is sent or left untouched.
+// from what the server drew): that one waits for the next round after the form is sent or left untouched. A panel
+// the server draws the same is not touched.
 // Without this script the page still works: its "Refresh" link reloads it.
 (function () {
   "use strict";
@@ -29,7 +30,10 @@
   function swap(fresh) {
     Array.prototype.forEach.call(document.querySelectorAll("[data-live]"), function (panel) {
       var replacement = panel.id && fresh.getElementById(panel.id);
-      if (replacement && !inUse(panel)) { panel.replaceWith(document.importNode(replacement, true)); }
+      // A panel that says the same is left as it is: an alert region is re-announced only when it changes.
+      if (replacement && !inUse(panel) && replacement.outerHTML !== panel.outerHTML) {
+        panel.replaceWith(document.importNode(replacement, true));
+      }
     });
   }
 
