@@ -6,6 +6,10 @@ BIN    := $(VENV)/bin
 
 # Extra arguments for pytest, e.g. `make test PYTEST_ARGS="-k intake -x"`.
 PYTEST_ARGS ?=
+# Test processes side by side (pytest-xdist, a file each at a time: a module's servers start once). Most tests wait on
+# PostgreSQL, Redis, worker processes or Chromium, so two share two cores well. The chaos suite restarts PostgreSQL and
+# Redis, so it runs after the rest, alone.
+TEST_WORKERS ?= 2
 # Arguments for `carepath bench`; the default is the quick run (under 5 minutes on 2 cores).
 BENCH_ARGS ?= --quick
 
@@ -35,9 +39,14 @@ simulate: $(VENV)/.installed ## Simulate the example esketamine induction and pr
 protocol-test: $(VENV)/.installed ## Check protocol-tests/ against the shipped protocol (also part of `make test`)
 	$(BIN)/carepath protocol test protocol-tests
 
-test: $(VENV)/.installed ## Start PostgreSQL/Redis if needed, run pytest (PYTEST_ARGS=...)
+test: $(VENV)/.installed ## Start PostgreSQL/Redis if needed, run pytest (PYTEST_ARGS=... runs just those, in one process)
 	@scripts/ensure-services
+ifeq ($(strip $(PYTEST_ARGS)),)
+	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadfile --ignore=tests/chaos
+	$(BIN)/pytest -q tests/chaos
+else
 	$(BIN)/pytest -q $(PYTEST_ARGS)
+endif
 
 bench: $(VENV)/.installed ## Benchmarks against same-run baselines (BENCH_ARGS="--only a,d --json out.json"; full: BENCH_ARGS=)
 	@scripts/ensure-services
