@@ -2,7 +2,8 @@
 
 SQLite in `./carepath.db`, tasks run in-process, SMS printed to the console, the API on 127.0.0.1:8000 and the
 scheduler ticking in a background thread. `--demo` seeds a small clinic and its demo staff the first time; the
-accounts made at a start are printed with their passwords then, and never again.
+accounts made at a start are printed with their passwords then, and never again. The demo's patients text back
+(`workers/demo_phones.py`): its seed books two visits whose reminders leave within the first minutes.
 """
 
 from __future__ import annotations
@@ -26,6 +27,21 @@ def configure_environment(host: str, port: int) -> None:
     os.environ["CAREPATH_SMS_BACKEND"] = "console"
     os.environ.setdefault("CAREPATH_DATABASE_URL", "sqlite:///carepath.db")
     os.environ.setdefault("CAREPATH_PUBLIC_URL", f"http://{host}:{port}")
+
+
+def configure_demo_replies(demo: bool) -> None:
+    """The demo's patients answer its texts unless CAREPATH_DEMO_REPLIES says no; without --demo, nobody simulated
+    answers anything, whatever the environment says (a clinic trying standalone with its own numbers)."""
+    if demo:
+        os.environ.setdefault("CAREPATH_DEMO_REPLIES", "true")
+    else:
+        os.environ["CAREPATH_DEMO_REPLIES"] = "false"
+
+
+def first_text(svc) -> None:
+    """Demo Patient One, only referred, texts the clinic a question a few seconds after the first start: the staff
+    inbox has a text at any hour (quiet hours hold the clinic's reminders, not a patient's own texts)."""
+    svc.gateway.text_first(DEMO_PATIENT_PHONES[0], key="seed", to_phone=svc.settings.clinic_phone)
 
 
 def scheduler_thread(stop: threading.Event, interval: float = 1.0) -> threading.Thread:
@@ -77,14 +93,19 @@ def add_demo_clinic(database_url: str) -> None:
         engine.dispose()
 
 
-def seed_demo(svc) -> int:
-    """Four synthetic patients at different points of the pathway, one at the second clinic, once per database."""
+DEMO_PATIENT_PHONES = ("+15555550101", "+15555550102", "+15555550103", "+15555550104")
+REMINDER_SOON_SECONDS = 45  # how long after the start the first seeded reminder leaves
+
+
+def seed_demo(svc, now: datetime | None = None) -> int:
+    """Four synthetic patients at different points of the pathway, one at the second clinic, once per database (as of
+    `now`, the wall clock by default: a test seeds a few minutes back to find the first reminders due)."""
     from models import queries
     from workflows.events import make_event
 
     if queries.has_workflows(svc.engine):
         return 0
-    now = datetime.now(UTC)
+    now = now or datetime.now(UTC)
     store = svc.store
 
     def referral(name: str, phone: str, clinic: str | None = None) -> str:
@@ -95,16 +116,21 @@ def seed_demo(svc) -> int:
     def post(workflow_id: str, event_type: str, data: dict, actor=COORDINATOR) -> None:
         store.apply(workflow_id, make_event(event_type, data, actor=actor), now)
 
-    referral("Demo Patient One", "+15555550101")  # referred: a contact task on the worklist
-    second = referral("Demo Patient Two", "+15555550102")
-    post(second, "evaluation.scheduled", {"start": now + timedelta(days=2)})
-    third = referral("Demo Patient Three", "+15555550103")
+    # A lively first minute: two visits booked just past a reminder's lead, so their reminders leave within a minute or
+    # two of the start (inside the clinic's allowed hours; at night they wait for 08:00) and the patients answer.
+    messaging = svc.store.protocols.current.messaging
+    later_today = now + timedelta(hours=min(messaging.reminder_hours_before), seconds=REMINDER_SOON_SECONDS)
+    tomorrow = now + timedelta(hours=messaging.day_before_reminder_hours, seconds=2 * REMINDER_SOON_SECONDS)
+    referral("Demo Patient One", DEMO_PATIENT_PHONES[0])  # referred: a contact task on the worklist
+    second = referral("Demo Patient Two", DEMO_PATIENT_PHONES[1])
+    post(second, "evaluation.scheduled", {"start": tomorrow})
+    third = referral("Demo Patient Three", DEMO_PATIENT_PHONES[2])
     post(third, "evaluation.scheduled", {"start": now + timedelta(minutes=5)})
     post(third, "evaluation.completed", {"eligible": True, "route": "iv_ketamine", "weight_kg": 72,
                                          "clinician": "Demo Clinician", "brought_forward": "seen before the slot"}, CLINICIAN)
-    post(third, "session.scheduled", {"session": "iv1", "start": now + timedelta(days=1)})
+    post(third, "session.scheduled", {"session": "iv1", "start": later_today})
     post(third, "assessment.submitted", {"instrument": "phq9", "answers": [2, 2, 1, 1, 1, 1, 1, 1, 1]}, CLINICIAN)
-    fourth = referral("Demo Patient Four", "+15555550104", clinic=DEMO_CLINIC["key"])
+    fourth = referral("Demo Patient Four", DEMO_PATIENT_PHONES[3], clinic=DEMO_CLINIC["key"])
     post(fourth, "evaluation.scheduled", {"start": now + timedelta(days=1)})
     return 4
 
@@ -171,6 +197,7 @@ def run_standalone(host: str, port: int, demo: bool) -> None:
 
     database_url = Settings().database_url
     migrate(database_url)
+    configure_demo_replies(demo)
     if demo:
         os.environ.setdefault("CAREPATH_CLINIC_CHAIRS", DEMO_CHAIRS)  # the demo clinic's rooms, unless set
         os.environ.setdefault("CAREPATH_CLINIC_PROVIDERS", DEMO_PROVIDERS)
@@ -178,6 +205,8 @@ def run_standalone(host: str, port: int, demo: bool) -> None:
     svc = services()
     configure_logging(svc.settings)
     seeded = seed_demo(svc) if demo else 0
+    if seeded and svc.settings.demo_replies:
+        first_text(svc)
     stop = threading.Event()
     scheduler_thread(stop)
     console = Console()
@@ -186,6 +215,8 @@ def run_standalone(host: str, port: int, demo: bool) -> None:
     console.print(f"  API      http://{host}:{port}/v1   (docs: http://{host}:{port}/docs)")
     console.print(f"  health   http://{host}:{port}/healthz")
     console.print("  SMS are printed here (console backend); the scheduler ticks every second.")
+    if svc.settings.demo_replies:
+        console.print(f"  The demo's patients text back, after about {svc.settings.demo_reply_seconds:g} s.")
     print_sign_ins(svc, host, port, demo, console)
     try:
         # proxy_headers off: CAREPATH_TRUSTED_PROXIES decides whom X-Forwarded-* is believed from (api.forwarded).
