@@ -53,6 +53,12 @@ class DemoPhones:
     def find_sent(self, message_id: str, to: str, body: str, since: datetime) -> str | None:
         return self.inner.find_sent(message_id, to, body, since)
 
+    def __getattr__(self, name: str):
+        """The console gateway's own record (`sent`, `senders`): the sends are its."""
+        if name == "inner":  # not set yet (a copy being built): no lookup through it
+            raise AttributeError(name)
+        return getattr(self.inner, name)
+
     def text_first(self, number: str, key: str, to_phone: str | None = None) -> None:
         """The patient on `number` texts the clinic first, a question for the front desk; once per `key`."""
         with self._lock:

@@ -7,6 +7,7 @@ import pytest
 from pathway_helpers import CLINIC
 
 from workers import demo_replies
+from workers.settings import Settings
 from workflows.inbound import read
 
 PHONE = "+15555550103"
@@ -70,3 +71,13 @@ def test_an_answer_takes_about_the_configured_time() -> None:
     phone = demo_replies.phone_for(18, PHONE)
     waits = [demo_replies.delay(phone, 4.0) for _ in range(100)]
     assert all(2.0 <= wait <= 6.0 for wait in waits) and demo_replies.delay(phone, 0) == 0
+
+
+@pytest.mark.parametrize("settings", [{"environment": "production", "sms_backend": "twilio"},
+                                      {"sms_backend": "twilio"}])
+def test_simulated_patients_are_refused_outside_a_demo(settings: dict) -> None:
+    twilio = {"twilio_account_sid": "AC0", "twilio_auth_token": "t", "twilio_from_number": "+15555550100",
+              "database_url": "postgresql://db/carepath", "public_url": "https://clinic.example"}
+    with pytest.raises(ValueError, match="CAREPATH_DEMO_REPLIES .* only with the console SMS backend"):
+        Settings(demo_replies=True, **twilio, **settings)
+    Settings(demo_replies=False, **twilio, **settings)  # the same settings without it are fine
