@@ -1,8 +1,9 @@
 """A newcomer's first minutes of `carepath standalone --demo` in Chromium: the demo's patients text back.
 
 With the demo's simulated patients on (as `make run` has them), Demo Patient One asks the front desk a question a few
-seconds after the start, and Demo Patient Three answers the reminder of the session booked later today. Both texts
-are in the staff inbox and on the patient's page, which pass axe-core, and the server's log names no patient.
+seconds after the start, Demo Patient Two answers the check-in after yesterday's session, and Demo Patient Three the
+reminder of the session booked later today. The texts are in the staff inbox and on the patient's page, which pass
+axe-core, and the server's log names no patient.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from test_dashboard_browser import LAPTOP, chromium, standalone  # noqa: F401
 STANDALONE_ENV = {"CAREPATH_DEMO_REPLIES": "true", "CAREPATH_DEMO_REPLY_SECONDS": "1",
                   "CAREPATH_CLINIC_TIMEZONE": zone_where_it_is_midday()}
 QUESTION = "do I need to bring anything to my first appointment?"
-FIRST_REMINDER_WAIT = 150  # seconds: the seed's first reminder leaves 45 s after the start, then two answers
+FIRST_REMINDER_WAIT = 150  # seconds: the seed's reminder leaves 45 s after the start, then two answers
 
 
 def reload_until(page, locator, seconds: float) -> None:
@@ -42,6 +43,9 @@ def test_the_demo_patients_text_back_into_the_inbox(chromium, standalone) -> Non
         reload_until(page, question, 60)
         expect(question).to_contain_text("Demo Patient One")
         expect(question).to_contain_text("could not be read as an answer")
+        checkin = page.locator("table.inbox tbody tr", has_text="Demo Patient Two").filter(
+            has_text="a number answering the open question")
+        reload_until(page, checkin, 60)
 
         confirmed = page.locator("table.inbox tbody tr", has_text="Demo Patient Three").filter(
             has_text="a number answering the open question")

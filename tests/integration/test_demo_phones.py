@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from zoneinfo import ZoneInfo
 
 import pytest
 from process_support import zone_where_it_is_midday
@@ -21,13 +20,10 @@ from models.tables import OutboxMessage, WorkflowRow
 from workers.demo_phones import DemoPhones
 from workers.gateways import ConsoleGateway
 from workers.scheduler import tick
-from workflows.events import make_event
 from workflows.state import WorkflowState
 from workflows.subjects import Subject
 
-SEEDED_MINUTES_AGO = 3  # the seed's first reminders (45 s and 90 s after it) are due at once
-COORDINATOR = {"role": "coordinator", "name": "Test Coordinator"}
-CLINICIAN = {"role": "clinician", "name": "Test Clinician"}
+SEEDED_MINUTES_AGO = 3  # the seed's reminder (45 s after it) and check-in are due at once
 
 
 @pytest.fixture
@@ -46,14 +42,13 @@ def standalone_env(monkeypatch: pytest.MonkeyPatch, database_url: str) -> Iterat
 
 
 def start(database_url: str, demo: bool):
-    """What `run_standalone` does before serving: the demo's settings, its second clinic, the services, its seed."""
+    """What `run_standalone` does before serving: the demo's settings, its second clinic, the services, and the demo's
+    patients, seeded a few minutes back (without `--demo` too: their texts leave all the same)."""
     configure_demo_replies(demo)
-    if demo:
-        add_demo_clinic(database_url)
+    add_demo_clinic(database_url)
     wiring.install()  # a fresh factory: the process's services (the inline tasks' too) from the settings just set
     svc = wiring.services()
-    if demo:
-        seed_demo(svc, now=datetime.now(UTC) - timedelta(minutes=SEEDED_MINUTES_AGO))
+    seed_demo(svc, now=datetime.now(UTC) - timedelta(minutes=SEEDED_MINUTES_AGO))
     return svc
 
 
@@ -77,7 +72,14 @@ def texts_from(svc, phone: str) -> list:
     return sorted((row.text for row in rows if row.text.from_phone == phone), key=lambda text: text.received_at)
 
 
-def test_the_demo_patients_answer_its_reminders_through_the_inbound_path(standalone_env: str) -> None:
+def sent_kinds(svc, phone: str) -> list[str]:
+    with Session(svc.engine) as db:
+        return list(db.execute(select(OutboxMessage.kind).where(OutboxMessage.to_phone == phone,
+                                                                OutboxMessage.status == "sent")
+                               .order_by(OutboxMessage.created_at)).scalars())
+
+
+def test_the_demo_patients_answer_the_check_in_and_the_reminder_through_the_inbound_path(standalone_env: str) -> None:
     svc = start(standalone_env, demo=True)
     assert isinstance(svc.gateway, DemoPhones)
     first_text(svc)
@@ -95,71 +97,22 @@ def test_the_demo_patients_answer_its_reminders_through_the_inbound_path(standal
     assert [(text.body, text.status) for text in texts_from(svc, three)] == [
         ("Is there parking at the clinic?", "applied"), ("1", "applied")]
     assert workflow_of(svc, three).visit(Subject.session("iv1")).status == "confirmed"
-    # Demo Patient Two's evaluation tomorrow: "running late" first, then 1 once asked for a number.
-    assert [text.body for text in texts_from(svc, two)] == ["Running about 10 minutes late, sorry!", "1"]
-    evaluation = next(iter(workflow_of(svc, two).appointments.values()))
-    assert evaluation.status == "confirmed"
+    # Demo Patient Two's session was yesterday: the check-in left at the first tick, and the patient answered 9.
+    assert [(text.body, text.status) for text in texts_from(svc, two)] == [("9", "applied")]
+    checkin = workflow_of(svc, two).checkins["iv1"]
+    assert (checkin.score, checkin.answered_at is not None) == (9, True)
+    assert sent_kinds(svc, two) == ["checkin", "reply_ack"], "the check-in, then the clinic's thanks"
     kinds = sent_kinds(svc, three)
     assert kinds.count("session_reminder") == 1 and "clarify" in kinds and "reply_ack" in kinds
 
 
-def sent_kinds(svc, phone: str) -> list[str]:
-    with Session(svc.engine) as db:
-        return list(db.execute(select(OutboxMessage.kind).where(OutboxMessage.to_phone == phone,
-                                                                OutboxMessage.status == "sent")
-                               .order_by(OutboxMessage.created_at)).scalars())
-
-
-def test_a_demo_patient_answers_the_check_in_after_a_session(standalone_env: str) -> None:
-    svc = start(standalone_env, demo=True)
-    phone = "+15555550177"
-    workflow_id = discharged_yesterday(svc, phone)
-    run_scheduler(svc)
-
-    # The check-in (the day after at 10:00, two hours ago) left at the first tick, and the patient answered it.
-    checkin = workflow_of(svc, phone).checkins["v1"]
-    answers = texts_from(svc, phone)
-    assert answers and all(text.status == "applied" and text.workflow_id == workflow_id for text in answers)
-    assert checkin.answered_at is not None and str(checkin.score) == answers[-1].body
-
-
-def discharged_yesterday(svc, phone: str) -> str:
-    """A patient whose IV session was yesterday morning, clinic time: their check-in fell due at 10:00 today."""
-    zone = ZoneInfo(svc.settings.clinic_timezone)
-    morning = datetime.now(zone).replace(hour=8, minute=0, second=0, microsecond=0) - timedelta(days=1)
-
-    def at(minutes: int) -> datetime:
-        return (morning + timedelta(minutes=minutes)).astimezone(UTC)
-
-    patient = {"name": "Checkin Patient", "phone": phone, "sms_consent": True}
-    workflow_id = svc.store.start(make_event("referral.received", {"patient": patient, "referrer": "Dr. Demo",
-                                                                   "prior_treatments": 3}, actor=COORDINATOR),
-                                  at(-24 * 60)).workflow_id
-    steps = [(-24 * 60 + 5, "evaluation.scheduled", {"start": at(-24 * 60 + 30)}, COORDINATOR),
-             (-24 * 60 + 40, "evaluation.completed", {"eligible": True, "route": "iv_ketamine", "weight_kg": 80,
-                                                       "clinician": "Test Clinician"}, CLINICIAN),
-             (-24 * 60 + 50, "session.scheduled", {"session": "v1", "start": at(120)}, COORDINATOR),
-             (110, "session.arrived", {"session": "v1"}, COORDINATOR),
-             (115, "vitals.recorded", {"session": "v1", "phase": "pre_dose", "systolic": 120, "diastolic": 78},
-              CLINICIAN),
-             (120, "dose.administered", {"session": "v1", "fasting_confirmed": True}, CLINICIAN),
-             (190, "vitals.recorded", {"session": "v1", "phase": "pre_discharge", "systolic": 120, "diastolic": 78},
-              CLINICIAN),
-             (195, "session.discharged", {"session": "v1", "sedation_resolved": True, "dissociation_resolved": True,
-                                          "clinician": "Test Clinician"}, CLINICIAN)]
-    for minutes, event_type, data, actor in steps:
-        svc.store.apply(workflow_id, make_event(event_type, data, actor=actor), at(minutes))
-    return workflow_id
-
-
 def test_a_standalone_without_demo_never_answers(standalone_env: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CAREPATH_DEMO_REPLIES", "true")  # even asked to: only --demo has simulated patients
-    svc = start(standalone_env, demo=False)
+    svc = start(standalone_env, demo=False)  # the demo's patients all the same: their texts leave, nobody answers
     assert isinstance(svc.gateway, ConsoleGateway) and not isinstance(svc.gateway, DemoPhones)
-    phone = "+15555550178"
-    discharged_yesterday(svc, phone)
     run_scheduler(svc, rounds=3)
 
-    assert "checkin" in sent_kinds(svc, phone), "the check-in left"
-    assert texts_from(svc, phone) == [] and inbox_page(svc.engine).total == 0, "nobody answered it"
-    assert workflow_of(svc, phone).checkins["v1"].answered_at is None
+    two, three = DEMO_PATIENT_PHONES[1:3]
+    assert sent_kinds(svc, two) == ["checkin"] and sent_kinds(svc, three) == ["session_reminder"], "the texts left"
+    assert inbox_page(svc.engine).total == 0, "nobody answered them"
+    assert workflow_of(svc, two).checkins["iv1"].answered_at is None
