@@ -2,7 +2,8 @@
 
 SQLite in `./carepath.db`, tasks run in-process, SMS printed to the console, the API on 127.0.0.1:8000 and the
 scheduler ticking in a background thread. `--demo` seeds a small clinic and its demo staff the first time; the
-accounts made at a start are printed with their passwords then, and never again.
+accounts made at a start are printed with their passwords then, and never again. The demo's patients text back
+(`workers/demo_phones.py`): its seed has a check-in due at once and a reminder leaving within a minute.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import os
 import threading
 import time
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from rich.console import Console
 
@@ -26,6 +28,21 @@ def configure_environment(host: str, port: int) -> None:
     os.environ["CAREPATH_SMS_BACKEND"] = "console"
     os.environ.setdefault("CAREPATH_DATABASE_URL", "sqlite:///carepath.db")
     os.environ.setdefault("CAREPATH_PUBLIC_URL", f"http://{host}:{port}")
+
+
+def configure_demo_replies(demo: bool) -> None:
+    """The demo's patients answer its texts unless CAREPATH_DEMO_REPLIES says no; without --demo, nobody simulated
+    answers anything, whatever the environment says (a clinic trying standalone with its own numbers)."""
+    if demo:
+        os.environ.setdefault("CAREPATH_DEMO_REPLIES", "true")
+    else:
+        os.environ["CAREPATH_DEMO_REPLIES"] = "false"
+
+
+def first_text(svc) -> None:
+    """Demo Patient One, only referred, texts the clinic a question a few seconds after the first start: the staff
+    inbox has a text at any hour (quiet hours hold the clinic's reminders, not a patient's own texts)."""
+    svc.gateway.text_first(DEMO_PATIENT_PHONES[0], key="seed", to_phone=svc.settings.clinic_phone)
 
 
 def scheduler_thread(stop: threading.Event, interval: float = 1.0) -> threading.Thread:
@@ -77,36 +94,75 @@ def add_demo_clinic(database_url: str) -> None:
         engine.dispose()
 
 
-def seed_demo(svc) -> int:
-    """Four synthetic patients at different points of the pathway, one at the second clinic, once per database."""
+DEMO_PATIENT_PHONES = ("+15555550101", "+15555550102", "+15555550103", "+15555550104")
+REMINDER_SOON_SECONDS = 45  # how long after the start the seeded reminder leaves
+
+
+def seed_demo(svc, now: datetime | None = None) -> int:
+    """Four synthetic patients at different points of the pathway, one at the second clinic, once per database (as of
+    `now`, the wall clock by default: a test seeds a few minutes back to find the first reminder due).
+
+    A lively first minute: Demo Patient Two's session was yesterday, so the check-in falls due at once (its hour today
+    has passed), and Demo Patient Three's session later today is booked just past the last reminder's lead, so the
+    reminder leaves within a minute. Both ask for an answer, and the demo's patients give one (inside the clinic's
+    allowed hours; at night the texts wait for 08:00)."""
     from models import queries
     from workflows.events import make_event
 
     if queries.has_workflows(svc.engine):
         return 0
-    now = datetime.now(UTC)
+    now = now or datetime.now(UTC)
     store = svc.store
 
-    def referral(name: str, phone: str, clinic: str | None = None) -> str:
+    def referral(name: str, phone: str, clinic: str | None = None, at: datetime = now) -> str:
         data = {"patient": {"name": name, "phone": phone, "sms_consent": True}, "referrer": "Dr. Demo",
                 "prior_treatments": 3, **({"clinic": clinic} if clinic else {})}
-        return store.start(make_event("referral.received", data, actor=COORDINATOR), now).workflow_id
+        return store.start(make_event("referral.received", data, actor=COORDINATOR), at).workflow_id
 
-    def post(workflow_id: str, event_type: str, data: dict, actor=COORDINATOR) -> None:
-        store.apply(workflow_id, make_event(event_type, data, actor=actor), now)
+    def post(workflow_id: str, event_type: str, data: dict, actor=COORDINATOR, at: datetime = now) -> None:
+        store.apply(workflow_id, make_event(event_type, data, actor=actor), at)
 
-    referral("Demo Patient One", "+15555550101")  # referred: a contact task on the worklist
-    second = referral("Demo Patient Two", "+15555550102")
-    post(second, "evaluation.scheduled", {"start": now + timedelta(days=2)})
-    third = referral("Demo Patient Three", "+15555550103")
+    messaging = store.protocols.current.messaging
+    referral("Demo Patient One", DEMO_PATIENT_PHONES[0])  # referred: a contact task on the worklist
+    dosed = last_checkin_time(now, store.clinic.timezone, messaging.checkin_hour) - timedelta(days=1)
+    second = referral("Demo Patient Two", DEMO_PATIENT_PHONES[1], at=dosed - timedelta(days=1))
+    for minutes, event_type, data, actor in yesterdays_session(dosed):
+        post(second, event_type, data, actor, at=dosed + timedelta(minutes=minutes))
+    third = referral("Demo Patient Three", DEMO_PATIENT_PHONES[2])
     post(third, "evaluation.scheduled", {"start": now + timedelta(minutes=5)})
     post(third, "evaluation.completed", {"eligible": True, "route": "iv_ketamine", "weight_kg": 72,
                                          "clinician": "Demo Clinician", "brought_forward": "seen before the slot"}, CLINICIAN)
-    post(third, "session.scheduled", {"session": "iv1", "start": now + timedelta(days=1)})
+    later_today = now + timedelta(hours=min(messaging.reminder_hours_before), seconds=REMINDER_SOON_SECONDS)
+    post(third, "session.scheduled", {"session": "iv1", "start": later_today})
     post(third, "assessment.submitted", {"instrument": "phq9", "answers": [2, 2, 1, 1, 1, 1, 1, 1, 1]}, CLINICIAN)
-    fourth = referral("Demo Patient Four", "+15555550104", clinic=DEMO_CLINIC["key"])
+    fourth = referral("Demo Patient Four", DEMO_PATIENT_PHONES[3], clinic=DEMO_CLINIC["key"])
     post(fourth, "evaluation.scheduled", {"start": now + timedelta(days=1)})
     return 4
+
+
+def last_checkin_time(now: datetime, zone: str, hour: int) -> datetime:
+    """The latest check-in hour (clinic time) at or before `now`: a session discharged the day before is checked on
+    then, so its check-in is due when the demo starts."""
+    local = now.astimezone(ZoneInfo(zone))
+    at = local.replace(hour=hour, minute=0, second=0, microsecond=0)
+    return (at if at <= local else at - timedelta(days=1)).astimezone(UTC)
+
+
+def yesterdays_session(dosed: datetime) -> list[tuple[int, str, dict, dict]]:
+    """(minutes from the dose, event, data, actor): evaluated the day before, then an IV session dosed at `dosed`,
+    monitored and discharged (the order and readings the protocol asks for)."""
+    day = 24 * 60
+    return [(-day + 5, "evaluation.scheduled", {"start": dosed - timedelta(minutes=day - 30)}, COORDINATOR),
+            (-day + 40, "evaluation.completed", {"eligible": True, "route": "iv_ketamine", "weight_kg": 80,
+                                                 "clinician": "Demo Clinician"}, CLINICIAN),
+            (-day + 50, "session.scheduled", {"session": "iv1", "start": dosed}, COORDINATOR),
+            (-10, "session.arrived", {"session": "iv1"}, COORDINATOR),
+            (-5, "vitals.recorded", {"session": "iv1", "phase": "pre_dose", "systolic": 122, "diastolic": 80}, CLINICIAN),
+            (0, "dose.administered", {"session": "iv1", "fasting_confirmed": True}, CLINICIAN),
+            (70, "vitals.recorded", {"session": "iv1", "phase": "pre_discharge", "systolic": 118, "diastolic": 76},
+             CLINICIAN),
+            (75, "session.discharged", {"session": "iv1", "sedation_resolved": True, "dissociation_resolved": True,
+                                        "clinician": "Demo Clinician"}, CLINICIAN)]
 
 
 # Demo staff for the README's walk-through, made once per database; their passwords are printed only then.
@@ -171,6 +227,7 @@ def run_standalone(host: str, port: int, demo: bool) -> None:
 
     database_url = Settings().database_url
     migrate(database_url)
+    configure_demo_replies(demo)
     if demo:
         os.environ.setdefault("CAREPATH_CLINIC_CHAIRS", DEMO_CHAIRS)  # the demo clinic's rooms, unless set
         os.environ.setdefault("CAREPATH_CLINIC_PROVIDERS", DEMO_PROVIDERS)
@@ -178,6 +235,8 @@ def run_standalone(host: str, port: int, demo: bool) -> None:
     svc = services()
     configure_logging(svc.settings)
     seeded = seed_demo(svc) if demo else 0
+    if seeded and svc.settings.demo_replies:
+        first_text(svc)
     stop = threading.Event()
     scheduler_thread(stop)
     console = Console()
@@ -186,6 +245,8 @@ def run_standalone(host: str, port: int, demo: bool) -> None:
     console.print(f"  API      http://{host}:{port}/v1   (docs: http://{host}:{port}/docs)")
     console.print(f"  health   http://{host}:{port}/healthz")
     console.print("  SMS are printed here (console backend); the scheduler ticks every second.")
+    if svc.settings.demo_replies:
+        console.print(f"  The demo's patients text back, after about {svc.settings.demo_reply_seconds:g} s.")
     print_sign_ins(svc, host, port, demo, console)
     try:
         # proxy_headers off: CAREPATH_TRUSTED_PROXIES decides whom X-Forwarded-* is believed from (api.forwarded).

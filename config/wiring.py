@@ -111,9 +111,19 @@ def build_services(settings: Settings | None = None, gateway: SmsGateway | None 
     book = protocol_book(settings)
     check_protocols(network, book.get)  # a clinic on a protocol version this install lacks stops the start
     make_gateway = (lambda: gateway) if gateway is not None else partial(chosen_gateway, settings)
-    return Services(settings=settings, engine=engine, store=WorkflowStore(engine, book, network),
-                    make_gateway=make_gateway, changed_network=network_watch(engine, clinic, book),
-                    clinic_book=StoredClinics(clinic, book.get))
+    svc = Services(settings=settings, engine=engine, store=WorkflowStore(engine, book, network),
+                   make_gateway=make_gateway, changed_network=network_watch(engine, clinic, book),
+                   clinic_book=StoredClinics(clinic, book.get))
+    if settings.demo_replies:  # the demo's patients answer its texts (the settings refuse it outside a demo)
+        svc.make_gateway = partial(demo_phones, make_gateway, svc)
+    return svc
+
+
+def demo_phones(make_inner, svc: Services) -> SmsGateway:
+    from workers.demo_phones import DemoPhones
+
+    return DemoPhones(make_inner(), svc, seed=svc.settings.demo_reply_seed,
+                      reply_seconds=svc.settings.demo_reply_seconds)
 
 
 def network_watch(engine: Engine, main: Clinic, book: ProtocolBook):

@@ -87,6 +87,13 @@ class Settings(BaseSettings):
     # if it has the message, resent only if it does not (workers/reconcile.py).
     send_grace_seconds: int = Field(default=300, ge=1)
 
+    # The demo's simulated patients (`workers/demo_phones.py`): a demo patient's phone answers a text that asks for a
+    # reply after about `demo_reply_seconds`, through the inbound path, its answers drawn from `demo_reply_seed`. On by
+    # default with `carepath standalone --demo` only; refused in production and with Twilio (real phones answer there).
+    demo_replies: bool = False
+    demo_reply_seconds: float = Field(default=5.0, ge=0, le=600)
+    demo_reply_seed: int = 18
+
     # Operations: where the dashboard links to Flower (empty: no link), and how processes log.
     flower_url: str | None = "http://127.0.0.1:5555"
     log_format: Literal["text", "json"] = "text"
@@ -188,6 +195,9 @@ class Settings(BaseSettings):
                 raise ValueError(f"CAREPATH_SMS_BACKEND=twilio needs {', '.join(n.upper() for n in missing)}")
             if bool(self.twilio_from_number) == bool(self.twilio_messaging_service_sid):
                 raise ValueError("set exactly one of TWILIO_FROM_NUMBER and TWILIO_MESSAGING_SERVICE_SID")
+        if self.demo_replies and (self.environment == "production" or self.sms_backend != "console"):
+            raise ValueError("CAREPATH_DEMO_REPLIES makes simulated patients answer the demo's texts: it works only with "
+                             "the console SMS backend, outside production. Unset it (or set it to false).")
         if self.environment == "production":
             if self.sms_backend != "twilio":
                 raise ValueError("production sends real SMS: set CAREPATH_SMS_BACKEND=twilio")

@@ -75,7 +75,9 @@ def running_standalone(workdir: Path, settings: Callable[[str], dict[str, str]])
     (base URL, log file), until the block ends."""
     port, log = free_port(), workdir / "standalone.log"
     base = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "CAREPATH_DATABASE_URL": f"sqlite:///{workdir / 'carepath.db'}", **settings(base)}
+    # The demo's simulated patients stay silent unless a module asks: their answers would change what a test sees.
+    env = {**os.environ, "CAREPATH_DATABASE_URL": f"sqlite:///{workdir / 'carepath.db'}",
+           "CAREPATH_DEMO_REPLIES": "false", **settings(base)}
     with log.open("w") as out:
         process = subprocess.Popen([CAREPATH, "standalone", "--demo", "--port", str(port)], cwd=workdir, env=env,
                                    stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
