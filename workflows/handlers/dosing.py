@@ -29,11 +29,14 @@ def vitals_recorded(step: Step, data: VitalsRecorded) -> None:
         charted_after(step, session.dosed_at, f"a {data.phase} reading", "the dose")
     session.vitals.append(
         Vital(phase=data.phase, systolic=data.systolic, diastolic=data.diastolic,
-              heart_rate=data.heart_rate, spo2=data.spo2, respiratory_status=data.respiratory_status, at=step.now)
+              heart_rate=data.heart_rate, spo2=data.spo2, respiratory_status=data.respiratory_status,
+              sedation=data.sedation, dissociation=data.dissociation, at=step.now)
     )
     critical = step.protocol.sessions.critical_bp
     if data.systolic >= critical.systolic or data.diastolic >= critical.diastolic:
         escalations.raise_escalation(step, "bp_critical", session=session.id)
+    if data.spo2 is not None and data.spo2 < step.protocol.sessions.spo2_alert_below:
+        escalations.raise_escalation(step, "spo2_low", session=session.id)
     if data.phase == "pre_dose":
         _pre_dose_gate(step, session, elevated=gates.bp_elevated(step.protocol.sessions, data.systolic, data.diastolic))
 
@@ -208,6 +211,8 @@ def session_discharged(step: Step, data: SessionDischarged) -> None:
         step.reject(blocker.refusal, blocker.rule)
     session.status = SessionStatus.DISCHARGED
     session.discharged_at = step.now
+    session.discharged_by = data.clinician
+    session.adverse_events = data.adverse_events
     if rules.rems_form:
         _plan_rems_form(step, session)
     messaging.plan_checkin(step, session.id)
