@@ -33,6 +33,8 @@ from models.tables import User
 from workers.runtime import Services
 from workflows.errors import Rejected
 from workflows.gates import chair_gates
+from workflows.protocol import Route
+from workflows.rems import OBSERVED
 from workflows.stages import Role, role_may_post
 from workflows.state import OPEN_SESSION, SessionStatus, WorkflowState
 
@@ -122,7 +124,8 @@ def _page(request: Request, svc: Services, user: User, workflow, patient, state:
         "zone": ZoneInfo(zone), "zone_name": zone,  # the chair works in its own clinic's time
         "forms": _forms(session), "may": {name: role_may_post(role, event) for name, event in ACTIONS.items()},
         "failed": {"action": action, "refusal": refusal}, "values": values,
-        "key": str(uuid.uuid4()), "per_kg": not route.allowed_doses_mg,
+        "key": str(uuid.uuid4()), "per_kg": not route.allowed_doses_mg, "observed": OBSERVED,
+        "rems_form": session.route == Route.ESKETAMINE,
     }
     return web.render(request, svc, "chair.html", context, status_code=status)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, time, timedelta
 
-from workflows import escalations, gates
+from workflows import escalations, gates, rems
 from workflows.clock import age_on, at_local_time, clinic_time, local
 from workflows.events import DoseAdministered, RemsEnrolled, SessionDischarged, SessionRef, VitalsRecorded
 from workflows.handlers import messaging
@@ -222,7 +222,7 @@ def session_discharged(step: Step, data: SessionDischarged) -> None:
 def _plan_rems_form(step: Step, session: Session) -> None:
     rules, zone = step.protocol.sessions, step.state.patient.timezone
     reminder = at_local_time(session.discharged_at, zone, time(9), days_later=rules.rems_form_reminder_day)
-    overdue = at_local_time(session.discharged_at, zone, time(0), days_later=rules.rems_form_due_days + 1)
+    overdue = rems.form_deadline(session, rules, zone)  # the form page shows this same deadline
     step.set_timer(f"rems_form_reminder:{session.id}", "rems_form_reminder", reminder, session.id)
     step.set_timer(f"rems_form_overdue:{session.id}", "rems_form_overdue", overdue, session.id)
     # The coordinator's task starts at discharge. Its deadline is the form's own (the end of day 7), and its ladder
