@@ -191,7 +191,7 @@ class VitalsRecorded(SessionRef):
     def _spo2_in_range(cls, value: int | None) -> int | None:
         low, high = SPO2_RANGE
         if value is not None and not low <= value <= high:
-            raise ValueError(f"SpO2 {value}% is not a pulse oximetry reading: give a whole percentage from {low} to {high}")
+            raise ValueError(f"{value}% is not a pulse oximetry reading: give a whole percentage from {low} to {high}")
         return value
 
     @model_validator(mode="after")

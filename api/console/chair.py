@@ -21,6 +21,7 @@ from fastapi.responses import FileResponse, RedirectResponse, Response
 
 from api.console import refusals, web
 from api.console.charting import ACTIONS, Charted, FormProblem, parse
+from api.console.fields import LABELS
 from api.console.web import Staff
 from api.dashboard.access import page_router
 from api.dashboard.headers import static_file
@@ -86,7 +87,7 @@ async def chart(user: Staff, workflow_id: WorkflowId, session_id: str, action: s
         # Ids and the rule only: the reason itself is shown to the clinician, not logged.
         log.info("console chair: %s refused for workflow %s session %s (%s)", ACTIONS[action], workflow.id, session.id,
                  refused.rule)
-        failed = (action, refusals.from_rejected(refused, ACTIONS[action]), form)
+        failed = (action, refusals.from_rejected(refused, ACTIONS[action], LABELS), form)
         return _page(request, svc, user, workflow, patient, state, session.id, failed=failed,
                      status=status_of(refused))
     return RedirectResponse(f"/console/chair/{workflow.id}/{quote(session.id)}?msg={action}", status_code=303)

@@ -48,7 +48,7 @@ def test_spo2_outside_50_to_100_is_refused_with_what_is_allowed(value):
     error = patient.refuse("vitals.recorded", {"session": "s1", "phase": "post_dose", "systolic": 120,
                                                "diastolic": 80, "spo2": value})
     assert (error.code, error.field) == ("invalid_data", "spo2")
-    assert f"SpO2 {value}%" in error.message and "from 50 to 100" in error.message
+    assert f"spo2: {value}% is not a pulse oximetry reading" in error.message and "from 50 to 100" in error.message
 
 
 def test_sedation_dissociation_and_breathing_are_kept_with_each_reading_over_time():
