@@ -15,18 +15,21 @@ from fpdf import FPDF
 from workflows.rems import NOT_RECORDED, PHASE_WORDS, RemsForm
 
 LABEL_WIDTH = 70  # mm
-# Characters the page uses that Latin-1 lacks, and what the PDF writes instead.
-PLAIN = str.maketrans({"—": "-", "–": "-", "₂": "2", "’": "'", "‘": "'", "“": '"', "”": '"', "…": "...", "·": "-"})
+# Characters the page uses that Latin-1 lacks, and letters with no decomposition, and what the PDF writes instead.
+PLAIN = str.maketrans({"—": "-", "–": "-", "₂": "2", "’": "'", "‘": "'", "“": '"', "”": '"', "…": "...", "·": "-",
+                       "Ł": "L", "ł": "l", "Đ": "D", "đ": "d", "Ħ": "H", "ħ": "h", "Œ": "OE", "œ": "oe"})
 
 
 def latin1(text: str) -> str:
-    """Text Helvetica can draw: Latin-1 as is, anything else as its base letters, or "?" when it has none."""
-    text = str(text).translate(PLAIN)
-    if all(ord(char) < 256 for char in text):
-        return text
-    decomposed = unicodedata.normalize("NFKD", text)
-    return "".join(char for char in decomposed if not unicodedata.combining(char)).encode(
-        "latin-1", "replace").decode("latin-1")
+    """Text Helvetica can draw: Latin-1 characters as they are, others as their base letter ("ễ" → "e"), or "?"."""
+    return "".join(_latin1_char(char) for char in str(text).translate(PLAIN))
+
+
+def _latin1_char(char: str) -> str:
+    if ord(char) < 256:
+        return char
+    base = "".join(part for part in unicodedata.normalize("NFKD", char) if not unicodedata.combining(part))
+    return base if base and all(ord(part) < 256 for part in base) else "?"
 
 
 def when(moment: datetime | None, zone: ZoneInfo) -> str:

@@ -7,6 +7,7 @@ import html as htmllib
 import io
 import re
 import uuid
+from datetime import UTC, datetime
 
 from api_support import ApiServer
 from console_rooms_support import at_the_chair, form_key, history, logged_in, minutes_ago, refusal, workflow
@@ -130,3 +131,21 @@ def test_only_esketamine_sessions_have_a_form(api: ApiServer) -> None:
         page = client.get(form_url(workflow_id))
         chair = client.get(chair_url(workflow_id)).text
     assert page.status_code == 404 and name not in page.text and 'id="rems-form-link"' not in chair
+
+
+def test_the_pdf_draws_names_beyond_latin_1_without_failing() -> None:
+    from zoneinfo import ZoneInfo
+
+    from api.console.rems_pdf import render_pdf
+    from workflows.rems import RemsForm
+
+    form = RemsForm(date_of_birth=None, enrollment_id="REMS-1", session_id="s1",
+                    session_day=datetime(2026, 3, 3, 15, tzinfo=UTC),
+                    dose="56 mg", dosed_at=None, bp={"pre_dose": None, "post_dose": None, "pre_discharge": None},
+                    readings=[], lowest_spo2="not recorded", sedation="not recorded", dissociation="not recorded",
+                    respiratory_depression="not recorded", ready_for_discharge=None, monitored_minutes=None,
+                    adverse_events="not recorded", clinician="Dr. Łukasz Wróbel", deadline=None, submitted=False)
+    body = render_pdf(form, "Nguyễn Thị Zoë", "Riverside — Clinic", ZoneInfo("America/New_York"))
+    text = " ".join(" ".join(page.extract_text() for page in PdfReader(io.BytesIO(body)).pages).split())
+    assert "Nguyen Thi Zoë" in text and "Dr. Lukasz Wróbel" in text and "Riverside - Clinic" in text
+    assert "Session date 2026-03-03" in text and "Dose given at not recorded" in text

@@ -77,3 +77,18 @@ def test_the_discharge_keeps_who_monitored_and_any_adverse_events_for_the_rems_f
                                       "clinician": "Dr. Okafor", "adverse_events": "nausea, resolved by discharge"})
     assert other.session("s1").adverse_events == "nausea, resolved by discharge"
     assert other.session("s1").discharged_by == "Dr. Okafor"
+
+
+def test_the_forms_deadline_is_the_overdue_timers_and_missing_fields_read_not_recorded():
+    from workflows.rems import NOT_RECORDED, fill
+
+    patient = dosed("esketamine")
+    form = fill(patient.state, patient.session("s1"), PROTOCOL.sessions)
+    assert form.deadline is None and form.ready_for_discharge is None
+    assert (form.sedation, form.respiratory_depression, form.lowest_spo2, form.clinician, form.adverse_events) == (
+        NOT_RECORDED, NOT_RECORDED, NOT_RECORDED, NOT_RECORDED, NOT_RECORDED)
+    assert form.bp["post_dose"] is None and form.bp["pre_dose"].blood_pressure == "120/80 mmHg"
+    patient.monitor_and_discharge("s1")
+    form = fill(patient.state, patient.session("s1"), PROTOCOL.sessions)
+    assert form.deadline == patient.state.timers["rems_form_overdue:s1"].due_at
+    assert (form.clinician, form.adverse_events, form.monitored_minutes) == ("Dr. Berg", "none recorded", 120)
