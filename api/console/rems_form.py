@@ -8,6 +8,7 @@ reads "not recorded". The form is sent to the REMS by staff (its portal or fax);
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from typing import Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
@@ -111,9 +112,12 @@ def _page(request: Request, svc: Services, user: User, workflow, patient, state:
     session = state.sessions[session_id]
     clinic = svc.store.clinic_named(workflow.clinic_id)
     rules = svc.store.protocols.get(workflow.protocol_version).sessions
+    form = fill(state, session, rules)
+    # The last day to send it, in clinic time: the deadline is the midnight that ends it.
+    last_day = (form.deadline.astimezone(ZoneInfo(clinic.timezone)) - timedelta(minutes=1)).date() if form.deadline else None
     context: dict[str, Any] = {
         "user": user, "missing": False, "notice": notice, "refusal": refusal, "workflow": workflow,
-        "patient": patient, "session": session, "form": fill(state, session, rules), "clinic": clinic,
+        "patient": patient, "session": session, "form": form, "clinic": clinic, "last_day": last_day,
         "zone": ZoneInfo(clinic.timezone), "zone_name": clinic.timezone, "phases": PHASE_WORDS,
         "now": web.now_of(request), "due_days": rules.rems_form_due_days,
         "discharged": session.status == SessionStatus.DISCHARGED,

@@ -7,9 +7,9 @@ import html as htmllib
 import io
 import re
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
-from api_support import ApiServer
+from api_support import CLINIC_ZONE, ApiServer
 from console_rooms_support import at_the_chair, form_key, history, logged_in, minutes_ago, refusal, workflow
 from pypdf import PdfReader
 
@@ -73,7 +73,10 @@ def test_the_form_page_carries_what_was_charted(api: ApiServer) -> None:
     # The pre-discharge reading had no SpO2: its row says so rather than repeating another reading's.
     rows = re.findall(r"<tr><td>[^<]+</td><td>Before discharge</td>(.*?)</tr>", text)
     assert rows and "<td>not recorded</td>" in rows[0]
-    assert "Due within 7 days of the session: send it before" in text and 'id="mark-submitted"' in text
+    # Day 7 after the discharge, in clinic time, is the last day (the engine's overdue timer is the midnight after it).
+    discharged_on = datetime.fromisoformat(discharged["occurred_at"]).astimezone(CLINIC_ZONE).date()
+    last_day = (discharged_on + timedelta(days=7)).strftime("%a %Y-%m-%d")
+    assert f"send it by the end of <strong>{last_day}</strong>" in text and 'id="mark-submitted"' in text
 
 
 def test_what_was_not_recorded_reads_not_recorded(api: ApiServer) -> None:

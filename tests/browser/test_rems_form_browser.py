@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 
 from browser_support import axe_violations
-from test_console_chair_browser import Api, clinic_time, log_in, new_user, planned_patient
+from test_console_chair_browser import Api, clinic_time, log_in, new_user, planned_patient, shot
 from test_dashboard_browser import chromium, standalone  # noqa: F401
 
 NAME, PHONE = "Browser Rems Patient", "+15555550179"
@@ -34,7 +34,8 @@ def record(page, phase: str, systolic: str, diastolic: str, spo2: str, at: str, 
     expect(page.get_by_role("status")).to_have_text("Vitals recorded.")
 
 
-def test_vitals_with_spo2_at_the_chair_fill_the_rems_form_which_is_marked_submitted(chromium, standalone) -> None:  # noqa: F811
+def test_vitals_with_spo2_at_the_chair_fill_the_rems_form_which_is_marked_submitted(chromium, standalone,  # noqa: F811
+                                                                                     tmp_path) -> None:
     from playwright.sync_api import expect
 
     base, _admin, log = standalone
@@ -81,8 +82,14 @@ def test_vitals_with_spo2_at_the_chair_fill_the_rems_form_which_is_marked_submit
         expect(page.locator("#field-respiratory")).to_have_text("no")
         expect(page.locator("#field-adverse")).to_have_text("mild nausea, settled")
         expect(page.locator("#field-clinician")).to_have_text("Dr. Nakamura")
-        expect(page.locator("#deadline")).to_contain_text(re.compile(r"send it before \d{4}-\d\d-\d\d 00:00"))
+        deadline = re.compile(r"send it by the end of \w{3} \d{4}-\d\d-\d\d \(overdue from \d{4}-\d\d-\d\d 00:00, clinic time\)")
+        expect(page.locator("#deadline")).to_contain_text(deadline)
         assert axe_violations(page) == [], "the REMS form page"
+        page.screenshot(path=str(shot(tmp_path, "console-rems-form.png")), full_page=True)
+        page.emulate_media(media="print")  # on paper: the form alone, without the navigation or the buttons
+        assert not page.get_by_role("button", name="Mark submitted").is_visible()
+        assert page.locator("#field-dose").is_visible()
+        page.emulate_media(media="screen")
         page.get_by_role("button", name="Mark submitted").click()
         expect(page.get_by_role("status")).to_have_text("The REMS form is marked submitted.")
         expect(page.locator("#deadline")).to_contain_text("Submitted.")
