@@ -113,6 +113,7 @@ def test_mark_submitted_records_the_event_and_closes_the_forms_worklist_item(api
     with logged_in(api, "coordinator") as coordinator, logged_in(api, "clinician") as clinician:
         monitored(clinician, workflow_id, {})
         assert [e["reason"] for e in workflow(api, workflow_id)["open_escalations"]] == ["rems_form_due"]
+        assert f'href="{form_url(workflow_id)}">the REMS form</a>' in coordinator.get("/console/worklist").text
         page = coordinator.get(form_url(workflow_id)).text
         done = coordinator.post(f"{form_url(workflow_id)}/submitted", data={"key": form_key(page)})
         assert done.status_code == 303 and done.headers["location"].endswith("/rems-form?msg=submitted")

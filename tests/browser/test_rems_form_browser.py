@@ -95,9 +95,12 @@ def test_vitals_with_spo2_at_the_chair_fill_the_rems_form_which_is_marked_submit
         expect(page.locator("#deadline")).to_contain_text("Submitted.")
         assert axe_violations(page) == [], "the REMS form page once submitted"
 
-        # The low reading is on the clinicians' worklist; the form's own item closed with the submission.
+        # The low reading is on the clinicians' worklist, linking to the chair; the form's own item closed.
         page.goto("/console/worklist")
-        expect(page.locator("main")).to_contain_text(NAME)
+        items = page.locator(f'li.item:has(a[href="/console/patients/{workflow_id}"])')
+        expect(items).to_have_count(1)
+        expect(items.locator(".reason")).to_have_text("spo2 low")
+        expect(items.get_by_role("link", name="at the chair")).to_have_attribute("href", f"/console/chair/{workflow_id}/s1")
         assert axe_violations(page) == [], "the worklist"
     finally:
         context.close()
