@@ -7,7 +7,7 @@ characters are written as their closest Latin-1 letters (accents kept where Lati
 from __future__ import annotations
 
 import unicodedata
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from fpdf import FPDF
@@ -75,9 +75,16 @@ def render_pdf(form: RemsForm, patient_name: str, clinic_name: str, zone: ZoneIn
            str(form.monitored_minutes) if form.monitored_minutes is not None else NOT_RECORDED)
     _field(pdf, "Monitored by (clinician)", form.clinician)
     _section(pdf, "Submission")
-    _field(pdf, "Due by", f"before {when(form.deadline, zone)}" if form.deadline else "after discharge")
+    _field(pdf, "Due by", _due(form, zone))
     _field(pdf, "Submitted to the REMS", "yes" if form.submitted else "not yet")
     return bytes(pdf.output())
+
+
+def _due(form: RemsForm, zone: ZoneInfo) -> str:
+    if form.deadline is None:
+        return "counted from the discharge (not discharged yet)"
+    last_day = (form.deadline.astimezone(zone) - timedelta(minutes=1)).date()
+    return f"the end of {last_day.isoformat()} (overdue from {when(form.deadline, zone)})"
 
 
 def _section(pdf: FPDF, title: str) -> None:

@@ -104,7 +104,8 @@ def test_the_pdf_has_the_same_fields(api: ApiServer) -> None:
     text = " ".join(text.split())
     for expected in ("SPRAVATO REMS Patient Monitoring Form", name, "REMS-TEST", "56 mg", "128/82 mmHg",
                      "134/86 mmHg", "122/78 mmHg", "Lowest SpO2 (pulse oximetry) 94%", "Sedation yes",
-                     "Respiratory depression no", "Adverse events none recorded", "Submitted to the REMS not yet"):
+                     "Respiratory depression no", "Adverse events none recorded", "Submitted to the REMS not yet",
+                     "Due by the end of "):
         assert expected in text, expected
 
 
