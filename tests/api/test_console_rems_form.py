@@ -119,6 +119,8 @@ def test_mark_submitted_records_the_event_and_closes_the_forms_worklist_item(api
         done = coordinator.post(f"{form_url(workflow_id)}/submitted", data={"key": form_key(page)})
         assert done.status_code == 303 and done.headers["location"].endswith("/rems-form?msg=submitted")
         after = coordinator.get(done.headers["location"]).text
+        patient_page = coordinator.get(f"/console/patients/{workflow_id}").text
+        assert f'<a href="{form_url(workflow_id)}">REMS form</a> submitted' in patient_page
         assert "The REMS form is marked submitted." in after and 'id="mark-submitted"' not in after
         before = history(api, workflow_id)
         again = coordinator.post(f"{form_url(workflow_id)}/submitted", data={"key": str(uuid.uuid4())})
