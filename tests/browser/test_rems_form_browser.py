@@ -16,6 +16,16 @@ from test_console_chair_browser import Api, clinic_time, log_in, new_user, plann
 from test_dashboard_browser import chromium, standalone  # noqa: F401
 
 NAME, PHONE = "Browser Rems Patient", "+15555550179"
+PORTRAIT_TABLET = {"width": 768, "height": 1024}  # at the chairside
+
+
+def fits_a_portrait_tablet(page) -> bool:
+    """Nothing scrolls sideways at 768 px (a wide table scrolls inside its own region instead)."""
+    size = page.viewport_size
+    page.set_viewport_size(PORTRAIT_TABLET)
+    fits = page.evaluate("document.documentElement.scrollWidth <= document.documentElement.clientWidth + 1")
+    page.set_viewport_size(size)
+    return fits
 
 
 def record(page, phase: str, systolic: str, diastolic: str, spo2: str, at: str, **seen: str) -> None:
@@ -66,6 +76,7 @@ def test_vitals_with_spo2_at_the_chair_fill_the_rems_form_which_is_marked_submit
         record(page, "pre discharge", "118", "76", "97", "", breathing="Normal", sedation="None seen",
                dissociation="None seen")
         assert axe_violations(page) == [], "the chair with the monitoring record"
+        assert fits_a_portrait_tablet(page), "the chair with three readings"
         page.get_by_label("Sedation resolved").check()
         page.get_by_label("Dissociation resolved").check()
         page.get_by_label("Adverse events").fill("mild nausea, settled")
@@ -85,6 +96,7 @@ def test_vitals_with_spo2_at_the_chair_fill_the_rems_form_which_is_marked_submit
         deadline = re.compile(r"send it by the end of \w{3} \d{4}-\d\d-\d\d \(overdue from \d{4}-\d\d-\d\d 00:00, clinic time\)")
         expect(page.locator("#deadline")).to_contain_text(deadline)
         assert axe_violations(page) == [], "the REMS form page"
+        assert fits_a_portrait_tablet(page), "the REMS form page"
         page.screenshot(path=str(shot(tmp_path, "console-rems-form.png")), full_page=True)
         page.emulate_media(media="print")  # on paper: the form alone, without the navigation or the buttons
         assert not page.get_by_role("button", name="Mark submitted").is_visible()
