@@ -156,3 +156,12 @@ def test_the_pdf_draws_names_beyond_latin_1_without_failing() -> None:
     text = " ".join(" ".join(page.extract_text() for page in PdfReader(io.BytesIO(body)).pages).split())
     assert "Nguyen Thi Zoë" in text and "Dr. Lukasz Wróbel" in text and "Riverside - Clinic" in text
     assert "Session date 2026-03-03" in text and "Dose given at not recorded" in text
+
+
+def test_ops_cannot_open_the_form_or_its_pdf_or_mark_it(api: ApiServer) -> None:
+    workflow_id, name = at_the_chair(api)
+    with logged_in(api, "ops") as ops:
+        for response in (ops.get(form_url(workflow_id)), ops.get(f"{form_url(workflow_id)}.pdf"),
+                         ops.post(f"{form_url(workflow_id)}/submitted", data={})):
+            assert response.status_code == 403 and name not in response.text
+    assert not any(e["type"] == "rems.form_submitted" for e in history(api, workflow_id))
