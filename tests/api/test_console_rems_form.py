@@ -165,3 +165,16 @@ def test_ops_cannot_open_the_form_or_its_pdf_or_mark_it(api: ApiServer) -> None:
                          ops.post(f"{form_url(workflow_id)}/submitted", data={})):
             assert response.status_code == 403 and name not in response.text
     assert not any(e["type"] == "rems.form_submitted" for e in history(api, workflow_id))
+
+
+def test_the_api_shows_the_monitoring_record_but_not_to_ops(api: ApiServer) -> None:
+    workflow_id, _ = at_the_chair(api, arrived=False)
+    with logged_in(api, "clinician") as client:
+        monitored(client, workflow_id, {"adverse_events": "headache"})
+    session = next(s for s in workflow(api, workflow_id)["sessions"] if s["session"] == "s1")
+    assert [(v["phase"], v["spo2"], v["sedation"], v["respiratory_status"]) for v in session["vitals"]] == [
+        ("pre_dose", 98, None, None), ("post_dose", 94, "present", "normal"), ("pre_discharge", None, "none", None)]
+    assert (session["adverse_events"], session["rems_form_submitted"]) == ("headache", False)
+    with api.client("ops") as ops:
+        seen = next(s for s in ops.get(f"/v1/workflows/{workflow_id}").json()["sessions"] if s["session"] == "s1")
+    assert seen["vitals"] == [] and seen["adverse_events"] is None
