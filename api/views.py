@@ -53,6 +53,20 @@ class PatientView(BaseModel):
     language: str = "en"  # from the workflow's state: the language the patient's texts are written in
 
 
+class VitalView(BaseModel):
+    """One reading at the chair, as charted: what was not assessed is null."""
+
+    phase: str
+    systolic: int
+    diastolic: int
+    heart_rate: int | None = None
+    spo2: int | None = None
+    respiratory_status: str | None = None
+    sedation: str | None = None
+    dissociation: str | None = None
+    at: Instant
+
+
 class SessionView(BaseModel):
     session: str
     status: str
@@ -63,6 +77,11 @@ class SessionView(BaseModel):
     dose_mg_per_kg: float | None = None
     dosed_at: Instant | None = None
     discharged_at: Instant | None = None
+    # The monitoring record (not for ops: `OPS_SESSION`): readings over time, who discharged, adverse events.
+    vitals: list[VitalView] = []
+    discharged_by: str | None = None
+    adverse_events: str | None = None
+    rems_form_submitted: bool = False
 
 
 class AppointmentView(BaseModel):

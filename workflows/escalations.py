@@ -34,6 +34,8 @@ REASONS: dict[str, ReasonRule] = {
     "no_show": ReasonRule("routine", "coordinator", "missed visit"),
     "bp_hold": ReasonRule("urgent", "clinician", "visit on hold"),
     "bp_critical": ReasonRule("urgent", "clinician", "vital signs alert"),
+    # Pulse oximetry below `sessions.spo2_alert_below`: one item per session, raised again by each low reading.
+    "spo2_low": ReasonRule("urgent", "clinician", "vital signs alert", per_session=True),
     "phq9_item9": ReasonRule("urgent", "clinician", "safety follow-up"),
     "cssrs_low": ReasonRule("routine", "clinician", "screening review"),
     # The C-SSRS that PHQ-9 item 9 > 0 requests (§4), open until one is submitted. Routine: the urgent `phq9_item9`

@@ -15,6 +15,7 @@ from pydantic import (
     Field,
     StringConstraints,
     ValidationError,
+    field_validator,
     model_serializer,
     model_validator,
 )
@@ -23,7 +24,7 @@ from workflows.catalog import LanguageTag
 from workflows.errors import Rejected
 from workflows.protocol import Route
 from workflows.stages import EVENT_RULES, TIMER_EVENTS, Role
-from workflows.state import RespiratoryStatus
+from workflows.state import Observation, RespiratoryStatus
 
 
 def e164(value: str) -> str:
@@ -168,14 +169,30 @@ class SessionCancelled(SessionRef):
     reason: Text | None = None
 
 
+# A pulse oximeter reading below 50 % is a probe off the finger or a typo, not a patient in a chair.
+SPO2_RANGE = (50, 100)
+
+
 class VitalsRecorded(SessionRef):
     phase: Literal["pre_dose", "post_dose", "pre_discharge"]
     systolic: int = Field(ge=40, le=300)
     diastolic: int = Field(ge=20, le=250)
     heart_rate: int | None = Field(default=None, ge=20, le=250)
-    spo2: int | None = Field(default=None, ge=50, le=100)
+    # Pulse oximetry, %. Checked by `_spo2_in_range` for a message that says what is allowed.
+    spo2: int | None = Field(default=None, json_schema_extra={"minimum": SPO2_RANGE[0], "maximum": SPO2_RANGE[1]})
     # What the monitoring provider sees of the patient's breathing (esketamine: a discharge gate, `workflows.gates`).
     respiratory_status: RespiratoryStatus | None = None
+    # Sedation and dissociation seen (or not) at this reading: the monitoring record over time (all optional).
+    sedation: Observation | None = None
+    dissociation: Observation | None = None
+
+    @field_validator("spo2")
+    @classmethod
+    def _spo2_in_range(cls, value: int | None) -> int | None:
+        low, high = SPO2_RANGE
+        if value is not None and not low <= value <= high:
+            raise ValueError(f"{value}% is not a pulse oximetry reading: give a whole percentage from {low} to {high}")
+        return value
 
     @model_validator(mode="after")
     def _systolic_above_diastolic(self) -> VitalsRecorded:
@@ -195,6 +212,8 @@ class SessionDischarged(SessionRef):
     sedation_resolved: bool
     dissociation_resolved: bool
     clinician: Text | None = None
+    # Adverse events during the session, as the clinician words them (the REMS form reports them); omitted: none recorded.
+    adverse_events: Annotated[str, Field(min_length=1, max_length=2000)] | None = None
 
 
 class TherapyScheduled(Payload):

@@ -89,6 +89,8 @@ class SessionRules(Strict):
     rems_enrollment_check_hours: int = Field(default=48, ge=1, le=30 * 24)
     rems_form_reminder_day: int = Field(default=5, ge=1, le=30)
     rems_form_due_days: int = Field(default=7, ge=1, le=30)
+    # A reading with SpO2 below this raises `spo2_low` for a clinician (clinic policy: the label gives no number).
+    spo2_alert_below: int = Field(default=90, ge=50, le=100)
 
 
 class ReferralRules(Strict):

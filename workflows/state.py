@@ -39,6 +39,9 @@ NOT_HAPPENING = frozenset({SessionStatus.CANCELLED, SessionStatus.NO_SHOW, Sessi
 
 # Breathing as observed at the chair: "depressed" is a respiratory concern that must resolve before discharge.
 RespiratoryStatus = Literal["normal", "depressed"]
+# Sedation and dissociation as observed with a reading: seen or not. The REMS Patient Monitoring Form asks whether
+# each occurred during monitoring; the discharge still attests that both have resolved.
+Observation = Literal["none", "present"]
 
 
 class Vital(Model):
@@ -48,6 +51,8 @@ class Vital(Model):
     heart_rate: int | None = None
     spo2: int | None = None
     respiratory_status: RespiratoryStatus | None = None  # None: not observed with this reading
+    sedation: Observation | None = None  # None: not assessed with this reading
+    dissociation: Observation | None = None
     at: datetime
 
 
@@ -67,6 +72,8 @@ class Session(Model):
     dose_mg: int | None = None
     dose_mg_per_kg: float | None = None
     discharged_at: datetime | None = None
+    discharged_by: str | None = None  # the clinician who monitored and discharged (the REMS form names them)
+    adverse_events: str | None = None  # as written at discharge; None: none recorded
     closed_reason: str | None = None
     vitals: list[Vital] = []
     bp_elevated_at: datetime | None = None  # first elevated pre-dose reading: the re-check window runs from here

@@ -21,6 +21,7 @@ from fastapi.responses import FileResponse, RedirectResponse, Response
 
 from api.console import refusals, web
 from api.console.charting import ACTIONS, Charted, FormProblem, parse
+from api.console.fields import LABELS
 from api.console.web import Staff
 from api.dashboard.access import page_router
 from api.dashboard.headers import static_file
@@ -33,6 +34,8 @@ from models.tables import User
 from workers.runtime import Services
 from workflows.errors import Rejected
 from workflows.gates import chair_gates
+from workflows.protocol import Route
+from workflows.rems import OBSERVED
 from workflows.stages import Role, role_may_post
 from workflows.state import OPEN_SESSION, SessionStatus, WorkflowState
 
@@ -84,7 +87,7 @@ async def chart(user: Staff, workflow_id: WorkflowId, session_id: str, action: s
         # Ids and the rule only: the reason itself is shown to the clinician, not logged.
         log.info("console chair: %s refused for workflow %s session %s (%s)", ACTIONS[action], workflow.id, session.id,
                  refused.rule)
-        failed = (action, refusals.from_rejected(refused, ACTIONS[action]), form)
+        failed = (action, refusals.from_rejected(refused, ACTIONS[action], LABELS), form)
         return _page(request, svc, user, workflow, patient, state, session.id, failed=failed,
                      status=status_of(refused))
     return RedirectResponse(f"/console/chair/{workflow.id}/{quote(session.id)}?msg={action}", status_code=303)
@@ -122,7 +125,8 @@ def _page(request: Request, svc: Services, user: User, workflow, patient, state:
         "zone": ZoneInfo(zone), "zone_name": zone,  # the chair works in its own clinic's time
         "forms": _forms(session), "may": {name: role_may_post(role, event) for name, event in ACTIONS.items()},
         "failed": {"action": action, "refusal": refusal}, "values": values,
-        "key": str(uuid.uuid4()), "per_kg": not route.allowed_doses_mg,
+        "key": str(uuid.uuid4()), "per_kg": not route.allowed_doses_mg, "observed": OBSERVED,
+        "rems_form": session.route == Route.ESKETAMINE,
     }
     return web.render(request, svc, "chair.html", context, status_code=status)
 

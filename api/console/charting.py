@@ -42,9 +42,10 @@ def parse(action: str, form: Mapping[str, str], session: Session, zone: ZoneInfo
             value = whole_number(form.get(name, ""), label, required=False)
             if value is not None:
                 data[name] = value
-        breathing = form.get("respiratory_status", "").strip()
-        if breathing:  # blank: not assessed with this reading; the engine judges the value
-            data["respiratory_status"] = breathing
+        for name in ("respiratory_status", "sedation", "dissociation"):
+            seen = form.get(name, "").strip()
+            if seen:  # blank: not assessed with this reading; the engine judges the value
+                data[name] = seen
     elif action == "dose":
         amount = form.get("dose", "").strip()
         if amount:
@@ -54,6 +55,9 @@ def parse(action: str, form: Mapping[str, str], session: Session, zone: ZoneInfo
     elif action == "discharge":
         data["sedation_resolved"] = form.get("sedation_resolved") == "yes"
         data["dissociation_resolved"] = form.get("dissociation_resolved") == "yes"
+        adverse = form.get("adverse_events", "").strip()
+        if adverse:  # blank: none recorded (the REMS form says so, it does not invent "none")
+            data["adverse_events"] = adverse
         # The discharging clinician is the signed-in user: `api.identity` fills `clinician`.
     # The order of a visit's steps (no dose before the arrival, ...) is the engine's rule (`charted_in_order`).
     return Charted(ACTIONS[action], data, charted_time(form.get("at", ""), zone, now))

@@ -33,6 +33,7 @@ LABELS = {
     "sms_consent": "Consents to SMS", "timezone": "Time zone", "date_of_birth": "Date of birth",
     "prior_treatments": "Prior treatments", "enrollment_id": "REMS enrollment id", "phone": "Mobile phone",
     "start": "Starts", "language": "Language for texts", "respiratory_status": "Breathing",
+    "sedation": "Sedation", "dissociation": "Dissociation", "adverse_events": "Adverse events",
     "brought_forward": "Brought forward because",
 }
 # Help for the fields whose format a person cannot guess from the type alone.

@@ -64,6 +64,8 @@ def _dose(d: Data) -> str:
 
 def _vitals(r: Reader, d: Data) -> str:
     reading = f"BP {d['systolic']}/{d['diastolic']}" if d.get("systolic") else "Vitals"
+    if d.get("spo2") is not None:
+        reading += f", SpO₂ {d['spo2']}%"
     phase = f" ({str(d['phase']).replace('_', ' ')})" if d.get("phase") else ""
     return f"{reading}{phase} at {r.session(d)}"
 

@@ -25,6 +25,8 @@ NEXT_STEP = {
     "escalation_exists": "Reload the page and choose the escalation again.",
     "route_planned": "Complete the evaluation (eligible, with its route) first.",
     "date_of_birth_plausible": "Check it with the referral and type it again.",
+    "rems_form_once": "Nothing to do: the form was already marked submitted.",
+    "rems_form_session": "Mark the form submitted once the patient is discharged.",
 }
 DEFAULT_NEXT = "Correct the form and send it again."
 

@@ -2,8 +2,21 @@
 
 from fastapi import APIRouter
 
-from api.console import actions, board, calendar, chair, inbox, intake, outcomes, patients, texting, web, worklist
+from api.console import (
+    actions,
+    board,
+    calendar,
+    chair,
+    inbox,
+    intake,
+    outcomes,
+    patients,
+    rems_form,
+    texting,
+    web,
+    worklist,
+)
 
 router = APIRouter(include_in_schema=False)
-for _room in (web, intake, patients, actions, worklist, calendar, chair, board, inbox, texting, outcomes):
+for _room in (web, intake, patients, actions, worklist, calendar, rems_form, chair, board, inbox, texting, outcomes):
     router.include_router(_room.router)

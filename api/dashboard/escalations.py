@@ -58,7 +58,7 @@ def escalation_row(record: EscalationRecord, patient: PatientRow | None, now: da
            "inbox_id": record.inbox_id}
     if not show:
         return allowed(row, OPS_ROW)
-    return {**row, "note": record.note, "patient_name": patient.name if patient else None}
+    return {**row, "note": record.note, "patient_name": patient.name if patient else None, "session": record.session_key}
 
 
 @router.post("/dashboard/escalations/{escalation_id}/acknowledge")

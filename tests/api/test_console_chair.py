@@ -180,6 +180,8 @@ def test_bad_input_is_refused_with_a_clear_message_and_nothing_is_written(api: A
                  ({"phase": "pre_dose", **NORMAL, "at": minutes_ago(-30)}, "must not be in the future"),
                  ({"phase": "pre_dose", **NORMAL, "at": minutes_ago(60 * 13)}, "more than 12 hours ago"),
                  ({"phase": "pre_dose", **NORMAL, "diastolic": "130"}, "diastolic must be below systolic"),
+                 ({"phase": "pre_dose", **NORMAL, "spo2": "101"},
+                  "SpO₂ (%): 101% is not a pulse oximetry reading: give a whole percentage from 50 to 100"),
                  ({"phase": "post_dose", **NORMAL}, "not dosed yet")]
         for data, message in cases:
             response = submit(client, workflow_id, "vitals", data)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, time, timedelta
 
-from workflows import escalations, gates
+from workflows import escalations, gates, rems
 from workflows.clock import age_on, at_local_time, clinic_time, local
 from workflows.events import DoseAdministered, RemsEnrolled, SessionDischarged, SessionRef, VitalsRecorded
 from workflows.handlers import messaging
@@ -29,11 +29,14 @@ def vitals_recorded(step: Step, data: VitalsRecorded) -> None:
         charted_after(step, session.dosed_at, f"a {data.phase} reading", "the dose")
     session.vitals.append(
         Vital(phase=data.phase, systolic=data.systolic, diastolic=data.diastolic,
-              heart_rate=data.heart_rate, spo2=data.spo2, respiratory_status=data.respiratory_status, at=step.now)
+              heart_rate=data.heart_rate, spo2=data.spo2, respiratory_status=data.respiratory_status,
+              sedation=data.sedation, dissociation=data.dissociation, at=step.now)
     )
     critical = step.protocol.sessions.critical_bp
     if data.systolic >= critical.systolic or data.diastolic >= critical.diastolic:
         escalations.raise_escalation(step, "bp_critical", session=session.id)
+    if data.spo2 is not None and data.spo2 < step.protocol.sessions.spo2_alert_below:
+        escalations.raise_escalation(step, "spo2_low", session=session.id)
     if data.phase == "pre_dose":
         _pre_dose_gate(step, session, elevated=gates.bp_elevated(step.protocol.sessions, data.systolic, data.diastolic))
 
@@ -208,6 +211,8 @@ def session_discharged(step: Step, data: SessionDischarged) -> None:
         step.reject(blocker.refusal, blocker.rule)
     session.status = SessionStatus.DISCHARGED
     session.discharged_at = step.now
+    session.discharged_by = data.clinician
+    session.adverse_events = data.adverse_events
     if rules.rems_form:
         _plan_rems_form(step, session)
     messaging.plan_checkin(step, session.id)
@@ -217,7 +222,7 @@ def session_discharged(step: Step, data: SessionDischarged) -> None:
 def _plan_rems_form(step: Step, session: Session) -> None:
     rules, zone = step.protocol.sessions, step.state.patient.timezone
     reminder = at_local_time(session.discharged_at, zone, time(9), days_later=rules.rems_form_reminder_day)
-    overdue = at_local_time(session.discharged_at, zone, time(0), days_later=rules.rems_form_due_days + 1)
+    overdue = rems.form_deadline(session, rules, zone)  # the form page shows this same deadline
     step.set_timer(f"rems_form_reminder:{session.id}", "rems_form_reminder", reminder, session.id)
     step.set_timer(f"rems_form_overdue:{session.id}", "rems_form_overdue", overdue, session.id)
     # The coordinator's task starts at discharge. Its deadline is the form's own (the end of day 7), and its ladder
