@@ -95,12 +95,23 @@ class ReferralReceived(Payload):
     urgency: Literal["routine", "urgent"] = "routine"
 
 
-class EvaluationScheduled(Payload):
+# A chair or room and a provider, by the name the clinic lists them under (`Clinic.chairs`, `Clinic.providers`).
+PlaceName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=60)]
+
+
+class Placed(Payload):
+    """Where a booking sits on the schedule grid and who is booked on it; both optional (`workflows.schedule`)."""
+
+    chair: PlaceName | None = None
+    provider: PlaceName | None = None
+
+
+class EvaluationScheduled(Placed):
     start: When
     appointment: SessionId = "evaluation"
 
 
-class EvaluationRescheduled(Payload):
+class EvaluationRescheduled(Placed):
     start: When
 
 
@@ -149,7 +160,7 @@ class RemsEnrolled(Payload):
     enrollment_id: Annotated[str, Field(min_length=1, max_length=64)] = "on-file"
 
 
-class SessionScheduled(Payload):
+class SessionScheduled(Placed):
     session: SessionId
     start: When
     dose_mg: int | None = Field(default=None, gt=0, le=1000)
@@ -160,7 +171,7 @@ class SessionRef(Payload):
     session: SessionId
 
 
-class SessionRescheduled(SessionRef):
+class SessionRescheduled(SessionRef, Placed):
     start: When
 
 
@@ -197,7 +208,7 @@ class SessionDischarged(SessionRef):
     clinician: Text | None = None
 
 
-class TherapyScheduled(Payload):
+class TherapyScheduled(Placed):
     appointment: SessionId
     start: When
 
