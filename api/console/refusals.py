@@ -25,6 +25,12 @@ NEXT_STEP = {
     "escalation_exists": "Reload the page and choose the escalation again.",
     "route_planned": "Complete the evaluation (eligible, with its route) first.",
     "date_of_birth_plausible": "Check it with the referral and type it again.",
+    "chair_one_patient": "Pick a free slot on the grid, in this chair or another.",
+    "provider_on_site": "Pick another provider, or a time they are here.",
+    "provider_one_appointment": "Pick another provider, or a time they are free.",
+    "chair_known": "Choose a chair or room from the list.",
+    "provider_known": "Choose a provider from the list.",
+    "esketamine_provider_on_site": "Choose the provider who will supervise the session.",
 }
 DEFAULT_NEXT = "Correct the form and send it again."
 
