@@ -10,7 +10,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from api_support import CLINIC_ZONE, ApiServer, fresh_database, serve
-from console_rooms_support import form_key, history, logged_in, patient, post_ok, refusal
+from console_rooms_support import form_key, history, logged_in, patient, post_ok, refusal, session_of
 from console_support import unlabelled_controls
 
 CHAIRS, PROVIDERS = ("Chair 1", "Chair 2", "Quiet room"), ("Dr. Rivera", "Dr. Okafor")
@@ -75,6 +75,8 @@ def test_a_session_booked_on_the_grid_sits_in_its_chair_for_its_routes_length(cl
     assert "09:00–11:00" in html and "09:00–10:10" in html
     assert re.findall(r'<th scope="col">([^<]+)</th>', html) == ["Time", *CHAIRS]
     assert unlabelled_controls(html) == []
+    api_view = session_of(clinic_api, esketamine)  # the API tells the same place and length
+    assert (api_view["chair"], api_view["provider"], api_view["minutes"]) == ("Chair 1", "Dr. Rivera", 120)
 
 
 def test_a_free_slot_is_a_link_that_opens_the_booking_form_filled_in(clinic_api: ApiServer) -> None:
