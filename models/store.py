@@ -192,7 +192,8 @@ def _refuse_clash(uow: UnitOfWork, event: Event, after: WorkflowState, zone: str
 
     The other bookings are other workflows', so only the store sees them. The schedule's lock is taken first and held
     to the commit: two coordinators booking the same chair at once are checked one after the other, and the second sees
-    the first's booking. (On SQLite the workflow's UPDATE above already made this the only writer.)"""
+    the first's booking. (SQLite has one writer at a time: a second that read before the first committed fails to
+    write, rather than both winning.)"""
     proposed = schedule.booked_by(event, after)
     if proposed is None:
         return

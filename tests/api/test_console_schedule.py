@@ -179,3 +179,16 @@ def test_the_grid_needs_a_staff_login_and_ops_do_not_see_patients(clinic_api: Ap
         assert page.status_code == 403 and name not in page.text
     with logged_in(clinic_api, "coordinator") as client:
         assert name in grid(client, day_ahead(9))
+
+
+def test_the_api_refuses_a_clash_with_the_rule_and_the_reason(clinic_api: ApiServer) -> None:
+    first, _ = patient(clinic_api)
+    second, _ = patient(clinic_api)
+    start = f"{day_ahead(10)}T09:00:00"
+    post_ok(clinic_api, first, "session.scheduled", {"session": "s1", "start": start, "chair": "Quiet room",
+                                                     "provider": "Dr. Okafor"})
+    refused = clinic_api.post_event(second, "session.scheduled", {"session": "s1", "start": start,
+                                                                  "chair": "Quiet room", "provider": "Dr. Okafor"})
+    assert refused.status_code == 409
+    error = refused.json()["error"]
+    assert "Quiet room is taken" in error["message"] and "chair_one_patient" in str(error)
