@@ -3,7 +3,8 @@ clinic has chairs (Chair 1, Chair 2, Quiet room) and a provider (Dr. Rivera).
 
 A coordinator books a slot with the keyboard alone: Tab to the free half hour in Chair 2, Enter opens the booking
 form filled in with its time and chair, type the patient's name, choose the provider by typing, book. The grid then
-shows the session in Chair 2 for its two hours. axe-core finds no violation on the day and the week view.
+shows the session in Chair 2 for its two hours. Then, by pointer, the session is moved to a free slot in Quiet room.
+axe-core finds no violation on the day view, the move panel, the week view and the view by provider.
 """
 
 from __future__ import annotations
@@ -76,7 +77,17 @@ def test_a_coordinator_books_a_grid_slot_by_keyboard_alone_and_the_grid_passes_a
         assert axe_violations(page) == []
         page.screenshot(path=str(shot(tmp_path, "console-schedule.png")), full_page=False)
 
-        page.goto(f"/console/schedule?view=week&date={day}&resource=Chair+2")
+        # Move by pointer: open the booking's panel, click a free half hour in Quiet room, Move.
+        booking.get_by_role("link", name="Move or cancel").click()
+        page.get_by_role("link", name="Move here: Quiet room, 14:00").click()
+        assert page.get_by_label("New start (clinic time)").input_value() == f"{day}T14:00"
+        assert axe_violations(page) == []
+        with page.expect_navigation():
+            page.get_by_role("button", name="Move").click()
+        moved = page.locator(f'.booking[data-workflow="{workflow_id}"]')
+        assert (moved.get_attribute("data-chair"), moved.get_attribute("data-start")) == ("Quiet room", f"{day}T14:00")
+
+        page.goto(f"/console/schedule?view=week&date={day}&resource=Quiet+room")
         assert page.locator(f'.booking[data-workflow="{workflow_id}"]').is_visible()
         assert axe_violations(page) == []
         page.goto(f"/console/schedule?view=day&date={day}&by=provider")
