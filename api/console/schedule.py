@@ -30,6 +30,7 @@ from api.console.web import Staff
 from api.dashboard.access import page_router
 from api.deps import ServicesDep
 from api.errors import status_of
+from api.ids import WorkflowId
 from models.tables import User
 from workers.runtime import Services
 from workflows.clinic import Clinic
@@ -42,8 +43,6 @@ router = page_router()
 NOTICES = {"scheduled": "Booked.", "rescheduled": "Moved.", "cancelled": "Session cancelled."}
 # Shown on the grid: what still holds its chair, and what was done there today (cancelled, missed and held ones leave).
 SHOWN = frozenset({"scheduled", "confirmed", "arrived", "dosed", "discharged", "completed"})
-# What the grid's address says, kept through every form and link on it.
-VIEW_FIELDS = ("view", "date", "by", "clinic", "resource")
 
 
 @dataclass(frozen=True)
@@ -102,7 +101,7 @@ async def book(user: Staff, request: Request, svc: ServicesDep) -> Response:
 
 
 @router.post("/console/schedule/{workflow_id}/{kind}/{item_id}/move")
-async def move(user: Staff, workflow_id: str, kind: str, item_id: str, request: Request,
+async def move(user: Staff, workflow_id: WorkflowId, kind: str, item_id: str, request: Request,
                svc: ServicesDep) -> Response:
     """Move a session or an evaluation to another time, chair or provider."""
     form = await _form(request)
@@ -121,7 +120,7 @@ async def move(user: Staff, workflow_id: str, kind: str, item_id: str, request: 
 
 
 @router.post("/console/schedule/{workflow_id}/session/{item_id}/cancel")
-async def cancel(user: Staff, workflow_id: str, item_id: str, request: Request, svc: ServicesDep) -> Response:
+async def cancel(user: Staff, workflow_id: WorkflowId, item_id: str, request: Request, svc: ServicesDep) -> Response:
     form = await _form(request)
     grid, _ = _view_of_form(svc, request, user, form)
     reason = form.get("reason", "").strip()
@@ -157,8 +156,8 @@ def _view(svc: Services, request: Request, user: User, view: str, raw_date: str,
 
 
 def _view_of_form(svc: Services, request: Request, user: User, form: dict[str, str]) -> tuple[View, str | None]:
-    return _view(svc, request, user, *(form.get(name, "") or default for name, default in
-                                       zip(VIEW_FIELDS, ("day", "", "chair", "", ""), strict=True)))
+    return _view(svc, request, user, form.get("view") or "day", form.get("date", ""), form.get("by") or "chair",
+                 form.get("clinic", ""), form.get("resource", ""))
 
 
 def _prefill(grid: View, slot: str, at: str) -> dict[str, str]:
