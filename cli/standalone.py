@@ -95,17 +95,24 @@ def seed_demo(svc) -> int:
     def post(workflow_id: str, event_type: str, data: dict, actor=COORDINATOR) -> None:
         store.apply(workflow_id, make_event(event_type, data, actor=actor), now)
 
+    def placed(clinic_key: str | None, chair: int = 0) -> dict:
+        """A chair and provider of the clinic, so the schedule grid shows the demo's bookings in their columns (none
+        when the install's settings list none)."""
+        clinic = store.clinic_named(clinic_key)
+        return {**({"chair": clinic.chairs[min(chair, len(clinic.chairs) - 1)]} if clinic.chairs else {}),
+                **({"provider": clinic.providers[0]} if clinic.providers else {})}
+
     referral("Demo Patient One", "+15555550101")  # referred: a contact task on the worklist
     second = referral("Demo Patient Two", "+15555550102")
-    post(second, "evaluation.scheduled", {"start": now + timedelta(days=2)})
+    post(second, "evaluation.scheduled", {"start": now + timedelta(days=2), **placed(None, chair=2)})
     third = referral("Demo Patient Three", "+15555550103")
     post(third, "evaluation.scheduled", {"start": now + timedelta(minutes=5)})
     post(third, "evaluation.completed", {"eligible": True, "route": "iv_ketamine", "weight_kg": 72,
                                          "clinician": "Demo Clinician", "brought_forward": "seen before the slot"}, CLINICIAN)
-    post(third, "session.scheduled", {"session": "iv1", "start": now + timedelta(days=1)})
+    post(third, "session.scheduled", {"session": "iv1", "start": now + timedelta(days=1), **placed(None)})
     post(third, "assessment.submitted", {"instrument": "phq9", "answers": [2, 2, 1, 1, 1, 1, 1, 1, 1]}, CLINICIAN)
     fourth = referral("Demo Patient Four", "+15555550104", clinic=DEMO_CLINIC["key"])
-    post(fourth, "evaluation.scheduled", {"start": now + timedelta(days=1)})
+    post(fourth, "evaluation.scheduled", {"start": now + timedelta(days=1), **placed(DEMO_CLINIC["key"], chair=1)})
     return 4
 
 
