@@ -82,6 +82,9 @@ class SessionView(BaseModel):
     discharged_by: str | None = None
     adverse_events: str | None = None
     rems_form_submitted: bool = False
+    chair: str | None = None  # the schedule grid's chair, the provider booked on it, and how long it holds them
+    provider: str | None = None
+    minutes: int | None = None
 
 
 class AppointmentView(BaseModel):
@@ -89,6 +92,9 @@ class AppointmentView(BaseModel):
     kind: str
     start: Instant
     status: str
+    chair: str | None = None
+    provider: str | None = None
+    minutes: int | None = None
 
 
 class TimerView(BaseModel):
@@ -202,7 +208,8 @@ def workflow_detail(workflow: WorkflowRow, patient: PatientRow, now: datetime, s
         paused_from=state.paused_from, protocol_version=state.protocol_version, version=workflow.version,
         sessions=[SessionView(**allowed({**s.model_dump(), "session": s.id}, session_fields))
                   for s in sorted(state.sessions.values(), key=lambda s: s.start)],
-        appointments=[AppointmentView(appointment=a.id, kind=a.kind, start=a.start, status=a.status)
+        appointments=[AppointmentView(appointment=a.id, kind=a.kind, start=a.start, status=a.status, chair=a.chair,
+                                      provider=a.provider, minutes=a.minutes)
                       for a in sorted(state.appointments.values(), key=lambda a: a.start)],
         open_escalations=[_escalation({**e.model_dump(), "workflow_id": workflow.id, "patient_id": workflow.patient_id},
                                       patient, show_patient)

@@ -41,6 +41,11 @@ class ClinicSpec(BaseModel):
     closures: list[date] = []
     holidays_country: NonEmpty = "US"
     holidays_subdivision: NonEmpty | None = None
+    # The schedule grid (`workflows.schedule`): the chairs or rooms and providers bookings name, appointment lengths.
+    chairs: list[NonEmpty] = []
+    providers: list[NonEmpty] = []
+    evaluation_minutes: int | None = None
+    therapy_minutes: int | None = None
 
     @model_validator(mode="after")
     def _holidays_known(self) -> ClinicSpec:
@@ -68,6 +73,10 @@ class NetworkClinicSpec(BaseModel):
     closures: list[date] = []
     holidays_country: str | None = None
     rota: list[RotaLine] = []
+    chairs: list[NonEmpty] = []
+    providers: list[NonEmpty] = []
+    evaluation_minutes: int | None = None
+    therapy_minutes: int | None = None
 
 
 class PatientSpec(BaseModel):

@@ -6,7 +6,7 @@ import hashlib
 import json
 from pathlib import Path
 
-from cli.scenario import NetworkClinicSpec, Scenario
+from cli.scenario import ClinicSpec, NetworkClinicSpec, Scenario
 from config.clinic import build_clinic
 from config.protocol import ProtocolBook, load_protocol, shipped_book
 from workflows.clinic import Clinic, StaffNumbers
@@ -32,7 +32,7 @@ def clinic_of(scenario: Scenario) -> Clinic:
     return build_clinic(name=scenario.clinic.name, phone=scenario.clinic.phone, timezone=scenario.clinic.timezone,
                         staff=staff, rota=Rota(lines=tuple(scenario.staff.rota)),
                         closures=tuple(scenario.clinic.closures), holidays_country=scenario.clinic.holidays_country,
-                        holidays_subdivision=scenario.clinic.holidays_subdivision)
+                        holidays_subdivision=scenario.clinic.holidays_subdivision, **_schedule(scenario.clinic))
 
 
 def network_of(scenario: Scenario) -> Network:
@@ -46,4 +46,11 @@ def _network_clinic(spec: NetworkClinicSpec) -> Clinic:
     first, *others = spec.numbers
     extra = spec.model_dump(include={"closures", "holidays_country"}, exclude_defaults=True, exclude_none=True)
     return build_clinic(key=spec.key, name=spec.name, phone=first, numbers=tuple(others), sends_from=first,
-                        timezone=spec.timezone, rota=Rota(lines=tuple(spec.rota)), **extra)
+                        timezone=spec.timezone, rota=Rota(lines=tuple(spec.rota)), **extra, **_schedule(spec))
+
+
+def _schedule(spec: ClinicSpec | NetworkClinicSpec) -> dict:
+    """The clinic's schedule grid lists and lengths, as far as the scenario gives them (the clinic's defaults else)."""
+    given = spec.model_dump(include={"chairs", "providers", "evaluation_minutes", "therapy_minutes"},
+                            exclude_defaults=True, exclude_none=True)
+    return {name: tuple(value) if isinstance(value, list) else value for name, value in given.items()}

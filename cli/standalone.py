@@ -122,6 +122,13 @@ def seed_demo(svc, now: datetime | None = None) -> int:
     def post(workflow_id: str, event_type: str, data: dict, actor=COORDINATOR, at: datetime = now) -> None:
         store.apply(workflow_id, make_event(event_type, data, actor=actor), at)
 
+    def placed(clinic_key: str | None, chair: int = 0) -> dict:
+        """A chair and provider of the clinic, so the schedule grid shows the demo's bookings in their columns (none
+        when the install's settings list none)."""
+        clinic = store.clinic_named(clinic_key)
+        return {**({"chair": clinic.chairs[min(chair, len(clinic.chairs) - 1)]} if clinic.chairs else {}),
+                **({"provider": clinic.providers[0]} if clinic.providers else {})}
+
     messaging = store.protocols.current.messaging
     referral("Demo Patient One", DEMO_PATIENT_PHONES[0])  # referred: a contact task on the worklist
     dosed = last_checkin_time(now, store.clinic.timezone, messaging.checkin_hour) - timedelta(days=1)
@@ -133,10 +140,10 @@ def seed_demo(svc, now: datetime | None = None) -> int:
     post(third, "evaluation.completed", {"eligible": True, "route": "iv_ketamine", "weight_kg": 72,
                                          "clinician": "Demo Clinician", "brought_forward": "seen before the slot"}, CLINICIAN)
     later_today = now + timedelta(hours=min(messaging.reminder_hours_before), seconds=REMINDER_SOON_SECONDS)
-    post(third, "session.scheduled", {"session": "iv1", "start": later_today})
+    post(third, "session.scheduled", {"session": "iv1", "start": later_today, **placed(None)})
     post(third, "assessment.submitted", {"instrument": "phq9", "answers": [2, 2, 1, 1, 1, 1, 1, 1, 1]}, CLINICIAN)
     fourth = referral("Demo Patient Four", DEMO_PATIENT_PHONES[3], clinic=DEMO_CLINIC["key"])
-    post(fourth, "evaluation.scheduled", {"start": now + timedelta(days=1)})
+    post(fourth, "evaluation.scheduled", {"start": now + timedelta(days=1), **placed(DEMO_CLINIC["key"], chair=1)})
     return 4
 
 

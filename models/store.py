@@ -16,8 +16,10 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlmodel import Session
 
 from models import projections
+from models.schedule_lock import bookings_near, lock_schedule
 from models.tables import EventRecord, PatientRow, PhoneNumber, WorkflowRow
 from models.unit_of_work import UnitOfWork
+from workflows import schedule
 from workflows.clinic import Clinic
 from workflows.effects import Decision, Effect
 from workflows.errors import Rejected
@@ -165,6 +167,8 @@ class WorkflowStore:
         if changed.rowcount != 1:
             _undo(uow)
             raise ConcurrencyConflict(workflow_id, version)
+        if event.type in schedule.BOOKING_EVENTS:
+            _refuse_clash(uow, event, decision.state, self.clinic_of(state).timezone)
         try:
             record = _append_event(db, workflow_id, version + 1, event, now, decision)
             projections.write(db, state, decision, record, now)
@@ -181,6 +185,23 @@ class WorkflowStore:
             return None
         first = db.execute(select(EventRecord).where(EventRecord.workflow_id == workflow.id, EventRecord.seq == 1))
         return _earlier_outcome(workflow, first.scalars().one(), event)
+
+
+def _refuse_clash(uow: UnitOfWork, event: Event, after: WorkflowState, zone: str) -> None:
+    """Refuse a booking that clashes with another on the schedule (`workflows.schedule`), writing nothing.
+
+    The other bookings are other workflows', so only the store sees them. The schedule's lock is taken first and held
+    to the commit: two coordinators booking the same chair at once are checked one after the other, and the second sees
+    the first's booking. (SQLite has one writer at a time: a second that read before the first committed fails to
+    write, rather than both winning.)"""
+    proposed = schedule.booked_by(event, after)
+    if proposed is None:
+        return
+    lock_schedule(uow.db)
+    others = bookings_near(uow.db, proposed.start - schedule.LONGEST, proposed.end)
+    if clash := schedule.first_clash(proposed, others, zone):
+        _undo(uow)
+        raise Rejected(clash.message, code="rule", stage=after.stage, rule=clash.rule)
 
 
 def _undo(uow: UnitOfWork) -> None:

@@ -52,6 +52,10 @@ class Clinic(BaseModel):
     # Its treatment chairs or rooms, and its prescribing providers, by name (staff and places only, never patients).
     chairs: tuple[Label, ...] = ()
     providers: tuple[Label, ...] = ()
+    # How long an evaluation and a therapy appointment hold their room and provider on the schedule (a dosing
+    # session's length is its route's, from the protocol: `workflows.schedule.length_minutes`).
+    evaluation_minutes: int = Field(default=60, ge=10, le=480)
+    therapy_minutes: int = Field(default=50, ge=10, le=480)
     # Staff alerts link to one item: this address, "/" and the item's id (`item_link`). 41 characters here, plus 37 for
     # the id, is the 78 a staff alert's worst case (`workflows.catalog.WORST_CASE`) leaves in one SMS;
     # `workers.settings` refuses a CAREPATH_PUBLIC_URL that makes it longer.

@@ -96,12 +96,23 @@ class ReferralReceived(Payload):
     urgency: Literal["routine", "urgent"] = "routine"
 
 
-class EvaluationScheduled(Payload):
+# A chair or room and a provider, by the name the clinic lists them under (`Clinic.chairs`, `Clinic.providers`).
+PlaceName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=60)]
+
+
+class Placed(Payload):
+    """Where a booking sits on the schedule grid and who is booked on it; both optional (`workflows.schedule`)."""
+
+    chair: PlaceName | None = None
+    provider: PlaceName | None = None
+
+
+class EvaluationScheduled(Placed):
     start: When
     appointment: SessionId = "evaluation"
 
 
-class EvaluationRescheduled(Payload):
+class EvaluationRescheduled(Placed):
     start: When
 
 
@@ -150,7 +161,7 @@ class RemsEnrolled(Payload):
     enrollment_id: Annotated[str, Field(min_length=1, max_length=64)] = "on-file"
 
 
-class SessionScheduled(Payload):
+class SessionScheduled(Placed):
     session: SessionId
     start: When
     dose_mg: int | None = Field(default=None, gt=0, le=1000)
@@ -161,7 +172,7 @@ class SessionRef(Payload):
     session: SessionId
 
 
-class SessionRescheduled(SessionRef):
+class SessionRescheduled(SessionRef, Placed):
     start: When
 
 
@@ -216,7 +227,7 @@ class SessionDischarged(SessionRef):
     adverse_events: Annotated[str, Field(min_length=1, max_length=2000)] | None = None
 
 
-class TherapyScheduled(Payload):
+class TherapyScheduled(Placed):
     appointment: SessionId
     start: When
 

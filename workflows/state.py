@@ -78,6 +78,10 @@ class Session(Model):
     vitals: list[Vital] = []
     bp_elevated_at: datetime | None = None  # first elevated pre-dose reading: the re-check window runs from here
     rems_form_submitted: bool = False
+    # On the schedule grid (`workflows.schedule`): the chair, the provider booked on it, and how long it holds them.
+    chair: str | None = None
+    provider: str | None = None
+    minutes: int | None = None
 
 
 class Appointment(Model):
@@ -87,6 +91,9 @@ class Appointment(Model):
     kind: Literal["evaluation", "therapy"]
     start: datetime
     status: Literal["scheduled", "confirmed", "completed", "cancelled"] = "scheduled"
+    chair: str | None = None  # its room on the schedule grid, the provider seeing the patient, and its length
+    provider: str | None = None
+    minutes: int | None = None
 
 
 class AssessmentRecord(Model):

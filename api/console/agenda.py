@@ -35,6 +35,11 @@ class Item:
     label: str  # what the calendar shows: unconfirmed, confirmed, held (safety hold), ...
     css: str  # status class: the label without spaces and brackets
     detail: str = ""
+    clinic: str = ""  # the patient's clinic key
+    chair: str | None = None  # where it sits on the schedule grid, who is booked on it, and for how long
+    provider: str | None = None
+    minutes: int | None = None
+    route: str | None = None
 
     @property
     def can_move(self) -> bool:
@@ -58,7 +63,8 @@ def item_of(booked: Booked) -> Item:
         label = "held (safety hold)"
     detail = dose(raw) if kind == "session" else ""
     css = label.split(" ")[0].replace("-", "_")
-    return Item(booked.workflow_id, booked.patient_name, kind, raw["id"], booked.start, status, label, css, detail)
+    return Item(booked.workflow_id, booked.patient_name, kind, raw["id"], booked.start, status, label, css, detail,
+                booked.clinic, raw.get("chair"), raw.get("provider"), raw.get("minutes"), raw.get("route"))
 
 
 def dose(raw: dict) -> str:

@@ -66,16 +66,23 @@ def default_start(day: date, local_now: datetime) -> datetime:
 
 
 def booking_event(kind: str, state: WorkflowState, start: datetime, form: dict[str, str]) -> tuple[str, dict]:
-    """The booking event for a kind, with an id the workflow has not used (generated: nobody types an id)."""
+    """The booking event for a kind, with an id the workflow has not used (generated: nobody types an id), in the
+    chair and with the provider the form chose (the schedule grid's; the engine checks them against the clinic)."""
+    placed = place_of(form)
     if kind == "session":
-        data: dict[str, Any] = {"session": _unused("s", set(state.sessions)), "start": start}
+        data: dict[str, Any] = {"session": _unused("s", set(state.sessions)), "start": start, **placed}
         amount = form.get("dose", "").strip()
         if amount:
             data.update(dose_amount(amount, per_kg=form.get("unit") == "mg/kg"))
         return "session.scheduled", data
     if kind == "evaluation":
-        return "evaluation.scheduled", {"start": start}  # the one evaluation keeps its payload's id
-    return "therapy.scheduled", {"appointment": _unused("therapy", set(state.appointments)), "start": start}
+        return "evaluation.scheduled", {"start": start, **placed}  # the one evaluation keeps its payload's id
+    return "therapy.scheduled", {"appointment": _unused("therapy", set(state.appointments)), "start": start, **placed}
+
+
+def place_of(form: dict[str, str]) -> dict[str, str]:
+    """The chair and provider a form chose; a field left empty names nothing (a move then keeps what was booked)."""
+    return {name: form[name].strip() for name in ("chair", "provider") if form.get(name, "").strip()}
 
 
 def _unused(prefix: str, taken: set[str]) -> str:

@@ -27,6 +27,12 @@ NEXT_STEP = {
     "date_of_birth_plausible": "Check it with the referral and type it again.",
     "rems_form_once": "Nothing to do: the form was already marked submitted.",
     "rems_form_session": "Mark the form submitted once the patient is discharged.",
+    "chair_one_patient": "Pick a free slot on the grid, in this chair or another.",
+    "provider_on_site": "Pick another provider, or a time they are here.",
+    "provider_one_appointment": "Pick another provider, or a time they are free.",
+    "chair_known": "Choose a chair or room from the list.",
+    "provider_known": "Choose a provider from the list.",
+    "esketamine_provider_on_site": "Choose the provider who will supervise the session.",
 }
 DEFAULT_NEXT = "Correct the form and send it again."
 

@@ -12,11 +12,13 @@ from api.console import (
     outcomes,
     patients,
     rems_form,
+    schedule,
     texting,
     web,
     worklist,
 )
 
 router = APIRouter(include_in_schema=False)
-for _room in (web, intake, patients, actions, worklist, calendar, rems_form, chair, board, inbox, texting, outcomes):
+for _room in (web, intake, patients, actions, worklist, calendar, schedule, rems_form, chair, board, inbox, texting,
+              outcomes):
     router.include_router(_room.router)

@@ -14,11 +14,12 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from api import policy
 from api.dashboard.access import Admin, NotForYourRole, page_router
-from api.dashboard.clinic_form import ClinicFields, FormError, definition_of, fields_from, fields_of, plain
+from api.dashboard.clinic_form import ClinicFields, FormError, definition_of, fields_from, fields_of, kept_from, plain
 from api.dashboard.signin import note, now_of
 from api.dashboard.templating import page
 from api.deps import ServicesDep
 from api.ids import UnknownId
+from models import clinics as clinic_rows
 from models.ports import ClinicDefinitionError
 from models.tables import User
 from workers.runtime import NETWORK_CHECK_SECONDS, Services
@@ -96,16 +97,23 @@ async def change(admin: Admin, key: str, request: Request, svc: ServicesDep) -> 
     existing = clinic_of(svc, key)
     fields = fields_from(await request.form())
     fields.key = existing.key
-    return save(request, svc, admin, fields, new=False)
+    return save(request, svc, admin, fields, new=False, kept=kept_from(stored_definition(svc, existing.key)))
 
 
-def save(request: Request, svc: Services, admin: User, fields: ClinicFields, *, new: bool) -> Response:
+def stored_definition(svc: Services, key: str) -> dict:
+    """The clinic's definition as stored (what the form's save starts from)."""
+    with svc.unit_of_work() as uow:
+        return next((d for d in clinic_rows.all_definitions(uow) if d["key"] == key), {})
+
+
+def save(request: Request, svc: Services, admin: User, fields: ClinicFields, *, new: bool,
+         kept: dict | None = None) -> Response:
     if fields.key == DEFAULT_CLINIC:
         return form_page(request, svc, admin, fields, new=new, status_code=409,
                          error="This is the install's own clinic: its settings (CAREPATH_CLINIC_*) define it. Change "
                                "them where carepath is deployed, then restart it.")
     try:
-        definition = definition_of(fields, svc.store.protocols.current.clinic_hours)
+        definition = {**(kept or {}), **definition_of(fields, svc.store.protocols.current.clinic_hours)}
         with svc.unit_of_work() as uow:
             svc.clinic_book.save(uow, definition, now_of(request))
             uow.commit()

@@ -24,8 +24,15 @@ LABELS = {
     "timezone": "Time zone", "holidays_country": "Public holidays of", "holidays_subdivision": "State or province",
     "closures": "Closed on", "hours": "Opening days", "protocol_version": "Protocol version", "chairs": "Chairs or rooms",
     "providers": "Providers", "staff": "Staff numbers", "rota": "Rota", "languages": "Languages",
-    "default_language": "Default language",
+    "default_language": "Default language", "evaluation_minutes": "Evaluation length (minutes)",
+    "therapy_minutes": "Therapy length (minutes)",
 }
+# The definition keys the form owns: shown on it, so one sent empty is cleared. Every other key of a stored clinic (the
+# appointment lengths when sent empty, anything added to clinics later) is kept as it was when the form is saved.
+FORM_OWNED = frozenset({"key", "name", "phone", "numbers", "timezone", "holidays_country", "closures", "chairs",
+                        "providers", "default_language", "staff", "rota", "sends_from", "holidays_subdivision",
+                        "protocol_version", "languages", "hours"})
+LENGTHS = ("evaluation_minutes", "therapy_minutes")
 
 
 class FormError(ValueError):
@@ -54,6 +61,8 @@ class ClinicFields:
     default_language: str = "en"
     staff: dict[str, str] = field(default_factory=dict)
     rota: str = ""
+    evaluation_minutes: str = ""
+    therapy_minutes: str = ""
 
 
 def fields_of(clinic: Clinic, protocol_hours: ClinicHours) -> ClinicFields:
@@ -68,7 +77,8 @@ def fields_of(clinic: Clinic, protocol_hours: ClinicHours) -> ClinicFields:
         protocol_version=clinic.protocol_version or "", chairs=_lines(clinic.chairs), providers=_lines(clinic.providers),
         languages=list(clinic.languages), default_language=clinic.default_language,
         staff={role: getattr(clinic.staff, role) or "" for role in STAFF_ROLES},
-        rota="\n".join(f"- {yaml.safe_dump(line, default_flow_style=True, sort_keys=False).strip()}" for line in rota))
+        rota="\n".join(f"- {yaml.safe_dump(line, default_flow_style=True, sort_keys=False).strip()}" for line in rota),
+        evaluation_minutes=str(clinic.evaluation_minutes), therapy_minutes=str(clinic.therapy_minutes))
 
 
 def fields_from(form: Any) -> ClinicFields:
@@ -77,7 +87,8 @@ def fields_from(form: Any) -> ClinicFields:
     return ClinicFields(
         **{name: text[name] for name in ("key", "name", "phone", "numbers", "sends_from", "timezone",
                                          "holidays_country", "holidays_subdivision", "closures", "day_ends_at_hour",
-                                         "protocol_version", "chairs", "providers", "default_language", "rota")},
+                                         "protocol_version", "chairs", "providers", "default_language", "rota",
+                                         *LENGTHS)},
         open_days=[str(day) for day in form.getlist("open_days")], languages=[str(t) for t in form.getlist("languages")],
         staff={role: str(form.get(f"staff_{role}", "") or "").strip() for role in STAFF_ROLES})
 
@@ -97,10 +108,29 @@ def definition_of(fields: ClinicFields, protocol_hours: ClinicHours) -> dict[str
     definition.update({name: value for name, value in optional.items() if value})
     if fields.languages:
         definition["languages"] = fields.languages
+    definition.update(_lengths(fields))
     hours = _hours(fields)
     if hours != protocol_hours.model_dump(mode="json"):
         definition["hours"] = hours
     return definition
+
+
+def kept_from(stored: dict[str, Any]) -> dict[str, Any]:
+    """What of a stored definition the form does not own, to keep when the form is saved over it."""
+    return {name: value for name, value in stored.items() if name not in FORM_OWNED}
+
+
+def _lengths(fields: ClinicFields) -> dict[str, int]:
+    """The appointment lengths typed (whole minutes); one left empty is not sent (a saved clinic keeps its own)."""
+    lengths = {}
+    for name in LENGTHS:
+        text = getattr(fields, name)
+        if not text:
+            continue
+        if not text.isdigit():
+            raise FormError(f"{LABELS[name]}: give whole minutes, e.g. 60")
+        lengths[name] = int(text)
+    return lengths
 
 
 def plain(message: str) -> str:

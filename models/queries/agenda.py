@@ -29,20 +29,21 @@ class Booked:
     kind: str  # session, evaluation, therapy
     start: datetime
     item: dict[str, Any]  # the state's session or appointment document
+    clinic: str = ""  # the workflow's clinic key
 
 
 def booked_between(engine: Engine, start: datetime, end: datetime,
                    clinics: Collection[str] | None = None) -> list[Booked]:
     """Every session and appointment starting in [start, end), in time order (at these clinics; None: all)."""
     query = (select(CalendarItemRecord.workflow_id, WorkflowRow.stage, CalendarItemRecord.kind, CalendarItemRecord.start,
-                    CalendarItemRecord.item, PatientRow.name)
+                    CalendarItemRecord.item, PatientRow.name, WorkflowRow.clinic_id)
              .join(WorkflowRow, WorkflowRow.id == CalendarItemRecord.workflow_id)
              .join(PatientRow, PatientRow.id == WorkflowRow.patient_id)
              .where(CalendarItemRecord.start >= start, CalendarItemRecord.start < end,
                     *in_clinics(WorkflowRow, clinics)))
     with Session(engine) as db:
-        found = [Booked(workflow_id, name, stage, kind, when, item)
-                 for workflow_id, stage, kind, when, item, name in db.execute(query)]
+        found = [Booked(workflow_id, name, stage, kind, when, item, clinic)
+                 for workflow_id, stage, kind, when, item, name, clinic in db.execute(query)]
     return sorted(found, key=lambda booked: (booked.start, booked.patient_name, booked.item["id"]))
 
 

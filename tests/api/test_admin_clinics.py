@@ -132,3 +132,26 @@ def test_only_an_administrator_of_every_clinic_manages_clinics(network: ApiServe
         network.sign_in(client, "coordinator")
         assert client.get("/admin/clinics").status_code == 403
     assert "sneaky" not in stored_keys(network)
+
+
+def test_saving_the_form_keeps_what_it_does_not_send_and_changes_the_schedule_lengths(network: ApiServer) -> None:
+    with network.browser() as client:
+        network.sign_in(client, "admin")
+        added = client.post("/admin/clinics", data=south(key="lake", phone="+15555550700", name="Lakeside Care Clinic",
+                                                         evaluation_minutes="45", therapy_minutes="40"))
+        assert added.status_code == 303
+        shown = client.get("/admin/clinics/lake").text
+        assert 'name="evaluation_minutes" inputmode="numeric" value="45"' in shown
+        # A form sent without the lengths (an older page) keeps them; one that names them changes them.
+        kept = client.post("/admin/clinics/lake", data=south(key="lake", phone="+15555550700",
+                                                            name="Lakeside Care Clinic", chairs="Room A"))
+        assert kept.status_code == 303
+        lake = network.services.store.network.get("lake")
+        assert (lake.evaluation_minutes, lake.therapy_minutes, lake.chairs) == (45, 40, ("Room A",))
+        client.post("/admin/clinics/lake", data=south(key="lake", phone="+15555550700", name="Lakeside Care Clinic",
+                                                      evaluation_minutes="90"))
+        assert network.services.store.network.get("lake").evaluation_minutes == 90
+        refused = client.post("/admin/clinics/lake", data=south(key="lake", phone="+15555550700",
+                                                                name="Lakeside Care Clinic", therapy_minutes="an hour"))
+        assert refused.status_code == 422 and "Therapy length (minutes): give whole minutes" in refused.text
+        assert network.services.store.network.get("lake").therapy_minutes == 40

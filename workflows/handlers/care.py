@@ -7,6 +7,7 @@ from workflows.clock import clinic_time
 from workflows.events import AssessmentSubmitted, EscalationRef, EscalationResolved, TherapyScheduled
 from workflows.handlers import follow_up, messaging
 from workflows.handlers.intake import pause
+from workflows.handlers.placing import place
 from workflows.instruments import InstrumentError, compare, is_elevated_risk, score
 from workflows.stages import Stage
 from workflows.state import Appointment, AssessmentRecord
@@ -81,7 +82,9 @@ def therapy_scheduled(step: Step, data: TherapyScheduled) -> None:
     if data.start <= step.now:
         step.reject(f"start {clinic_time(data.start, step.clinic.timezone)} is not in the future", "start_in_future",
                     "invalid_data")
-    step.state.appointments[data.appointment] = Appointment(id=data.appointment, kind="therapy", start=data.start)
+    appointment = Appointment(id=data.appointment, kind="therapy", start=data.start)
+    place(step, appointment, data)
+    step.state.appointments[data.appointment] = appointment
     messaging.plan_reminders(step, Subject.appointment(data.appointment), data.start)
 
 

@@ -15,6 +15,7 @@ from workflows.events import (
     ReviewCompleted,
 )
 from workflows.handlers import follow_up, messaging, sessions
+from workflows.handlers.placing import place
 from workflows.messages import WORKFLOW_CLOSED
 from workflows.stages import FINAL, Stage
 from workflows.state import OPEN_SESSION, Appointment, SessionStatus
@@ -76,6 +77,7 @@ def evaluation_scheduled(step: Step, data: EvaluationScheduled) -> None:
     """The evaluation is booked: reminders for it, and the coordinator's contact task is done."""
     _require_future(step, data.start)
     appointment = Appointment(id=data.appointment, kind="evaluation", start=data.start)
+    place(step, appointment, data)
     step.state.appointments[appointment.id] = appointment
     messaging.plan_reminders(step, Subject.appointment(appointment.id), appointment.start)
     step.transition(Stage.EVALUATION_SCHEDULED)
@@ -88,6 +90,7 @@ def evaluation_rescheduled(step: Step, data: EvaluationRescheduled) -> None:
     evaluation = next(a for a in step.state.appointments.values() if a.kind == "evaluation" and a.status != "completed")
     evaluation.start = data.start
     evaluation.status = "scheduled"
+    place(step, evaluation, data)
     messaging.plan_reminders(step, Subject.appointment(evaluation.id), evaluation.start)
 
 

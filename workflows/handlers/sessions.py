@@ -8,6 +8,7 @@ from workflows import conversation, escalations
 from workflows.clock import clinic_time
 from workflows.events import SessionCancelled, SessionRef, SessionRescheduled, SessionScheduled
 from workflows.handlers import dosing, messaging
+from workflows.handlers.placing import place
 from workflows.protocol import Route
 from workflows.stages import Stage
 from workflows.state import NOT_HAPPENING, OPEN_SESSION, Session, SessionStatus
@@ -35,6 +36,7 @@ def session_scheduled(step: Step, data: SessionScheduled) -> None:
         planned_dose_mg_per_kg=data.dose_mg_per_kg,
     )
     dosing.check_planned_dose(step, session)
+    place(step, session, data)
     state.sessions[session.id] = session
     if step.course == Stage.TREATMENT_PLANNED:
         # Booked during a hold, the first session still starts induction: clearing the hold resumes induction, where
@@ -53,6 +55,7 @@ def session_rescheduled(step: Step, data: SessionRescheduled) -> None:
                     "invalid_data")
     had_check = _has_enrollment_check(step, session.id)
     session.start = data.start
+    place(step, session, data)
     # A new time needs a new confirmation: the patient confirmed the old one.
     session.status = SessionStatus.SCHEDULED
     session.confirmed_at = None
