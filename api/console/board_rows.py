@@ -73,7 +73,7 @@ def board_row(workflow_id: str, patient_name: str, session: Session, route: Rout
     return BoardRow(
         workflow_id=workflow_id, session_id=session.id, patient_name=patient_name,
         # Sessions gain a chair when the schedule grid books one; until then the board shows it as not known.
-        chair=getattr(session, "chair", None),
+        chair=session.chair,
         stage=stage_of(session, route, gates, now), arrived_at=session.arrived_at, dosed_at=session.dosed_at,
         reading=next_reading(session, route, rules, now), earliest_discharge=gates.earliest_discharge,
         seconds_left=gates.seconds_left if dosed else None,

@@ -202,6 +202,8 @@ QUERY_VARIANTS: dict[str, list[str]] = {
     "duplicate": [], "texted": ["sent"], "check": ["number"], "auto": ["1"], "item": [], "message_id": [],
     "code": [], "state": [], "error": [],
     "route": ["esketamine", "none", "oral"], "clinic": ["main", "west", "nowhere"], "live": ["1"],
+    "by": ["chair", "provider", "nobody"], "resource": ["Chair 1", "nowhere"], "slot": ["2030-01-07T10:00", "soon"],
+    "at": ["Chair 1"], "change": [],  # the schedule grid's: a booking to move is "workflow:kind:item", as planted
 }
 
 
@@ -222,6 +224,8 @@ def requests_for(route: Walked, values: dict[str, list[str]], planted: Planted) 
             variants = QUERY_VARIANTS[name]
             if name == "workflow_id":
                 variants = planted.workflows[:2]
+            elif name == "change":  # the move panel of another clinic's booking must show nothing of it
+                variants = [f"{workflow}:session:s1" for workflow in planted.workflows[:2]]
             elif name in ("item", "date"):
                 variants = planted.escalations[:2] if name == "item" else [date.today().isoformat()]
             for value in variants:
