@@ -106,6 +106,9 @@ class EventLink:
     timers: list[TimerRecord] = field(default_factory=list)
     items: list[EscalationRecord] = field(default_factory=list)
     set_by: EventLink | None = None  # a timer's event: the event that had set the timer
+    # Where each timer shows on the page, shared by every link: a pending one in its list, a fired one as the event it
+    # fired as; a cancelled one nowhere (it only counts).
+    timer_href: dict[str, str] = field(default_factory=dict)
 
     @property
     def anchor(self) -> str:
@@ -121,7 +124,8 @@ class EventLink:
         for timer in self.timers:
             nouns[timer_noun(timer.kind)].append(timer)
         for noun, timers in nouns.items():
-            groups.append(_group(len(timers), noun, f"#timer-{timers[0].id}", " scheduled"))
+            href = next((self.timer_href[t.id] for t in timers if t.id in self.timer_href), "")
+            groups.append(_group(len(timers), noun, href, " scheduled"))
         if self.items:
             groups.append(_group(len(self.items), "worklist item", f"#escalation-{self.items[0].id}"))
         return groups
@@ -148,7 +152,9 @@ class Causes:
         self.state, self.zone = state, zone
         self.timers = timers
         reader = Reader(state, zone)
-        self.events = {e.id: EventLink(e, sentence(e.type, e.data or {}, reader)) for e in history}
+        self.timer_href = {t.id: f"#timer-{t.id}" for t in timers if t.status == "pending"}
+        self.events = {e.id: EventLink(e, sentence(e.type, e.data or {}, reader), timer_href=self.timer_href)
+                       for e in history}
         fired = {(t.key, t.due_at.isoformat()): t for t in timers}
         for link in self.events.values():
             if link.record.type in TIMER_KIND_OF_EVENT:
@@ -166,6 +172,7 @@ class Causes:
         timer = fired.get((str(data.get("key")), _iso(data.get("due_at"))))
         if timer is None:
             return
+        self.timer_href.setdefault(timer.id, f"#{link.anchor}")
         what = describe_timer(timer.kind, timer.session_key, timer.data or {}, self.state, self.zone)
         link.summary = f"Timer fell due: {what[:1].lower()}{what[1:]}."
         link.set_by = self.events.get(timer.event_id) if timer.event_id else None
@@ -217,10 +224,16 @@ def upcoming_messages(causes: Causes, texts: list[OutboxMessage], state: Workflo
     soonest first. A visit's reminder is gone from here once the visit is cancelled (its timer is cancelled)."""
     note = _not_by_text(state)
     rows = [Upcoming(f"message-{t.id}", _planned_text(t, causes), t.not_before, causes.of_text(t))
-            for t in texts if t.status in WAITING and t.recipient == "patient"]
+            for t in texts if is_planned(t)]
     rows += [Upcoming(f"timer-{t.id}", causes.describe(t), t.due_at, causes.of_timer(t), note)
              for t in causes.pending_timers() if t.kind in TEXT_TIMERS]
     return sorted(rows, key=lambda u: u.due_at)
+
+
+def is_planned(text: OutboxMessage) -> bool:
+    """An automated text to the patient still waiting to leave (held by quiet hours or the daily cap). A direct reply
+    leaves at once: it stays with the sent messages, whatever its status for the moment."""
+    return text.status in WAITING and text.recipient == "patient" and text.automated
 
 
 def _planned_text(text: OutboxMessage, causes: Causes) -> str:
