@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 from api.console.history import Reader, sentence
 from models.tables import EscalationRecord, EventRecord, OutboxMessage, TimerRecord
 from workflows.rulebook import Rule, rule
-from workflows.stages import TIMER_EVENTS
+from workflows.stages import TIMER_EVENTS, Stage
 from workflows.state import WorkflowState
 from workflows.subjects import Subject
 
@@ -222,10 +222,9 @@ class Upcoming:
 def upcoming_messages(causes: Causes, texts: list[OutboxMessage], state: WorkflowState) -> list[Upcoming]:
     """Texts already planned and waiting to leave (quiet hours, the daily cap), then the timers that will send one;
     soonest first. A visit's reminder is gone from here once the visit is cancelled (its timer is cancelled)."""
-    note = _not_by_text(state)
     rows = [Upcoming(f"message-{t.id}", _planned_text(t, causes), t.not_before, causes.of_text(t))
             for t in texts if is_planned(t)]
-    rows += [Upcoming(f"timer-{t.id}", causes.describe(t), t.due_at, causes.of_timer(t), note)
+    rows += [Upcoming(f"timer-{t.id}", causes.describe(t), t.due_at, causes.of_timer(t), _not_by_text(state, t))
              for t in causes.pending_timers() if t.kind in TEXT_TIMERS]
     return sorted(rows, key=lambda u: u.due_at)
 
@@ -251,7 +250,10 @@ def _planned_text(text: OutboxMessage, causes: Causes) -> str:
     return f"{described or text.kind.replace('_', ' ').capitalize()} (waiting to be sent)"
 
 
-def _not_by_text(state: WorkflowState) -> str:
+def _not_by_text(state: WorkflowState, timer: TimerRecord) -> str:
+    """Why a planned text will not go, when that is known now (the patient can still change it: consent, a hold)."""
+    if state.stage == Stage.PAUSED and timer.session_key and timer.kind in ("reminder", "no_show"):
+        return "No text while dosing is paused (safety hold); the worklist has the session instead."
     if state.patient.opted_out:
         return "Will not go by text: the patient opted out."
     if not state.patient.sms_consent:

@@ -135,3 +135,17 @@ def test_ids_only_in_the_why_links(api: ApiServer) -> None:
     links = re.findall(r'href="#([^"]+)"', html)
     assert links and all(re.fullmatch(r"(event-\d+|timer-[0-9a-f-]{36}|message-[0-9a-f-]{36}|escalation-[\w-]+)", link)
                          for link in links if link.startswith(("event-", "timer-", "message-", "escalation-")))
+
+
+def test_a_patient_without_sms_consent_sees_that_the_reminders_will_not_go_by_text(api: ApiServer) -> None:
+    from console_support import named_referral
+
+    workflow_id, _ = named_referral(api, "No Texts Patient", sms_consent=False)
+    for event, data, role in [("evaluation.scheduled", {"start": local_time(1)}, "coordinator"),
+                              ("evaluation.completed", {"eligible": True, "route": "iv_ketamine", "weight_kg": 70,
+                                                        "brought_forward": "seen early"}, "clinician"),
+                              ("session.scheduled", {"session": "s1", "start": local_time(4)}, "coordinator")]:
+        assert api.post_event(workflow_id, event, data, role).status_code == 200
+    reminders = [text_of(r) for r in rows(section(page_of(api, workflow_id), "upcoming"), "upcoming")]
+    assert reminders and all("Will not go by text: no SMS consent (a coordinator calls instead)." in r
+                             for r in reminders)
