@@ -149,3 +149,14 @@ def test_a_patient_without_sms_consent_sees_that_the_reminders_will_not_go_by_te
     reminders = [text_of(r) for r in rows(section(page_of(api, workflow_id), "upcoming"), "upcoming")]
     assert reminders and all("Will not go by text: no SMS consent (a coordinator calls instead)." in r
                              for r in reminders)
+
+
+def test_a_worklist_item_links_to_its_why_on_the_patient_page(api: ApiServer) -> None:
+    workflow_id = api.workflow_in("referred")  # a referral: the "contact the patient" item is open
+    with console(api, "coordinator") as client:
+        worklist = client.get("/console/worklist").text
+    link = re.search(rf'href="/console/patients/{workflow_id}#(escalation-[0-9a-f-]{{36}})">Why was this raised\?</a>',
+                     worklist)
+    assert link is not None
+    row = re.search(rf'<tr id="{link.group(1)}"[^>]*>(.*?)</tr>', page_of(api, workflow_id), re.S)
+    assert row is not None and "Why: Referral received from" in text_of(row.group(1))

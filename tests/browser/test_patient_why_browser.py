@@ -48,6 +48,13 @@ def test_upcoming_messages_and_why_links_on_the_patient_page(chromium, standalon
         rule.locator("summary").click()
         expect(rule).to_contain_text("PROTOCOL.md §5 Messages to patients")
         assert axe_violations(page) == [], "the patient page with its upcoming messages and why links"
+
+        # From the worklist, an item's "Why was this raised?" lands on its row on the patient page.
+        page.goto("/console/worklist")
+        assert axe_violations(page) == [], "the worklist with its why links"
+        page.locator("a.why-link").first.click()  # the demo clinic's patients have open items
+        assert re.search(r"/console/patients/[0-9a-f-]{36}#escalation-[0-9a-f-]{36}$", page.url)
+        expect(page.locator(page.url[page.url.index("#"):])).to_contain_text("Why: ")
     finally:
         context.close()
     assert NAME not in log.read_text() and PHONE not in log.read_text(), "no patient data in the logs"
