@@ -68,6 +68,7 @@ def write(db: Session, before: WorkflowState | None, decision: Decision, event: 
                         status="pending",
                         data=timer.data,
                         created_at=now,
+                        event_id=event.id,
                     )
                 )
             case SaveEscalation(escalation=escalation):

@@ -177,6 +177,8 @@ class TimerRecord(SQLModel, table=True):
     created_at: datetime = utc_column(nullable=False)
     claimed_at: datetime | None = utc_column()
     fired_at: datetime | None = utc_column()
+    # The event whose decision scheduled it (its cause, for "why is this coming?"); None for timers set before 0014.
+    event_id: int | None = Field(default=None, foreign_key="events.id")
 
 
 class OutboxMessage(SQLModel, table=True):

@@ -19,10 +19,10 @@ from starlette.concurrency import run_in_threadpool
 from api import policy
 from api.audit_trail import record_list_view
 from api.console import reply, web
-from api.console.history import Reader, sentence
 from api.console.offers import Attempt, actions_for
 from api.console.reply import ReplyBox
 from api.console.web import Staff, render
+from api.console.why import TEXT_TIMERS, Causes, is_planned, upcoming_messages
 from api.dashboard.access import page_router
 from api.dashboard.chart import TRENDED, patient_trend
 from api.dashboard.escalations import escalation_row
@@ -30,6 +30,7 @@ from api.deps import ServicesDep
 from api.ids import WorkflowId
 from api.scope import visible_workflow
 from api.views import number_warnings
+from models.queries import causes as cause_rows
 from models.queries import inbox, listing
 from models.tables import EventRecord, User
 from workers.runtime import Services
@@ -153,6 +154,9 @@ def patient_page(request: Request, svc: Services, user: User, workflow_id: str, 
                                            workflow_id=workflow.id, limit=200)
     outbox = listing.messages_of(svc.engine, workflow.id)
     number = inbox.number_record(svc.engine, person.phone)
+    zone = ZoneInfo(clinic.timezone)
+    causes = Causes(history, cause_rows.timers_of(svc.engine, workflow.id), outbox,
+                    [record for record, _ in escalations.rows], state, zone)
     context = {
         "user": user, "now": now, "notice": notice, "workflow": workflow, "state": state, "patient": person,
         "flags": state.active_flags(now), "referral": history[0].data if history else {},
@@ -160,25 +164,30 @@ def patient_page(request: Request, svc: Services, user: User, workflow_id: str, 
         "attempt": attempt,
         "sessions": sorted(state.sessions.values(), key=lambda s: s.start),
         "appointments": sorted(state.appointments.values(), key=lambda a: a.start),
-        "escalations": [escalation_row(record, pat, now, True) for record, pat in escalations.rows],
-        "messages": outbox, "timeline": timeline(history, state, ZoneInfo(clinic.timezone)),
+        "escalations": [{**escalation_row(record, pat, now, True), "why": causes.of_item(record)}
+                        for record, pat in escalations.rows],
+        "upcoming": upcoming_messages(causes, outbox, state),
+        "checks": [t for t in causes.pending_timers() if t.kind not in TEXT_TIMERS], "causes": causes,
+        "messages": [(m, causes.of_text(m)) for m in outbox if not is_planned(m)],
+        "timeline": timeline(history, causes),
         "scores": [a for a in state.assessments if a.instrument in TRENDED],
         "trend_svg": patient_trend(svc.store.protocols, workflow.protocol_version, state),
         "box": box or reply.reply_box(svc, state, person, now, number=number),
         "shared": inbox.others_on_number(svc.engine, person.phone, person.id, policy.clinic_scope(user)), "number": number,
         "warnings": number_warnings(svc.engine, person.phone, person.id, policy.clinic_scope(user)) if check_number else [],
         "clinic": clinic, "network": len(svc.store.network.clinics) > 1,
-        "zone": ZoneInfo(clinic.timezone), "zone_name": clinic.timezone,
+        "zone": zone, "zone_name": clinic.timezone,
     }
     return render(request, svc, "patient.html", context, status_code=status_code)
 
 
-def timeline(history: list[EventRecord], state: WorkflowState, zone: ZoneInfo) -> list[dict[str, Any]]:
-    """The history newest first, each entry as a sentence in clinic time and whether it moved the stage."""
+def timeline(history: list[EventRecord], causes: Causes) -> list[dict[str, Any]]:
+    """The history newest first, each entry as a sentence in clinic time, whether it moved the stage, and what it
+    caused (texts, timers, worklist items: `link`)."""
     entries, stage = [], None
-    reader = Reader(state, zone)
     for record in history:
-        entries.append({"record": record, "summary": sentence(record.type, record.data or {}, reader),
+        link = causes.link(record)
+        entries.append({"record": record, "summary": link.summary, "link": link,
                         "by_system": record.actor_role == "system", "from_stage": stage,
                         "moved": stage is not None and record.stage_after != stage, "data": record.data})
         stage = record.stage_after

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from workflows.errors import Rejected
+from workflows.rulebook import rule as protocol_rule
 from workflows.stages import EVENT_RULES
 
 # What to do now, by rule id. A rule not listed gets DEFAULT_NEXT.
@@ -60,8 +61,8 @@ def from_rejected(exc: Rejected, event_type: str | None = None, labels: dict[str
     """The engine's refusal in staff's words, with its codes in the details; `labels` name a form's fields as the form
     shows them ("Weight (kg)" for `weight_kg`)."""
     what = _reworded(exc, event_type) or _sentence(_unprefixed(exc, event_type, labels or {}))
-    details = {"rule": exc.rule or "", "event": event_type or "", "stage": exc.stage or "",
-               "allowed now": ", ".join(exc.allowed)}
+    details = {"rule": exc.rule or "", "protocol rule": _protocol(exc.rule), "event": event_type or "",
+               "stage": exc.stage or "", "allowed now": ", ".join(exc.allowed)}
     return Refusal(what, NEXT_STEP.get(exc.rule or "", DEFAULT_NEXT), {k: v for k, v in details.items() if v})
 
 
@@ -79,12 +80,18 @@ def not_for_role(role: str, event_type: str) -> Refusal:
     roles = ", ".join(sorted(EVENT_RULES[event_type].roles))
     return Refusal(f"Your role ({role}) cannot record “{_capital(summary_of(event_type))}”.",
                    f"Ask a colleague who is a {roles}.",
-                   {"rule": "role_may_post", "event": event_type})
+                   {"rule": "role_may_post", "protocol rule": _protocol("role_may_post"), "event": event_type})
 
 
 def conflict(event_type: str) -> Refusal:
     return Refusal("The patient's record changed while this was being recorded.",
                    "Check the page and send the form again.", {"event": event_type})
+
+
+def _protocol(rule_id: str | None) -> str:
+    """The rule's plain name and its PROTOCOL.md section ("" for a check the protocol does not declare)."""
+    found = protocol_rule(rule_id)
+    return f"{found.name} ({found.where})" if found else ""
 
 
 def _reworded(exc: Rejected, event_type: str | None) -> str | None:

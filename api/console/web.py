@@ -29,6 +29,9 @@ templates.env.loader = ChoiceLoader([FileSystemLoader(str(HERE / "templates")), 
 templating.configure(templates.env)
 # Jinja's `capitalize` lowercases the rest ("Rems ..."); this only raises the first letter ("REMS ...").
 templates.env.filters["sentence"] = lambda text: str(text)[:1].upper() + str(text)[1:]
+# The second part of a sentence ("set by dosing session booked ..."), leaving names and acronyms ("REMS", "PCL-5").
+templates.env.filters["lower_first"] = lambda text: str(text) if str(text)[1:2].isupper() else \
+    str(text)[:1].lower() + str(text)[1:]
 # A fresh idempotency key per form drawn: submitting the same form twice applies it once.
 templates.env.globals["new_key"] = lambda: str(uuid.uuid4())
 

@@ -62,6 +62,7 @@ def test_a_clinicians_only_event_is_not_offered_to_a_coordinator_and_refused_if_
     assert visible == ("Nothing was recorded: Your role (coordinator) cannot record “Eligibility and route”. "
                        "Ask a colleague who is a clinician.")
     assert "evaluation.completed" in details and "role_may_post" in details, "the codes only behind the toggle"
+    assert "protocol rule: Who may record what (PROTOCOL.md §1 Who does what)" in details
     assert history(api, workflow_id) == ["referral.received", "evaluation.scheduled"]
 
 
@@ -125,6 +126,7 @@ def test_an_event_the_stage_does_not_allow_is_refused_with_the_stage_and_the_all
                        "now.")
     assert "_" not in visible and "evaluation.scheduled" not in visible, "no codes in what staff read"
     assert "stage_allows_event" in details and "evaluation_scheduled" in details and "evaluation.rescheduled" in details
+    assert "What each stage allows (PROTOCOL.md §2 Stages of a patient's workflow)" in details
     assert history(api, workflow_id) == ["referral.received", "evaluation.scheduled"]
 
 
@@ -227,7 +229,7 @@ def test_labels_and_history_read_as_sentences_in_clinic_time_with_the_codes_behi
         html = page(client, workflow_id)
     summaries = re.findall(r'<details class="action"[^>]*>\s*<summary>(.*?)</summary>', html, re.S)
     assert summaries and not [s for s in summaries if re.search(r"\w\.\w|<code>", s)], "no event type as a label"
-    entries = re.findall(r'<li class="[^"]*" data-type="([a-z_.]+)">(.*?)</li>', html, re.S)
+    entries = re.findall(r'<li id="event-\d+" class="[^"]*" data-type="([a-z_.]+)">(.*?)</li>', html, re.S)
     newest_type, newest = entries[0]
     assert newest_type == "session.scheduled"
     said = re.search(r'<span class="what">(.*?)</span>', newest).group(1)

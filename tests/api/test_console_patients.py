@@ -106,7 +106,7 @@ def test_the_patient_page_shows_timeline_sessions_messages_escalations_and_trend
     text_from(api, phone, "HELP")  # the reply is a message on the page
     with console(api, "clinician") as client:
         html = client.get(f"/console/patients/{workflow_id}").text
-    timeline = re.findall(r'<li class="[^"]*" data-type="([a-z_.]+)">', html)
+    timeline = re.findall(r'<li id="event-\d+" class="[^"]*" data-type="([a-z_.]+)">', html)
     assert timeline == ["sms.received", "assessment.submitted", "session.scheduled", "evaluation.completed",
                         "evaluation.scheduled", "referral.received"], "newest first"
     assert '<span class="stage-change">treatment planned → induction</span>' in html

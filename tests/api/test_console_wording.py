@@ -48,8 +48,9 @@ def test_a_stage_refusal_names_the_action_and_the_stage_in_words_and_keeps_the_c
     shown = from_rejected(refused, "session.scheduled")
     assert shown.what == "“Book a session” does not apply while the patient is at stage “referred”."
     assert not CODE.search(shown.what + shown.next)
-    assert shown.details == {"rule": "stage_allows_event", "event": "session.scheduled", "stage": "referred",
-                             "allowed now": "evaluation.scheduled"}
+    assert shown.details == {"rule": "stage_allows_event",
+                             "protocol rule": "What each stage allows (PROTOCOL.md §2 Stages of a patient's workflow)",
+                             "event": "session.scheduled", "stage": "referred", "allowed now": "evaluation.scheduled"}
 
 
 def test_a_payload_error_names_the_field_as_the_form_labels_it() -> None:

@@ -125,6 +125,9 @@ def assert_projections_match(engine: Engine, workflow_id: str) -> WorkflowState:
         pending = {t.key: (t.kind, t.due_at, t.session_key, t.data) for t in timers if t.status == "pending"}
         assert pending == {k: (t.kind, t.due_at, t.session, t.data) for k, t in state.timers.items()}
         assert not [t for t in timers if t.status == "claimed"]
+        # Each timer names the event of this workflow's history that scheduled it, no later than the timer's row.
+        scheduled_by = {e.id: e for e in events}
+        assert all(t.event_id in scheduled_by and scheduled_by[t.event_id].recorded_at <= t.created_at for t in timers)
 
         escalations = db.execute(select(EscalationRecord).where(EscalationRecord.workflow_id == workflow_id)).scalars().all()
         stored = {

@@ -113,3 +113,49 @@ def projection_rows(engine) -> dict[str, list[tuple]]:
         flags = db.execute(select(WorkflowFlag.workflow_id, WorkflowFlag.until, WorkflowFlag.flag)
                            .order_by(WorkflowFlag.flag)).all()
     return {"calendar_items": [tuple(row) for row in items], "workflow_flags": [tuple(row) for row in flags]}
+
+
+def test_0014_keeps_older_timers_without_a_cause_and_new_ones_name_the_event_that_set_them(migration_url: str) -> None:
+    """Timers scheduled before 0014 survive the upgrade with no recorded cause; after it, each new timer names the
+    event that scheduled it; downgrading to 0013 drops the column and keeps the timers."""
+    from pathway_support import CLINIC, DAY, PROTOCOLS, T0, ev, hours, to_treatment_planned
+    from sqlalchemy import text
+
+    from models.db import make_engine
+    from models.store import WorkflowStore
+
+    alembic(migration_url, "upgrade", "head")
+    engine = make_engine(migration_url)
+    try:
+        pathway = WorkflowStore(engine, PROTOCOLS, CLINIC)
+        workflow_id = to_treatment_planned(pathway)
+        pathway.apply(workflow_id, ev("session.scheduled", {"session": "s1", "start": T0 + 5 * DAY}), T0 + DAY)
+    finally:
+        engine.dispose()
+
+    alembic(migration_url, "downgrade", "0013")
+    engine = create_engine(migration_url)
+    try:
+        assert "event_id" not in {c["name"] for c in inspect(engine).get_columns("timers")}
+        with engine.connect() as conn:
+            before = conn.execute(text("SELECT count(*) FROM timers")).scalar_one()
+    finally:
+        engine.dispose()
+    assert before > 0
+
+    alembic(migration_url, "upgrade", "head")
+    engine = make_engine(migration_url)
+    try:
+        with engine.connect() as conn:
+            old = conn.execute(text("SELECT event_id FROM timers")).scalars().all()
+        assert len(old) == before and set(old) == {None}, "older timers: no recorded cause, none lost"
+        pathway = WorkflowStore(engine, PROTOCOLS, CLINIC)
+        outcome = pathway.apply(workflow_id, ev("session.rescheduled", {"session": "s1", "start": T0 + 6 * DAY}),
+                                T0 + DAY + hours(1))
+        with engine.connect() as conn:
+            newest = conn.execute(text("SELECT max(id) FROM events")).scalar_one()
+            caused = conn.execute(text("SELECT DISTINCT event_id FROM timers WHERE status = 'pending' "
+                                             "AND session_key = 's1'")).scalars().all()
+        assert outcome.event_id == newest and caused == [newest], "the rescheduled session's timers name the move"
+    finally:
+        engine.dispose()
