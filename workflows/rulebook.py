@@ -94,6 +94,13 @@ RULES: dict[str, Rule] = {
         confirmation_check="Unconfirmed 24 h before: call to confirm",
         confirmation_missing="Unconfirmed 24 h before: call to confirm",
         no_show="No-show: not arrived 30 minutes after the start",
+        spo2_low="Pulse oximetry below the clinic's alert level: clinician review",
+        chair_known="Bookings name one of the clinic's chairs or rooms",
+        provider_known="Bookings name one of the clinic's providers",
+        chair_one_patient="One patient per chair or room at a time",
+        provider_on_site="A provider is on site at one clinic at a time",
+        provider_one_appointment="A provider sees one evaluation or therapy patient at a time",
+        esketamine_provider_on_site="A provider on site for esketamine dosing",
     ),
     **_rules(
         4,
