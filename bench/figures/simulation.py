@@ -35,6 +35,7 @@ START = datetime(2026, 3, 2, 8, 0)  # clinic-local, as scenario files are
 DAYS = 120
 INDUCTION_DAYS = (4, 6, 8, 11, 13, 15)  # six infusions over two weeks
 MAINTENANCE_EVERY = 28
+GOAL_PATIENTS, GOAL_WALL_SECONDS = 1000, 60  # issue #17: 1,000 patients over 120 days within a minute, wall time
 
 
 def _at(t: datetime) -> str:
@@ -162,8 +163,12 @@ def simulation(ctx: BenchContext) -> Figure:
     return Figure(
         key="g", title=f"`carepath simulate`, {patients:,} patients over {DAYS} days (SQLite)", value=ours,
         unit="events/s", baseline=base, baseline_label="the pure core folding the same events (replay, no database)",
-        ratio=ratio(ours, base), goal="", met=None,
-        note=f"wall time {wall:.1f} s for {numbers['events']:,} events",
+        ratio=ratio(ours, base), goal=f"wall ≤ {GOAL_WALL_SECONDS} s for {GOAL_PATIENTS:,} patients",
+        # The wall time of a smaller run says nothing sure about 1,000 patients (the work per line grows with the
+        # patients due at once), so only the full size is judged.
+        met=wall <= GOAL_WALL_SECONDS if patients >= GOAL_PATIENTS else None,
+        note=f"wall time {wall:.1f} s for {numbers['events']:,} events"
+             + ("" if patients >= GOAL_PATIENTS else f"; not judged at {patients} patients (the goal is for {GOAL_PATIENTS:,})"),
         details={"patients": patients, "days": DAYS, "wall_seconds": round(wall, 1), "simulate_seconds": round(sim_seconds, 1),
                  "core_replay_seconds": round(core_seconds, 2), **numbers},
     )
