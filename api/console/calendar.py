@@ -20,24 +20,20 @@ from fastapi.responses import RedirectResponse, Response
 from api import policy
 from api.console import agenda, refusals, web
 from api.console.booking import KINDS, Span, booking_event, default_start, span_of, start_of
+from api.console.bookings import SEARCH_MAX, already_booked, bookable_patients, chosen_workflow, form_of, post_booking
 from api.console.charting import FormProblem
 from api.console.web import Staff
 from api.dashboard.access import page_router
 from api.deps import ServicesDep
 from api.errors import status_of
-from api.identity import user_event
-from api.ids import WorkflowId, parse_id
-from api.scope import visible_workflow
-from models import queries
+from api.ids import WorkflowId
 from models.tables import User
 from workers.runtime import Services
 from workflows.errors import Rejected
 from workflows.stages import Role, role_may_post
-from workflows.state import WorkflowState
 
 log = logging.getLogger("carepath.console")
 router = page_router()
-SEARCH_MAX = 100  # characters of a patient search, as on the patient list
 NOTICES = {"scheduled": "Booked.", "rescheduled": "Moved to the new time.", "cancelled": "Session cancelled."}
 
 
@@ -53,7 +49,7 @@ def calendar(user: Staff, request: Request, svc: ServicesDep, view: str = "day",
 @router.post("/console/calendar/find")
 async def find_patient(user: Staff, request: Request, svc: ServicesDep) -> Response:
     """The booking form's patient picker: what was typed (a name) travels in the body, never in the address."""
-    form = await _form(request)
+    form = await form_of(request)
     span, _ = _span(svc, request, form.get("view", "day"), form.get("date", ""))
     search = form.get("find", "").strip()[:SEARCH_MAX]
     return _page(request, svc, user, span, search=search)
@@ -62,19 +58,19 @@ async def find_patient(user: Staff, request: Request, svc: ServicesDep) -> Respo
 @router.post("/console/calendar/book")
 async def book(user: Staff, request: Request, svc: ServicesDep) -> Response:
     """Book a session, an evaluation or a therapy appointment for a patient."""
-    form = await _form(request)
+    form = await form_of(request)
     span, _ = _span(svc, request, form.get("view", "day"), form.get("date", ""))
     kind = form.get("kind", "")
-    found = _workflow(svc, user, form.get("workflow", ""))
+    found = chosen_workflow(svc, user, form.get("workflow", ""))
     try:
         if found is None:
             raise FormProblem("Choose a patient from the list")
         if kind not in KINDS:
             raise FormProblem("Choose what to book: a dosing session, an evaluation or a therapy appointment")
         start = _start(svc, form.get("start", ""))
-        if not _already_booked(svc, found[0], web.form_key(form, "key")):
+        if not already_booked(svc, found[0], web.form_key(form, "key")):
             event_type, data = booking_event(kind, found[1], start, form)
-            _post(request, svc, user, found[0], event_type, data, form)
+            post_booking(request, svc, user, found[0], event_type, data, form)
     except (FormProblem, Rejected) as problem:
         return _refused(request, svc, user, span, problem, form, "book", KINDS.get(kind, ("",))[0])
     return _after(span.view, start.date(), "scheduled")
@@ -84,7 +80,7 @@ async def book(user: Staff, request: Request, svc: ServicesDep) -> Response:
 async def move(user: Staff, workflow_id: WorkflowId, kind: str, item_id: str, request: Request,
                svc: ServicesDep) -> Response:
     """Move a session (`session.rescheduled`) or an evaluation (`evaluation.rescheduled`) to a new time."""
-    form = await _form(request)
+    form = await form_of(request)
     span, _ = _span(svc, request, form.get("view", "day"), form.get("date", ""))
     try:
         start = _start(svc, form.get("start", ""))
@@ -94,7 +90,7 @@ async def move(user: Staff, workflow_id: WorkflowId, kind: str, item_id: str, re
             event_type, data = "evaluation.rescheduled", {"start": start}
         else:
             raise FormProblem("Only dosing sessions and evaluations can be moved")
-        _post(request, svc, user, workflow_id, event_type, data, form)
+        post_booking(request, svc, user, workflow_id, event_type, data, form)
     except (FormProblem, Rejected) as problem:
         moved = {"session": "session.rescheduled", "evaluation": "evaluation.rescheduled"}.get(kind)
         return _refused(request, svc, user, span, problem, form, f"move:{workflow_id}:{item_id}", moved)
@@ -104,11 +100,11 @@ async def move(user: Staff, workflow_id: WorkflowId, kind: str, item_id: str, re
 @router.post("/console/calendar/{workflow_id}/session/{item_id}/cancel")
 async def cancel(user: Staff, workflow_id: WorkflowId, item_id: str, request: Request, svc: ServicesDep) -> Response:
     """Cancel a dosing session, with the reason."""
-    form = await _form(request)
+    form = await form_of(request)
     span, _ = _span(svc, request, form.get("view", "day"), form.get("date", ""))
     reason = form.get("reason", "").strip()
     try:
-        _post(request, svc, user, workflow_id, "session.cancelled",
+        post_booking(request, svc, user, workflow_id, "session.cancelled",
               {"session": item_id, **({"reason": reason} if reason else {})}, form)
     except (FormProblem, Rejected) as problem:
         return _refused(request, svc, user, span, problem, form, f"cancel:{workflow_id}:{item_id}", "session.cancelled")
@@ -125,29 +121,8 @@ def _span(svc: Services, request: Request, view: str, raw_date: str) -> tuple[Sp
 def _start(svc: Services, raw: str) -> datetime:
     return start_of(raw, ZoneInfo(svc.settings.clinic_timezone))
 
-async def _form(request: Request) -> dict[str, str]:
-    return {key: value for key, value in (await request.form()).items() if isinstance(value, str)}
 
 
-def _workflow(svc: Services, user: User, raw_id: str) -> tuple[str, WorkflowState] | None:
-    """The workflow the booking form chose (its id and state), if it exists."""
-    workflow_id = parse_id(raw_id)
-    found = visible_workflow(svc, user, workflow_id) if workflow_id else None
-    return (found[0].id, WorkflowState.model_validate(found[0].state)) if found else None
-
-
-def _already_booked(svc: Services, workflow_id: str, key: str | None) -> bool:
-    """This very form was applied already (a double click): its automatic id would now differ, so do not ask again."""
-    return key is not None and queries.has_event_with_key(svc.engine, workflow_id, key)
-
-
-def _post(request: Request, svc: Services, user: User, workflow_id: str, event_type: str, data: dict,
-          form: dict[str, str]) -> None:
-    if visible_workflow(svc, user, workflow_id) is None:  # another clinic's patient is no patient here
-        raise Rejected("There is no such patient in your clinics' calendar. Reload the calendar and choose the "
-                       "session again.", code="not_found", rule="workflow_exists")
-    event = user_event(user, event_type, data, idempotency_key=web.form_key(form, "key"))
-    svc.store.apply(workflow_id, event, web.now_of(request), retries=2)
 
 
 def _refused(request: Request, svc: Services, user: User, span: Span, problem: Exception, form: dict[str, str],
@@ -159,15 +134,6 @@ def _refused(request: Request, svc: Services, user: User, span: Span, problem: E
         status, refusal = 422, refusals.from_form(str(problem), event_type or None)
     return _page(request, svc, user, span, refusal=refusal, failed=where, values=form, status=status)
 
-
-def _picked(svc: Services, user: User, search: str | None, chosen: str) -> list[tuple[str, str, str]]:
-    """The booking form's patients: those a search found, or the one a refused booking had chosen (kept selected)."""
-    clinics = policy.clinic_scope(user)
-    if search:
-        return agenda.bookable_found(svc.engine, search, clinics)
-    workflow_id = parse_id(chosen)
-    found = visible_workflow(svc, user, workflow_id) if workflow_id else None
-    return [(found[0].id, found[1].name, found[0].stage)] if found else []
 
 
 def _after(view: str, day: date, notice: str) -> RedirectResponse:
@@ -188,7 +154,7 @@ def _page(request: Request, svc: Services, user: User, span: Span, *, notice: st
         "user": user, "now": now, "notice": notice, "span": span, "by_day": by_day, "error": error, "refusal": refusal,
         "failed": failed, "values": values or {}, "key": str(uuid.uuid4()),
         "today": now.astimezone(span.zone).date(), "kinds": KINDS,
-        "patients": _picked(svc, user, search, (values or {}).get("workflow", "") if failed == "book" else ""),
+        "patients": bookable_patients(svc, user, search, (values or {}).get("workflow", "") if failed == "book" else ""),
         "search": search, "picker_limit": agenda.PICKER_LIMIT,
         "may_book": role_may_post(role, "session.scheduled"), "may_move": role_may_post(role, "session.rescheduled"),
         "may_cancel": role_may_post(role, "session.cancelled"),

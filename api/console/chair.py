@@ -56,7 +56,7 @@ def chair_script() -> FileResponse:
 def chair(user: Staff, workflow_id: WorkflowId, session_id: str, request: Request, svc: ServicesDep,
           msg: str = "") -> Response:
     """The session at the chair: status, dose plan, gates, countdown, vitals, and the forms the role may use."""
-    found = _load(svc, user, workflow_id, session_id)
+    found = load_session(svc, user, workflow_id, session_id)
     if found is None:
         return _missing(request, svc, user)
     return _page(request, svc, user, *found, session_id, notice=NOTICES.get(msg))
@@ -66,7 +66,7 @@ def chair(user: Staff, workflow_id: WorkflowId, session_id: str, request: Reques
 async def chart(user: Staff, workflow_id: WorkflowId, session_id: str, action: str, request: Request,
                 svc: ServicesDep) -> Response:
     """Post one chair form as the signed-in user; a refusal re-renders the page with the reason."""
-    found = _load(svc, user, workflow_id, session_id)
+    found = load_session(svc, user, workflow_id, session_id)
     if found is None or action not in ACTIONS:
         return _missing(request, svc, user)
     workflow, patient, state = found
@@ -97,7 +97,7 @@ def _missing(request: Request, svc: Services, user: User) -> Response:
     return web.render(request, svc, "chair.html", {"user": user, "missing": True}, status_code=404)
 
 
-def _load(svc: Services, user: User, workflow_id: str, session_id: str):
+def load_session(svc: Services, user: User, workflow_id: str, session_id: str):
     """The workflow, its patient and its state, when it has this session; else None."""
     found = visible_workflow(svc, user, workflow_id)
     if found is None:

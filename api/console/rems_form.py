@@ -17,6 +17,7 @@ from fastapi import Request
 from fastapi.responses import RedirectResponse, Response
 
 from api.console import refusals, web
+from api.console.chair import load_session
 from api.console.rems_pdf import render_pdf
 from api.console.web import Staff
 from api.dashboard.access import page_router
@@ -24,7 +25,6 @@ from api.deps import ServicesDep
 from api.errors import status_of
 from api.identity import user_event
 from api.ids import WorkflowId
-from api.scope import visible_workflow
 from models.tables import User
 from workers.runtime import Services
 from workflows.errors import Rejected
@@ -91,16 +91,11 @@ async def mark_submitted(user: Staff, workflow_id: WorkflowId, session_id: str, 
 
 
 def _load(svc: Services, user: User, workflow_id: str, session_id: str):
-    """The workflow, its patient and its state when it has this session and the session is esketamine; else None."""
-    found = visible_workflow(svc, user, workflow_id)
-    if found is None:
-        return None
-    workflow, patient = found
-    state = WorkflowState.model_validate(workflow.state)
-    session = state.sessions.get(session_id)
-    if session is None or session.route != Route.ESKETAMINE:
+    """As at the chair (`chair.load_session`), and only for an esketamine session; else None."""
+    found = load_session(svc, user, workflow_id, session_id)
+    if found is None or found[2].sessions[session_id].route != Route.ESKETAMINE:
         return None  # the REMS form is esketamine's alone
-    return workflow, patient, state
+    return found
 
 
 def _missing(request: Request, svc: Services, user: User) -> Response:

@@ -23,7 +23,7 @@ from fastapi.responses import RedirectResponse, Response
 from api import policy
 from api.console import agenda, refusals, web
 from api.console.booking import KINDS, Span, booking_event, place_of, span_of, start_of
-from api.console.calendar import SEARCH_MAX, _already_booked, _form, _picked, _post, _workflow
+from api.console.bookings import SEARCH_MAX, already_booked, bookable_patients, chosen_workflow, form_of, post_booking
 from api.console.charting import FormProblem
 from api.console.grid import Column, layout
 from api.console.web import Staff
@@ -73,7 +73,7 @@ def schedule(user: Staff, request: Request, svc: ServicesDep, view: str = "day",
 @router.post("/console/schedule/find")
 async def find_patient(user: Staff, request: Request, svc: ServicesDep) -> Response:
     """The booking form's patient search (a name travels in the body, never the address); the chosen slot stays."""
-    form = await _form(request)
+    form = await form_of(request)
     grid, _ = _view_of_form(svc, request, user, form)
     search = form.get("find", "").strip()[:SEARCH_MAX]
     values = {name: form.get(name, "") for name in ("kind", "start", "chair", "provider", "dose", "unit")}
@@ -82,19 +82,19 @@ async def find_patient(user: Staff, request: Request, svc: ServicesDep) -> Respo
 
 @router.post("/console/schedule/book")
 async def book(user: Staff, request: Request, svc: ServicesDep) -> Response:
-    form = await _form(request)
+    form = await form_of(request)
     grid, _ = _view_of_form(svc, request, user, form)
     kind = form.get("kind", "")
-    found = _workflow(svc, user, form.get("workflow", ""))
+    found = chosen_workflow(svc, user, form.get("workflow", ""))
     try:
         if found is None:
             raise FormProblem("Choose a patient: find them by name, then pick them from the list")
         if kind not in KINDS:
             raise FormProblem("Choose what to book: a dosing session, an evaluation or a therapy appointment")
         start = start_of(form.get("start", ""), ZoneInfo(grid.clinic.timezone))
-        if not _already_booked(svc, found[0], web.form_key(form, "key")):
+        if not already_booked(svc, found[0], web.form_key(form, "key")):
             event_type, data = booking_event(kind, found[1], start, form)
-            _post(request, svc, user, found[0], event_type, data, form)
+            post_booking(request, svc, user, found[0], event_type, data, form)
     except (FormProblem, Rejected) as problem:
         return _refused(request, svc, user, grid, problem, form, "book", KINDS.get(kind, ("",))[0])
     return _after(grid, start, "scheduled")
@@ -104,7 +104,7 @@ async def book(user: Staff, request: Request, svc: ServicesDep) -> Response:
 async def move(user: Staff, workflow_id: WorkflowId, kind: str, item_id: str, request: Request,
                svc: ServicesDep) -> Response:
     """Move a session or an evaluation to another time, chair or provider."""
-    form = await _form(request)
+    form = await form_of(request)
     grid, _ = _view_of_form(svc, request, user, form)
     change = f"{workflow_id}:{kind}:{item_id}"
     event_type = {"session": "session.rescheduled", "evaluation": "evaluation.rescheduled"}.get(kind)
@@ -113,7 +113,7 @@ async def move(user: Staff, workflow_id: WorkflowId, kind: str, item_id: str, re
             raise FormProblem("Only dosing sessions and evaluations can be moved")
         start = start_of(form.get("start", ""), ZoneInfo(grid.clinic.timezone))
         data = {"start": start, **place_of(form), **({"session": item_id} if kind == "session" else {})}
-        _post(request, svc, user, workflow_id, event_type, data, form)
+        post_booking(request, svc, user, workflow_id, event_type, data, form)
     except (FormProblem, Rejected) as problem:
         return _refused(request, svc, user, grid, problem, form, change, event_type)
     return _after(grid, start, "rescheduled")
@@ -121,11 +121,11 @@ async def move(user: Staff, workflow_id: WorkflowId, kind: str, item_id: str, re
 
 @router.post("/console/schedule/{workflow_id}/session/{item_id}/cancel")
 async def cancel(user: Staff, workflow_id: WorkflowId, item_id: str, request: Request, svc: ServicesDep) -> Response:
-    form = await _form(request)
+    form = await form_of(request)
     grid, _ = _view_of_form(svc, request, user, form)
     reason = form.get("reason", "").strip()
     try:
-        _post(request, svc, user, workflow_id, "session.cancelled",
+        post_booking(request, svc, user, workflow_id, "session.cancelled",
               {"session": item_id, **({"reason": reason} if reason else {})}, form)
     except (FormProblem, Rejected) as problem:
         return _refused(request, svc, user, grid, problem, form, f"{workflow_id}:session:{item_id}",
@@ -236,7 +236,7 @@ def _page(request: Request, svc: Services, user: User, grid: View, *, notice: st
         "end_of": lambda item: item.start + timedelta(minutes=length(item)),
         "today": now.astimezone(zone).date(), "kinds": KINDS, "values": values, "chosen": chosen,
         "changing": changing, "change": change, "key": str(uuid.uuid4()),
-        "patients": _picked(svc, user, search, values.get("workflow", "")), "search": search,
+        "patients": bookable_patients(svc, user, search, values.get("workflow", "")), "search": search,
         "picker_limit": agenda.PICKER_LIMIT, "may_book": role_may_post(role, "session.scheduled"),
         "may_move": role_may_post(role, "session.rescheduled"), "may_cancel": role_may_post(role, "session.cancelled"),
         "default_start": now.astimezone(zone).replace(minute=0, second=0, microsecond=0, tzinfo=None).isoformat(
