@@ -21,6 +21,7 @@ import base64
 import dataclasses
 import json
 import secrets
+import sys
 import threading
 import time
 import urllib.error
@@ -92,6 +93,16 @@ class CallbackResult:
     error: str | None = None
 
 
+class _QuietServer(ThreadingHTTPServer):
+    """A client that hangs up on a kept-alive connection (a worker exiting at the end of a run) is how HTTP/1.1 ends,
+    not an error: no traceback for it. Anything else is still printed."""
+
+    def handle_error(self, request, client_address) -> None:
+        if isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError)):
+            return
+        super().handle_error(request, client_address)
+
+
 class FakeTwilio:
     """Start with `with FakeTwilio() as fake:` or `start()` / `stop()`; all controls are thread-safe."""
 
@@ -118,7 +129,7 @@ class FakeTwilio:
 
     # --- lifecycle -------------------------------------------------------------------------------------------------
     def start(self) -> FakeTwilio:
-        server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        server = _QuietServer(("127.0.0.1", 0), _Handler)
         server.daemon_threads = True
         server.fake = self  # type: ignore[attr-defined]
         self._server = server
