@@ -67,6 +67,7 @@ from bench.figures._procs import (
 from bench.figures.console_pages import add_clinics, by_workflow, generate, template_rows, templates
 from bench.figures.delivery import CONCURRENCY, bench_services
 from bench.support import connect, percentile
+from workflows.clinic import Clinic
 
 ZONES = ("America/New_York", "America/Chicago", "America/Denver", "America/Los_Angeles")
 MORNING_HOUR = 10
@@ -232,7 +233,9 @@ def build_network(ctx: BenchContext, database_url: str, clinics: int, patients: 
         shapes = {kind: template_of(conn, workflow_id) for kind, workflow_id in made.items()}
         settle_setup(conn, now)
         add_future_timers(conn, now)
-        zones = dict(conn.execute("SELECT key, definition->>'timezone' FROM clinics").fetchall())
+        stored = dict(conn.execute("SELECT key, definition->>'timezone' FROM clinics").fetchall())
+    # A definition is stored without its defaults: no zone stored is the Clinic's default zone.
+    zones = {key: zone or Clinic.model_fields["timezone"].default for key, zone in stored.items()}
     zones.setdefault("main", main_zone)
     return zones, shapes
 
