@@ -79,6 +79,7 @@ GOAL_WITHIN_S, GOAL_P99_S, FLAT_GROWTH_PCT = 60.0, 10.0, 5.0
 FULL_CLINICS = 100
 WORKERS = SCHEDULERS = 2
 LIGHT = 10
+LIGHT_PHONES_FROM = 9000  # +15555559000 on: the light load's numbers, above the morning's
 FUTURE_TIMERS_PER_PATIENT = 3
 COORDINATOR = {"role": "coordinator", "name": "bench"}
 CLINICIAN = {"role": "clinician", "name": "Dr Bench"}
@@ -179,8 +180,8 @@ def morning(clinics: dict[str, str], mix: dict[str, int], first_due: datetime, s
             for _ in range(count):
                 owed.append(Due(f"+1555555{n:04d}", clinic, zone, kind, due_of[zone]))
                 n += 1
-    if n > 10_000:
-        raise ValueError("the test numbers +1555555xxxx run out at 10,000 messages")
+    if n > LIGHT_PHONES_FROM:
+        raise ValueError(f"the morning's test numbers +1555555xxxx run out at {LIGHT_PHONES_FROM:,} messages")
     return owed
 
 
@@ -295,24 +296,29 @@ def outbox_counts(conn, phones: list[str]) -> dict[str, int]:
     return dict(rows)
 
 
+def light_load(conn, fake, shapes: dict, main_zone: str, count: int) -> tuple[list[Due], dict[str, list[float]]]:
+    """The baseline: `count` check-ins at main, written a few seconds ahead, due one every half second (each fired
+    and sent before the next falls due); what the fake received for them."""
+    light_from = datetime.now(UTC) + timedelta(seconds=3)
+    light = [Due(f"+1555555{LIGHT_PHONES_FROM + n:04d}", "main", main_zone, "checkin",
+                 light_from + timedelta(seconds=0.5 * n)) for n in range(count)]
+    for due in light:
+        clone_due(conn, shapes, [due], datetime.now(UTC))
+    return light, wait_for(fake, light, light[-1].due_at.timestamp() + 60)
+
+
 def run_morning(ctx: BenchContext, fake, procs: Procs, database_url: str, redis_url: str,
                 clinics: dict[str, str], shapes: dict, mix: dict[str, int], spacing: float,
                 zones: tuple[str, ...]) -> dict[str, Any]:
     from bench.fake_twilio_server import FakeTwilio
 
     env = carepath_env(database_url, redis_url, fake.env(), FakeTwilio.FROM_NUMBER)
-    started = [carepath_worker(procs, env, CONCURRENCY) for _ in range(WORKERS)]
-    started += [carepath_scheduler(procs, env) for _ in range(SCHEDULERS)]
-    pids = {f"{proc.name}-{n % WORKERS + 1}": proc.popen.pid for n, proc in enumerate(started)}
+    started = {f"worker-{n + 1}": carepath_worker(procs, env, CONCURRENCY) for n in range(WORKERS)}
+    started.update({f"scheduler-{n + 1}": carepath_scheduler(procs, env) for n in range(SCHEDULERS)})
+    pids = {name: proc.popen.pid for name, proc in started.items()}
     light_count = ctx.size(LIGHT, LIGHT, 3)
     with connect(database_url) as conn:
-        # The baseline: a few check-ins at main, one every half second, on the same processes.
-        light_from = datetime.now(UTC) + timedelta(seconds=3)
-        light = [Due(f"+1555555{9000 + n:04d}", "main", clinics["main"], "checkin",
-                     light_from + timedelta(seconds=0.5 * n)) for n in range(light_count)]
-        for due in light:
-            clone_due(conn, shapes, [due], datetime.now(UTC))
-        light_got = wait_for(fake, light, light[-1].due_at.timestamp() + 60)
+        light, light_got = light_load(conn, fake, shapes, clinics["main"], light_count)
         light_lags = lags_of(light, light_got)
         # The morning: every message written before its zone's hour (as a timer set days ago would be).
         per_zone = Counter(clinics.values())
@@ -329,7 +335,7 @@ def run_morning(ctx: BenchContext, fake, procs: Procs, database_url: str, redis_
             time.sleep(3.0)  # a double sent late would arrive now
         got = received_by_phone(fake, {due.phone for due in owed})
         outbox = outbox_counts(conn, [due.phone for due in owed])
-    for proc in started:
+    for proc in started.values():
         procs.stop(proc)
     return {"owed": owed, "got": got, "light": light, "light_lags": light_lags, "sampler": sampler, "outbox": outbox,
             "pids": pids, "per_zone_clinics": dict(per_zone), "written_s": written, "written_late_s": written_late,
