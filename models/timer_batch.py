@@ -19,11 +19,11 @@ import logging
 from collections import defaultdict
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, select
 
 from models.store import WorkflowStore
-from models.tables import EventRecord, TimerRecord, WorkflowRow
-from models.timers import CLAIM_BATCH, ClaimedTimer, claim_due_timers, claimed_from_row, fire
+from models.tables import EventRecord, WorkflowRow
+from models.timers import CLAIM_BATCH, ClaimedTimer, claim_due_timers, claimed_among, fire, mark_fired
 from models.unit_of_work import UnitOfWork
 from workflows.events import Event
 from workflows.pathway import timer_event
@@ -53,10 +53,7 @@ def chunks_of_workflows(claimed: list[ClaimedTimer], size: int = BATCH_WORKFLOWS
 def fire_claimed_batch(store: WorkflowStore, timer_ids: list[str], now: datetime) -> int:
     """Fire the timers among `timer_ids` still `claimed` (a worker's batch task); returns how many were fired here."""
     with store.unit_of_work() as uow:
-        rows = uow.db.execute(select(TimerRecord).where(TimerRecord.id.in_(timer_ids),
-                                                        TimerRecord.status == "claimed")).scalars().all()
-        claimed = [claimed_from_row(row) for row in rows]
-        return _fire_in(store, uow, claimed, now)
+        return _fire_in(store, uow, claimed_among(uow, timer_ids), now)
 
 
 def fire_due_timers(store: WorkflowStore, now: datetime, limit: int | None = None) -> int:
@@ -86,21 +83,24 @@ def _fire_in(store: WorkflowStore, uow: UnitOfWork, claimed: list[ClaimedTimer],
     grouped = by_workflow(claimed)
     if not grouped:
         return 0
-    # Into the session's identity map: each apply below finds its workflow there instead of reading it again. The map
-    # holds rows weakly, so the list is kept until the batch is done.
-    workflows = uow.db.execute(select(WorkflowRow).where(WorkflowRow.id.in_(list(grouped)))).scalars().all()
     events = {timer.id: timer_event(timer.key, timer.timer) for timer in claimed}  # each built once
-    fired_before = _keys_fired_before(uow, claimed, events)
+    # The session's identity map keeps the workflows: each apply below finds its own there instead of reading it again.
+    # The map holds rows weakly, so the list is kept until the batch is done.
+    workflows, fired_before = _workflows_and_keys_fired_before(uow, list(grouped), events)
     left: list[ClaimedTimer] = []
     for workflow_id, timers in grouped.items():
         try:
             with uow.db.begin_nested():
                 for timer in timers:
-                    _fire_one_in(store, uow, timer, events[timer.id], now,
-                                 (workflow_id, events[timer.id].idempotency_key) in fired_before)
+                    if (workflow_id, events[timer.id].idempotency_key) not in fired_before:
+                        # The event's own writes mark the row fired (FireTimer); `mark_fired` below settles the rest.
+                        store.apply_in(uow, workflow_id, events[timer.id], now, key_checked=True)
         except Exception as exc:  # noqa: BLE001 - this workflow alone is retried below, the batch goes on
             log.info("timer batch: workflow %s left for one-by-one firing (%s)", workflow_id, type(exc).__name__)
             left.extend(timers)
+    # One statement for the batch: every timer whose workflow's savepoint held, its event applied now or before.
+    left_ids = {timer.id for timer in left}
+    mark_fired(uow, [timer.id for timer in claimed if timer.id not in left_ids], now)
     uow.commit()
     del workflows
     for timer in left:
@@ -117,19 +117,15 @@ def _fire_alone(store: WorkflowStore, timer: ClaimedTimer, now: datetime) -> Non
         log.exception("timer %s (workflow %s) not fired; the sweep hands it out again", timer.id, timer.workflow_id)
 
 
-def _keys_fired_before(uow: UnitOfWork, claimed: list[ClaimedTimer], events: dict[str, Event]) -> set[tuple[str, str]]:
-    """(workflow, idempotency key) of the batch's timer events already in a history, in one SELECT: a batch task
-    redelivered after its process died, or a timer fired by a task that died before marking its row."""
-    keys = [event.idempotency_key for event in events.values()]
-    rows = uow.db.execute(select(EventRecord.workflow_id, EventRecord.idempotency_key).where(
-        EventRecord.workflow_id.in_({timer.workflow_id for timer in claimed}), EventRecord.idempotency_key.in_(keys)))
-    return {(row.workflow_id, row.idempotency_key) for row in rows}
-
-
-def _fire_one_in(store: WorkflowStore, uow: UnitOfWork, claimed: ClaimedTimer, event: Event, now: datetime,
-                 fired_before: bool) -> None:
-    if not fired_before:
-        store.apply_in(uow, claimed.workflow_id, event, now, key_checked=True)
-        return  # the event's own writes marked the row fired (FireTimer)
-    uow.db.execute(update(TimerRecord).where(TimerRecord.id == claimed.id, TimerRecord.status == "claimed")
-                   .values(status="fired", fired_at=now), execution_options={"synchronize_session": False})
+def _workflows_and_keys_fired_before(uow: UnitOfWork, workflow_ids: list[str], events: dict[str, Event]
+                                     ) -> tuple[list[WorkflowRow], set[tuple[str, str]]]:
+    """The batch's workflows, and (workflow, idempotency key) of its timer events already in a history (a batch task
+    redelivered after its process died, or a timer fired by a task that died before marking its row): one SELECT, the
+    events found by an outer join on their unique (workflow, key) index."""
+    keys = {event.idempotency_key for event in events.values()}
+    rows = uow.db.execute(
+        select(WorkflowRow, EventRecord.idempotency_key)
+        .outerjoin(EventRecord, and_(EventRecord.workflow_id == WorkflowRow.id, EventRecord.idempotency_key.in_(keys)))
+        .where(WorkflowRow.id.in_(workflow_ids))).all()
+    workflows = list({id(row[0]): row[0] for row in rows}.values())
+    return workflows, {(row[0].id, row[1]) for row in rows if row[1] is not None}
