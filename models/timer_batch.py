@@ -17,13 +17,23 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import and_, select
 
+from models.outbox import queue_written_messages
 from models.store import WorkflowStore
 from models.tables import EventRecord, WorkflowRow
-from models.timers import CLAIM_BATCH, ClaimedTimer, claim_due_timers, claimed_among, fire, mark_fired
+from models.timers import (
+    CLAIM_BATCH,
+    ClaimedTimer,
+    claim_due_timers,
+    claim_written_timers,
+    claimed_among,
+    fire,
+    mark_fired,
+)
 from models.unit_of_work import UnitOfWork
 from workflows.events import Event
 from workflows.pathway import timer_event
@@ -33,6 +43,15 @@ log = logging.getLogger("carepath.timers")
 # Workflows per transaction: enough that BEGIN/COMMIT and the two reads are shared widely, few enough that a commit
 # comes often (locks held briefly, and little to redo if the process dies).
 BATCH_WORKFLOWS = 50
+
+
+@dataclass
+class DueNow:
+    """What a batch's events wrote that is due already, taken for a hand-off right after the batch's commit (`queued`
+    messages, `claimed` timers), so it goes to a worker at once instead of at the scheduler's next tick."""
+
+    message_ids: list[str] = field(default_factory=list)
+    timers: list[ClaimedTimer] = field(default_factory=list)
 
 
 def by_workflow(claimed: list[ClaimedTimer]) -> dict[str, list[ClaimedTimer]]:
@@ -50,10 +69,13 @@ def chunks_of_workflows(claimed: list[ClaimedTimer], size: int = BATCH_WORKFLOWS
     return [[timer for timers in grouped[start:start + size] for timer in timers] for start in range(0, len(grouped), size)]
 
 
-def fire_claimed_batch(store: WorkflowStore, timer_ids: list[str], now: datetime) -> int:
-    """Fire the timers among `timer_ids` still `claimed` (a worker's batch task); returns how many were fired here."""
+def fire_claimed_batch(store: WorkflowStore, timer_ids: list[str], now: datetime, due_now: DueNow | None = None) -> int:
+    """Fire the timers among `timer_ids` still `claimed` (a worker's batch task); returns how many were fired here.
+
+    With `due_now`, the messages and timers the batch's events wrote that are due at `now` are taken in the batch's
+    transaction and listed there, for the caller to hand out once this returns (the commit is done)."""
     with store.unit_of_work() as uow:
-        return _fire_in(store, uow, claimed_among(uow, timer_ids), now)
+        return _fire_in(store, uow, claimed_among(uow, timer_ids), now, due_now)
 
 
 def fire_due_timers(store: WorkflowStore, now: datetime, limit: int | None = None) -> int:
@@ -79,7 +101,8 @@ def fire_batch(store: WorkflowStore, claimed: list[ClaimedTimer], now: datetime)
     return fired
 
 
-def _fire_in(store: WorkflowStore, uow: UnitOfWork, claimed: list[ClaimedTimer], now: datetime) -> int:
+def _fire_in(store: WorkflowStore, uow: UnitOfWork, claimed: list[ClaimedTimer], now: datetime,
+             due_now: DueNow | None = None) -> int:
     grouped = by_workflow(claimed)
     if not grouped:
         return 0
@@ -88,19 +111,25 @@ def _fire_in(store: WorkflowStore, uow: UnitOfWork, claimed: list[ClaimedTimer],
     # The map holds rows weakly, so the list is kept until the batch is done.
     workflows, fired_before = _workflows_and_keys_fired_before(uow, list(grouped), events)
     left: list[ClaimedTimer] = []
+    written: list[int] = []  # the events this batch appended, whose due messages and timers `due_now` takes
     for workflow_id, timers in grouped.items():
         try:
             with uow.db.begin_nested():
-                for timer in timers:
-                    if (workflow_id, events[timer.id].idempotency_key) not in fired_before:
-                        # The event's own writes mark the row fired (FireTimer); `mark_fired` below settles the rest.
-                        store.apply_in(uow, workflow_id, events[timer.id], now, key_checked=True)
+                applied = [store.apply_in(uow, workflow_id, events[timer.id], now, key_checked=True).event_id
+                           for timer in timers
+                           # The event's own writes mark the row fired (FireTimer); `mark_fired` below the rest.
+                           if (workflow_id, events[timer.id].idempotency_key) not in fired_before]
+            written.extend(applied)
         except Exception as exc:  # noqa: BLE001 - this workflow alone is retried below, the batch goes on
             log.info("timer batch: workflow %s left for one-by-one firing (%s)", workflow_id, type(exc).__name__)
             left.extend(timers)
     # One statement for the batch: every timer whose workflow's savepoint held, its event applied now or before.
     left_ids = {timer.id for timer in left}
     mark_fired(uow, [timer.id for timer in claimed if timer.id not in left_ids], now)
+    if due_now is not None and written:
+        workflow_ids = list(grouped)
+        due_now.message_ids.extend(queue_written_messages(uow, workflow_ids, written, now))
+        due_now.timers.extend(claim_written_timers(uow, workflow_ids, written, now))
     uow.commit()
     del workflows
     for timer in left:
