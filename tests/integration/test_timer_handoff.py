@@ -16,7 +16,7 @@ from models.outbox import return_unhanded
 from models.store import WorkflowStore
 from models.tables import OutboxMessage, TimerRecord
 from models.timer_batch import DueNow, fire_claimed_batch
-from models.timers import claim_due_timers
+from models.timers import claim_due_timers, claimed_among, insert_timers, mark_fired
 from models.unit_of_work import run_committed
 
 NY = ZoneInfo("America/New_York")
@@ -87,3 +87,29 @@ def test_reminders_a_batch_could_not_hand_off_go_back_to_pending_for_the_tick(en
 
     s2 = reminders(engine, workflow_id)["session:s2"]
     assert (s2.status, s2.claimed_at) == ("pending", None)
+
+
+def test_the_machinery_inserts_reads_and_marks_timers_in_one_statement_each(engine: Engine,
+                                                                            pathway: WorkflowStore) -> None:
+    """`insert_timers`, `claimed_among` and `mark_fired` (a worker's batch around its events, and figure b's
+    machinery) on both backends: only claimed timers are read and marked, and a second mark changes nothing."""
+    workflow_id = two_reminders_due(pathway)
+    due = at(3, 8)
+    rows = [{"id": f"t{n}", "clinic_id": "main", "workflow_id": workflow_id, "key": f"machinery:{n}", "kind": "reminder",
+             "session_key": None, "due_at": due, "status": "pending", "data": {"n": n}, "created_at": due,
+             "event_id": None} for n in range(3)]
+    run_committed(engine, insert_timers, rows)
+    claimed = [t.id for t in run_committed(engine, claim_due_timers, due) if t.key.startswith("machinery:")]
+    assert sorted(claimed) == ["t0", "t1", "t2"]
+
+    with pathway.unit_of_work() as uow:
+        among = claimed_among(uow, ["t0", "t1", "unknown"])
+        marked = mark_fired(uow, [t.id for t in among], due)
+        uow.commit()
+
+    assert sorted(t.id for t in among) == ["t0", "t1"] and {t.timer.data["n"] for t in among} == {0, 1}
+    assert marked == 2
+    assert run_committed(engine, mark_fired, ["t0", "t1"], due) == 0  # fired already: not `claimed`
+    with Session(engine) as db:
+        statuses = dict(db.execute(select(TimerRecord.id, TimerRecord.status).where(TimerRecord.id.in_(claimed))).all())
+    assert statuses == {"t0": "fired", "t1": "fired", "t2": "claimed"}
