@@ -10,14 +10,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import Integer, bindparam, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from models import numbers
 from models.ports import SmsGateway
 from models.store import WorkflowStore
 from models.tables import MessageReceipt, OutboxMessage, WorkflowRow
+from models.timers import any_of
 from models.unit_of_work import UnitOfWork
 from workflows.messages import Pending, Verdict, recheck
 from workflows.state import WorkflowState
@@ -122,6 +124,29 @@ def hand_off_due_messages(uow: UnitOfWork, now: datetime, limit: int = SEND_BATC
     """Mark due pending rows `queued` for a worker (the scheduler then hands their ids to Celery)."""
     return list(uow.db.execute(_HAND_OFF, {"now": now, "limit": limit},
                                execution_options={"synchronize_session": False}).scalars().all())
+
+
+def queue_written_messages(uow: UnitOfWork, workflow_ids: list[str], event_ids: list[int], now: datetime) -> list[str]:
+    """Messages that these events (of these workflows) just wrote and that are due now: `queued` in the same
+    transaction, so its caller hands their ids to a worker right after the commit (`workers/handoff.py`) instead of
+    waiting for the scheduler's next tick. If that hand-off fails they go back to `pending` (`return_unhanded`);
+    if the process dies first, the sweep's grace returns them. Found through the workflows' index; one statement."""
+    if not event_ids:
+        return []
+    dialect = uow.db.get_bind().dialect.name
+    rows = uow.db.connection().execute(_queue_written_statement(dialect),
+                                       {"workflow_ids": list(workflow_ids), "event_ids": list(event_ids), "now": now})
+    return [row.id for row in rows]
+
+
+@cache
+def _queue_written_statement(dialect_name: str):
+    return (update(OutboxMessage.__table__)
+            .where(any_of(OutboxMessage.workflow_id, "workflow_ids", dialect_name),
+                   any_of(OutboxMessage.event_id, "event_ids", dialect_name, Integer),
+                   OutboxMessage.status == "pending", OutboxMessage.not_before <= bindparam("now"))
+            .values(status="queued", claimed_at=bindparam("now"))
+            .returning(OutboxMessage.id))
 
 
 def claim_message(uow: UnitOfWork, message_id: str, now: datetime) -> OutboxMessage | None:

@@ -17,13 +17,23 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, select
 
+from models.outbox import queue_written_messages
 from models.store import WorkflowStore
-from models.tables import EventRecord, TimerRecord, WorkflowRow
-from models.timers import CLAIM_BATCH, ClaimedTimer, claim_due_timers, claimed_from_row, fire
+from models.tables import EventRecord, WorkflowRow
+from models.timers import (
+    CLAIM_BATCH,
+    ClaimedTimer,
+    claim_due_timers,
+    claim_written_timers,
+    claimed_among,
+    fire,
+    mark_fired,
+)
 from models.unit_of_work import UnitOfWork
 from workflows.events import Event
 from workflows.pathway import timer_event
@@ -33,6 +43,15 @@ log = logging.getLogger("carepath.timers")
 # Workflows per transaction: enough that BEGIN/COMMIT and the two reads are shared widely, few enough that a commit
 # comes often (locks held briefly, and little to redo if the process dies).
 BATCH_WORKFLOWS = 50
+
+
+@dataclass
+class DueNow:
+    """What a batch's events wrote that is due already, taken for a hand-off right after the batch's commit (`queued`
+    messages, `claimed` timers), so it goes to a worker at once instead of at the scheduler's next tick."""
+
+    message_ids: list[str] = field(default_factory=list)
+    timers: list[ClaimedTimer] = field(default_factory=list)
 
 
 def by_workflow(claimed: list[ClaimedTimer]) -> dict[str, list[ClaimedTimer]]:
@@ -50,13 +69,13 @@ def chunks_of_workflows(claimed: list[ClaimedTimer], size: int = BATCH_WORKFLOWS
     return [[timer for timers in grouped[start:start + size] for timer in timers] for start in range(0, len(grouped), size)]
 
 
-def fire_claimed_batch(store: WorkflowStore, timer_ids: list[str], now: datetime) -> int:
-    """Fire the timers among `timer_ids` still `claimed` (a worker's batch task); returns how many were fired here."""
+def fire_claimed_batch(store: WorkflowStore, timer_ids: list[str], now: datetime, due_now: DueNow | None = None) -> int:
+    """Fire the timers among `timer_ids` still `claimed` (a worker's batch task); returns how many were fired here.
+
+    With `due_now`, the messages and timers the batch's events wrote that are due at `now` are taken in the batch's
+    transaction and listed there, for the caller to hand out once this returns (the commit is done)."""
     with store.unit_of_work() as uow:
-        rows = uow.db.execute(select(TimerRecord).where(TimerRecord.id.in_(timer_ids),
-                                                        TimerRecord.status == "claimed")).scalars().all()
-        claimed = [claimed_from_row(row) for row in rows]
-        return _fire_in(store, uow, claimed, now)
+        return _fire_in(store, uow, claimed_among(uow, timer_ids), now, due_now)
 
 
 def fire_due_timers(store: WorkflowStore, now: datetime, limit: int | None = None) -> int:
@@ -82,25 +101,35 @@ def fire_batch(store: WorkflowStore, claimed: list[ClaimedTimer], now: datetime)
     return fired
 
 
-def _fire_in(store: WorkflowStore, uow: UnitOfWork, claimed: list[ClaimedTimer], now: datetime) -> int:
+def _fire_in(store: WorkflowStore, uow: UnitOfWork, claimed: list[ClaimedTimer], now: datetime,
+             due_now: DueNow | None = None) -> int:
     grouped = by_workflow(claimed)
     if not grouped:
         return 0
-    # Into the session's identity map: each apply below finds its workflow there instead of reading it again. The map
-    # holds rows weakly, so the list is kept until the batch is done.
-    workflows = uow.db.execute(select(WorkflowRow).where(WorkflowRow.id.in_(list(grouped)))).scalars().all()
     events = {timer.id: timer_event(timer.key, timer.timer) for timer in claimed}  # each built once
-    fired_before = _keys_fired_before(uow, claimed, events)
+    # The session's identity map keeps the workflows: each apply below finds its own there instead of reading it again.
+    # The map holds rows weakly, so the list is kept until the batch is done.
+    workflows, fired_before = _workflows_and_keys_fired_before(uow, list(grouped), events)
     left: list[ClaimedTimer] = []
+    written: list[int] = []  # the events this batch appended, whose due messages and timers `due_now` takes
     for workflow_id, timers in grouped.items():
         try:
             with uow.db.begin_nested():
-                for timer in timers:
-                    _fire_one_in(store, uow, timer, events[timer.id], now,
-                                 (workflow_id, events[timer.id].idempotency_key) in fired_before)
+                applied = [store.apply_in(uow, workflow_id, events[timer.id], now, key_checked=True).event_id
+                           for timer in timers
+                           # The event's own writes mark the row fired (FireTimer); `mark_fired` below the rest.
+                           if (workflow_id, events[timer.id].idempotency_key) not in fired_before]
+            written.extend(applied)
         except Exception as exc:  # noqa: BLE001 - this workflow alone is retried below, the batch goes on
             log.info("timer batch: workflow %s left for one-by-one firing (%s)", workflow_id, type(exc).__name__)
             left.extend(timers)
+    # One statement for the batch: every timer whose workflow's savepoint held, its event applied now or before.
+    left_ids = {timer.id for timer in left}
+    mark_fired(uow, [timer.id for timer in claimed if timer.id not in left_ids], now)
+    if due_now is not None and written:
+        workflow_ids = list(grouped)
+        due_now.message_ids.extend(queue_written_messages(uow, workflow_ids, written, now))
+        due_now.timers.extend(claim_written_timers(uow, workflow_ids, written, now))
     uow.commit()
     del workflows
     for timer in left:
@@ -117,19 +146,15 @@ def _fire_alone(store: WorkflowStore, timer: ClaimedTimer, now: datetime) -> Non
         log.exception("timer %s (workflow %s) not fired; the sweep hands it out again", timer.id, timer.workflow_id)
 
 
-def _keys_fired_before(uow: UnitOfWork, claimed: list[ClaimedTimer], events: dict[str, Event]) -> set[tuple[str, str]]:
-    """(workflow, idempotency key) of the batch's timer events already in a history, in one SELECT: a batch task
-    redelivered after its process died, or a timer fired by a task that died before marking its row."""
-    keys = [event.idempotency_key for event in events.values()]
-    rows = uow.db.execute(select(EventRecord.workflow_id, EventRecord.idempotency_key).where(
-        EventRecord.workflow_id.in_({timer.workflow_id for timer in claimed}), EventRecord.idempotency_key.in_(keys)))
-    return {(row.workflow_id, row.idempotency_key) for row in rows}
-
-
-def _fire_one_in(store: WorkflowStore, uow: UnitOfWork, claimed: ClaimedTimer, event: Event, now: datetime,
-                 fired_before: bool) -> None:
-    if not fired_before:
-        store.apply_in(uow, claimed.workflow_id, event, now, key_checked=True)
-        return  # the event's own writes marked the row fired (FireTimer)
-    uow.db.execute(update(TimerRecord).where(TimerRecord.id == claimed.id, TimerRecord.status == "claimed")
-                   .values(status="fired", fired_at=now), execution_options={"synchronize_session": False})
+def _workflows_and_keys_fired_before(uow: UnitOfWork, workflow_ids: list[str], events: dict[str, Event]
+                                     ) -> tuple[list[WorkflowRow], set[tuple[str, str]]]:
+    """The batch's workflows, and (workflow, idempotency key) of its timer events already in a history (a batch task
+    redelivered after its process died, or a timer fired by a task that died before marking its row): one SELECT, the
+    events found by an outer join on their unique (workflow, key) index."""
+    keys = {event.idempotency_key for event in events.values()}
+    rows = uow.db.execute(
+        select(WorkflowRow, EventRecord.idempotency_key)
+        .outerjoin(EventRecord, and_(EventRecord.workflow_id == WorkflowRow.id, EventRecord.idempotency_key.in_(keys)))
+        .where(WorkflowRow.id.in_(workflow_ids))).all()
+    workflows = list({id(row[0]): row[0] for row in rows}.values())
+    return workflows, {(row[0].id, row[1]) for row in rows if row[1] is not None}

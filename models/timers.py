@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import ARRAY, Integer, String, any_, bindparam, func, insert, select, update
 
 from models.store import WorkflowStore
 from models.tables import TimerRecord
@@ -76,6 +77,78 @@ def fire(store: WorkflowStore, claimed: ClaimedTimer, now: datetime) -> None:
         uow.db.execute(update(TimerRecord).where(TimerRecord.id == claimed.id, TimerRecord.status == "claimed")
                        .values(status="fired", fired_at=now))
         uow.commit()
+
+
+def insert_timers(uow: UnitOfWork, rows: list[dict]) -> None:
+    """New timer rows (TimerRecord's columns as dicts) in one Core statement: no ORM object per row, and one INSERT
+    with many VALUES however many rows (SQLAlchemy's insertmanyvalues)."""
+    if rows:
+        uow.db.connection().execute(insert(TimerRecord.__table__), rows)
+
+
+def claimed_among(uow: UnitOfWork, timer_ids: list[str]) -> list[ClaimedTimer]:
+    """The timers among `timer_ids` still `claimed` (a worker's batch: some may have been fired by a task before)."""
+    dialect = uow.db.get_bind().dialect.name
+    rows = uow.db.connection().execute(_claimed_among_statement(dialect), {"ids": list(timer_ids)})
+    return [claimed_from_row(row) for row in rows]
+
+
+def mark_fired(uow: UnitOfWork, timer_ids: list[str], now: datetime) -> int:
+    """Every timer among `timer_ids` still `claimed` reads `fired`, in one statement (a batch's timers whose events are
+    in this transaction, or were committed before by a task that died before marking its rows)."""
+    if not timer_ids:
+        return 0
+    dialect = uow.db.get_bind().dialect.name
+    return uow.db.connection().execute(_mark_fired_statement(dialect), {"ids": list(timer_ids), "now": now}).rowcount
+
+
+def claim_written_timers(uow: UnitOfWork, workflow_ids: list[str], event_ids: list[int], now: datetime
+                         ) -> list[ClaimedTimer]:
+    """Timers that these events (of these workflows) just wrote and that are due already: `claimed` in the same
+    transaction, so its caller hands them to a worker right after the commit instead of waiting for the scheduler's
+    next tick. Found through the workflows' index; one statement."""
+    if not event_ids:
+        return []
+    dialect = uow.db.get_bind().dialect.name
+    rows = uow.db.connection().execute(_claim_written_statement(dialect),
+                                       {"workflow_ids": list(workflow_ids), "event_ids": list(event_ids), "now": now})
+    return [claimed_from_row(row) for row in rows]
+
+
+def any_of(column, name: str, dialect_name: str, item_type=String):
+    """`column = ANY(:name)` on PostgreSQL (one array parameter, so one prepared statement whatever the batch's
+    size); an expanding `IN` on SQLite, which has no arrays."""
+    if dialect_name == "postgresql":
+        return column == any_(bindparam(name, type_=ARRAY(item_type)))
+    return column.in_(bindparam(name, expanding=True))
+
+
+def _ids_in(dialect_name: str):
+    return any_of(TimerRecord.id, "ids", dialect_name)
+
+
+@cache
+def _claim_written_statement(dialect_name: str):
+    return (update(TimerRecord.__table__)
+            .where(any_of(TimerRecord.workflow_id, "workflow_ids", dialect_name),
+                   any_of(TimerRecord.event_id, "event_ids", dialect_name, Integer),
+                   TimerRecord.status == "pending", TimerRecord.due_at <= bindparam("now"))
+            .values(status="claimed", claimed_at=bindparam("now"))
+            .returning(TimerRecord.id, TimerRecord.workflow_id, TimerRecord.key, TimerRecord.kind,
+                       TimerRecord.session_key, TimerRecord.due_at, TimerRecord.data))
+
+
+@cache
+def _claimed_among_statement(dialect_name: str):
+    return (select(TimerRecord.id, TimerRecord.workflow_id, TimerRecord.key, TimerRecord.kind, TimerRecord.session_key,
+                   TimerRecord.due_at, TimerRecord.data)
+            .where(_ids_in(dialect_name), TimerRecord.status == "claimed"))
+
+
+@cache
+def _mark_fired_statement(dialect_name: str):
+    return (update(TimerRecord.__table__).where(_ids_in(dialect_name), TimerRecord.status == "claimed")
+            .values(status="fired", fired_at=bindparam("now")))
 
 
 def next_due_at(uow: UnitOfWork) -> datetime | None:

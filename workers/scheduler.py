@@ -20,9 +20,9 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from models.inbox_sweep import hand_off_waiting_texts, return_unhanded_texts, sweep_texts
 from models.outbox import hand_off_due_messages, return_unhanded, sweep_messages
 from models.rota_alerts import announce_gaps
-from models.timer_batch import chunks_of_workflows
 from models.timers import CLAIM_BATCH, claim_due_timers, release_claims, release_stale_claims
 from models.unattached import repage_overdue
+from workers.handoff import hand_off, message_batches, timer_batches
 from workers.reconcile import reconcile_stale_sends
 from workers.runtime import Services, services
 
@@ -94,23 +94,20 @@ def sweep_graces(svc: Services) -> tuple[int, int, int]:
     return for_queue(TEXT_QUEUE, CRISIS_QUEUE), for_queue(TIMER_QUEUE), for_queue(SMS_QUEUE)
 
 
-# Ids per task: a worker's round trips and commits are shared by the batch, and a lost task strands at most this many
-# until the sweep. One claim statement takes up to CLAIM_BATCH rows; a tick claims again until nothing is due.
-HAND_OFF_BATCH = 50
+# Tasks of up to HAND_OFF_BATCH ids (`workers/handoff.py`). One claim statement takes up to CLAIM_BATCH rows; a tick
+# claims again until nothing is due.
 
 
 def hand_off_timers(svc: Services, now: datetime, send: Callable[[list[str]], object]) -> int:
     """Claim every due timer and hand them out, a workflow's timers always in one task (never decided twice at once)."""
-    return _drain(lambda: svc.run(claim_due_timers, now),
-                  lambda claimed: [[timer.id for timer in chunk] for chunk in chunks_of_workflows(claimed, HAND_OFF_BATCH)],
-                  send, lambda rest: svc.run(release_claims, rest, now))
+    return _drain(lambda: svc.run(claim_due_timers, now), timer_batches, send,
+                  lambda rest: svc.run(release_claims, rest, now))
 
 
 def hand_off_messages(svc: Services, now: datetime, send: Callable[[list[str]], object]) -> int:
     """Mark every due message `queued` and hand them out in batches of `HAND_OFF_BATCH`."""
-    return _drain(lambda: svc.run(hand_off_due_messages, now, CLAIM_BATCH),
-                  lambda ids: [ids[start:start + HAND_OFF_BATCH] for start in range(0, len(ids), HAND_OFF_BATCH)],
-                  send, lambda rest: svc.run(return_unhanded, rest, now))
+    return _drain(lambda: svc.run(hand_off_due_messages, now, CLAIM_BATCH), message_batches, send,
+                  lambda rest: svc.run(return_unhanded, rest, now))
 
 
 def _drain(claim: Callable[[], list], batches_of: Callable[[list], list[list[str]]],
@@ -122,22 +119,6 @@ def _drain(claim: Callable[[], list], batches_of: Callable[[list], list[list[str
         if len(claimed) < CLAIM_BATCH:
             break
     return handed
-
-
-def hand_off(batches: list[list[str]], send: Callable[[list[str]], object],
-             give_back: Callable[[list[str]], int]) -> int:
-    """Send each batch of ids to Celery; if the broker fails, give the rest back for the next tick, then let the error
-    out. Returns how many ids were handed out."""
-    for done, batch in enumerate(batches):
-        try:
-            send(batch)
-        except Exception:
-            rest = [item for later in batches[done:] for item in later]
-            returned = give_back(rest)
-            log.warning("hand-off to the broker failed: %d of %d given back for the next tick", returned,
-                        sum(map(len, batches)))
-            raise
-    return sum(map(len, batches))
 
 
 # Gaps are looked for days ahead, so every few minutes is soon enough; the texts it queues go out on the next tick.

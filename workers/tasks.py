@@ -18,8 +18,9 @@ from models.inbox_sweep import release_text, requeue_text
 from models.numbers import report_to_number
 from models.outbox import claim_message, deliver, mark_failed, requeue
 from models.store import ConcurrencyConflict
-from models.timer_batch import fire_claimed_batch
+from models.timer_batch import DueNow, fire_claimed_batch
 from workers.celery_app import CRISIS_QUEUE, TEXT_QUEUE, app
+from workers.handoff import hand_off_due_now
 from workers.ops import connect_task_counters, record_task_event
 from workers.runtime import services
 from workers.sms_errors import (
@@ -60,9 +61,14 @@ def backoff(retries: int) -> float:
 
 @app.task(name="workers.tasks.fire_timers", acks_late=True, reject_on_worker_lost=True)
 def fire_timers(timer_ids: list[str]) -> int:
-    """Turn a batch of claimed timers into their events, one transaction for the batch (`models/timer_batch.py`)."""
-    fired = fire_claimed_batch(services().store, timer_ids, now())
-    log.info("timers: %d of %d fired, the rest already handled", fired, len(timer_ids))
+    """Turn a batch of claimed timers into their events, one transaction for the batch (`models/timer_batch.py`);
+    the reminders and timers those events made due go to the workers right after its commit, not at the next tick."""
+    svc, at = services(), now()
+    due_now = DueNow() if svc.settings.tasks != "inline" else None  # inline: the same tick hands them out next
+    fired = fire_claimed_batch(svc.store, timer_ids, at, due_now)
+    messages, timers = hand_off_due_now(svc, due_now, at) if due_now is not None else (0, 0)
+    log.info("timers: %d of %d fired, the rest already handled; handed on after the commit: %d messages, %d timers",
+             fired, len(timer_ids), messages, timers)
     return fired
 
 

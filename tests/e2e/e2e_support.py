@@ -132,6 +132,7 @@ SCHEDULER_READY = re.compile(r"scheduler started")
 API_READY = re.compile(r"Application startup complete")
 TICK_LINE = re.compile(r"tick: (\d+) timers, (\d+) messages handed off; (\d+) released")
 TEXTS_LINE = re.compile(r"tick: .*; (\d+) texts handed off")
+HANDED_ON_LINE = re.compile(r"handed on after the commit: (\d+) messages, (\d+) timers")
 SMS_PATH = "/v1/webhooks/twilio/sms"
 
 
@@ -152,6 +153,14 @@ class Proc:
             totals["timers"] += int(timers)
             totals["messages"] += int(messages)
             totals["released"] += int(released)
+        return totals
+
+    def handed_on(self) -> dict[str, int]:
+        """A worker's totals of the due messages and timers its timer batches handed on right after their commit."""
+        totals = {"messages": 0, "timers": 0}
+        for messages, timers in HANDED_ON_LINE.findall(self.text()):
+            totals["messages"] += int(messages)
+            totals["timers"] += int(timers)
         return totals
 
     def texts_handed_off(self) -> int:
