@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from types import TracebackType
 from typing import Any, TypeVar
@@ -11,6 +12,7 @@ from sqlalchemy.orm import ORMExecuteState
 from sqlmodel import Session
 
 T = TypeVar("T")
+log = logging.getLogger("carepath.unit_of_work")
 
 
 class _Session(Session):
@@ -40,11 +42,23 @@ class UnitOfWork:
         self.db: Session | None = None
         self.committed = False
         self.commit_sent = False
+        self._after_commit: list[Callable[[], object]] = []
 
     def __enter__(self) -> UnitOfWork:
         self.db = _Session(self.engine, expire_on_commit=False)
         self.committed = self.commit_sent = False
+        self._after_commit = []
         return self
+
+    def after_commit(self, callback: Callable[[], object]) -> None:
+        """Run `callback` right after this unit of work commits (handing what it wrote to Celery), never if it rolls
+        back or is left uncommitted. A callback that fails is logged and the others still run: the transaction is
+        committed by then, and whatever the callback would have handed on is found by the sweep instead.
+
+        Registered inside a savepoint that is then rolled back, the callback still runs at the commit: register after
+        the savepoint is released (or make the callback harmless for rows that are not there)."""
+        assert self.db is not None, "after_commit() outside the `with` block"
+        self._after_commit.append(callback)
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
@@ -61,6 +75,7 @@ class UnitOfWork:
         finally:
             self.db.close()
             self.db = None
+            self._after_commit = []
 
     def _wrote(self) -> bool:
         db = self.db
@@ -71,6 +86,14 @@ class UnitOfWork:
         self.commit_sent = True  # from here on a lost connection leaves it unknown whether the transaction committed
         self.db.commit()
         self.committed = True
+        callbacks, self._after_commit = self._after_commit, []
+        for callback in callbacks:
+            try:
+                callback()
+            except Exception as exc:  # noqa: BLE001 - committed already; the sweep picks up what was not handed on
+                # The exception's type only: its message could quote a row's contents.
+                log.warning("after-commit callback %s failed (%s)", getattr(callback, "__qualname__", "?"),
+                            type(exc).__name__)
 
     def rollback(self) -> None:
         assert self.db is not None, "rollback() outside the `with` block"

@@ -24,6 +24,7 @@ from bench.core import BenchContext, Figure, figure, ratio
 from config.clinic import build_clinic
 from config.protocol import shipped_book
 from models.db import make_engine
+from models.event_writer import ENDS_PIPELINE
 from models.store import WorkflowStore
 from workflows.events import make_event
 
@@ -77,22 +78,30 @@ class WriteRecorder:
 
     transactions: list[list[tuple[str, Any, bool]]] = field(default_factory=list)
     statements: dict[str, int] = field(default_factory=dict)  # "INSERT events" etc. → count, reads included
-    # Each statement sent, BEGIN (psycopg sends it on its own), COMMIT and ROLLBACK: one round trip each. (An
+    # Each statement sent on its own, BEGIN (psycopg sends it on its own unless it goes in a pipeline with the first
+    # statement), COMMIT and ROLLBACK: one round trip each. Statements queued in a psycopg pipeline
+    # (`models/event_writer.py`) are one round trip together, counted at the statement that ends the pipeline. (An
     # executemany is counted once: psycopg pipelines its rows.)
     round_trips: int = 0
     _current: list[tuple[str, Any, bool]] = field(default_factory=list)
+    _begin_pending: bool = False
 
     def attach(self, engine: Engine) -> None:
         event.listen(engine, "before_cursor_execute", self._executed)
-        event.listen(engine, "begin", self._round_trip)
+        event.listen(engine, "begin", self._began)
         event.listen(engine, "commit", self._committed)
         event.listen(engine, "rollback", self._rolled_back)
 
-    def _round_trip(self, _conn) -> None:
-        self.round_trips += 1
+    def _began(self, _conn) -> None:
+        self._begin_pending = True
 
-    def _executed(self, _conn, _cursor, statement: str, parameters, _context, executemany: bool) -> None:
-        self.round_trips += 1
+    def _executed(self, _conn, cursor, statement: str, parameters, context, executemany: bool) -> None:
+        pipelined = cursor.connection.pgconn.pipeline_status != 0  # psycopg.pq.PipelineStatus.OFF
+        if self._begin_pending and not pipelined:
+            self.round_trips += 1  # psycopg's BEGIN, on its own
+        self._begin_pending = False
+        if not pipelined or context.execution_options.get(ENDS_PIPELINE) is not None:
+            self.round_trips += 1
         words = statement.split(None, 4)
         verb = words[0].upper()
         table = {"INSERT": 2, "UPDATE": 1, "DELETE": 2}.get(verb)
@@ -102,6 +111,7 @@ class WriteRecorder:
             self._current.append((statement, parameters, executemany))
 
     def _committed(self, _conn) -> None:
+        self._begin_pending = False  # nothing was sent: psycopg sends no BEGIN, and no COMMIT either
         self.round_trips += 1
         if self._current:
             self.transactions.append(self._current)

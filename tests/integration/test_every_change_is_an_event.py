@@ -37,26 +37,31 @@ class TransactionLedger:
 
     def __init__(self, engine: Engine) -> None:
         self.committed: list[Counter] = []
-        self._current: Counter = Counter()
+        # (kind, rows, or the cursor to ask at the commit): a statement queued in a pipeline (models/event_writer.py)
+        # has its rowcount only once the pipeline is synced.
+        self._current: list[tuple[str, int | None, object]] = []
         event.listen(engine, "after_cursor_execute", self._executed)
         event.listen(engine, "commit", self._commit)
         event.listen(engine, "rollback", self._rollback)
 
     def _executed(self, _conn, cursor, statement: str, parameters, _context, executemany: bool) -> None:
         head = " ".join(statement.split()[:3]).upper()
-        rows = len(parameters) if executemany else max(cursor.rowcount, 0)
         for kind, prefix in (("workflow_updates", "UPDATE WORKFLOWS SET"), ("workflow_inserts", "INSERT INTO WORKFLOWS"),
                              ("event_inserts", "INSERT INTO EVENTS")):
             if head.startswith(prefix):
-                self._current[kind] += rows
+                rows = len(parameters) if executemany else cursor.rowcount
+                self._current.append((kind, rows if rows >= 0 else None, cursor))
 
     def _commit(self, _conn) -> None:
         if self._current:
-            self.committed.append(self._current)
-        self._current = Counter()
+            counted: Counter = Counter()
+            for kind, rows, cursor in self._current:
+                counted[kind] += rows if rows is not None else max(cursor.rowcount, 0)
+            self.committed.append(counted)
+        self._current = []
 
     def _rollback(self, _conn) -> None:
-        self._current = Counter()
+        self._current = []
 
 
 def test_every_committed_change_to_a_workflow_appended_its_event(engine: Engine, pathway: WorkflowStore) -> None:

@@ -32,7 +32,15 @@ from sqlmodel import Session
 
 from models.db import make_engine, migrate
 from models.store import Outcome, WorkflowStore
-from models.tables import AssessmentRecord, EscalationRecord, OutboxMessage, PatientRow, SessionRecord, TimerRecord
+from models.tables import (
+    AssessmentRecord,
+    EscalationRecord,
+    EventRecord,
+    OutboxMessage,
+    PatientRow,
+    SessionRecord,
+    TimerRecord,
+)
 from models.timer_batch import fire_due_timers
 from models.timers import claim_due_timers, fire
 from models.unit_of_work import run_committed
@@ -519,3 +527,48 @@ def test_a_unit_of_work_left_without_commit_writes_nothing_even_when_it_only_flu
         assert uow.db.get(type(workflow_row(engine, workflow_id)), workflow_id).version == 1  # read only
     assert row_counts(engine) == before
     assert workflow_row(engine, workflow_id).version == 1
+
+
+def test_after_commit_callbacks_run_once_the_commit_is_done_and_see_what_it_wrote(engine: Engine,
+                                                                                  pathway: WorkflowStore) -> None:
+    """The hand-off to Celery posts ids after the commit: a task taking them finds the rows there."""
+    seen: list[int] = []
+    with pathway.unit_of_work() as uow:
+        started = pathway.start_in(uow, referral(), T0)
+        uow.after_commit(lambda: seen.append(count_events_of(engine, started.workflow_id)))
+        assert seen == []  # not before the commit
+        uow.commit()
+        assert seen == [1]  # at once after it, from another connection: committed
+    assert seen == [1]  # and only once
+
+
+def test_after_commit_callbacks_do_not_run_when_the_unit_of_work_rolls_back(engine: Engine,
+                                                                            pathway: WorkflowStore) -> None:
+    ran: list[str] = []
+    with pytest.raises(Rejected), pathway.unit_of_work() as uow:
+        uow.after_commit(lambda: ran.append("refused"))
+        pathway.apply_in(uow, "no-such-workflow", ev("assessment.submitted", {"instrument": "phq9",
+                                                                              "answers": PHQ9_MILD}), T0)
+    with pathway.unit_of_work() as uow:
+        uow.after_commit(lambda: ran.append("left uncommitted"))
+        pathway.start_in(uow, referral(), T0)
+    with pathway.unit_of_work() as uow:
+        uow.after_commit(lambda: ran.append("read only, never committed"))
+    assert ran == []
+
+
+def test_a_failing_after_commit_callback_leaves_the_commit_and_the_other_callbacks(engine: Engine,
+                                                                                   pathway: WorkflowStore) -> None:
+    ran: list[str] = []
+    with pathway.unit_of_work() as uow:
+        started = pathway.start_in(uow, referral(), T0)
+        uow.after_commit(lambda: 1 / 0)
+        uow.after_commit(lambda: ran.append("second"))
+        uow.commit()
+    assert ran == ["second"]
+    assert count_events_of(engine, started.workflow_id) == 1
+
+
+def count_events_of(engine: Engine, workflow_id: str) -> int:
+    with Session(engine) as db:
+        return len(db.execute(select(EventRecord.id).where(EventRecord.workflow_id == workflow_id)).all())
