@@ -87,10 +87,17 @@ class WriteRecorder:
     _begin_pending: bool = False
 
     def attach(self, engine: Engine) -> None:
-        event.listen(engine, "before_cursor_execute", self._executed)
-        event.listen(engine, "begin", self._began)
-        event.listen(engine, "commit", self._committed)
-        event.listen(engine, "rollback", self._rolled_back)
+        for name, listener in self._listeners():
+            event.listen(engine, name, listener)
+
+    def detach(self, engine: Engine) -> None:
+        """Stop recording: the listeners `attach` added are removed."""
+        for name, listener in self._listeners():
+            event.remove(engine, name, listener)
+
+    def _listeners(self):
+        return (("before_cursor_execute", self._executed), ("begin", self._began), ("commit", self._committed),
+                ("rollback", self._rolled_back))
 
     def _began(self, _conn) -> None:
         self._begin_pending = True

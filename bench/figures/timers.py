@@ -92,17 +92,10 @@ def book_and_fire(pathway: WorkflowStore, workflow_ids: list[str], firing: Write
         fired = sum(fire_wave(pathway, due) for due in waves)  # each wave at its own time, as the scheduler would
     finally:
         if firing is not None:
-            _detach(firing, pathway.engine)
+            firing.detach(pathway.engine)
     with pathway.engine.connect() as conn:
         created = conn.execute(text("SELECT count(*) FROM timers WHERE kind = 'reminder'")).scalar_one() - before
     return created, fired
-
-
-def _detach(recorder: WriteRecorder, engine) -> None:
-    """Stop recording (the listeners `WriteRecorder.attach` added)."""
-    for name, listener in (("before_cursor_execute", recorder._executed), ("begin", recorder._round_trip),
-                           ("commit", recorder._committed), ("rollback", recorder._rolled_back)):
-        event.remove(engine, name, listener)
 
 
 def fire_wave(pathway: WorkflowStore, now: datetime) -> int:
